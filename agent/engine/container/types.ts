@@ -1,0 +1,108 @@
+// The container model. Config and HostConfig keep the Engine API's shapes (the subset shoal
+// supports) so that `inspect` serves them unchanged and the docker CLI reads what it wrote.
+
+export interface ContainerConfig {
+  Hostname: string;
+  Domainname?: string;
+  User: string;
+  Env: string[];
+  Cmd: string[] | null;
+  Entrypoint: string[] | null;
+  Image: string;
+  WorkingDir: string;
+  Labels: Record<string, string>;
+  Tty: boolean;
+  OpenStdin: boolean;
+  AttachStdin?: boolean;
+  AttachStdout?: boolean;
+  AttachStderr?: boolean;
+  StopSignal?: string;
+  StopTimeout?: number;
+  ExposedPorts?: Record<string, object>;
+  Volumes?: Record<string, object> | null;
+}
+
+export interface Ulimit {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+export interface HostConfig {
+  AutoRemove: boolean;
+  ReadonlyRootfs: boolean;
+  Privileged: boolean;
+  CapAdd: string[] | null;
+  CapDrop: string[] | null;
+  /** Bytes; 0 = unlimited. */
+  Memory: number;
+  /** Bytes of memory+swap; 0 = twice Memory (Docker's default), -1 = unlimited. */
+  MemorySwap: number;
+  /** CPUs × 1e9; 0 = unlimited. */
+  NanoCpus: number;
+  CpuShares: number;
+  /** 0 or null = unlimited. */
+  PidsLimit: number | null;
+  /** Run tini as pid 1. */
+  Init: boolean | null;
+  Ulimits: Ulimit[] | null;
+  NetworkMode: string;
+  RestartPolicy: { Name: string; MaximumRetryCount: number };
+  LogConfig: { Type: string; Config: Record<string, string> };
+  ShmSize?: number;
+}
+
+export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
+
+export interface ContainerState {
+  Status: ContainerStatus;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  OOMKilled: boolean;
+  StartedAt: string;
+  FinishedAt: string;
+}
+
+/** What the engine keeps per container, written atomically to <root>/containers/<id>/container.json. */
+export interface ContainerRecord {
+  Id: string;
+  /** Without Docker's leading slash; the API adds it. */
+  Name: string;
+  Created: string;
+  /** The resolved image id ("sha256:..."). */
+  ImageId: string;
+  Path: string;
+  Args: string[];
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  State: ContainerState;
+  RestartCount: number;
+  /** k8s-file log written by conmon. */
+  LogPath: string;
+  /** Overlay mount point of the root filesystem while the container exists. */
+  RootfsPath: string;
+  /** OCI bundle folder (config.json). */
+  BundlePath: string;
+}
+
+/** One line of a container's log, as read back for `logs` and attach. */
+export interface LogLine {
+  stream: "stdout" | "stderr";
+  /** RFC 3339 with nanoseconds, as conmon wrote it. */
+  time: string;
+  /** The line's bytes including its trailing newline when the line was complete. */
+  data: Buffer;
+}
+
+export interface LogOptions {
+  follow: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** Only lines at or after this Unix time in seconds (fractional allowed). */
+  since?: number;
+  until?: number;
+  /** Only the last N lines; undefined = all. */
+  tail?: number;
+  signal?: AbortSignal;
+}

@@ -1,0 +1,50 @@
+// Errors a user can see. Each carries the HTTP status the Engine API answers with, so the
+// API layer never has to guess, and a message that names the object and the fix.
+
+export type ErrorKind = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "not_modified" | "internal";
+
+const statusOf: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  not_modified: 304,
+  internal: 500,
+};
+
+export class ShoalError extends Error {
+  readonly kind: ErrorKind;
+  constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.kind = kind;
+    this.name = "ShoalError";
+  }
+  get status(): number {
+    return statusOf[this.kind];
+  }
+}
+
+export const invalid = (message: string): ShoalError => new ShoalError("invalid", message);
+export const notFound = (message: string): ShoalError => new ShoalError("not_found", message);
+export const conflict = (message: string): ShoalError => new ShoalError("conflict", message);
+export const notModified = (message: string): ShoalError => new ShoalError("not_modified", message);
+export const internal = (message: string, cause?: unknown): ShoalError =>
+  new ShoalError("internal", message, { cause });
+
+export function isShoalError(e: unknown): e is ShoalError {
+  return e instanceof ShoalError;
+}
+
+/** The errno code of a Node system error, or undefined. */
+export function errnoCode(e: unknown): string | undefined {
+  if (typeof e === "object" && e !== null && "code" in e) {
+    const code = (e as { code: unknown }).code;
+    return typeof code === "string" ? code : undefined;
+  }
+  return undefined;
+}
+
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
