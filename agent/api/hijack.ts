@@ -1,0 +1,20 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Socket } from "node:net";
+
+/**
+ * Take the raw connection over for attach, the way dockerd does: answer
+ * `101 UPGRADED` when the client asked to upgrade (the docker CLI does), or a plain 200
+ * raw-stream response otherwise, then hand the socket to the caller.
+ */
+export function hijack(request: FastifyRequest, reply: FastifyReply): Socket {
+  reply.hijack();
+  const socket = request.raw.socket as Socket;
+  const upgrade = (request.headers.upgrade ?? "").length > 0;
+  const head = upgrade
+    ? "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+    : "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n";
+  socket.write(head);
+  // The client may half-close its side when it has no stdin to send; keep writing regardless.
+  socket.on("error", () => undefined);
+  return socket;
+}

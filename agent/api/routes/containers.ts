@@ -1,0 +1,192 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { EngineApiDeps } from "../server.js";
+import type { CreateContainerRequest, WaitCondition } from "../../engine/container/api.js";
+import type { LogLine } from "../../engine/container/types.js";
+import { invalid, isShoalError, messageOf } from "../../../shared/errors.js";
+import { qBool, qFilters, qInt, qString, type Query } from "../query.js";
+import { toContainerInspect, toContainerSummary } from "../container-view.js";
+import { stdcopyFrame } from "../stdcopy.js";
+import { hijack } from "../hijack.js";
+import { followAttach } from "../attach.js";
+
+type IdParams = { Params: { id: string }; Querystring: Query };
+
+/** Docker's `since`/`until` for logs: Unix seconds, possibly fractional ("1700000000.5"). */
+function unixSeconds(q: Query, key: string): number | undefined {
+  const v = qString(q, key);
+  if (v === undefined || v === "" || v === "0") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw invalid(`invalid value "${v}" for ${key}: expected a Unix timestamp in seconds`);
+  return n;
+}
+
+function frame(line: LogLine, tty: boolean, timestamps: boolean): Buffer {
+  const data = timestamps ? Buffer.concat([Buffer.from(`${line.time} `), line.data]) : line.data;
+  return tty ? data : stdcopyFrame(line.stream, data);
+}
+
+export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+  const engine = deps.containers;
+  const currentImageId = (ref: string): string | undefined => {
+    try {
+      return deps.images.resolve(ref).id;
+    } catch {
+      return undefined;
+    }
+  };
+
+  app.get<{ Querystring: Query }>("/containers/json", async (request) => {
+    const q = request.query;
+    const all = qBool(q, "all");
+    let list = engine.list({ all, filters: qFilters(q), limit: qInt(q, "limit") });
+    list = [...list].sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
+    const limit = qInt(q, "limit");
+    if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    return list.map((c) => toContainerSummary(c, currentImageId));
+  });
+
+  app.post<{ Querystring: Query; Body: Record<string, unknown> }>("/containers/create", async (request, reply) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const { HostConfig, NetworkingConfig: _n, ...config } = body;
+    if (typeof config.Image !== "string" || config.Image === "") {
+      throw invalid("config has no Image: name the image to create the container from");
+    }
+    const req: CreateContainerRequest = {
+      name: qString(request.query, "name") || undefined,
+      config: config as CreateContainerRequest["config"],
+      hostConfig: (HostConfig ?? {}) as CreateContainerRequest["hostConfig"],
+    };
+    const created = await engine.create(req);
+    return reply.code(201).send(created);
+  });
+
+  app.get<IdParams>("/containers/:id/json", async (request) => toContainerInspect(engine.get(request.params.id)));
+
+  app.post<IdParams>("/containers/:id/start", async (request, reply) => {
+    await engine.start(request.params.id);
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams>("/containers/:id/stop", async (request, reply) => {
+    await engine.stop(request.params.id, {
+      signal: qString(request.query, "signal") || undefined,
+      timeoutSec: qInt(request.query, "t"),
+    });
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams>("/containers/:id/restart", async (request, reply) => {
+    await engine.restart(request.params.id, {
+      signal: qString(request.query, "signal") || undefined,
+      timeoutSec: qInt(request.query, "t"),
+    });
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams>("/containers/:id/kill", async (request, reply) => {
+    await engine.kill(request.params.id, qString(request.query, "signal") || undefined);
+    return reply.code(204).send();
+  });
+
+  app.delete<IdParams>("/containers/:id", async (request, reply) => {
+    await engine.remove(request.params.id, { force: qBool(request.query, "force"), volumes: qBool(request.query, "v") });
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams>("/containers/:id/rename", async (request, reply) => {
+    const name = qString(request.query, "name");
+    if (!name) throw invalid("rename needs a new name: pass ?name=<new name>");
+    await engine.rename(request.params.id, name);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Querystring: Query }>("/containers/prune", async (request) => engine.prune(qFilters(request.query)));
+
+  app.post<IdParams>("/containers/:id/wait", async (request, reply) => {
+    const condition = (qString(request.query, "condition") || "not-running") as WaitCondition;
+    if (!["not-running", "next-exit", "removed"].includes(condition)) {
+      throw invalid(`invalid condition "${condition}": use not-running, next-exit or removed`);
+    }
+    engine.get(request.params.id); // 404 before the headers go out
+    const aborter = new AbortController();
+    request.raw.on("close", () => aborter.abort());
+    reply.hijack();
+    const res = reply.raw;
+    // Headers go out at once: clients wait for them before they start the container.
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.flushHeaders();
+    try {
+      const result = await engine.wait(request.params.id, condition, aborter.signal);
+      res.end(JSON.stringify(result) + "\n");
+    } catch (e) {
+      res.end(JSON.stringify({ StatusCode: -1, Error: { Message: messageOf(e) } }) + "\n");
+    }
+  });
+
+  app.get<IdParams>("/containers/:id/logs", async (request, reply) => {
+    const q = request.query;
+    const c = engine.get(request.params.id);
+    const stdout = qBool(q, "stdout");
+    const stderr = qBool(q, "stderr");
+    if (!stdout && !stderr) throw invalid("you must choose at least one stream: pass stdout=1 and/or stderr=1");
+    const tailText = qString(q, "tail");
+    const tail = tailText === undefined || tailText === "all" || tailText === "" ? undefined : Number(tailText);
+    if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) {
+      throw invalid(`invalid value "${tailText}" for tail: use a number of lines or "all"`);
+    }
+    const aborter = new AbortController();
+    request.raw.on("close", () => aborter.abort());
+    const lines = engine.logs(c.Id, {
+      follow: qBool(q, "follow"),
+      stdout,
+      stderr,
+      since: unixSeconds(q, "since"),
+      until: unixSeconds(q, "until"),
+      tail,
+      signal: aborter.signal,
+    });
+    const timestamps = qBool(q, "timestamps");
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "Content-Type": c.Config.Tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+    });
+    res.flushHeaders();
+    await pump(lines, (line) => res.write(frame(line, c.Config.Tty, timestamps)), request, aborter);
+    res.end();
+  });
+
+  app.post<IdParams>("/containers/:id/attach", async (request, reply) => attach(request, reply));
+
+  async function attach(request: FastifyRequest<IdParams>, reply: FastifyReply): Promise<void> {
+    const q = request.query;
+    const c = engine.get(request.params.id);
+    if (qBool(q, "stdin")) {
+      throw invalid("attaching stdin is not supported yet: run the container with -d and read its output with logs -f");
+    }
+    const stdout = qBool(q, "stdout");
+    const stderr = qBool(q, "stderr");
+    const aborter = new AbortController();
+    const socket = hijack(request, reply);
+    socket.on("close", () => aborter.abort());
+    const lines = followAttach(engine, c.Id, { stdout, stderr, replay: qBool(q, "logs"), signal: aborter.signal });
+    await pump(lines, (line) => socket.write(frame(line, c.Config.Tty, false)), request, aborter);
+    socket.end();
+  }
+}
+
+/** Copy log lines to the client until they end or the client goes away. */
+async function pump(
+  lines: AsyncIterable<LogLine>,
+  write: (line: LogLine) => void,
+  request: FastifyRequest,
+  aborter: AbortController,
+): Promise<void> {
+  try {
+    for await (const line of lines) write(line);
+  } catch (e) {
+    if (!aborter.signal.aborted && !(isShoalError(e) && e.kind === "not_found")) {
+      request.log.warn({ err: e }, "log stream ended with an error");
+    }
+  }
+}

@@ -1,0 +1,157 @@
+import type { FastifyInstance } from "fastify";
+import type { Readable } from "node:stream";
+import type { EngineApiDeps } from "../server.js";
+import { invalid, messageOf, notFound } from "../../../shared/errors.js";
+import { qBool, qFilters, qList, qString, type Query } from "../query.js";
+import { jsonLinesResponse } from "../json-lines.js";
+import { toImageInspect, toImageSummary } from "../../engine/image/inspect.js";
+
+type Req = { Querystring: Query; Params: { "*": string } };
+
+export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+  const images = deps.images;
+  const users = (imageId: string) => deps.containers.usersOfImage(imageId);
+
+  app.get<{ Querystring: Query }>("/images/json", async (request) => {
+    const filters = qFilters(request.query);
+    let list = images.list();
+    if (!qBool(request.query, "all") && !filters.dangling) {
+      // Like Docker: untagged images are listed only when nothing else holds them.
+      list = list.filter((i) => i.repoTags.length > 0 || users(i.id).length === 0);
+    }
+    if (filters.dangling?.includes("true")) list = list.filter((i) => i.repoTags.length === 0);
+    if (filters.dangling?.includes("false")) list = list.filter((i) => i.repoTags.length > 0);
+    if (filters.reference) {
+      const patterns = filters.reference.map(globToRegExp);
+      list = list.filter((i) => i.repoTags.some((t) => patterns.some((p) => p.test(t) || p.test(t.split(":")[0]))));
+    }
+    if (filters.label) {
+      list = list.filter((i) =>
+        filters.label.every((l) => {
+          const [k, v] = splitOnce(l, "=");
+          const labels = i.config.config?.Labels ?? {};
+          return v === undefined ? k in labels : labels[k] === v;
+        }),
+      );
+    }
+    return list
+      .sort((a, b) => Date.parse(b.config.created ?? b.loadedAt) - Date.parse(a.config.created ?? a.loadedAt))
+      .map((i) => toImageSummary(i, users(i.id).length));
+  });
+
+  app.post<{ Querystring: Query }>("/images/load", async (request, reply) => {
+    // Errors must come before the 200 goes out, so the archive is loaded first, then reported.
+    const loaded = await images.load(request.body as Readable);
+    const out = jsonLinesResponse(reply);
+    for (const line of loaded) out.write({ stream: `${line}\n` });
+    out.end();
+  });
+
+  app.get<{ Querystring: Query }>("/images/get", async (request, reply) => {
+    const names = qList(request.query, "names");
+    if (names.length === 0) throw invalid("save needs at least one image: pass ?names=<image>");
+    for (const n of names) images.resolve(n); // 404 before any byte of the archive goes out
+    reply.hijack();
+    reply.raw.writeHead(200, { "Content-Type": "application/x-tar" });
+    try {
+      await images.save(names, reply.raw);
+    } catch (e) {
+      request.log.error({ err: e }, "image save failed");
+      reply.raw.destroy();
+      return;
+    }
+    reply.raw.end();
+  });
+
+  app.post<{ Querystring: Query }>("/images/create", async (request, reply) => {
+    const q = request.query;
+    const fromSrc = qString(q, "fromSrc");
+    if (fromSrc !== "-") {
+      if (qString(q, "fromImage")) {
+        throw notFound(
+          `pulling ${qString(q, "fromImage")} from a registry is not supported yet: load the image with "shoal load -i <archive>"`,
+        );
+      }
+      throw invalid("importing from a URL is not supported: send the root filesystem tar in the body with fromSrc=-");
+    }
+    const repo = qString(q, "repo");
+    const tag = qString(q, "tag");
+    const ref = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
+    const image = await images.importRootfs(request.body as Readable, {
+      ref,
+      changes: qList(q, "changes"),
+      message: qString(q, "message"),
+      platform: qString(q, "platform"),
+    });
+    const out = jsonLinesResponse(reply);
+    out.write({ status: image.id });
+    out.end();
+  });
+
+  app.post<{ Querystring: Query }>("/images/prune", async (request) => {
+    const filters = qFilters(request.query);
+    const all = filters.dangling?.includes("false") ?? false;
+    return images.prune({ all }, users);
+  });
+
+  // Image names carry slashes (localhost:5000/team/app), so these routes take the rest of the path.
+  app.get<Req>("/images/*", async (request) => {
+    const rest = request.params["*"];
+    if (rest.endsWith("/json")) {
+      const image = images.resolve(rest.slice(0, -"/json".length));
+      return toImageInspect(image);
+    }
+    if (rest.endsWith("/history")) {
+      const image = images.resolve(rest.slice(0, -"/history".length));
+      return (image.config.history ?? []).map((h, i) => ({
+        Id: i === (image.config.history ?? []).length - 1 ? image.id : "<missing>",
+        Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0,
+        CreatedBy: h.created_by ?? "",
+        Tags: i === (image.config.history ?? []).length - 1 ? image.repoTags : null,
+        Size: 0,
+        Comment: h.comment ?? "",
+      }));
+    }
+    throw notFound(`page not found: GET /images/${rest}`);
+  });
+
+  app.post<Req>("/images/*", async (request, reply) => {
+    const rest = request.params["*"];
+    if (rest.endsWith("/tag")) {
+      const source = rest.slice(0, -"/tag".length);
+      const repo = qString(request.query, "repo");
+      if (!repo) throw invalid("tag needs a target: pass ?repo=<name>&tag=<tag>");
+      const tag = qString(request.query, "tag") || "latest";
+      await images.tag(source, `${repo}:${tag}`);
+      return reply.code(201).send();
+    }
+    if (rest.endsWith("/push")) {
+      throw invalid("pushing images to a registry is not supported yet");
+    }
+    throw notFound(`page not found: POST /images/${rest}`);
+  });
+
+  app.delete<Req>("/images/*", async (request) => {
+    const ref = request.params["*"];
+    try {
+      return await images.remove(
+        ref,
+        { force: qBool(request.query, "force"), noPrune: qBool(request.query, "noprune") },
+        users,
+      );
+    } catch (e) {
+      deps.log.debug({ ref, err: messageOf(e) }, "image remove refused");
+      throw e;
+    }
+  });
+}
+
+function splitOnce(s: string, sep: string): [string, string | undefined] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".");
+  return new RegExp(`^${escaped}$`);
+}

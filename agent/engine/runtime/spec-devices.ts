@@ -1,0 +1,91 @@
+// Device access: which device nodes a container may open (the devices cgroup) and, for
+// --privileged, which host device nodes runc creates in the container's /dev.
+
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { errnoCode } from "../../../shared/errors.js";
+import type { LinuxDevice, LinuxDeviceCgroup } from "./oci-types.js";
+
+const rule = (type: "c" | "b", major: number | undefined, minor: number | undefined, access = "rwm"): LinuxDeviceCgroup => {
+  const r: LinuxDeviceCgroup = { allow: true, type, access };
+  if (major !== undefined) r.major = major;
+  if (minor !== undefined) r.minor = minor;
+  return r;
+};
+
+/**
+ * moby's DefaultLinuxSpec rules (null, zero, full, random, urandom, tty, console; fuse denied)
+ * with runc 1.1's implicit allowances written out (mknod of anything, ptmx, /dev/pts/*, tun), so
+ * that the spec says what the container gets whichever OCI runtime reads it.
+ */
+export function defaultDeviceRules(): LinuxDeviceCgroup[] {
+  return [
+    { allow: false, access: "rwm" },
+    rule("c", undefined, undefined, "m"),
+    rule("b", undefined, undefined, "m"),
+    rule("c", 1, 5),
+    rule("c", 1, 3),
+    rule("c", 1, 9),
+    rule("c", 1, 8),
+    rule("c", 1, 7),
+    rule("c", 5, 0),
+    rule("c", 5, 1),
+    rule("c", 5, 2),
+    rule("c", 136, undefined),
+    rule("c", 10, 200),
+    { allow: false, type: "c", major: 10, minor: 229, access: "rwm" },
+  ];
+}
+
+export function privilegedDeviceRules(): LinuxDeviceCgroup[] {
+  return [{ allow: true, access: "rwm" }];
+}
+
+/** Folders of /dev that are mounts of their own in a container, or runtime clutter (containerd's list). */
+const SKIP_DIRS = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]);
+
+/** glibc's gnu_dev_major/minor for a 64-bit dev_t. */
+function majorMinor(rdev: bigint): { major: number; minor: number } {
+  const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
+  const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
+  return { major: Number(major), minor: Number(minor) };
+}
+
+/**
+ * Every character and block device under the host's /dev (containerd's HostDevices): what a
+ * --privileged container sees. Symlinks and the console are left out, as containerd does.
+ */
+export async function hostDevices(dir = "/dev"): Promise<LinuxDevice[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT" || errnoCode(e) === "EACCES") return [];
+    throw e;
+  }
+  const out: LinuxDevice[] = [];
+  for (const name of names.sort()) {
+    const path = join(dir, name);
+    let st;
+    try {
+      st = await lstat(path, { bigint: true });
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") continue;
+      throw e;
+    }
+    if (st.isDirectory()) {
+      if (!SKIP_DIRS.has(name)) out.push(...(await hostDevices(path)));
+      continue;
+    }
+    if (name === "console" || !(st.isCharacterDevice() || st.isBlockDevice())) continue;
+    out.push({
+      path,
+      type: st.isCharacterDevice() ? "c" : "b",
+      ...majorMinor(st.rdev),
+      fileMode: Number(st.mode & 0o777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+    });
+  }
+  return out;
+}

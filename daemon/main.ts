@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// shoald: one per host. Runs the local engine and serves the Engine API on a unix socket.
+// Containers are children of conmon, not of this process, so they outlive it.
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { createLogger } from "../shared/logging.js";
+import { messageOf } from "../shared/errors.js";
+import { parseDaemonOptions } from "./options.js";
+import { gatherDaemonInfo } from "./host-info.js";
+import { claimSocketPath } from "./socket.js";
+import { enginePaths } from "../agent/engine/config.js";
+import { ImageStore } from "../agent/engine/image/store.js";
+import { ContainerEngine } from "../agent/engine/container/engine.js";
+import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
+import { buildEngineApi } from "../agent/api/server.js";
+
+const VERSION = "0.1.0";
+
+async function main(): Promise<void> {
+  const options = await parseDaemonOptions(process.argv.slice(2));
+  const log = createLogger(options.logLevel);
+  for (const dir of [options.dataRoot, options.execRoot, dirname(options.socketPath)]) {
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+  }
+  const images = await ImageStore.open(enginePaths(options).imageRoot, log.child({ component: "images" }));
+  const containers = await ContainerEngine.open(options, images, log.child({ component: "containers" }));
+  await containers.recover();
+  const cgroupVersion = (await detectCgroupVersion()) === "v2" ? "2" : "1";
+  const info = await gatherDaemonInfo(options, VERSION, cgroupVersion);
+  const app = buildEngineApi({ containers, images, log, info });
+
+  await claimSocketPath(options.socketPath);
+  await app.listen({ path: options.socketPath });
+  await chmod(options.socketPath, 0o660);
+  await writeFile(options.pidFile, `${process.pid}\n`);
+  log.info({ socket: options.socketPath, dataRoot: options.dataRoot, version: VERSION }, "shoald is ready");
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shoald is stopping; containers keep running");
+    await app.close().catch(() => undefined);
+    await containers.close().catch(() => undefined);
+    await rm(options.pidFile, { force: true });
+    await rm(options.socketPath, { force: true });
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`shoald: ${messageOf(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,92 @@
+// shoald's settings, named as dockerd names them so operators can carry their habits over:
+// flags first, then the JSON config file (dockerd's daemon.json keys), then defaults.
+import { readFile } from "node:fs/promises";
+import { Command } from "commander";
+import { defaultEngineConfig, type EngineConfig } from "../agent/engine/config.js";
+import { errnoCode } from "../shared/errors.js";
+
+export interface DaemonOptions extends EngineConfig {
+  /** Unix socket path the Engine API listens on. */
+  socketPath: string;
+  logLevel: string;
+  pidFile: string;
+  configFile: string;
+}
+
+interface ConfigFile {
+  "data-root"?: string;
+  "exec-root"?: string;
+  hosts?: string[];
+  "log-level"?: string;
+  "cgroup-parent"?: string;
+  pidfile?: string;
+  runtime?: string;
+  conmon?: string;
+  "init-path"?: string;
+}
+
+export const DEFAULT_SOCKET = "/run/shoal/shoal.sock";
+
+function socketFromHost(host: string): string {
+  if (host.startsWith("unix://")) return host.slice("unix://".length);
+  if (host.startsWith("/")) return host;
+  throw new Error(
+    `unsupported host "${host}": shoald listens on unix sockets for now (-H unix:///run/shoal/shoal.sock); TCP with mutual TLS comes with the cluster API`,
+  );
+}
+
+export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions> {
+  const program = new Command("shoald")
+    .description("the shoal daemon: container engine and cluster agent")
+    .option("--data-root <dir>", "root of persistent state (images, containers)")
+    .option("--exec-root <dir>", "root of runtime state (runc state, exit files)")
+    .option("-H, --host <socket...>", "Engine API socket to listen on (unix:///path.sock)")
+    .option("--config-file <file>", "daemon configuration file", "/etc/shoal/daemon.json")
+    .option("-l, --log-level <level>", "log level: debug, info, warn, error, fatal")
+    .option("--cgroup-parent <name>", "cgroup parent for containers")
+    .option("-p, --pidfile <file>", "path of the daemon's pid file")
+    .option("--runtime <path>", "OCI runtime binary (runc, crun, youki)")
+    .option("--conmon <path>", "conmon binary")
+    .option("--init-path <path>", "static init binary used for --init (tini)")
+    .version(process.env.npm_package_version ?? "0.1.0");
+  program.parse(argv, { from: "user" });
+  const flags = program.opts<{
+    dataRoot?: string;
+    execRoot?: string;
+    host?: string[];
+    configFile: string;
+    logLevel?: string;
+    cgroupParent?: string;
+    pidfile?: string;
+    runtime?: string;
+    conmon?: string;
+    initPath?: string;
+  }>();
+
+  let file: ConfigFile = {};
+  try {
+    file = JSON.parse(await readFile(flags.configFile, "utf8")) as ConfigFile;
+  } catch (e) {
+    const explicit = argv.includes("--config-file");
+    if (errnoCode(e) !== "ENOENT" || explicit) {
+      throw new Error(`cannot read config file ${flags.configFile}: ${(e as Error).message}; fix the file or pass another --config-file`);
+    }
+  }
+
+  const defaults = defaultEngineConfig();
+  const execRoot = flags.execRoot ?? file["exec-root"] ?? defaults.execRoot;
+  const hosts = flags.host ?? file.hosts;
+  if (hosts && hosts.length > 1) throw new Error("shoald listens on one socket for now: pass a single -H");
+  return {
+    dataRoot: flags.dataRoot ?? file["data-root"] ?? defaults.dataRoot,
+    execRoot,
+    runtimePath: flags.runtime ?? file.runtime ?? defaults.runtimePath,
+    conmonPath: flags.conmon ?? file.conmon ?? defaults.conmonPath,
+    initPath: flags.initPath ?? file["init-path"] ?? defaults.initPath,
+    cgroupParent: flags.cgroupParent ?? file["cgroup-parent"] ?? defaults.cgroupParent,
+    socketPath: hosts?.[0] ? socketFromHost(hosts[0]) : DEFAULT_SOCKET,
+    logLevel: flags.logLevel ?? file["log-level"] ?? "info",
+    pidFile: flags.pidfile ?? file.pidfile ?? `${execRoot}/shoald.pid`,
+    configFile: flags.configFile,
+  };
+}

@@ -1,0 +1,187 @@
+// Starts a real shoald (the built one in dist/) with its own folders, socket and cgroup parent,
+// and takes everything it made away again, also when a test failed halfway.
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, readdir, rm, rmdir } from "node:fs/promises";
+import { request } from "node:http";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const run = promisify(execFile);
+export const repoRoot = resolve(import.meta.dirname, "../..");
+export const shoaldPath = join(repoRoot, "dist/daemon/main.js");
+export const shoalPath = join(repoRoot, "dist/cli/main.js");
+
+export interface TestDaemon {
+  root: string;
+  dataRoot: string;
+  execRoot: string;
+  socket: string;
+  cgroupParent: string;
+  process: ChildProcess;
+  logs: () => string;
+  /** Stop the daemon with SIGTERM (containers keep running). */
+  stop: (signal?: NodeJS.Signals) => Promise<void>;
+  /** Start a new daemon process on the same folders. */
+  restart: () => Promise<void>;
+  /** Stop the daemon, remove every container, mount, cgroup and folder it made. */
+  destroy: () => Promise<void>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  json: <T = unknown>() => T;
+}
+
+export function api(socket: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+  return new Promise((resolveP, reject) => {
+    const payload =
+      body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+    const req = request(
+      {
+        socketPath: socket,
+        method,
+        path,
+        headers: {
+          ...(payload ? { "Content-Type": Buffer.isBuffer(body) ? "application/x-tar" : "application/json" } : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const buf = Buffer.concat(chunks);
+          resolveP({ status: res.statusCode ?? 0, headers: res.headers, body: buf, json: <T>() => JSON.parse(buf.toString()) as T });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    if (payload) req.write(payload);
+    req.end();
+  });
+}
+
+async function waitForSocket(socket: string, child: ChildProcess, logs: () => string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (child.exitCode !== null) throw new Error(`shoald exited with ${child.exitCode}:\n${logs()}`);
+    try {
+      const r = await api(socket, "GET", "/_ping");
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(50);
+  }
+  throw new Error(`shoald did not answer on ${socket} within 20 s:\n${logs()}`);
+}
+
+export async function startDaemon(): Promise<TestDaemon> {
+  const root = await mkdtemp("/tmp/shoal-test-");
+  const tag = root.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, "x");
+  const d = {
+    root,
+    dataRoot: join(root, "data"),
+    execRoot: join(root, "run"),
+    socket: join(root, "shoal.sock"),
+    cgroupParent: `shoal-test-${tag}`,
+  };
+  let output = "";
+  let child: ChildProcess;
+  const launch = async () => {
+    child = spawn(
+      process.execPath,
+      [shoaldPath, "--data-root", d.dataRoot, "--exec-root", d.execRoot, "-H", `unix://${d.socket}`, "--cgroup-parent", d.cgroupParent, "--config-file", "/dev/null/none", "--log-level", "debug"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    child.stdout?.on("data", (c: Buffer) => (output += c.toString()));
+    child.stderr?.on("data", (c: Buffer) => (output += c.toString()));
+    await waitForSocket(d.socket, child, () => output);
+  };
+  await launch();
+  const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    await exited;
+  };
+  const daemon: TestDaemon = {
+    ...d,
+    get process() {
+      return child;
+    },
+    logs: () => output,
+    stop,
+    restart: async () => {
+      await stop();
+      await launch();
+    },
+    destroy: async () => {
+      await stop("SIGKILL").catch(() => undefined);
+      await cleanupEngineState(d.dataRoot, d.execRoot, d.cgroupParent);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+  return daemon;
+}
+
+/** Remove what a daemon (or a test that crashed) left: runc containers, conmon, mounts, cgroups. */
+export async function cleanupEngineState(dataRoot: string, execRoot: string, cgroupParent: string): Promise<void> {
+  const runtimeRoot = join(execRoot, "runtime");
+  const list = await run("runc", ["--root", runtimeRoot, "list", "-q"]).catch(() => ({ stdout: "" }));
+  for (const id of list.stdout.split("\n").filter(Boolean)) {
+    await run("runc", ["--root", runtimeRoot, "delete", "-f", id]).catch(() => undefined);
+  }
+  // conmon processes whose command line names this daemon's folders
+  const procs = await readdir("/proc").catch(() => [] as string[]);
+  for (const pid of procs.filter((p) => /^\d+$/.test(p))) {
+    const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmd.startsWith("/usr/bin/conmon") || cmd.includes("conmon\0")) {
+      if (cmd.includes(execRoot) || cmd.includes(dataRoot)) process.kill(Number(pid), "SIGKILL");
+    }
+  }
+  const mounts = await readFile("/proc/mounts", "utf8");
+  const targets = mounts
+    .split("\n")
+    .map((l) => l.split(" ")[1])
+    .filter((t): t is string => !!t && (t.startsWith(dataRoot) || t.startsWith(execRoot)))
+    .sort((a, b) => b.length - a.length);
+  for (const t of targets) await run("umount", ["-l", t]).catch(() => undefined);
+  await removeCgroups(cgroupParent);
+}
+
+async function removeCgroupTree(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeCgroupTree(join(dir, e.name));
+  for (let i = 0; i < 20; i++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      await sleep(50);
+    }
+  }
+}
+
+export async function removeCgroups(parent: string): Promise<void> {
+  const hierarchies = await readdir("/sys/fs/cgroup").catch(() => [] as string[]);
+  const candidates = [join("/sys/fs/cgroup", parent), ...hierarchies.map((h) => join("/sys/fs/cgroup", h, parent))];
+  // memory is nested under this process's own cgroup on some machines
+  const self = await readFile("/proc/self/cgroup", "utf8").catch(() => "");
+  for (const line of self.split("\n")) {
+    const [, ctrls, path] = line.split(":");
+    if (!path || path === "/" || !ctrls) continue;
+    for (const c of ctrls.split(",")) candidates.push(join("/sys/fs/cgroup", c, path, parent));
+  }
+  for (const c of candidates) await removeCgroupTree(c);
+}
+
+/** Cgroup folders named after the parent that still exist, anywhere under /sys/fs/cgroup. */
+export async function leftoverCgroups(parent: string): Promise<string[]> {
+  const { stdout } = await run("find", ["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name", parent]).catch(() => ({ stdout: "" }));
+  return stdout.split("\n").filter(Boolean);
+}
