@@ -84,6 +84,8 @@ export interface ContainerRecord {
   RootfsPath: string;
   /** OCI bundle folder (config.json). */
   BundlePath: string;
+  /** Set when a user stops or kills the container, cleared by start: restart policies leave it stopped (as Docker's field of that name). */
+  HasBeenManuallyStopped?: boolean;
 }
 
 /** One line of a container's log, as read back for `logs` and attach. */

@@ -14,25 +14,21 @@ const rule = (type: "c" | "b", major: number | undefined, minor: number | undefi
 };
 
 /**
- * moby's DefaultLinuxSpec rules (null, zero, full, random, urandom, tty, console; fuse denied)
- * with runc 1.1's implicit allowances written out (mknod of anything, ptmx, /dev/pts/*, tun), so
- * that the spec says what the container gets whichever OCI runtime reads it.
+ * moby's DefaultLinuxSpec rules, in moby's order: deny all, allow null, zero, urandom, random,
+ * tty, console; deny fuse. runc 1.1 appends its own defaults after these (mknod of anything,
+ * full, ptmx, /dev/pts/*, tun), so the container ends up with Docker's full allow-list. Writing
+ * runc's "c *:* m" here ourselves would break the fuse deny: cgroup v1 cannot punch a hole
+ * in a wildcard rule, and runc refuses the spec.
  */
 export function defaultDeviceRules(): LinuxDeviceCgroup[] {
   return [
     { allow: false, access: "rwm" },
-    rule("c", undefined, undefined, "m"),
-    rule("b", undefined, undefined, "m"),
     rule("c", 1, 5),
     rule("c", 1, 3),
     rule("c", 1, 9),
     rule("c", 1, 8),
-    rule("c", 1, 7),
     rule("c", 5, 0),
     rule("c", 5, 1),
-    rule("c", 5, 2),
-    rule("c", 136, undefined),
-    rule("c", 10, 200),
     { allow: false, type: "c", major: 10, minor: 229, access: "rwm" },
   ];
 }

@@ -1,0 +1,130 @@
+// A container record → the OCI runtime spec (config.json) runc runs, with dockerd's default
+// security profile: 14 capabilities, default seccomp, masked and read-only /proc and /sys
+// paths, a devices cgroup allow-list, and the HostConfig limits.
+
+import { availableParallelism } from "node:os";
+import { invalid } from "../../../shared/errors.js";
+import type { ContainerRecord } from "../container/types.js";
+import type { ImageConfigBlob } from "../image/types.js";
+import {
+  allCapabilities,
+  applyCapAddDrop,
+  currentCapabilityEnv,
+  DEFAULT_CAPABILITIES,
+  type CapabilityEnv,
+} from "./capabilities.js";
+import { OCI_VERSION, type LinuxCapabilities, type LinuxDevice, type LinuxNamespace, type Spec } from "./oci-types.js";
+import { defaultSeccompProfile, type SeccompHost } from "./seccomp-default.js";
+import { defaultDeviceRules, hostDevices, privilegedDeviceRules } from "./spec-devices.js";
+import { processEnv } from "./spec-env.js";
+import {
+  DEFAULT_SHM_SIZE,
+  defaultMounts,
+  INIT_PATH_IN_CONTAINER,
+  MASKED_PATHS,
+  READONLY_PATHS,
+} from "./spec-mounts.js";
+import { buildResources, buildRlimits, validateResources, type HostRlimits } from "./spec-resources.js";
+import { resolveUser } from "./user.js";
+
+export interface SpecInput {
+  /** Config + HostConfig in Engine API shapes; the image's Env/Cmd/Entrypoint/WorkingDir/User already merged. */
+  record: ContainerRecord;
+  image: ImageConfigBlob;
+  /** The mounted overlay root. */
+  rootfsPath: string;
+  /** Exact linux.cgroupsPath, e.g. cgroupsPathFor(parent, id, version). */
+  cgroupsPath: string;
+  /** Static tini on the host, bind-mounted read-only at /sbin/docker-init when HostConfig.Init. */
+  initPath: string;
+  /** Host is cgroup v2: the container gets a private cgroup namespace (dockerd's default there). */
+  cgroupV2: boolean;
+  /** hasSwapAccounting(): without it no memory+swap limit is written. */
+  swapAccounting: boolean;
+  /** A network namespace prepared by the engine; absent = a fresh one (loopback only, and down). */
+  netnsPath?: string;
+  /** For validating --cpus; default os.availableParallelism(). */
+  hostCpus?: number;
+  /** detectCapabilities() result; default the one cached at start-up. */
+  capabilities?: CapabilityEnv;
+  /** Architecture and kernel for the seccomp profile; default this host. */
+  seccompHost?: SeccompHost;
+  /** The daemon's own rlimits (readHostRlimits()); when given, --ulimit above them is refused. */
+  hostRlimits?: HostRlimits;
+  /** Devices a --privileged container gets; default hostDevices() (a walk of /dev). */
+  hostDevices?: LinuxDevice[];
+}
+
+function capabilitySets(caps: string[], uid: number): LinuxCapabilities {
+  // dockerd (23+) gives a non-root process only the bounding set, as execve would.
+  const own = uid === 0 ? [...caps] : [];
+  return { bounding: [...caps], effective: own, permitted: [...own], inheritable: [], ambient: [] };
+}
+
+export async function buildSpec(input: SpecInput): Promise<Spec> {
+  const { record } = input;
+  const hc = record.HostConfig;
+  const cfg = record.Config;
+  const privileged = hc.Privileged === true;
+  if (!record.Path) throw invalid("No command specified");
+
+  validateResources(hc, { hostCpus: input.hostCpus ?? availableParallelism(), swapAccounting: input.swapAccounting });
+  const rlimits = buildRlimits(hc.Ulimits, input.hostRlimits);
+  const capEnv = input.capabilities ?? currentCapabilityEnv();
+  const caps = privileged
+    ? allCapabilities(capEnv)
+    : applyCapAddDrop(DEFAULT_CAPABILITIES, hc.CapAdd, hc.CapDrop, capEnv);
+  const user = await resolveUser(input.rootfsPath, cfg.User ?? "");
+
+  const hostname = cfg.Hostname || record.Id.slice(0, 12);
+  const init = hc.Init === true;
+  const args = [...(init ? [INIT_PATH_IN_CONTAINER, "--"] : []), record.Path, ...record.Args];
+
+  const namespaces: LinuxNamespace[] = [
+    { type: "mount" },
+    input.netnsPath !== undefined ? { type: "network", path: input.netnsPath } : { type: "network" },
+    { type: "uts" },
+    { type: "pid" },
+    { type: "ipc" },
+  ];
+  if (input.cgroupV2) namespaces.push({ type: "cgroup" });
+
+  const spec: Spec = {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: cfg.Tty === true,
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      args,
+      env: processEnv({ hostname, tty: cfg.Tty === true, env: cfg.Env ?? [], home: user.home }),
+      cwd: cfg.WorkingDir || "/",
+      capabilities: capabilitySets(caps, user.uid),
+      noNewPrivileges: false,
+      oomScoreAdj: 0,
+    },
+    root: { path: input.rootfsPath, readonly: hc.ReadonlyRootfs === true },
+    hostname,
+    mounts: defaultMounts({
+      shmSize: hc.ShmSize !== undefined && hc.ShmSize > 0 ? hc.ShmSize : DEFAULT_SHM_SIZE,
+      readonlyRoot: hc.ReadonlyRootfs === true,
+      privileged,
+      initPath: init ? input.initPath : undefined,
+    }),
+    linux: {
+      namespaces,
+      devices: privileged ? (input.hostDevices ?? (await hostDevices())) : [],
+      resources: buildResources(hc, privileged ? privilegedDeviceRules() : defaultDeviceRules(), {
+        hostCpus: input.hostCpus ?? availableParallelism(),
+        swapAccounting: input.swapAccounting,
+      }),
+      cgroupsPath: input.cgroupsPath,
+    },
+  };
+  if (cfg.Domainname) spec.domainname = cfg.Domainname;
+  if (rlimits) spec.process.rlimits = rlimits;
+  if (!privileged) {
+    spec.linux.seccomp = defaultSeccompProfile(caps, input.seccompHost);
+    spec.linux.maskedPaths = [...MASKED_PATHS];
+    spec.linux.readonlyPaths = [...READONLY_PATHS];
+  }
+  return spec;
+}
