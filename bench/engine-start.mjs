@@ -59,7 +59,8 @@ try {
   const loaded = await api("POST", "/images/load", await readFile(tar));
   if (loaded.status !== 200) throw new Error(`load failed: ${loaded.body}`);
   const image = JSON.parse((await api("GET", "/images/busybox/json")).body);
-  const rootfs = image.GraphDriver.Data.LowerDir.split(":")[0];
+  // A one-layer image: overlay2's inspect shows that layer as UpperDir.
+  const rootfs = image.GraphDriver.Data.UpperDir;
 
   // The reference: runc's own default spec on the same (read-only) root filesystem.
   const bundle = join(root, "bundle");

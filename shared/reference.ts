@@ -17,7 +17,8 @@ export const defaultDomain = "docker.io";
 export const defaultTag = "latest";
 
 const component = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const domainPart = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?$/;
+const domainPart =
+  /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?$/;
 const ipv6Domain = /^\[[0-9a-fA-F:]+\](?::[0-9]+)?$/;
 const tagPattern = /^[\w][\w.-]{0,127}$/;
 const sha256Digest = /^sha256:[0-9a-f]{64}$/;
@@ -31,7 +32,8 @@ function bad(ref: string, why: string): Error {
 /** Check a digest string; only sha256 is supported, as by Docker. */
 export function validateDigest(digest: string, what = "digest"): string {
   if (sha256Digest.test(digest)) return digest;
-  if (anyDigest.test(digest)) throw invalid(`unsupported ${what} algorithm in "${digest}": only sha256 is supported`);
+  if (anyDigest.test(digest))
+    throw invalid(`unsupported ${what} algorithm in "${digest}": only sha256 is supported`);
   throw invalid(`invalid ${what} "${digest}": expected sha256:<64 lowercase hex digits>`);
 }
 
@@ -47,8 +49,10 @@ export function parseReference(ref: string): Reference {
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!anyDigest.test(digest)) throw bad(ref, `"${digest}" is not a digest; expected sha256:<64 hex digits>`);
-    if (!sha256Digest.test(digest)) throw bad(ref, `unsupported digest "${digest}": only sha256 with lowercase hex is supported`);
+    if (!anyDigest.test(digest))
+      throw bad(ref, `"${digest}" is not a digest; expected sha256:<64 hex digits>`);
+    if (!sha256Digest.test(digest))
+      throw bad(ref, `unsupported digest "${digest}": only sha256 with lowercase hex is supported`);
   }
   let tag: string | undefined;
   const lastSlash = rest.lastIndexOf("/");
@@ -57,7 +61,10 @@ export function parseReference(ref: string): Reference {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!tagPattern.test(tag)) {
-      throw bad(ref, `tag "${tag}" is invalid: use up to 128 letters, digits, "_", "." or "-", not starting with "." or "-"`);
+      throw bad(
+        ref,
+        `tag "${tag}" is invalid: use up to 128 letters, digits, "_", "." or "-", not starting with "." or "-"`,
+      );
     }
   }
   if (rest.length === 0) throw bad(ref, "the repository name is empty");
@@ -71,19 +78,29 @@ export function parseReference(ref: string): Reference {
   const firstSlash = rest.indexOf("/");
   if (firstSlash >= 0) {
     const first = rest.slice(0, firstSlash);
-    if (first.includes(".") || first.includes(":") || first === "localhost" || first.toLowerCase() !== first) {
+    if (
+      first.includes(".") ||
+      first.includes(":") ||
+      first === "localhost" ||
+      first.toLowerCase() !== first
+    ) {
       domain = first;
       path = rest.slice(firstSlash + 1);
     }
   }
   if (domain === "index.docker.io") domain = defaultDomain;
-  if (!domainPart.test(domain) && !ipv6Domain.test(domain)) throw bad(ref, `registry "${domain}" is not a valid host name[:port]`);
+  if (!domainPart.test(domain) && !ipv6Domain.test(domain))
+    throw bad(ref, `registry "${domain}" is not a valid host name[:port]`);
   if (domain === defaultDomain && !path.includes("/")) path = `library/${path}`;
   for (const part of path.split("/")) {
-    if (part.length === 0) throw bad(ref, "the repository name has an empty path component (double or trailing \"/\")");
+    if (part.length === 0)
+      throw bad(ref, 'the repository name has an empty path component (double or trailing "/")');
     if (part.toLowerCase() !== part) throw bad(ref, `repository name "${rest}" must be lowercase`);
     if (!component.test(part)) {
-      throw bad(ref, `path component "${part}" may only contain lowercase letters, digits and single separators ".", "_", "__" or "-"`);
+      throw bad(
+        ref,
+        `path component "${part}" may only contain lowercase letters, digits and single separators ".", "_", "__" or "-"`,
+      );
     }
   }
   return { domain, path, ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) };
@@ -102,7 +119,9 @@ export function fullName(r: Reference): string {
 /** The short name people type: "busybox", "user/app", "localhost:5000/a/b". */
 export function familiarName(r: Reference): string {
   if (r.domain !== defaultDomain) return fullName(r);
-  return r.path.startsWith("library/") && r.path.split("/").length === 2 ? r.path.slice("library/".length) : r.path;
+  return r.path.startsWith("library/") && r.path.split("/").length === 2
+    ? r.path.slice("library/".length)
+    : r.path;
 }
 
 /** "busybox:latest", "busybox@sha256:...", "busybox:1@sha256:..." */
@@ -121,6 +140,7 @@ export function fullString(r: Reference): string {
  */
 export function parseTagReference(ref: string): Reference {
   const r = withDefaultTag(parseReference(ref));
-  if (r.digest !== undefined) throw invalid(`invalid tag "${ref}": a tag cannot contain a digest; use name:tag`);
+  if (r.digest !== undefined)
+    throw invalid(`invalid tag "${ref}": a tag cannot contain a digest; use name:tag`);
   return r;
 }

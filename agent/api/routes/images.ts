@@ -99,7 +99,7 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
     const rest = request.params["*"];
     if (rest.endsWith("/json")) {
       const image = images.resolve(rest.slice(0, -"/json".length));
-      return toImageInspect(image);
+      return toImageInspect(image, images.lowerDirs(image));
     }
     if (rest.endsWith("/history")) {
       const image = images.resolve(rest.slice(0, -"/history".length));

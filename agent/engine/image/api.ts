@@ -30,7 +30,14 @@ export interface ImageStoreApi {
     options: { ref?: string; changes?: string[]; message?: string; platform?: string },
   ): Promise<ImageRecord>;
   tag(source: string, target: string): Promise<void>;
-  remove(ref: string, options: { force: boolean; noPrune: boolean }, users: ImageUsers): Promise<RemoveImageResult[]>;
+  remove(
+    ref: string,
+    options: { force: boolean; noPrune: boolean },
+    users: ImageUsers,
+  ): Promise<RemoveImageResult[]>;
   /** Remove dangling images (all unused ones with all=true). */
-  prune(options: { all: boolean }, users: ImageUsers): Promise<{ ImagesDeleted: RemoveImageResult[]; SpaceReclaimed: number }>;
+  prune(
+    options: { all: boolean },
+    users: ImageUsers,
+  ): Promise<{ ImagesDeleted: RemoveImageResult[]; SpaceReclaimed: number }>;
 }

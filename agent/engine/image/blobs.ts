@@ -10,7 +10,8 @@ import { pipeline } from "node:stream/promises";
 import { errnoCode, invalid } from "../../../shared/errors.js";
 import { validateDigest } from "../../../shared/reference.js";
 
-export const sha256Of = (data: Buffer | string): string => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+export const sha256Of = (data: Buffer | string): string =>
+  `sha256:${createHash("sha256").update(data).digest("hex")}`;
 
 export const hexOf = (digest: string): string => validateDigest(digest).slice("sha256:".length);
 
@@ -55,10 +56,16 @@ export class BlobStore {
       },
     });
     try {
-      await pipeline(Buffer.isBuffer(src) ? Readable.from([src]) : src, hasher, createWriteStream(tmp, { mode: 0o600 }));
+      await pipeline(
+        Buffer.isBuffer(src) ? Readable.from([src]) : src,
+        hasher,
+        createWriteStream(tmp, { mode: 0o600 }),
+      );
       const digest = `sha256:${hash.digest("hex")}`;
       if (expected !== undefined && digest !== expected) {
-        throw invalid(`blob digest mismatch: expected ${expected} but the content hashes to ${digest}; the data is corrupt`);
+        throw invalid(
+          `blob digest mismatch: expected ${expected} but the content hashes to ${digest}; the data is corrupt`,
+        );
       }
       await rename(tmp, this.path(digest));
       return { digest, size };

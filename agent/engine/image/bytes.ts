@@ -47,7 +47,8 @@ export class ByteSource {
   async *stream(n: number, what: string): AsyncGenerator<Buffer> {
     let left = n;
     while (left > 0) {
-      if (this.pending.length === 0 && !(await this.fill())) throw invalid(`truncated archive: input ended inside ${what}`);
+      if (this.pending.length === 0 && !(await this.fill()))
+        throw invalid(`truncated archive: input ended inside ${what}`);
       const piece = this.pending.subarray(0, Math.min(left, this.pending.length));
       this.pending = this.pending.subarray(piece.length);
       left -= piece.length;

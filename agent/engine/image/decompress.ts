@@ -7,10 +7,14 @@ import { invalid } from "../../../shared/errors.js";
 const gzipMagic = [0x1f, 0x8b];
 const zstdMagic = [0x28, 0xb5, 0x2f, 0xfd];
 
-const startsWith = (buf: Buffer, magic: number[]): boolean => buf.length >= magic.length && magic.every((b, i) => buf[i] === b);
+const startsWith = (buf: Buffer, magic: number[]): boolean =>
+  buf.length >= magic.length && magic.every((b, i) => buf[i] === b);
 
 /** The uncompressed bytes of a possibly gzip-compressed stream. */
-export async function* decompressed(src: AsyncIterable<Buffer | Uint8Array>, what: string): AsyncGenerator<Buffer> {
+export async function* decompressed(
+  src: AsyncIterable<Buffer | Uint8Array>,
+  what: string,
+): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   let ended = false;
@@ -22,7 +26,8 @@ export async function* decompressed(src: AsyncIterable<Buffer | Uint8Array>, wha
     }
     head = Buffer.concat([head, Buffer.from(r.value)]);
   }
-  if (startsWith(head, zstdMagic)) throw invalid(`${what} is zstd-compressed; shoal supports gzip and uncompressed layers only`);
+  if (startsWith(head, zstdMagic))
+    throw invalid(`${what} is zstd-compressed; shoal supports gzip and uncompressed layers only`);
   async function* whole(): AsyncGenerator<Buffer> {
     if (head.length > 0) yield head;
     if (ended) return;
@@ -44,7 +49,8 @@ export async function* decompressed(src: AsyncIterable<Buffer | Uint8Array>, wha
     for await (const chunk of out) yield chunk as Buffer;
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && code.startsWith("Z_")) throw invalid(`${what} is not valid gzip data (${code}); the archive is corrupt`);
+    if (typeof code === "string" && code.startsWith("Z_"))
+      throw invalid(`${what} is not valid gzip data (${code}); the archive is corrupt`);
     throw e;
   }
 }

@@ -32,9 +32,11 @@ export interface ExtractOutcome {
 /** Split a tar entry name into safe components; refuses anything that could leave the layer. */
 export function safeParts(name: string, what: string): string[] {
   if (name.includes("\0")) throw invalid(`${what}: entry "${name}" has a NUL byte in its name`);
-  if (name.startsWith("/")) throw invalid(`${what}: entry "${name}" has an absolute path; layer entries must be relative`);
+  if (name.startsWith("/"))
+    throw invalid(`${what}: entry "${name}" has an absolute path; layer entries must be relative`);
   const parts = name.split("/").filter((p) => p !== "" && p !== ".");
-  if (parts.includes("..")) throw invalid(`${what}: entry "${name}" has a ".." component that would leave the layer`);
+  if (parts.includes(".."))
+    throw invalid(`${what}: entry "${name}" has a ".." component that would leave the layer`);
   return parts;
 }
 
@@ -64,7 +66,7 @@ class Extractor {
   }
 
   /** Checks (and creates missing) parent folders of parts, refusing symlinks and non-folders. */
-  private async parents(parts: string[], name: string, create: boolean): Promise<void> {
+  private async parents(parts: string[], name: string, create: boolean, missing?: string): Promise<void> {
     let rel = "";
     for (const p of parts.slice(0, -1)) {
       rel = rel ? `${rel}/${p}` : p;
@@ -75,7 +77,8 @@ class Extractor {
         throw e;
       });
       if (st === null) {
-        if (!create) throw this.refuse(name, `refers to "${rel}", which does not exist in the layer`);
+        if (!create)
+          throw this.refuse(name, missing ?? `refers to "${rel}", which does not exist in the layer`);
         await mkdir(full, { mode: 0o755 });
       } else if (st.isSymbolicLink()) {
         throw this.refuse(name, `would be written through the symbolic link "${rel}"`);
@@ -180,11 +183,13 @@ class Extractor {
     }
     const rel = parts.join("/");
     const targetRel = targetParts.join("/");
-    if (targetParts.length === 0 || targetRel === rel) throw this.refuse(h.name, `is a hard link to "${h.linkname}", which is not a file`);
-    await this.parents(targetParts, h.name, false);
+    if (targetParts.length === 0 || targetRel === rel)
+      throw this.refuse(h.name, `is a hard link to "${h.linkname}", which is not a file`);
+    const absent = `is a hard link to "${h.linkname}", which does not exist earlier in the layer`;
+    await this.parents(targetParts, h.name, false, absent);
     const target = join(this.diff, targetRel);
     const st = await lstat(target).catch(() => null);
-    if (st === null) throw this.refuse(h.name, `is a hard link to "${h.linkname}", which does not exist earlier in the layer`);
+    if (st === null) throw this.refuse(h.name, absent);
     if (st.isDirectory()) throw this.refuse(h.name, `is a hard link to the directory "${h.linkname}"`);
     await this.parents(parts, h.name, true);
     await this.clear(rel, false);
@@ -196,19 +201,15 @@ class Extractor {
     const dirParts = parts.slice(0, -1);
     if (base === opaqueMarker) {
       // The folder hides everything below it in lower layers: overlayfs reads that from an xattr.
-      const dirRel = dirParts.join("/");
-      const dir = join(this.diff, dirRel);
-      if (dirParts.length > 0) {
-        await this.parents(dirParts, h.name, true);
-        if ((await this.clear(dirRel, true)) !== "dir") await mkdir(dir, { mode: 0o755 });
-        this.knownDirs.add(dirRel);
-      }
-      await run("setfattr", ["-h", "-n", opaqueXattr, "-v", "y", dir]);
+      // The folder is a parent of the marker: it must be a real folder, never a symlink.
+      await this.parents(parts, h.name, true);
+      await run("setfattr", ["-h", "-n", opaqueXattr, "-v", "y", join(this.diff, dirParts.join("/"))]);
       return;
     }
     if (base.startsWith(`${whiteoutPrefix}${whiteoutPrefix}`)) return; // other AUFS metadata: meaningless here
     const victim = base.slice(whiteoutPrefix.length);
-    if (victim === "" || victim === "." || victim === "..") throw this.refuse(h.name, "is a whiteout without a valid file name");
+    if (victim === "" || victim === "." || victim === "..")
+      throw this.refuse(h.name, "is a whiteout without a valid file name");
     const rel = [...dirParts, victim].join("/");
     await this.parents([...dirParts, victim], h.name, true);
     await this.clear(rel, false);
@@ -235,7 +236,11 @@ class Extractor {
  * Extract an (optionally already decompressed) layer tar into `<layerDir>/diff`, which must exist
  * and be empty. On error the caller removes layerDir: the contents are then undefined.
  */
-export async function extractLayer(input: AsyncIterable<Buffer>, layerDir: string, what: string): Promise<ExtractOutcome> {
+export async function extractLayer(
+  input: AsyncIterable<Buffer>,
+  layerDir: string,
+  what: string,
+): Promise<ExtractOutcome> {
   const hash = createHash("sha256");
   let tarSize = 0;
   const reader = new TarReader(input, (chunk) => {

@@ -67,14 +67,20 @@ export class LayerStore {
    * Extract a layer tar (gzip or plain) into the temp area. With `expected`, refuse a tar whose
    * uncompressed digest differs. `what` names the layer in error messages.
    */
-  async prepare(src: AsyncIterable<Buffer | Uint8Array>, what: string, expected?: string): Promise<PreparedLayer> {
+  async prepare(
+    src: AsyncIterable<Buffer | Uint8Array>,
+    what: string,
+    expected?: string,
+  ): Promise<PreparedLayer> {
     await mkdir(this.tmpRoot, { recursive: true, mode: 0o700 });
     const tmpDir = join(this.tmpRoot, `layer-${randomBytes(8).toString("hex")}`);
     await mkdir(join(tmpDir, "diff"), { recursive: true, mode: 0o755 });
     try {
       const out = await extractLayer(decompressed(src, what), tmpDir, what);
       if (expected !== undefined && out.diffId !== expected) {
-        throw invalid(`${what}: its content hashes to ${out.diffId} but the image config says ${expected}; the archive is corrupt`);
+        throw invalid(
+          `${what}: its content hashes to ${out.diffId} but the image config says ${expected}; the archive is corrupt`,
+        );
       }
       const info: LayerInfo = { diffId: out.diffId, size: out.size, tarSize: out.tarSize };
       await writeFile(join(tmpDir, splitFile), serializeSplit(out.split), { mode: 0o600 });

@@ -2,7 +2,13 @@
 // (index.json, possibly nested indexes), into one plan per image. Every reference inside the
 // archive is checked here, before anything is unpacked or stored.
 import { invalid } from "../../../shared/errors.js";
-import { familiarName, familiarString, parseReference, parseTagReference, validateDigest } from "../../../shared/reference.js";
+import {
+  familiarName,
+  familiarString,
+  parseReference,
+  parseTagReference,
+  validateDigest,
+} from "../../../shared/reference.js";
 import type { Spool } from "./spool.js";
 import type { ImageConfigBlob } from "./types.js";
 
@@ -30,10 +36,21 @@ interface Descriptor {
   annotations?: Record<string, string>;
 }
 
-const indexTypes = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
+const indexTypes = new Set([
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+]);
 
 export function hostArchitecture(): string {
-  const map: Record<string, string> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x", riscv64: "riscv64" };
+  const map: Record<string, string> = {
+    x64: "amd64",
+    arm64: "arm64",
+    arm: "arm",
+    ia32: "386",
+    ppc64: "ppc64le",
+    s390x: "s390x",
+    riscv64: "riscv64",
+  };
   return map[process.arch] ?? process.arch;
 }
 
@@ -52,7 +69,8 @@ export function parseConfig(raw: Buffer, where: string): ImageConfigBlob {
     throw invalid(`invalid image archive: image config ${where} has no rootfs.diff_ids`);
   }
   for (const d of cfg.rootfs.diff_ids) {
-    if (typeof d !== "string") throw invalid(`invalid image archive: image config ${where} has a non-string diff_id`);
+    if (typeof d !== "string")
+      throw invalid(`invalid image archive: image config ${where} has a non-string diff_id`);
     validateDigest(d, `diff_id in image config ${where}`);
   }
   if (typeof cfg.os !== "string" || typeof cfg.architecture !== "string") {
@@ -63,7 +81,8 @@ export function parseConfig(raw: Buffer, where: string): ImageConfigBlob {
 
 function stringArray(v: unknown, what: string): string[] {
   if (v === null || v === undefined) return [];
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw invalid(`invalid image archive: ${what} must be a list of strings`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+    throw invalid(`invalid image archive: ${what} must be a list of strings`);
   return v as string[];
 }
 
@@ -72,13 +91,17 @@ async function fromDockerManifest(spool: Spool): Promise<ImagePlan[]> {
   if (!Array.isArray(entries)) throw invalid("invalid image archive: manifest.json must be a list of images");
   const plans: ImagePlan[] = [];
   for (const e of entries as DockerManifestEntry[]) {
-    if (typeof e?.Config !== "string") throw invalid("invalid image archive: an entry of manifest.json has no Config");
+    if (typeof e?.Config !== "string")
+      throw invalid("invalid image archive: an entry of manifest.json has no Config");
     const configName = e.Config;
     const layerNames = stringArray(e.Layers, "Layers in manifest.json");
-    const repoTags = stringArray(e.RepoTags, "RepoTags in manifest.json").map((t) => familiarString(parseTagReference(t)));
+    const repoTags = stringArray(e.RepoTags, "RepoTags in manifest.json").map((t) =>
+      familiarString(parseTagReference(t)),
+    );
     const file = spool.need(configName, "image config");
     const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(configName);
-    if (m && file.digest !== `sha256:${m[1]}`) throw invalid(`invalid image archive: ${configName} does not match its digest`);
+    if (m && file.digest !== `sha256:${m[1]}`)
+      throw invalid(`invalid image archive: ${configName} does not match its digest`);
     const configRaw = await spool.readBuffer(configName, "image config");
     const config = parseConfig(configRaw, configName);
     if (config.rootfs.diff_ids.length !== layerNames.length) {
@@ -115,15 +138,21 @@ function json<T>(buf: Buffer, what: string): T {
 async function verifiedBlob(spool: Spool, d: Descriptor, what: string): Promise<Buffer> {
   const name = blobName(d.digest);
   const f = spool.need(name, what);
-  if (f.digest !== d.digest) throw invalid(`invalid image archive: ${what} ${name} does not match its digest`);
+  if (f.digest !== d.digest)
+    throw invalid(`invalid image archive: ${what} ${name} does not match its digest`);
   return spool.readBuffer(name, what);
 }
 
 async function resolveManifests(spool: Spool, d: Descriptor, depth: number): Promise<Descriptor> {
   if (depth > 4) throw invalid("invalid image archive: image indexes are nested too deeply");
   if (!indexTypes.has(d.mediaType ?? "")) return d;
-  const index = json<{ manifests?: Descriptor[] }>(await verifiedBlob(spool, d, "image index"), `image index ${d.digest}`);
-  const all = (index.manifests ?? []).filter((m) => m.annotations?.["vnd.docker.reference.type"] !== "attestation-manifest");
+  const index = json<{ manifests?: Descriptor[] }>(
+    await verifiedBlob(spool, d, "image index"),
+    `image index ${d.digest}`,
+  );
+  const all = (index.manifests ?? []).filter(
+    (m) => m.annotations?.["vnd.docker.reference.type"] !== "attestation-manifest",
+  );
   const arch = hostArchitecture();
   const match = all.filter((m) => m.platform?.os === "linux" && m.platform.architecture === arch);
   const pick = match[0] ?? (all.length === 1 ? all[0] : undefined);
@@ -136,21 +165,29 @@ async function resolveManifests(spool: Spool, d: Descriptor, depth: number): Pro
 
 async function fromOciLayout(spool: Spool): Promise<ImagePlan[]> {
   const index = await spool.readJson<{ manifests?: Descriptor[] }>("index.json", "OCI index");
-  if (!Array.isArray(index.manifests) || index.manifests.length === 0) throw invalid("invalid image archive: index.json lists no manifests");
+  if (!Array.isArray(index.manifests) || index.manifests.length === 0)
+    throw invalid("invalid image archive: index.json lists no manifests");
   const byConfig = new Map<string, ImagePlan>();
   for (const top of index.manifests) {
     const name = nameFromAnnotations(top.annotations);
     const d = await resolveManifests(spool, top, 0);
-    const manifest = json<{ config?: Descriptor; layers?: Descriptor[] }>(await verifiedBlob(spool, d, "image manifest"), `manifest ${d.digest}`);
-    if (!manifest.config || !Array.isArray(manifest.layers)) throw invalid(`invalid image archive: manifest ${d.digest} has no config or layers`);
+    const manifest = json<{ config?: Descriptor; layers?: Descriptor[] }>(
+      await verifiedBlob(spool, d, "image manifest"),
+      `manifest ${d.digest}`,
+    );
+    if (!manifest.config || !Array.isArray(manifest.layers))
+      throw invalid(`invalid image archive: manifest ${d.digest} has no config or layers`);
     const configRaw = await verifiedBlob(spool, manifest.config, "image config");
     const config = parseConfig(configRaw, manifest.config.digest);
     if (config.rootfs.diff_ids.length !== manifest.layers.length) {
-      throw invalid(`invalid image archive: manifest ${d.digest} has ${manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length}`);
+      throw invalid(
+        `invalid image archive: manifest ${d.digest} has ${manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length}`,
+      );
     }
     const layers = manifest.layers.map((l, i) => {
       const blob = blobName(l.digest);
-      if (spool.need(blob, "layer").digest !== l.digest) throw invalid(`invalid image archive: layer ${blob} does not match its digest`);
+      if (spool.need(blob, "layer").digest !== l.digest)
+        throw invalid(`invalid image archive: layer ${blob} does not match its digest`);
       return { name: blob, diffId: config.rootfs.diff_ids[i] };
     });
     const plan = byConfig.get(manifest.config.digest) ?? {
@@ -175,5 +212,7 @@ async function fromOciLayout(spool: Spool): Promise<ImagePlan[]> {
 export async function planArchive(spool: Spool): Promise<ImagePlan[]> {
   if (spool.has("manifest.json")) return fromDockerManifest(spool);
   if (spool.has("index.json")) return fromOciLayout(spool);
-  throw invalid("invalid image archive: neither manifest.json (docker save) nor index.json (OCI layout) found; is this an image archive?");
+  throw invalid(
+    "invalid image archive: neither manifest.json (docker save) nor index.json (OCI layout) found; is this an image archive?",
+  );
 }

@@ -26,7 +26,11 @@ export class Spool {
 
   private constructor() {}
 
-  static async fromTar(archive: AsyncIterable<Buffer | Uint8Array>, dir: string, onFile?: (name: string) => void): Promise<Spool> {
+  static async fromTar(
+    archive: AsyncIterable<Buffer | Uint8Array>,
+    dir: string,
+    onFile?: (name: string) => void,
+  ): Promise<Spool> {
     const spool = new Spool();
     const reader = new TarReader(decompressed(archive, "the image archive"));
     let n = 0;
@@ -49,7 +53,10 @@ export class Spool {
         onFile?.(name);
       } else if (e.header.type === "symlink" || e.header.type === "link") {
         // Old `docker save` links duplicate layers to their first copy.
-        const target = e.header.type === "link" ? norm(e.header.linkname) : norm(posix.join(posix.dirname(name), e.header.linkname));
+        const target =
+          e.header.type === "link"
+            ? norm(e.header.linkname)
+            : norm(posix.join(posix.dirname(name), e.header.linkname));
         spool.links.set(name, target);
       }
     }
@@ -81,7 +88,8 @@ export class Spool {
 
   async readBuffer(name: string, what: string): Promise<Buffer> {
     const f = this.need(name, what);
-    if (f.size > maxJson) throw invalid(`invalid image archive: ${what} "${name}" is ${f.size} bytes, more than ${maxJson}`);
+    if (f.size > maxJson)
+      throw invalid(`invalid image archive: ${what} "${name}" is ${f.size} bytes, more than ${maxJson}`);
     const parts: Buffer[] = [];
     for await (const chunk of createReadStream(f.path)) parts.push(chunk as Buffer);
     return Buffer.concat(parts);

@@ -61,7 +61,10 @@ function numeric(buf: Buffer, start: number, len: number, field: string): number
     if (!Number.isSafeInteger(v)) throw invalid(`corrupt tar header: ${field} is too large`);
     return v;
   }
-  const text = slice.toString("latin1").replace(/[\0 ]+$/g, "").replace(/^[ \0]+/, "");
+  const text = slice
+    .toString("latin1")
+    .replace(/[\0 ]+$/g, "")
+    .replace(/^[ \0]+/, "");
   if (text === "") return 0;
   if (!/^[0-7]+$/.test(text)) throw invalid(`corrupt tar header: ${field} "${text}" is not an octal number`);
   return parseInt(text, 8);
@@ -81,7 +84,8 @@ function parsePax(data: Buffer): Map<string, Buffer> {
     const space = data.indexOf(0x20, pos);
     if (space < 0) break;
     const len = Number(data.subarray(pos, space).toString("latin1"));
-    if (!Number.isInteger(len) || len <= 0 || pos + len > data.length) throw invalid("corrupt tar archive: bad PAX record length");
+    if (!Number.isInteger(len) || len <= 0 || pos + len > data.length)
+      throw invalid("corrupt tar archive: bad PAX record length");
     const record = data.subarray(space + 1, pos + len - 1); // drop trailing "\n"
     const eq = record.indexOf(0x3d);
     if (eq > 0) out.set(record.subarray(0, eq).toString("utf8"), record.subarray(eq + 1));
@@ -143,12 +147,15 @@ export class TarReader {
         return null;
       }
       raw.push(h);
-      if (!checksumOk(h)) throw invalid("corrupt tar archive: header checksum mismatch (is this really a tar file?)");
+      if (!checksumOk(h))
+        throw invalid("corrupt tar archive: header checksum mismatch (is this really a tar file?)");
       const flag = String.fromCharCode(h[156]);
       const size = numeric(h, 124, 12, "size");
       if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
-        if (size > maxMetaSize) throw invalid(`corrupt tar archive: a ${flag} metadata entry of ${size} bytes is too large`);
-        const data = (await this.src.readExact(size + padOf(size), "a tar metadata entry")) ?? Buffer.alloc(0);
+        if (size > maxMetaSize)
+          throw invalid(`corrupt tar archive: a ${flag} metadata entry of ${size} bytes is too large`);
+        const data =
+          (await this.src.readExact(size + padOf(size), "a tar metadata entry")) ?? Buffer.alloc(0);
         if (data.length < size) throw invalid("truncated archive: input ended inside a tar metadata entry");
         raw.push(data);
         const content = data.subarray(0, size);
@@ -174,7 +181,8 @@ export class TarReader {
         return n;
       };
       const xattrs = new Map<string, Buffer>();
-      for (const [k, v] of pax) if (k.startsWith("SCHILY.xattr.")) xattrs.set(k.slice("SCHILY.xattr.".length), v);
+      for (const [k, v] of pax)
+        if (k.startsWith("SCHILY.xattr.")) xattrs.set(k.slice("SCHILY.xattr.".length), v);
       const header: TarHeader = {
         name,
         type,
@@ -188,11 +196,13 @@ export class TarReader {
         devminor: type === "char" || type === "block" ? numeric(h, 337, 8, "devminor") : 0,
         xattrs,
       };
-      if (!Number.isSafeInteger(header.size)) throw invalid(`corrupt tar archive: size of "${name}" is not an integer`);
+      if (!Number.isSafeInteger(header.size))
+        throw invalid(`corrupt tar archive: size of "${name}" is not an integer`);
       if (type !== "file" && size > 0) {
         // A link or device with a nonzero size field: keep its bytes as raw header so `save`
         // reproduces them, and so the stream stays aligned.
-        if (size > maxMetaSize) throw invalid(`corrupt tar archive: "${name}" is a ${type} with ${size} bytes of content`);
+        if (size > maxMetaSize)
+          throw invalid(`corrupt tar archive: "${name}" is a ${type} with ${size} bytes of content`);
         const data = await this.src.readExact(size + padOf(size), "a tar entry");
         if (data === null) throw invalid("truncated archive: input ended inside a tar entry");
         raw.push(data);

@@ -37,8 +37,12 @@ export async function* regenerateLayerTar(layerDir: string, diffId: string): Asy
       hash.update(buf);
       yield buf;
     }
-    if (got !== rec.s) throw internal(`layer ${diffId} is damaged: ${path} has ${got} bytes, expected ${rec.s}`);
+    if (got !== rec.s)
+      throw internal(`layer ${diffId} is damaged: ${path} has ${got} bytes, expected ${rec.s}`);
   }
   const digest = `sha256:${hash.digest("hex")}`;
-  if (digest !== diffId) throw internal(`layer ${diffId} is damaged: its files were changed (regenerated tar hashes to ${digest})`);
+  if (digest !== diffId)
+    throw internal(
+      `layer ${diffId} is damaged: its files were changed (regenerated tar hashes to ${digest})`,
+    );
 }

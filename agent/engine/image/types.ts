@@ -20,6 +20,8 @@ export interface ImageConfigBlob {
   variant?: string;
   created?: string;
   author?: string;
+  comment?: string;
+  docker_version?: string;
   config?: ImageRuntimeConfig;
   rootfs: { type: "layers"; diff_ids: string[] };
   history?: Array<{ created?: string; created_by?: string; empty_layer?: boolean; comment?: string }>;
