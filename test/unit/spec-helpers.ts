@@ -5,7 +5,12 @@ import type { SpecInput } from "../../agent/engine/runtime/spec.js";
 import { capabilityEnvFrom } from "../../agent/engine/runtime/capabilities.js";
 
 export function makeRecord(
-  over: { config?: Partial<ContainerConfig>; host?: Partial<HostConfig>; path?: string; args?: string[] } = {},
+  over: {
+    config?: Partial<ContainerConfig>;
+    host?: Partial<HostConfig>;
+    path?: string;
+    args?: string[];
+  } = {},
 ): ContainerRecord {
   const id = "0123456789ab".padEnd(64, "c");
   return {
@@ -46,7 +51,15 @@ export function makeRecord(
       LogConfig: { Type: "k8s-file", Config: {} },
       ...over.host,
     },
-    State: { Status: "created", Pid: 0, ExitCode: 0, Error: "", OOMKilled: false, StartedAt: "", FinishedAt: "" },
+    State: {
+      Status: "created",
+      Pid: 0,
+      ExitCode: 0,
+      Error: "",
+      OOMKilled: false,
+      StartedAt: "",
+      FinishedAt: "",
+    },
     RestartCount: 0,
     LogPath: "",
     RootfsPath: "",
@@ -55,7 +68,11 @@ export function makeRecord(
 }
 
 /** A host with kernel 6.1 on amd64 where the daemon holds every capability up to CAP_CHECKPOINT_RESTORE. */
-export function makeInput(record: ContainerRecord, rootfsPath: string, over: Partial<SpecInput> = {}): SpecInput {
+export function makeInput(
+  record: ContainerRecord,
+  rootfsPath: string,
+  over: Partial<SpecInput> = {},
+): SpecInput {
   return {
     record,
     image: { architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } },

@@ -1,11 +1,21 @@
 // One real check that runc 1.1 accepts what buildSpec writes: a busybox rootfs, run to
 // completion with runc, reading back capabilities, seccomp mode, hostname and memory limit.
 
-import { execFile, spawn } from "node:child_process";
-import { access, copyFile, mkdir, mkdtemp, readdir, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import {
+  access,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  rmdir,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { detectCapabilities } from "../../agent/engine/runtime/capabilities.js";
 import { detectCgroupVersion, hasSwapAccounting } from "../../agent/engine/runtime/cgroups.js";
@@ -16,8 +26,6 @@ const RUNC = "/usr/sbin/runc";
 const BUSYBOX = "/usr/bin/busybox";
 const CGROUP_ROOT = "/sys/fs/cgroup";
 const TEST_PARENT = "shoal-test";
-
-const run = promisify(execFile);
 
 async function usable(): Promise<boolean> {
   if (process.getuid?.() !== 0) return false;
@@ -61,7 +69,9 @@ async function removeTestCgroups(): Promise<string[]> {
     const parent = join(h, TEST_PARENT);
     let kids: string[];
     try {
-      kids = (await readdir(parent, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+      kids = (await readdir(parent, { withFileTypes: true }))
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
     } catch {
       continue;
     }
@@ -109,6 +119,7 @@ describe.skipIf(!enabled)("buildSpec under runc", () => {
         capabilities: await detectCapabilities(),
         seccompHost: undefined,
         hostCpus: undefined,
+        hostDevices: undefined,
       }),
     );
     await writeFile(join(dir, "config.json"), JSON.stringify(spec, null, 2));
@@ -137,7 +148,10 @@ describe.skipIf(!enabled)("buildSpec under runc", () => {
     const limit = 16 * 1024 * 1024;
     const record = makeRecord({
       host: { Memory: limit },
-      args: ["-c", 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived'],
+      args: [
+        "-c",
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max; x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived',
+      ],
     });
     const { dir, id } = await bundle(record);
     const r = await runc(["--root", join(tmp, "runc-root"), "run", "-b", dir, id], 60_000);
@@ -145,7 +159,28 @@ describe.skipIf(!enabled)("buildSpec under runc", () => {
     expect(r.stdout).not.toContain("survived");
     expect(r.code).toBe(137);
   });
-});
 
-// Keep the helper referenced for debugging runs by hand.
-void run;
+  it("runs privileged with every capability the daemon holds, no seccomp, a read-only root and --ulimit", async () => {
+    const record = makeRecord({
+      host: {
+        Privileged: true,
+        ReadonlyRootfs: true,
+        Ulimits: [{ Name: "nofile", Soft: 512, Hard: 1024 }],
+        PidsLimit: 50,
+      },
+      args: [
+        "-c",
+        "grep -E 'CapEff|Seccomp:' /proc/self/status; ulimit -n; ulimit -Hn; echo x > /probe || echo rootfs-ro; echo y > /dev/shm/ok && echo shm-rw",
+      ],
+    });
+    const { dir, id } = await bundle(record);
+    const r = await runc(["--root", join(tmp, "runc-root"), "run", "-b", dir, id]);
+    const ours = /^CapEff:\s+([0-9a-f]+)$/m.exec(await readFile("/proc/self/status", "utf8"))?.[1];
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^CapEff:\\s+${ours}$`, "m"));
+    expect(r.stdout).toMatch(/^Seccomp:\s+0$/m);
+    expect(r.stdout).toMatch(/^512\n1024$/m);
+    expect(r.stdout).toContain("rootfs-ro");
+    expect(r.stdout).toContain("shm-rw");
+  });
+});

@@ -19,6 +19,7 @@ export function nameInUse(name: string, id: string): Error {
 export class ContainerStore {
   private readonly byId = new Map<string, ContainerRecord>();
   private readonly names = new Map<string, string>();
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(readonly root: string) {}
 
@@ -26,18 +27,26 @@ export class ContainerStore {
     return join(this.root, id);
   }
 
-  /** Load every record on disk; ids whose folder has no readable record are returned as orphans. */
-  async load(): Promise<{ orphans: string[]; broken: Array<{ id: string; error: unknown }> }> {
+  /**
+   * Load the records on disk that are not in memory yet; returns their ids, and the folders that
+   * hold no record (a create that crashed halfway).
+   */
+  async load(): Promise<{
+    loaded: string[];
+    orphans: string[];
+    broken: Array<{ id: string; error: unknown }>;
+  }> {
+    const loaded: string[] = [];
     const orphans: string[] = [];
     const broken: Array<{ id: string; error: unknown }> = [];
-    let entries: string[] = [];
+    let entries: string[];
     try {
       entries = await readdir(this.root);
     } catch {
-      return { orphans, broken };
+      return { loaded, orphans, broken };
     }
     for (const id of entries) {
-      if (!/^[0-9a-f]{64}$/.test(id)) continue;
+      if (!/^[0-9a-f]{64}$/.test(id) || this.byId.has(id)) continue;
       try {
         const rec = await readJsonIfExists<ContainerRecord>(join(this.root, id, "container.json"));
         if (!rec) {
@@ -46,11 +55,12 @@ export class ContainerStore {
         }
         this.byId.set(rec.Id, rec);
         this.names.set(rec.Name, rec.Id);
+        loaded.push(rec.Id);
       } catch (error) {
         broken.push({ id, error });
       }
     }
-    return { orphans, broken };
+    return { loaded, orphans, broken };
   }
 
   all(): ContainerRecord[] {
@@ -76,11 +86,23 @@ export class ContainerStore {
     return this.names.has(name);
   }
 
-  /** Add or update a record and write it to disk. */
-  async save(rec: ContainerRecord): Promise<void> {
+  /**
+   * Add or update a record and write it to disk. Writes of one record are queued and each writes
+   * the record as it is when its turn comes, so the file never ends older than memory.
+   */
+  save(rec: ContainerRecord): Promise<void> {
     this.byId.set(rec.Id, rec);
     this.names.set(rec.Name, rec.Id);
-    await writeJsonAtomic(join(this.root, rec.Id, "container.json"), rec);
+    const path = join(this.root, rec.Id, "container.json");
+    const prev = this.writes.get(rec.Id) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(() => writeJsonAtomic(path, this.byId.get(rec.Id) ?? rec));
+    this.writes.set(rec.Id, next);
+    void next
+      .catch(() => undefined)
+      .then(() => {
+        if (this.writes.get(rec.Id) === next) this.writes.delete(rec.Id);
+      });
+    return next;
   }
 
   /** Forget a record (its folder is the caller's to remove). */
@@ -108,7 +130,9 @@ export class ContainerStore {
     if (!/^[0-9a-f]+$/.test(ref)) return undefined;
     const matches = [...this.byId.keys()].filter((id) => id.startsWith(ref));
     if (matches.length > 1) {
-      throw invalid(`Multiple containers match the id prefix ${ref}: use more characters of the id or the name`);
+      throw invalid(
+        `Multiple containers match the id prefix ${ref}: use more characters of the id or the name`,
+      );
     }
     return matches.length === 1 ? this.byId.get(matches[0]) : undefined;
   }

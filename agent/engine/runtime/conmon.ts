@@ -37,19 +37,32 @@ export const containerPidFile = (runDir: string): string => `${runDir}/pidfile`;
 
 function conmonArgs(o: ConmonOptions): string[] {
   const args = [
-    "--api-version", "1",
-    "-c", o.id,
-    "-u", o.attachName,
-    "-n", o.name,
-    "-r", o.runtimePath,
-    "-b", o.bundlePath,
-    "-p", containerPidFile(o.runDir),
-    "-P", conmonPidFile(o.runDir),
-    "-l", `k8s-file:${o.logPath}`,
-    "--exit-dir", o.exitDir,
-    "--persist-dir", o.runDir,
-    "--socket-dir-path", o.socketDir,
-    "--log-level", "error",
+    "--api-version",
+    "1",
+    "-c",
+    o.id,
+    "-u",
+    o.attachName,
+    "-n",
+    o.name,
+    "-r",
+    o.runtimePath,
+    "-b",
+    o.bundlePath,
+    "-p",
+    containerPidFile(o.runDir),
+    "-P",
+    conmonPidFile(o.runDir),
+    "-l",
+    `k8s-file:${o.logPath}`,
+    "--exit-dir",
+    o.exitDir,
+    "--persist-dir",
+    o.runDir,
+    "--socket-dir-path",
+    o.socketDir,
+    "--log-level",
+    "error",
     // The `=` form: glib would otherwise read "--root" as an option of conmon's own.
     `--runtime-arg=--root=${o.runtimeRoot}`,
   ];
@@ -68,7 +81,10 @@ interface SyncMessage {
 function readFirstLine(stream: Readable, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = "";
-    const timer = setTimeout(() => finish(new Error(`no answer from conmon within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`no answer from conmon within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const finish = (err?: Error): void => {
       clearTimeout(timer);
       stream.off("data", onData);
@@ -96,7 +112,11 @@ function readFirstLine(stream: Readable, timeoutMs: number): Promise<string> {
 /** Errors a user can fix by changing the command or image answer 400, like Docker; the rest are ours. */
 export function classifyRuntimeError(message: string): ShoalError {
   const text = `OCI runtime create failed: ${message}`;
-  if (/executable file not found|no such file or directory|permission denied|not a directory|exec format error/i.test(message)) {
+  if (
+    /executable file not found|no such file or directory|permission denied|not a directory|exec format error/i.test(
+      message,
+    )
+  ) {
     return invalid(text);
   }
   return internal(text);
@@ -119,14 +139,18 @@ export async function conmonCreate(o: ConmonOptions): Promise<ConmonStarted> {
     cwd: o.runDir,
     detached: true,
     stdio: ["ignore", "pipe", "pipe", "pipe"],
-    env: { PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", _OCI_SYNCPIPE: "3" },
+    env: {
+      PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      _OCI_SYNCPIPE: "3",
+    },
   });
   let output = "";
   child.stdout?.on("data", (c: Buffer) => (output += c.toString("utf8")));
   child.stderr?.on("data", (c: Buffer) => (output += c.toString("utf8")));
   const exited = new Promise<number | null>((resolve, reject) => {
     child.once("error", reject);
-    child.once("close", (code) => resolve(code));
+    // Not "close": conmon's daemonised half keeps the sync pipe open for its whole life.
+    child.once("exit", (code) => resolve(code));
   });
   const sync = child.stdio[3] as Readable;
   try {
@@ -137,7 +161,9 @@ export async function conmonCreate(o: ConmonOptions): Promise<ConmonStarted> {
       }),
     ]);
     if (line === "") {
-      throw internal(`conmon exited (code ${code}) without starting container ${o.id}: ${output.trim() || "no message"}`);
+      throw internal(
+        `conmon exited (code ${code}) without starting container ${o.id}: ${output.trim() || "no message"}`,
+      );
     }
     let msg: SyncMessage;
     try {

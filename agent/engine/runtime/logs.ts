@@ -98,7 +98,11 @@ export interface FollowControl {
  * Read a container's log as LogLines. With follow, keep reading while the file grows until
  * `untilExit` settles (or the signal aborts), then drain the rest.
  */
-export async function* readLog(path: string, options: LogOptions, follow?: FollowControl): AsyncGenerator<LogLine> {
+export async function* readLog(
+  path: string,
+  options: LogOptions,
+  follow?: FollowControl,
+): AsyncGenerator<LogLine> {
   let fh: FileHandle;
   try {
     fh = await open(path, "r");
@@ -144,7 +148,9 @@ export async function* readLog(path: string, options: LogOptions, follow?: Follo
       const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
       if (bytesRead > 0) {
         pos += bytesRead;
-        pending = pending.length ? Buffer.concat([pending, buf.subarray(0, bytesRead)]) : Buffer.from(buf.subarray(0, bytesRead));
+        pending = pending.length
+          ? Buffer.concat([pending, buf.subarray(0, bytesRead)])
+          : Buffer.from(buf.subarray(0, bytesRead));
         let start = 0;
         let nl = pending.indexOf(0x0a, start);
         while (nl >= 0) {

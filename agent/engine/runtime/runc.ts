@@ -73,7 +73,10 @@ export class Runtime {
 
   /** Send a signal to the container's init (all processes with `all`, needed when it has no pid namespace). */
   async kill(id: string, signal: number, all = false): Promise<void> {
-    await this.run(["kill", ...(all ? ["--all"] : []), id, String(signal)], `sending signal ${signal} to container ${id}`);
+    await this.run(
+      ["kill", ...(all ? ["--all"] : []), id, String(signal)],
+      `sending signal ${signal} to container ${id}`,
+    );
   }
 
   /** Forget a container; with force it kills it first. Unknown ids are not an error. */

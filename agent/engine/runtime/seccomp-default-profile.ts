@@ -417,7 +417,14 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
       includes: { arches: ["ppc64le"] },
     },
     {
-      names: ["arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls"],
+      names: [
+        "arm_fadvise64_64",
+        "arm_sync_file_range",
+        "sync_file_range2",
+        "breakpoint",
+        "cacheflush",
+        "set_tls",
+      ],
       action: "SCMP_ACT_ALLOW",
       includes: { arches: ["arm", "arm64"] },
     },

@@ -4,7 +4,11 @@
 
 import { arch as processArch, release } from "node:os";
 import type { Seccomp, SeccompSyscall } from "./oci-types.js";
-import { DEFAULT_SECCOMP_PROFILE, type ProfileSyscall, type SeccompProfile } from "./seccomp-default-profile.js";
+import {
+  DEFAULT_SECCOMP_PROFILE,
+  type ProfileSyscall,
+  type SeccompProfile,
+} from "./seccomp-default-profile.js";
 
 /** Node's process.arch → libseccomp's native name, the vocabulary of the profile's arch filters. */
 const NATIVE_ARCH: Record<string, string> = {
@@ -63,7 +67,11 @@ function applies(rule: ProfileSyscall, caps: readonly string[], host: SeccompHos
   return true;
 }
 
-export function seccompFromProfile(profile: SeccompProfile, caps: readonly string[], host: SeccompHost): Seccomp {
+export function seccompFromProfile(
+  profile: SeccompProfile,
+  caps: readonly string[],
+  host: SeccompHost,
+): Seccomp {
   const native = SECCOMP_ARCH[host.arch];
   const entry = profile.archMap.find((a) => a.architecture === native);
   const syscalls: SeccompSyscall[] = profile.syscalls
@@ -88,6 +96,9 @@ export function seccompFromProfile(profile: SeccompProfile, caps: readonly strin
  * Docker's default profile for a container whose bounding set is `caps` (CAP_* names).
  * Privileged containers get no seccomp at all; that is the caller's decision.
  */
-export function defaultSeccompProfile(caps: readonly string[], host: SeccompHost = currentSeccompHost()): Seccomp {
+export function defaultSeccompProfile(
+  caps: readonly string[],
+  host: SeccompHost = currentSeccompHost(),
+): Seccomp {
   return seccompFromProfile(DEFAULT_SECCOMP_PROFILE, caps, host);
 }

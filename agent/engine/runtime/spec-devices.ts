@@ -6,12 +6,13 @@ import { join } from "node:path";
 import { errnoCode } from "../../../shared/errors.js";
 import type { LinuxDevice, LinuxDeviceCgroup } from "./oci-types.js";
 
-const rule = (type: "c" | "b", major: number | undefined, minor: number | undefined, access = "rwm"): LinuxDeviceCgroup => {
-  const r: LinuxDeviceCgroup = { allow: true, type, access };
-  if (major !== undefined) r.major = major;
-  if (minor !== undefined) r.minor = minor;
-  return r;
-};
+const allowChar = (major: number, minor: number): LinuxDeviceCgroup => ({
+  allow: true,
+  type: "c",
+  major,
+  minor,
+  access: "rwm",
+});
 
 /**
  * moby's DefaultLinuxSpec rules, in moby's order: deny all, allow null, zero, urandom, random,
@@ -23,12 +24,12 @@ const rule = (type: "c" | "b", major: number | undefined, minor: number | undefi
 export function defaultDeviceRules(): LinuxDeviceCgroup[] {
   return [
     { allow: false, access: "rwm" },
-    rule("c", 1, 5),
-    rule("c", 1, 3),
-    rule("c", 1, 9),
-    rule("c", 1, 8),
-    rule("c", 5, 0),
-    rule("c", 5, 1),
+    allowChar(1, 5),
+    allowChar(1, 3),
+    allowChar(1, 9),
+    allowChar(1, 8),
+    allowChar(5, 0),
+    allowChar(5, 1),
     { allow: false, type: "c", major: 10, minor: 229, access: "rwm" },
   ];
 }

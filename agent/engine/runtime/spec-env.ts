@@ -25,7 +25,12 @@ export function replaceOrAppendEnv(defaults: readonly string[], overrides: reado
   return env.filter((e): e is string => e !== null);
 }
 
-export function processEnv(opts: { hostname: string; tty: boolean; env: readonly string[]; home: string }): string[] {
+export function processEnv(opts: {
+  hostname: string;
+  tty: boolean;
+  env: readonly string[];
+  home: string;
+}): string[] {
   const defaults = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${opts.hostname}`];
   if (opts.tty) defaults.push("TERM=xterm");
   const env = replaceOrAppendEnv(defaults, opts.env);

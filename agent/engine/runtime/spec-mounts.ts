@@ -35,7 +35,12 @@ export function defaultMounts(o: MountOptions): Mount[] {
       options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
     },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro", "nosuid", "noexec", "nodev"] },
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup",
+      source: "cgroup",
+      options: ["ro", "nosuid", "noexec", "nodev"],
+    },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     {
       destination: "/dev/shm",
@@ -45,7 +50,12 @@ export function defaultMounts(o: MountOptions): Mount[] {
     },
   ];
   if (o.initPath !== undefined) {
-    mounts.push({ destination: INIT_PATH_IN_CONTAINER, type: "bind", source: o.initPath, options: ["bind", "ro"] });
+    mounts.push({
+      destination: INIT_PATH_IN_CONTAINER,
+      type: "bind",
+      source: o.initPath,
+      options: ["bind", "ro"],
+    });
   }
   if (o.readonlyRoot) {
     for (const m of mounts) {

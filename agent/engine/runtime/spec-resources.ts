@@ -31,10 +31,14 @@ export function validateResources(hc: HostConfig, ctx: ResourceContext): void {
   nonNegativeInteger(memory, "--memory");
   if (memory > 0 && memory < MIN_MEMORY) throw invalid("Minimum memory limit allowed is 6MB (--memory)");
   if (!Number.isSafeInteger(swap) || swap < -1) {
-    throw invalid(`invalid value ${swap} for --memory-swap: must be -1 (unlimited), 0 (twice --memory) or bytes`);
+    throw invalid(
+      `invalid value ${swap} for --memory-swap: must be -1 (unlimited), 0 (twice --memory) or bytes`,
+    );
   }
   if (swap > 0 && memory === 0) {
-    throw invalid("You should always set the Memory limit when using Memoryswap limit, see usage (--memory-swap)");
+    throw invalid(
+      "You should always set the Memory limit when using Memoryswap limit, see usage (--memory-swap)",
+    );
   }
   if (swap > 0 && swap < memory) {
     throw invalid("Minimum memoryswap limit should be larger than memory limit, see usage (--memory-swap)");
@@ -42,7 +46,12 @@ export function validateResources(hc: HostConfig, ctx: ResourceContext): void {
 
   const nano = hc.NanoCpus ?? 0;
   const quota = (nano * CPU_PERIOD) / 1e9;
-  if (!Number.isSafeInteger(nano) || nano < 0 || nano > ctx.hostCpus * 1e9 || (nano > 0 && quota < MIN_CPU_QUOTA)) {
+  if (
+    !Number.isSafeInteger(nano) ||
+    nano < 0 ||
+    nano > ctx.hostCpus * 1e9 ||
+    (nano > 0 && quota < MIN_CPU_QUOTA)
+  ) {
     throw invalid(
       `Range of CPUs is from 0.01 to ${ctx.hostCpus}.00, as there are only ${ctx.hostCpus} CPUs available (--cpus)`,
     );
@@ -54,7 +63,11 @@ export function validateResources(hc: HostConfig, ctx: ResourceContext): void {
   if (hc.ShmSize !== undefined) nonNegativeInteger(hc.ShmSize, "--shm-size");
 }
 
-export function buildResources(hc: HostConfig, devices: LinuxDeviceCgroup[], ctx: ResourceContext): LinuxResources {
+export function buildResources(
+  hc: HostConfig,
+  devices: LinuxDeviceCgroup[],
+  ctx: ResourceContext,
+): LinuxResources {
   const res: LinuxResources = { devices };
   const memory = hc.Memory ?? 0;
   if (memory > 0) {
@@ -76,7 +89,8 @@ export function buildResources(hc: HostConfig, devices: LinuxDeviceCgroup[], ctx
       res.cpu.quota = Math.floor((nano * CPU_PERIOD) / 1e9);
     }
   }
-  if (hc.PidsLimit !== null && hc.PidsLimit !== undefined && hc.PidsLimit > 0) res.pids = { limit: hc.PidsLimit };
+  if (hc.PidsLimit !== null && hc.PidsLimit !== undefined && hc.PidsLimit > 0)
+    res.pids = { limit: hc.PidsLimit };
   return res;
 }
 
@@ -106,7 +120,10 @@ export type HostRlimits = Record<string, { soft: number; hard: number }>;
  * Exactly the --ulimit values, nothing inherited: runc can only lower hard limits without
  * CAP_SYS_RESOURCE, so any value above the daemon's own hard limit is refused here.
  */
-export function buildRlimits(ulimits: Ulimit[] | null | undefined, host?: HostRlimits): POSIXRlimit[] | undefined {
+export function buildRlimits(
+  ulimits: Ulimit[] | null | undefined,
+  host?: HostRlimits,
+): POSIXRlimit[] | undefined {
   if (!ulimits || ulimits.length === 0) return undefined;
   const seen = new Set<string>();
   return ulimits.map((u) => {
@@ -118,7 +135,8 @@ export function buildRlimits(ulimits: Ulimit[] | null | undefined, host?: HostRl
     if (!Number.isSafeInteger(u.Soft) || !Number.isSafeInteger(u.Hard) || u.Soft < 0 || u.Hard < 0) {
       throw invalid(`invalid ${shown}: limits must be non-negative integers`);
     }
-    if (u.Soft > u.Hard) throw invalid(`invalid ${shown}: soft limit ${u.Soft} is above hard limit ${u.Hard}`);
+    if (u.Soft > u.Hard)
+      throw invalid(`invalid ${shown}: soft limit ${u.Soft} is above hard limit ${u.Hard}`);
     const hostHard = host?.[name]?.hard;
     if (hostHard !== undefined && u.Hard > hostHard) {
       throw invalid(`invalid ${shown}: hard limit ${u.Hard} is above this host's limit of ${hostHard}`);

@@ -13,7 +13,13 @@ import {
   DEFAULT_CAPABILITIES,
   type CapabilityEnv,
 } from "./capabilities.js";
-import { OCI_VERSION, type LinuxCapabilities, type LinuxDevice, type LinuxNamespace, type Spec } from "./oci-types.js";
+import {
+  OCI_VERSION,
+  type LinuxCapabilities,
+  type LinuxDevice,
+  type LinuxNamespace,
+  type Spec,
+} from "./oci-types.js";
 import { defaultSeccompProfile, type SeccompHost } from "./seccomp-default.js";
 import { defaultDeviceRules, hostDevices, privilegedDeviceRules } from "./spec-devices.js";
 import { processEnv } from "./spec-env.js";
@@ -68,7 +74,11 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
   const privileged = hc.Privileged === true;
   if (!record.Path) throw invalid("No command specified");
 
-  validateResources(hc, { hostCpus: input.hostCpus ?? availableParallelism(), swapAccounting: input.swapAccounting });
+  const resourceCtx = {
+    hostCpus: input.hostCpus ?? availableParallelism(),
+    swapAccounting: input.swapAccounting,
+  };
+  validateResources(hc, resourceCtx);
   const rlimits = buildRlimits(hc.Ulimits, input.hostRlimits);
   const capEnv = input.capabilities ?? currentCapabilityEnv();
   const caps = privileged
@@ -112,10 +122,7 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
     linux: {
       namespaces,
       devices: privileged ? (input.hostDevices ?? (await hostDevices())) : [],
-      resources: buildResources(hc, privileged ? privilegedDeviceRules() : defaultDeviceRules(), {
-        hostCpus: input.hostCpus ?? availableParallelism(),
-        swapAccounting: input.swapAccounting,
-      }),
+      resources: buildResources(hc, privileged ? privilegedDeviceRules() : defaultDeviceRules(), resourceCtx),
       cgroupsPath: input.cgroupsPath,
     },
   };

@@ -37,7 +37,10 @@ async function readEtcFile(rootfs: string, name: string): Promise<string | null>
   try {
     const etc = await lstat(join(rootfs, "etc"));
     if (!etc.isDirectory()) return null;
-    const fh = await open(join(rootfs, "etc", name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const fh = await open(
+      join(rootfs, "etc", name),
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+    );
     try {
       const st = await fh.stat();
       if (!st.isFile() || st.size > MAX_FILE_BYTES) return null;

@@ -19,7 +19,11 @@ function commonDir(paths: string[]): string {
   return common === "" ? sep : common;
 }
 
-export function overlayOptions(lowerDirs: string[], upperDir: string, workDir: string): { options: string; cwd?: string } {
+export function overlayOptions(
+  lowerDirs: string[],
+  upperDir: string,
+  workDir: string,
+): { options: string; cwd?: string } {
   for (const p of [...lowerDirs, upperDir, workDir]) {
     if (/[,:]/.test(p)) throw invalid(`cannot mount ${p} in an overlay: the path contains "," or ":"`);
   }
@@ -29,19 +33,29 @@ export function overlayOptions(lowerDirs: string[], upperDir: string, workDir: s
   const rel = (p: string): string => relative(cwd, p) || ".";
   const options = `lowerdir=${lowerDirs.map(rel).join(":")},upperdir=${rel(upperDir)},workdir=${rel(workDir)}`;
   if (options.length > MAX_OPTIONS) {
-    throw invalid(`the image has too many layers (${lowerDirs.length}) to mount: flatten it (for example with export and import)`);
+    throw invalid(
+      `the image has too many layers (${lowerDirs.length}) to mount: flatten it (for example with export and import)`,
+    );
   }
   return { options, cwd };
 }
 
 /** Mount an overlay with the image layers (top first) read-only below a private upper folder. */
-export async function mountOverlay(lowerDirs: string[], upperDir: string, workDir: string, target: string): Promise<void> {
+export async function mountOverlay(
+  lowerDirs: string[],
+  upperDir: string,
+  workDir: string,
+  target: string,
+): Promise<void> {
   if (lowerDirs.length === 0) throw internal(`overlay for ${target} needs at least one lower folder`);
   const { options, cwd } = overlayOptions(lowerDirs, upperDir, workDir);
   try {
     await runCommand("mount", ["-t", "overlay", "overlay", "-o", options, target], { cwd });
   } catch (e) {
-    throw internal(`cannot mount the container root filesystem at ${target}: ${e instanceof CommandError ? e.stderr.trim() : String(e)}`, e);
+    throw internal(
+      `cannot mount the container root filesystem at ${target}: ${e instanceof CommandError ? e.stderr.trim() : String(e)}`,
+      e,
+    );
   }
 }
 
@@ -73,7 +87,10 @@ export async function unmountOverlay(target: string): Promise<void> {
     } catch (e) {
       if (!(e instanceof CommandError) || !/busy/i.test(e.stderr)) {
         if (!(await isMounted(target))) return;
-        throw internal(`cannot unmount ${target}: ${e instanceof CommandError ? e.stderr.trim() : String(e)}`, e);
+        throw internal(
+          `cannot unmount ${target}: ${e instanceof CommandError ? e.stderr.trim() : String(e)}`,
+          e,
+        );
       }
       await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
     }

@@ -1,0 +1,51 @@
+import { join } from "node:path";
+import type { Logger } from "../../../shared/logging.js";
+import type { EngineConfig } from "../config.js";
+import { enginePaths } from "../config.js";
+import type { ImageStoreApi } from "../image/api.js";
+import type { CgroupVersion } from "../runtime/cgroups.js";
+import { cgroupsPathFor } from "../runtime/cgroups.js";
+import type { Runtime } from "../runtime/runc.js";
+import type { ContainerStore } from "./store.js";
+
+/** What the container modules share: settings, folders, collaborators and host facts found at open. */
+export interface EngineContext {
+  config: EngineConfig;
+  paths: ReturnType<typeof enginePaths>;
+  images: ImageStoreApi;
+  store: ContainerStore;
+  runtime: Runtime;
+  log: Logger;
+  cgroupVersion: CgroupVersion;
+  swapAccounting: boolean;
+}
+
+/** Where one container's things are. Persistent ones under dataRoot, per-run ones under execRoot. */
+export function containerPaths(ctx: EngineContext, id: string) {
+  const dir = join(ctx.paths.containersRoot, id);
+  return {
+    dir,
+    record: join(dir, "container.json"),
+    bundle: dir,
+    spec: join(dir, "config.json"),
+    rootfs: join(dir, "rootfs"),
+    upper: join(dir, "diff"),
+    work: join(dir, "work"),
+    /** A lower layer for images without any (overlayfs needs one). */
+    emptyLower: join(dir, "empty"),
+    log: join(dir, "container.log"),
+    /** conmon's pid files and its `exit`/`oom` markers for the current run. */
+    run: join(ctx.paths.conmonDir, id),
+    /** Links to attach sockets; short names keep socket paths under 108 bytes. */
+    socketDir: join(ctx.paths.conmonDir, "attach"),
+    attachName: id.slice(0, 16),
+    exitFile: join(ctx.paths.exitsDir, id),
+    cgroupsPath: cgroupsPathFor(ctx.config.cgroupParent, id, ctx.cgroupVersion),
+  };
+}
+
+/** The attach socket conmon serves for a running container (SOCK_SEQPACKET; first byte of each packet names the stream). */
+export function attachSocketPath(ctx: EngineContext, id: string): string {
+  const p = containerPaths(ctx, id);
+  return join(p.socketDir, p.attachName, "attach");
+}

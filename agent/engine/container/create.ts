@@ -1,0 +1,128 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { messageOf } from "../../../shared/errors.js";
+import { newId, randomName } from "../../../shared/ids.js";
+import { mountOverlay, unmountOverlay } from "../snapshot/overlay.js";
+import { buildSpec } from "../runtime/spec.js";
+import { netnsPath } from "../network/netns.js";
+import type { ImageRecord } from "../image/types.js";
+import type { CreateContainerRequest } from "./api.js";
+import { defaultHostConfig, mergeConfig, pathAndArgs } from "./config.js";
+import { containerPaths, type EngineContext } from "./context.js";
+import type { ContainerRecord } from "./types.js";
+import { validateName, validateSettings } from "./validate.js";
+
+/** The bundle's config.json for a record, from the spec builder. */
+export async function writeBundleSpec(
+  ctx: EngineContext,
+  rec: ContainerRecord,
+  image: ImageRecord,
+): Promise<void> {
+  const p = containerPaths(ctx, rec.Id);
+  const spec = await buildSpec({
+    record: rec,
+    image: image.config,
+    rootfsPath: p.rootfs,
+    cgroupsPath: p.cgroupsPath,
+    initPath: ctx.config.initPath,
+    cgroupV2: ctx.cgroupVersion === "v2",
+    swapAccounting: ctx.swapAccounting,
+    netnsPath: netnsPath(ctx.config.execRoot, rec.Id),
+  });
+  await writeFile(p.spec, JSON.stringify(spec, null, 1));
+}
+
+export async function mountRootfs(ctx: EngineContext, id: string, image: ImageRecord): Promise<void> {
+  const p = containerPaths(ctx, id);
+  let lowers = ctx.images.lowerDirs(image);
+  if (lowers.length === 0) {
+    await mkdir(p.emptyLower, { recursive: true });
+    lowers = [p.emptyLower];
+  }
+  await mountOverlay(lowers, p.upper, p.work, p.rootfs);
+}
+
+function pickName(ctx: EngineContext): string {
+  for (let i = 0; i < 50; i++) {
+    const name = i < 10 ? randomName() : `${randomName()}${i}`;
+    if (!ctx.store.nameTaken(name)) return name;
+  }
+  return `${randomName()}_${newId().slice(0, 6)}`;
+}
+
+/**
+ * Make a container: validate, merge the image config, mount the root filesystem, write the
+ * bundle, persist the record. Each step pushes its undo; a failure runs them in reverse, so a
+ * failed create leaves no folder, mount or record behind.
+ */
+export async function createContainer(
+  ctx: EngineContext,
+  req: CreateContainerRequest,
+): Promise<{ Id: string; Warnings: string[] }> {
+  const name = req.name !== undefined && req.name !== "" ? validateName(req.name) : pickName(ctx);
+  const image = ctx.images.resolve(req.config.Image);
+  const id = newId();
+  const hostConfig = defaultHostConfig(req.hostConfig ?? {});
+  const config = mergeConfig(id, req.config, image.config.config ?? {});
+  validateSettings(config, hostConfig);
+  const { Path, Args } = pathAndArgs(config);
+  const p = containerPaths(ctx, id);
+
+  const undo: Array<() => Promise<void>> = [];
+  try {
+    ctx.store.reserveName(name, id);
+    undo.push(async () => ctx.store.releaseName(name, id));
+
+    await mkdir(ctx.paths.containersRoot, { recursive: true, mode: 0o710 });
+    await mkdir(p.dir, { mode: 0o710 });
+    undo.push(() => rm(p.dir, { recursive: true, force: true }));
+    await Promise.all([
+      mkdir(p.upper, { mode: 0o755 }),
+      mkdir(p.work, { mode: 0o700 }),
+      mkdir(p.rootfs, { mode: 0o755 }),
+    ]);
+
+    await mountRootfs(ctx, id, image);
+    undo.push(() => unmountOverlay(p.rootfs));
+
+    const rec: ContainerRecord = {
+      Id: id,
+      Name: name,
+      Created: new Date().toISOString(),
+      ImageId: image.id,
+      Path,
+      Args,
+      Config: config,
+      HostConfig: hostConfig,
+      State: {
+        Status: "created",
+        Pid: 0,
+        ExitCode: 0,
+        Error: "",
+        OOMKilled: false,
+        StartedAt: "0001-01-01T00:00:00Z",
+        FinishedAt: "0001-01-01T00:00:00Z",
+      },
+      RestartCount: 0,
+      LogPath: p.log,
+      RootfsPath: p.rootfs,
+      BundlePath: p.bundle,
+    };
+    await writeBundleSpec(ctx, rec, image);
+    await ctx.store.save(rec);
+    undo.push(async () => ctx.store.drop(id));
+    ctx.log.info({ id, name, image: image.id }, "container created");
+    return { Id: id, Warnings: [] };
+  } catch (e) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch (undoError) {
+        ctx.log.error(
+          { id, err: undoError, cause: messageOf(e) },
+          "undoing a failed container create failed",
+        );
+      }
+    }
+    throw e;
+  }
+}

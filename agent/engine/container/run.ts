@@ -1,0 +1,151 @@
+import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { errnoCode, messageOf } from "../../../shared/errors.js";
+import { ensureNetns, removeNetns } from "../network/netns.js";
+import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
+import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
+import { isMounted } from "../snapshot/overlay.js";
+import { containerPaths, type EngineContext } from "./context.js";
+import { mountRootfs } from "./create.js";
+import type { ContainerRecord } from "./types.js";
+
+// One run of a container: from conmon + `runtime create` + `runtime start` to the cleanup after it
+// exited. The engine decides when; this file knows how.
+
+/** Whether a process still runs; a zombie (dead, not yet reaped by a slow init) counts as gone. */
+export async function pidAlive(pid: number): Promise<boolean> {
+  if (pid <= 0) return false;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (err) {
+      return errnoCode(err) === "EPERM";
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The exit code conmon recorded, or undefined when there is no (complete) exit file yet. */
+export async function readExitCode(ctx: EngineContext, id: string): Promise<number | undefined> {
+  try {
+    const text = (await readFile(containerPaths(ctx, id).exitFile, "utf8")).trim();
+    if (!/^-?\d+$/.test(text)) return undefined;
+    const code = Number(text);
+    // conmon writes -1 when it could not tell; Docker shows unknown exits as 255.
+    return code < 0 ? 255 : code;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function readConmonPid(ctx: EngineContext, id: string): Promise<number> {
+  try {
+    return Number((await readFile(conmonPidFile(containerPaths(ctx, id).run), "utf8")).trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Whether the last run ended by the kernel's OOM killer: conmon's marker, else the cgroup's counter. */
+export async function wasOomKilled(ctx: EngineContext, id: string): Promise<boolean> {
+  const p = containerPaths(ctx, id);
+  if (await exists(join(p.run, "oom"))) return true;
+  return cgroupSawOomKill(p.cgroupsPath);
+}
+
+/** Wait for a process to go away (conmon writing its last file), up to a limit. */
+export async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while ((await pidAlive(pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * Remove what a run leaves: the runtime's state (killing what is left), the network namespace,
+ * cgroup folders, conmon's files. Each step is tried even if an earlier one failed.
+ */
+export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> {
+  const p = containerPaths(ctx, id);
+  const steps: Array<[string, () => Promise<void>]> = [
+    ["runtime delete", () => ctx.runtime.delete(id, true)],
+    ["network namespace", () => removeNetns(ctx.config.execRoot, id)],
+    ["cgroup", () => removeCgroupDirs(p.cgroupsPath)],
+    ["exit file", () => rm(p.exitFile, { force: true })],
+    ["conmon files", () => rm(p.run, { recursive: true, force: true })],
+    ["attach link", () => rm(join(p.socketDir, p.attachName), { force: true })],
+  ];
+  for (const [what, step] of steps) {
+    try {
+      await step();
+    } catch (e) {
+      ctx.log.warn({ id, err: messageOf(e) }, `cleanup after container run: ${what} failed`);
+    }
+  }
+}
+
+/** conmon's files in the bundle from an earlier run; it refuses to start when they exist. */
+async function clearBundleLeftovers(bundle: string): Promise<void> {
+  await Promise.all(["attach", "ctl", "winsz"].map((f) => rm(join(bundle, f), { force: true })));
+}
+
+/**
+ * Start one run: make sure the root filesystem is mounted (a reboot unmounts it), prepare the
+ * network namespace, let conmon run `runtime create`, then `runtime start`. On failure
+ * everything of the run is cleaned up and the error (with the runtime's message) is thrown.
+ */
+export async function startRun(
+  ctx: EngineContext,
+  rec: ContainerRecord,
+): Promise<{ pid: number; conmonPid: number }> {
+  const id = rec.Id;
+  const p = containerPaths(ctx, id);
+  await cleanupRun(ctx, id);
+  let conmonPid = 0;
+  try {
+    if (!(await isMounted(p.rootfs))) await mountRootfs(ctx, id, ctx.images.resolve(rec.ImageId));
+    await clearBundleLeftovers(p.bundle);
+    await mkdir(p.run, { recursive: true, mode: 0o700 });
+    await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
+    await mkdir(ctx.paths.exitsDir, { recursive: true, mode: 0o700 });
+    await mkdir(ctx.paths.runtimeRoot, { recursive: true, mode: 0o700 });
+    await ensureNetns(ctx.config.execRoot, id);
+    const started = await conmonCreate({
+      conmonPath: ctx.config.conmonPath,
+      runtimePath: ctx.config.runtimePath,
+      runtimeRoot: ctx.paths.runtimeRoot,
+      id,
+      name: rec.Name,
+      bundlePath: p.bundle,
+      logPath: p.log,
+      exitDir: ctx.paths.exitsDir,
+      runDir: p.run,
+      socketDir: p.socketDir,
+      attachName: p.attachName,
+      tty: rec.Config.Tty,
+      stdin: rec.Config.OpenStdin,
+    });
+    conmonPid = started.conmonPid;
+    await ctx.runtime.start(id);
+    return started;
+  } catch (e) {
+    if (conmonPid === 0) conmonPid = await readConmonPid(ctx, id);
+    await ctx.runtime.delete(id, true).catch(() => undefined);
+    // conmon writes its exit file as it goes; wait so a late file cannot end the next run.
+    if (conmonPid > 0) await waitPidGone(conmonPid, 5000);
+    await cleanupRun(ctx, id);
+    throw e;
+  }
+}
