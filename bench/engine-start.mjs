@@ -45,7 +45,8 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const daemon = spawn(process.execPath, [join(repo, "dist/daemon/main.js"), "--data-root", join(root, "data"), "--exec-root", join(root, "run"), "-H", `unix://${sock}`, "--cgroup-parent", cgroupParent, "--config-file", "/dev/null/none", "--log-level", "warn"], { stdio: ["ignore", "ignore", "inherit"] });
+await writeFile(join(root, "daemon.json"), "{}\n");
+const daemon = spawn(process.execPath, [join(repo, "dist/daemon/main.js"), "--data-root", join(root, "data"), "--exec-root", join(root, "run"), "-H", `unix://${sock}`, "--cgroup-parent", cgroupParent, "--config-file", join(root, "daemon.json"), "--log-level", "warn"], { stdio: ["ignore", "ignore", "inherit"] });
 try {
   for (let i = 0; ; i++) {
     try {

@@ -14,7 +14,11 @@ export function hijack(request: FastifyRequest, reply: FastifyReply): Socket {
     ? "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
     : "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n";
   socket.write(head);
-  // The client may half-close its side when it has no stdin to send; keep writing regardless.
+  // The docker CLI half-closes its side at once when it has no stdin to send. Node's HTTP
+  // server would answer that by ending the connection, so its 'end' handling is taken away:
+  // the stream lives until the output ends or the client closes for good.
+  socket.removeAllListeners("end");
+  socket.setTimeout(0);
   socket.on("error", () => undefined);
   return socket;
 }

@@ -1,6 +1,6 @@
 // The Engine API: a Docker Engine API v1.44 subset over fastify. Routes live in routes/*;
 // this file sets up what all of them share: version prefixes, body parsers and errors.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "../../shared/logging.js";
 import { isShoalError, messageOf } from "../../shared/errors.js";
 import type { ContainerEngineApi } from "../engine/container/api.js";
@@ -38,7 +38,7 @@ export function rewriteVersionedUrl(url: string): string {
 export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log.child({ component: "engine-api" }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     rewriteUrl: (req) => rewriteVersionedUrl(req.url ?? "/"),
     bodyLimit: 16 * 1024 * 1024,
     // Docker ids and image references carry ':' and '/', which must reach handlers untouched.

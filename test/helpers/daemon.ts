@@ -1,7 +1,7 @@
 // Starts a real shoald (the built one in dist/) with its own folders, socket and cgroup parent,
 // and takes everything it made away again, also when a test failed halfway.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm, rmdir } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -89,12 +89,15 @@ export async function startDaemon(): Promise<TestDaemon> {
     socket: join(root, "shoal.sock"),
     cgroupParent: `shoal-test-${tag}`,
   };
+  // An empty config file of its own, so a /etc/shoal/daemon.json on the machine cannot leak in.
+  const configFile = join(root, "daemon.json");
+  await writeFile(configFile, "{}\n");
   let output = "";
   let child: ChildProcess;
   const launch = async () => {
     child = spawn(
       process.execPath,
-      [shoaldPath, "--data-root", d.dataRoot, "--exec-root", d.execRoot, "-H", `unix://${d.socket}`, "--cgroup-parent", d.cgroupParent, "--config-file", "/dev/null/none", "--log-level", "debug"],
+      [shoaldPath, "--data-root", d.dataRoot, "--exec-root", d.execRoot, "-H", `unix://${d.socket}`, "--cgroup-parent", d.cgroupParent, "--config-file", configFile, "--log-level", "debug"],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     child.stdout?.on("data", (c: Buffer) => (output += c.toString()));

@@ -1,6 +1,7 @@
 // shoal run and friends against a real shoald: runc + conmon containers, real limits.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFile, readdir } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm } from "node:fs/promises";
+import { hostileArchive, hostileLayerTars } from "../fixtures/hostile-tars.mjs";
 import { join } from "node:path";
 import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
@@ -90,7 +91,7 @@ describe("lifecycle", () => {
     expect(rm.code).toBe(0);
     const gone = await sh(["inspect", "stubborn"]);
     expect(gone.code).not.toBe(0);
-    expect(gone.stderr).toContain("No such container: stubborn");
+    expect(gone.stderr).toMatch(/No such (container|object): stubborn/);
   });
 
   it("refuses to remove a running container unless forced", async () => {
@@ -172,6 +173,26 @@ describe("bad input", () => {
     expect(mounts.split("\n").filter((l) => l.includes(d.root)).length).toBe(
       (await sh(["ps", "-aq"])).stdout.split("\n").filter(Boolean).length,
     );
+  });
+
+  it("refuses a hostile layer tar with 400 and writes nothing", async () => {
+    const sentinel = join(d.root, "sentinel");
+    await mkdir(sentinel);
+    const layersBefore = await readdir(join(d.dataRoot, "image", "layers"));
+    const imagesBefore = (await sh(["images", "-q", "--no-trunc"])).stdout;
+    try {
+      for (const [name, layer] of Object.entries(await hostileLayerTars(sentinel))) {
+        const r = await api(d.socket, "POST", "/images/load", await hostileArchive(layer, `evil-${name}:1`));
+        expect(r.status, name).toBe(400);
+        expect(await readdir(sentinel), name).toEqual([]);
+      }
+      expect(await readdir(join(d.dataRoot, "image", "layers"))).toEqual(layersBefore);
+      expect((await sh(["images", "-q", "--no-trunc"])).stdout).toBe(imagesBefore);
+      const cli = await sh(["load", "-i", "/dev/null"]);
+      expect(cli.code).not.toBe(0);
+    } finally {
+      await rm(sentinel, { recursive: true, force: true });
+    }
   });
 
   it("fails -it at once with a clear message instead of hanging", async () => {

@@ -8,6 +8,7 @@ import { toContainerInspect, toContainerSummary } from "../container-view.js";
 import { stdcopyFrame } from "../stdcopy.js";
 import { hijack } from "../hijack.js";
 import { followAttach } from "../attach.js";
+import { toDockerLogTime } from "../log-time.js";
 
 type IdParams = { Params: { id: string }; Querystring: Query };
 
@@ -21,7 +22,7 @@ function unixSeconds(q: Query, key: string): number | undefined {
 }
 
 function frame(line: LogLine, tty: boolean, timestamps: boolean): Buffer {
-  const data = timestamps ? Buffer.concat([Buffer.from(`${line.time} `), line.data]) : line.data;
+  const data = timestamps ? Buffer.concat([Buffer.from(`${toDockerLogTime(line.time)} `), line.data]) : line.data;
   return tty ? data : stdcopyFrame(line.stream, data);
 }
 
@@ -50,6 +51,13 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     const { HostConfig, NetworkingConfig: _n, ...config } = body;
     if (typeof config.Image !== "string" || config.Image === "") {
       throw invalid("config has no Image: name the image to create the container from");
+    }
+    // Refused here, not at attach: the docker CLI shows a create error's message, but only a
+    // status code for a failed attach upgrade.
+    if (config.AttachStdin === true || config.Tty === true) {
+      throw invalid(
+        "interactive mode (-i) and TTYs (-t) are not supported yet: run the container with -d and follow its output with logs -f",
+      );
     }
     const req: CreateContainerRequest = {
       name: qString(request.query, "name") || undefined,

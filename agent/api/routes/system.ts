@@ -32,7 +32,6 @@ export function registerSystemRoutes(app: FastifyInstance, deps: EngineApiDeps):
     return "OK";
   };
   app.get("/_ping", ping);
-  app.head("/_ping", ping);
 
   app.get("/version", async () => ({
     Platform: { Name: "shoal" },

@@ -1,0 +1,9 @@
+// conmon stamps log lines in local time with an offset ("...+01:00"); Docker prints UTC
+// RFC 3339 with nanoseconds ("...Z"). Date keeps only milliseconds, so the fraction is carried over by hand.
+export function toDockerLogTime(time: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(time);
+  if (!m) return time;
+  if (m[3] === "Z") return time;
+  const whole = new Date(`${m[1]}${m[3]}`).toISOString().slice(0, 19);
+  return `${whole}${m[2] ?? ""}Z`;
+}
