@@ -144,7 +144,6 @@ describe("container lifecycle", () => {
     );
     await expect(access(join(env.config.dataRoot, "containers", id))).rejects.toThrow();
     expect(await mountsUnder(join(env.config.dataRoot, "containers", id))).toEqual([]);
-    expect(await mountsUnder(join(env.config.execRoot, "netns", id))).toEqual([]);
     expect((await cgroupDirsLeft(env.config.cgroupParent)).filter((d) => d.endsWith(id))).toEqual([]);
   });
 
@@ -260,7 +259,6 @@ describe("container lifecycle", () => {
     expect(rec.State.ExitCode).toBe(127);
     expect(rec.State.Error).toMatch(/executable file not found/);
     expect((await cgroupDirsLeft(env.config.cgroupParent)).filter((d) => d.endsWith(Id))).toEqual([]);
-    expect(await mountsUnder(join(env.config.execRoot, "netns", Id))).toEqual([]);
     const stdout = await new Promise<string>((resolve) =>
       execFile("runc", ["--root", join(env.config.execRoot, "runtime"), "list", "-q"], (_e, out) =>
         resolve(out),

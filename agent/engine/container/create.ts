@@ -3,7 +3,6 @@ import { messageOf } from "../../../shared/errors.js";
 import { newId, randomName } from "../../../shared/ids.js";
 import { mountOverlay, unmountOverlay } from "../snapshot/overlay.js";
 import { buildSpec } from "../runtime/spec.js";
-import { netnsPath } from "../network/netns.js";
 import type { ImageRecord } from "../image/types.js";
 import type { CreateContainerRequest } from "./api.js";
 import { defaultHostConfig, mergeConfig, pathAndArgs } from "./config.js";
@@ -26,7 +25,6 @@ export async function writeBundleSpec(
     initPath: ctx.config.initPath,
     cgroupV2: ctx.cgroupVersion === "v2",
     swapAccounting: ctx.swapAccounting,
-    netnsPath: netnsPath(ctx.config.execRoot, rec.Id),
   });
   await writeFile(p.spec, JSON.stringify(spec, null, 1));
 }

@@ -1,7 +1,6 @@
 import { access, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, messageOf } from "../../../shared/errors.js";
-import { ensureNetns, removeNetns } from "../network/netns.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
 import { isMounted } from "../snapshot/overlay.js";
@@ -81,7 +80,6 @@ export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> 
   const p = containerPaths(ctx, id);
   const steps: Array<[string, () => Promise<void>]> = [
     ["runtime delete", () => ctx.runtime.delete(id, true)],
-    ["network namespace", () => removeNetns(ctx.config.execRoot, id)],
     ["cgroup", () => removeCgroupDirs(p.cgroupsPath)],
     ["exit file", () => rm(p.exitFile, { force: true })],
     ["conmon files", () => rm(p.run, { recursive: true, force: true })],
@@ -102,8 +100,10 @@ async function clearBundleLeftovers(bundle: string): Promise<void> {
 }
 
 /**
- * Start one run: make sure the root filesystem is mounted (a reboot unmounts it), prepare the
- * network namespace, let conmon run `runtime create`, then `runtime start`. On failure
+ * Start one run: make sure the root filesystem is mounted (a reboot unmounts it), let conmon run
+ * `runtime create`, then `runtime start`. The runtime makes the container's network namespace
+ * and brings its loopback up (runc does for a new namespace); networks will be wired into it
+ * between create and start, while the container's init still waits. On failure
  * everything of the run is cleaned up and the error (with the runtime's message) is thrown.
  */
 export async function startRun(
@@ -121,7 +121,6 @@ export async function startRun(
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.exitsDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.runtimeRoot, { recursive: true, mode: 0o700 });
-    await ensureNetns(ctx.config.execRoot, id);
     const started = await conmonCreate({
       conmonPath: ctx.config.conmonPath,
       runtimePath: ctx.config.runtimePath,

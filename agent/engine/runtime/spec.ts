@@ -47,7 +47,7 @@ export interface SpecInput {
   cgroupV2: boolean;
   /** hasSwapAccounting(): without it no memory+swap limit is written. */
   swapAccounting: boolean;
-  /** A network namespace prepared by the engine; absent = a fresh one (loopback only, and down). */
+  /** A network namespace prepared by the engine; absent = a fresh one, which runc gives a loopback that is up. */
   netnsPath?: string;
   /** For validating --cpus; default os.availableParallelism(). */
   hostCpus?: number;
