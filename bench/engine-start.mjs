@@ -15,12 +15,23 @@ const cgroupParent = `shoal-bench-${root.slice(-6).toLowerCase()}`;
 
 function api(method, path, body) {
   return new Promise((ok, fail) => {
-    const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-    const req = request({ socketPath: sock, method, path, headers: payload ? { "Content-Type": "application/json" } : {} }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => ok({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
-    });
+    const payload =
+      body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+    const req = request(
+      {
+        socketPath: sock,
+        method,
+        path,
+        headers: payload
+          ? { "Content-Type": Buffer.isBuffer(body) ? "application/x-tar" : "application/json" }
+          : {},
+      },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => ok({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on("error", fail);
     if (payload) req.write(payload);
     req.end();
@@ -35,7 +46,8 @@ function timeProcess(file, args) {
     child.stderr.on("data", (c) => (err += c));
     child.on("exit", (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      code === 0 ? ok(ms) : fail(new Error(`${file} ${args.join(" ")} exited ${code}: ${err}`));
+      if (code === 0) ok(ms);
+      else fail(new Error(`${file} ${args.join(" ")} exited ${code}: ${err}`));
     });
   });
 }
@@ -46,12 +58,32 @@ const median = (xs) => {
 };
 
 await writeFile(join(root, "daemon.json"), "{}\n");
-const daemon = spawn(process.execPath, [join(repo, "dist/daemon/main.js"), "--data-root", join(root, "data"), "--exec-root", join(root, "run"), "-H", `unix://${sock}`, "--cgroup-parent", cgroupParent, "--config-file", join(root, "daemon.json"), "--log-level", "warn"], { stdio: ["ignore", "ignore", "inherit"] });
+const daemon = spawn(
+  process.execPath,
+  [
+    join(repo, "dist/daemon/main.js"),
+    "--data-root",
+    join(root, "data"),
+    "--exec-root",
+    join(root, "run"),
+    "-H",
+    `unix://${sock}`,
+    "--cgroup-parent",
+    cgroupParent,
+    "--config-file",
+    join(root, "daemon.json"),
+    "--log-level",
+    "warn",
+  ],
+  { stdio: ["ignore", "ignore", "inherit"] },
+);
 try {
   for (let i = 0; ; i++) {
     try {
       if ((await api("GET", "/_ping")).status === 200) break;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     if (i > 200) throw new Error("shoald did not start");
     await sleep(50);
   }
@@ -75,10 +107,26 @@ try {
   await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
   const runcRoot = join(root, "runc-root");
 
-  const shoalArgs = [join(repo, "dist/cli/main.js"), "-H", `unix://${sock}`, "run", "--rm", "busybox", "true"];
+  const shoalArgs = [
+    join(repo, "dist/cli/main.js"),
+    "-H",
+    `unix://${sock}`,
+    "run",
+    "--rm",
+    "busybox",
+    "true",
+  ];
   const apiRun = async () => {
     const t0 = process.hrtime.bigint();
-    const c = JSON.parse((await api("POST", "/containers/create", { Image: "busybox", Cmd: ["true"], HostConfig: { AutoRemove: true } })).body);
+    const c = JSON.parse(
+      (
+        await api("POST", "/containers/create", {
+          Image: "busybox",
+          Cmd: ["true"],
+          HostConfig: { AutoRemove: true },
+        })
+      ).body,
+    );
     const waited = api("POST", `/containers/${c.Id}/wait?condition=removed`);
     await api("POST", `/containers/${c.Id}/start`);
     await waited;
@@ -88,7 +136,10 @@ try {
   await timeProcess("runc", ["--root", runcRoot, "run", "-b", bundle, "warm"]);
   await timeProcess(process.execPath, shoalArgs);
   await apiRun();
-  const runcMs = [], shoalMs = [], apiMs = [], nodeMs = [];
+  const runcMs = [],
+    shoalMs = [],
+    apiMs = [],
+    nodeMs = [];
   for (let i = 0; i < runs; i++) {
     runcMs.push(await timeProcess("runc", ["--root", runcRoot, "run", "-b", bundle, `ref${i}`]));
     shoalMs.push(await timeProcess(process.execPath, shoalArgs));
@@ -108,21 +159,41 @@ try {
     ["shoal run --rm busybox true (CLI process)", fig.median_ms, fig.ratio],
     ["same through the Engine API (no CLI start)", fig.api_median_ms, fig.api_ratio],
     ["bare runc run (reference)", fig.runc_median_ms, 1],
-    ["node -e 0 (CLI start-up floor)", fig.node_startup_median_ms, +(fig.node_startup_median_ms / fig.runc_median_ms).toFixed(2)],
+    [
+      "node -e 0 (CLI start-up floor)",
+      fig.node_startup_median_ms,
+      +(fig.node_startup_median_ms / fig.runc_median_ms).toFixed(2),
+    ],
   ];
   console.log(`engine-start: median of ${runs} runs each`);
   console.log(`${"what".padEnd(46)} ${"median ms".padStart(10)} ${"× runc".padStart(8)}`);
-  for (const [what, ms, ratio] of rows) console.log(`${what.padEnd(46)} ${String(ms).padStart(10)} ${String(ratio).padStart(8)}`);
+  for (const [what, ms, ratio] of rows)
+    console.log(`${what.padEnd(46)} ${String(ms).padStart(10)} ${String(ratio).padStart(8)}`);
   console.log(JSON.stringify(fig));
 } finally {
   daemon.kill("SIGTERM");
   await new Promise((r) => daemon.once("exit", r));
-  const list = await run("runc", ["--root", join(root, "run", "runtime"), "list", "-q"]).catch(() => ({ stdout: "" }));
-  for (const id of list.stdout.split("\n").filter(Boolean)) await run("runc", ["--root", join(root, "run", "runtime"), "delete", "-f", id]).catch(() => {});
-  const mounts = (await readFile("/proc/mounts", "utf8")).split("\n").map((l) => l.split(" ")[1]).filter((m) => m && m.startsWith(root));
+  const list = await run("runc", ["--root", join(root, "run", "runtime"), "list", "-q"]).catch(() => ({
+    stdout: "",
+  }));
+  for (const id of list.stdout.split("\n").filter(Boolean))
+    await run("runc", ["--root", join(root, "run", "runtime"), "delete", "-f", id]).catch(() => {});
+  const mounts = (await readFile("/proc/mounts", "utf8"))
+    .split("\n")
+    .map((l) => l.split(" ")[1])
+    .filter((m) => m && m.startsWith(root));
   for (const m of mounts.reverse()) await run("umount", ["-l", m]).catch(() => {});
   for (const h of await readdir("/sys/fs/cgroup").catch(() => [])) {
-    await run("find", [join("/sys/fs/cgroup", h, cgroupParent), "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"]).catch(() => {});
+    await run("find", [
+      join("/sys/fs/cgroup", h, cgroupParent),
+      "-depth",
+      "-type",
+      "d",
+      "-exec",
+      "rmdir",
+      "{}",
+      ";",
+    ]).catch(() => {});
   }
   await rm(root, { recursive: true, force: true });
 }

@@ -21,7 +21,11 @@ async function engineId(dataRoot: string): Promise<string> {
   return id;
 }
 
-export async function gatherDaemonInfo(options: DaemonOptions, version: string, cgroupVersion: "1" | "2"): Promise<DaemonInfo> {
+export async function gatherDaemonInfo(
+  options: DaemonOptions,
+  version: string,
+  cgroupVersion: "1" | "2",
+): Promise<DaemonInfo> {
   return {
     version,
     gitCommit: process.env.SHOAL_GIT_COMMIT ?? "unknown",

@@ -69,7 +69,10 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
   } catch (e) {
     const explicit = argv.includes("--config-file");
     if (errnoCode(e) !== "ENOENT" || explicit) {
-      throw new Error(`cannot read config file ${flags.configFile}: ${(e as Error).message}; fix the file or pass another --config-file`);
+      throw new Error(
+        `cannot read config file ${flags.configFile}: ${(e as Error).message}; fix the file or pass another --config-file`,
+        { cause: e },
+      );
     }
   }
 

@@ -15,7 +15,9 @@ export async function claimSocketPath(path: string): Promise<void> {
     s.once("error", () => resolve(false));
   });
   if (live) {
-    throw new Error(`another daemon is already listening on ${path}: stop it, or start this one with -H unix:///other.sock`);
+    throw new Error(
+      `another daemon is already listening on ${path}: stop it, or start this one with -H unix:///other.sock`,
+    );
   }
   await rm(path, { force: true });
 }

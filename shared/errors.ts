@@ -1,7 +1,8 @@
 // Errors a user can see. Each carries the HTTP status the Engine API answers with, so the
 // API layer never has to guess, and a message that names the object and the fix.
 
-export type ErrorKind = "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "not_modified" | "internal";
+export type ErrorKind =
+  "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "not_modified" | "internal";
 
 const statusOf: Record<ErrorKind, number> = {
   invalid: 400,

@@ -8,7 +8,10 @@ const sizeUnits: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, 
  */
 export function parseBytes(value: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(value.trim());
-  if (!m) throw invalid(`invalid value "${value}" for ${flag}: use a number with an optional unit b, k, m, g or t (for example 512m)`);
+  if (!m)
+    throw invalid(
+      `invalid value "${value}" for ${flag}: use a number with an optional unit b, k, m, g or t (for example 512m)`,
+    );
   return Math.round(Number(m[1]) * sizeUnits[m[2].toLowerCase()]);
 }
 
@@ -21,7 +24,15 @@ export function parseNanoCpus(value: string, flag = "--cpus"): number {
   return Math.round(n * 1e9);
 }
 
-const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const durationUnits: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  µs: 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /** Parse a Go-style duration (`10s`, `1m30s`, `500ms`) into milliseconds. */
 export function parseDurationMs(value: string, flag: string): number {

@@ -1,7 +1,10 @@
 import type { FastifyReply } from "fastify";
 
 /** Start a Docker-style JSON-lines progress response and return a writer for its messages. */
-export function jsonLinesResponse(reply: FastifyReply): { write: (message: object) => void; end: () => void } {
+export function jsonLinesResponse(reply: FastifyReply): {
+  write: (message: object) => void;
+  end: () => void;
+} {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { "Content-Type": "application/json" });

@@ -22,7 +22,8 @@ export function qInt(q: Query, key: string): number | undefined {
   const v = first(q, key);
   if (v === undefined || v === "") return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw invalid(`invalid value "${v}" for query parameter ${key}: expected a number`);
+  if (!Number.isFinite(n))
+    throw invalid(`invalid value "${v}" for query parameter ${key}: expected a number`);
   return n;
 }
 
@@ -42,7 +43,8 @@ export function qFilters(q: Query): Record<string, string[]> {
   } catch {
     throw invalid(`invalid filters "${raw}": expected JSON such as {"status":["running"]}`);
   }
-  if (typeof parsed !== "object" || parsed === null) throw invalid(`invalid filters "${raw}": expected a JSON object`);
+  if (typeof parsed !== "object" || parsed === null)
+    throw invalid(`invalid filters "${raw}": expected a JSON object`);
   const out: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
     if (Array.isArray(v)) out[k] = v.map(String);

@@ -71,7 +71,9 @@ export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
     return reply.code(500).send({ message: messageOf(error) });
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ message: `page not found: ${request.method} ${request.url} is not part of the shoal Engine API` });
+    reply.code(404).send({
+      message: `page not found: ${request.method} ${request.url} is not part of the shoal Engine API`,
+    });
   });
   app.addHook("onSend", async (_request, reply, payload) => {
     reply.header("Api-Version", API_VERSION);

@@ -35,7 +35,13 @@ export interface ApiResponse {
   json: <T = unknown>() => T;
 }
 
-export function api(socket: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+export function api(
+  socket: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
   return new Promise((resolveP, reject) => {
     const payload =
       body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
@@ -45,7 +51,9 @@ export function api(socket: string, method: string, path: string, body?: unknown
         method,
         path,
         headers: {
-          ...(payload ? { "Content-Type": Buffer.isBuffer(body) ? "application/x-tar" : "application/json" } : {}),
+          ...(payload
+            ? { "Content-Type": Buffer.isBuffer(body) ? "application/x-tar" : "application/json" }
+            : {}),
           ...headers,
         },
       },
@@ -54,7 +62,12 @@ export function api(socket: string, method: string, path: string, body?: unknown
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           const buf = Buffer.concat(chunks);
-          resolveP({ status: res.statusCode ?? 0, headers: res.headers, body: buf, json: <T>() => JSON.parse(buf.toString()) as T });
+          resolveP({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: buf,
+            json: <T>() => JSON.parse(buf.toString()) as T,
+          });
         });
         res.on("error", reject);
       },
@@ -81,7 +94,10 @@ async function waitForSocket(socket: string, child: ChildProcess, logs: () => st
 
 export async function startDaemon(): Promise<TestDaemon> {
   const root = await mkdtemp("/tmp/shoal-test-");
-  const tag = root.slice(-6).toLowerCase().replace(/[^a-z0-9]/g, "x");
+  const tag = root
+    .slice(-6)
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, "x");
   const d = {
     root,
     dataRoot: join(root, "data"),
@@ -97,7 +113,21 @@ export async function startDaemon(): Promise<TestDaemon> {
   const launch = async () => {
     child = spawn(
       process.execPath,
-      [shoaldPath, "--data-root", d.dataRoot, "--exec-root", d.execRoot, "-H", `unix://${d.socket}`, "--cgroup-parent", d.cgroupParent, "--config-file", configFile, "--log-level", "debug"],
+      [
+        shoaldPath,
+        "--data-root",
+        d.dataRoot,
+        "--exec-root",
+        d.execRoot,
+        "-H",
+        `unix://${d.socket}`,
+        "--cgroup-parent",
+        d.cgroupParent,
+        "--config-file",
+        configFile,
+        "--log-level",
+        "debug",
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     child.stdout?.on("data", (c: Buffer) => (output += c.toString()));
@@ -132,7 +162,11 @@ export async function startDaemon(): Promise<TestDaemon> {
 }
 
 /** Remove what a daemon (or a test that crashed) left: runc containers, conmon, mounts, cgroups. */
-export async function cleanupEngineState(dataRoot: string, execRoot: string, cgroupParent: string): Promise<void> {
+export async function cleanupEngineState(
+  dataRoot: string,
+  execRoot: string,
+  cgroupParent: string,
+): Promise<void> {
   const runtimeRoot = join(execRoot, "runtime");
   const list = await run("runc", ["--root", runtimeRoot, "list", "-q"]).catch(() => ({ stdout: "" }));
   for (const id of list.stdout.split("\n").filter(Boolean)) {
@@ -172,7 +206,10 @@ async function removeCgroupTree(dir: string): Promise<void> {
 
 export async function removeCgroups(parent: string): Promise<void> {
   const hierarchies = await readdir("/sys/fs/cgroup").catch(() => [] as string[]);
-  const candidates = [join("/sys/fs/cgroup", parent), ...hierarchies.map((h) => join("/sys/fs/cgroup", h, parent))];
+  const candidates = [
+    join("/sys/fs/cgroup", parent),
+    ...hierarchies.map((h) => join("/sys/fs/cgroup", h, parent)),
+  ];
   // memory is nested under this process's own cgroup on some machines
   const self = await readFile("/proc/self/cgroup", "utf8").catch(() => "");
   for (const line of self.split("\n")) {
@@ -185,6 +222,14 @@ export async function removeCgroups(parent: string): Promise<void> {
 
 /** Cgroup folders named after the parent that still exist, anywhere under /sys/fs/cgroup. */
 export async function leftoverCgroups(parent: string): Promise<string[]> {
-  const { stdout } = await run("find", ["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name", parent]).catch(() => ({ stdout: "" }));
+  const { stdout } = await run("find", [
+    "/sys/fs/cgroup",
+    "-maxdepth",
+    "4",
+    "-type",
+    "d",
+    "-name",
+    parent,
+  ]).catch(() => ({ stdout: "" }));
   return stdout.split("\n").filter(Boolean);
 }

@@ -18,8 +18,26 @@ afterAll(async () => {
 
 describe("daemon restart", () => {
   it("loses no container, no exit code and no log", async () => {
-    await sh(["run", "-d", "--name", "runner", "busybox", "sh", "-c", "echo before; while true; do sleep 1; done"]);
-    await sh(["run", "-d", "--name", "finisher", "busybox", "sh", "-c", "echo finishing; sleep 2; echo done; exit 5"]);
+    await sh([
+      "run",
+      "-d",
+      "--name",
+      "runner",
+      "busybox",
+      "sh",
+      "-c",
+      "echo before; while true; do sleep 1; done",
+    ]);
+    await sh([
+      "run",
+      "-d",
+      "--name",
+      "finisher",
+      "busybox",
+      "sh",
+      "-c",
+      "echo finishing; sleep 2; echo done; exit 5",
+    ]);
     await sh(["run", "--name", "exited", "busybox", "sh", "-c", "echo gone-already; exit 2"]);
     await sh(["create", "--name", "created", "busybox", "true"]);
 
@@ -29,9 +47,15 @@ describe("daemon restart", () => {
     await d.restart();
 
     const ps = await sh(["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
-    const states = Object.fromEntries(ps.stdout.trim().split("\n").map((l) => l.split(" ")));
+    const states = Object.fromEntries(
+      ps.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split(" ")),
+    );
     expect(states).toEqual({ runner: "running", finisher: "exited", exited: "exited", created: "created" });
-    const code = async (name: string) => (await sh(["inspect", "--format", "{{.State.ExitCode}}", name])).stdout.trim();
+    const code = async (name: string) =>
+      (await sh(["inspect", "--format", "{{.State.ExitCode}}", name])).stdout.trim();
     expect(await code("finisher")).toBe("5");
     expect(await code("exited")).toBe("2");
     expect((await sh(["logs", "finisher"])).stdout).toBe("finishing\ndone\n");

@@ -36,8 +36,16 @@ describe("docker CLI against shoald", () => {
     const tag = await dk(["tag", "busybox", "localhost:5000/team/box:v1"]);
     expect(tag.code).toBe(0);
     const images = await dk(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-    expect(images.stdout.split("\n")).toEqual(expect.arrayContaining(["busybox:latest", "localhost:5000/team/box:v1"]));
-    const inspect = await dk(["image", "inspect", "--format", "{{.Os}} {{json .Config.Cmd}}", "localhost:5000/team/box:v1"]);
+    expect(images.stdout.split("\n")).toEqual(
+      expect.arrayContaining(["busybox:latest", "localhost:5000/team/box:v1"]),
+    );
+    const inspect = await dk([
+      "image",
+      "inspect",
+      "--format",
+      "{{.Os}} {{json .Config.Cmd}}",
+      "localhost:5000/team/box:v1",
+    ]);
     expect(inspect.stdout.trim()).toBe('linux ["sh"]');
     const out = join(tmp, "saved.tar");
     const save = await dk(["save", "-o", out, "localhost:5000/team/box:v1"]);
@@ -54,14 +62,30 @@ describe("docker CLI against shoald", () => {
 
   it("run --rm prints output and passes the exit code through", async () => {
     await loadBusybox(d.socket);
-    const r = await dk(["run", "--rm", "busybox", "sh", "-c", "echo from-docker; echo to-stderr >&2; exit 4"]);
+    const r = await dk([
+      "run",
+      "--rm",
+      "busybox",
+      "sh",
+      "-c",
+      "echo from-docker; echo to-stderr >&2; exit 4",
+    ]);
     expect(r.stdout).toBe("from-docker\n");
     expect(r.stderr).toBe("to-stderr\n");
     expect(r.code).toBe(4);
   });
 
   it("run -d, ps -a, logs, inspect, stop, rm", async () => {
-    const run = await dk(["run", "-d", "--name", "dk1", "busybox", "sh", "-c", "echo hello-docker; sleep 1000"]);
+    const run = await dk([
+      "run",
+      "-d",
+      "--name",
+      "dk1",
+      "busybox",
+      "sh",
+      "-c",
+      "echo hello-docker; sleep 1000",
+    ]);
     expect(run.code).toBe(0);
     const id = run.stdout.trim();
     const ps = await dk(["ps", "-a", "--format", "{{.ID}} {{.Names}} {{.Image}} {{.State}}"]);
@@ -69,7 +93,12 @@ describe("docker CLI against shoald", () => {
     let logs = await dk(["logs", "dk1"]);
     for (let i = 0; i < 50 && !logs.stdout.includes("hello"); i++) logs = await dk(["logs", "dk1"]);
     expect(logs.stdout).toBe("hello-docker\n");
-    const inspect = await dk(["inspect", "--format", "{{.Name}} {{.State.Running}} {{.Config.Image}}", "dk1"]);
+    const inspect = await dk([
+      "inspect",
+      "--format",
+      "{{.Name}} {{.State.Running}} {{.Config.Image}}",
+      "dk1",
+    ]);
     expect(inspect.stdout.trim()).toBe("/dk1 true busybox");
     const stop = await dk(["stop", "-t", "1", "dk1"]);
     expect(stop.stdout.trim()).toBe("dk1");

@@ -33,7 +33,16 @@ describe("shoal run", () => {
   });
 
   it("gives the container its own hostname, pid 1 and root filesystem", async () => {
-    const r = await sh(["run", "--rm", "--hostname", "fishbowl", "busybox", "sh", "-c", "hostname; echo $$; ls /"]);
+    const r = await sh([
+      "run",
+      "--rm",
+      "--hostname",
+      "fishbowl",
+      "busybox",
+      "sh",
+      "-c",
+      "hostname; echo $$; ls /",
+    ]);
     const [host, pid, ...root] = r.stdout.trim().split("\n");
     expect(host).toBe("fishbowl");
     expect(pid).toBe("1");
@@ -45,12 +54,32 @@ describe("shoal run", () => {
   it("uses Docker's default capability set", async () => {
     const r = await sh(["run", "--rm", "busybox", "grep", "CapEff", "/proc/self/status"]);
     expect(r.stdout.trim()).toBe("CapEff:\t00000000a80425fb");
-    const dropped = await sh(["run", "--rm", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "busybox", "grep", "CapEff", "/proc/self/status"]);
+    const dropped = await sh([
+      "run",
+      "--rm",
+      "--cap-drop",
+      "ALL",
+      "--cap-add",
+      "NET_RAW",
+      "busybox",
+      "grep",
+      "CapEff",
+      "/proc/self/status",
+    ]);
     expect(dropped.stdout.trim()).toBe("CapEff:\t0000000000002000");
   });
 
   it("kills a process that goes over its memory limit", async () => {
-    const r = await sh(["run", "--rm", "--memory", "16m", "busybox", "sh", "-c", 'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo survived']);
+    const r = await sh([
+      "run",
+      "--rm",
+      "--memory",
+      "16m",
+      "busybox",
+      "sh",
+      "-c",
+      'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo survived',
+    ]);
     expect(r.stdout).not.toContain("survived");
     expect(r.code).toBe(137);
   });
@@ -66,12 +95,21 @@ describe("shoal run", () => {
 
   it("keeps writes to the root filesystem out of the image", async () => {
     await sh(["run", "--name", "writer", "busybox", "sh", "-c", "echo scribble > /etc/scribble; rm /bin/ls"]);
-    const fresh = await sh(["run", "--rm", "busybox", "sh", "-c", "cat /etc/scribble; ls / > /dev/null && echo ls-still-here"]);
+    const fresh = await sh([
+      "run",
+      "--rm",
+      "busybox",
+      "sh",
+      "-c",
+      "cat /etc/scribble; ls / > /dev/null && echo ls-still-here",
+    ]);
     expect(fresh.stdout).toContain("ls-still-here");
     expect(fresh.stdout).not.toContain("scribble");
     const layers = await readdir(join(d.dataRoot, "image", "layers"));
     for (const l of layers) {
-      await expect(readFile(join(d.dataRoot, "image", "layers", l, "diff", "etc", "scribble"))).rejects.toThrow();
+      await expect(
+        readFile(join(d.dataRoot, "image", "layers", l, "diff", "etc", "scribble")),
+      ).rejects.toThrow();
     }
     await sh(["rm", "writer"]);
   });
@@ -79,7 +117,16 @@ describe("shoal run", () => {
 
 describe("lifecycle", () => {
   it("stops with the signal, then kills after the timeout", async () => {
-    const c = await sh(["run", "-d", "--name", "stubborn", "busybox", "sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"]);
+    const c = await sh([
+      "run",
+      "-d",
+      "--name",
+      "stubborn",
+      "busybox",
+      "sh",
+      "-c",
+      "trap '' TERM; echo ready; while true; do sleep 1; done",
+    ]);
     expect(c.code).toBe(0);
     const id = c.stdout.trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
@@ -103,7 +150,16 @@ describe("lifecycle", () => {
   });
 
   it("keeps logs with stdout and stderr apart, with --tail and -t", async () => {
-    const c = await sh(["run", "-d", "--name", "talker", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done"]);
+    const c = await sh([
+      "run",
+      "-d",
+      "--name",
+      "talker",
+      "busybox",
+      "sh",
+      "-c",
+      "for i in 1 2 3 4 5; do echo out$i; echo err$i >&2; done",
+    ]);
     expect(c.code).toBe(0);
     await sh(["wait", "talker"]);
     const logs = await sh(["logs", "talker"]);
@@ -111,7 +167,9 @@ describe("lifecycle", () => {
     expect(logs.stderr).toBe("err1\nerr2\nerr3\nerr4\nerr5\n");
     const tail = await sh(["logs", "--tail", "2", "talker"]);
     expect(tail.stdout + tail.stderr).toMatch(/5\n/);
-    expect(tail.stdout.split("\n").filter(Boolean).length + tail.stderr.split("\n").filter(Boolean).length).toBe(2);
+    expect(
+      tail.stdout.split("\n").filter(Boolean).length + tail.stderr.split("\n").filter(Boolean).length,
+    ).toBe(2);
     const ts = await sh(["logs", "-t", "talker"]);
     expect(ts.stdout.split("\n")[0]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z out1$/);
     await sh(["rm", "talker"]);
@@ -127,7 +185,9 @@ describe("lifecycle", () => {
     expect(q.stdout.trim()).toMatch(/^[0-9a-f]{12}$/);
     const renamed = await sh(["rename", "seven", "eight"]);
     expect(renamed.code).toBe(0);
-    expect((await sh(["ps", "-a", "--filter", "name=eight", "--format", "{{.Names}}"])).stdout.trim()).toBe("eight");
+    expect((await sh(["ps", "-a", "--filter", "name=eight", "--format", "{{.Names}}"])).stdout.trim()).toBe(
+      "eight",
+    );
     const pruned = await sh(["container", "prune", "-f"]);
     expect(pruned.code).toBe(0);
     expect((await sh(["ps", "-aq"])).stdout.trim()).toBe("");

@@ -17,12 +17,15 @@ function unixSeconds(q: Query, key: string): number | undefined {
   const v = qString(q, key);
   if (v === undefined || v === "" || v === "0") return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n)) throw invalid(`invalid value "${v}" for ${key}: expected a Unix timestamp in seconds`);
+  if (!Number.isFinite(n))
+    throw invalid(`invalid value "${v}" for ${key}: expected a Unix timestamp in seconds`);
   return n;
 }
 
 function frame(line: LogLine, tty: boolean, timestamps: boolean): Buffer {
-  const data = timestamps ? Buffer.concat([Buffer.from(`${toDockerLogTime(line.time)} `), line.data]) : line.data;
+  const data = timestamps
+    ? Buffer.concat([Buffer.from(`${toDockerLogTime(line.time)} `), line.data])
+    : line.data;
   return tty ? data : stdcopyFrame(line.stream, data);
 }
 
@@ -46,29 +49,34 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     return list.map((c) => toContainerSummary(c, currentImageId));
   });
 
-  app.post<{ Querystring: Query; Body: Record<string, unknown> }>("/containers/create", async (request, reply) => {
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    const { HostConfig, NetworkingConfig: _n, ...config } = body;
-    if (typeof config.Image !== "string" || config.Image === "") {
-      throw invalid("config has no Image: name the image to create the container from");
-    }
-    // Refused here, not at attach: the docker CLI shows a create error's message, but only a
-    // status code for a failed attach upgrade.
-    if (config.AttachStdin === true || config.Tty === true) {
-      throw invalid(
-        "interactive mode (-i) and TTYs (-t) are not supported yet: run the container with -d and follow its output with logs -f",
-      );
-    }
-    const req: CreateContainerRequest = {
-      name: qString(request.query, "name") || undefined,
-      config: config as CreateContainerRequest["config"],
-      hostConfig: (HostConfig ?? {}) as CreateContainerRequest["hostConfig"],
-    };
-    const created = await engine.create(req);
-    return reply.code(201).send(created);
-  });
+  app.post<{ Querystring: Query; Body: Record<string, unknown> }>(
+    "/containers/create",
+    async (request, reply) => {
+      const body = (request.body ?? {}) as Record<string, unknown>;
+      const { HostConfig, NetworkingConfig: _n, ...config } = body;
+      if (typeof config.Image !== "string" || config.Image === "") {
+        throw invalid("config has no Image: name the image to create the container from");
+      }
+      // Refused here, not at attach: the docker CLI shows a create error's message, but only a
+      // status code for a failed attach upgrade.
+      if (config.AttachStdin === true || config.Tty === true) {
+        throw invalid(
+          "interactive mode (-i) and TTYs (-t) are not supported yet: run the container with -d and follow its output with logs -f",
+        );
+      }
+      const req: CreateContainerRequest = {
+        name: qString(request.query, "name") || undefined,
+        config: config as CreateContainerRequest["config"],
+        hostConfig: (HostConfig ?? {}) as CreateContainerRequest["hostConfig"],
+      };
+      const created = await engine.create(req);
+      return reply.code(201).send(created);
+    },
+  );
 
-  app.get<IdParams>("/containers/:id/json", async (request) => toContainerInspect(engine.get(request.params.id)));
+  app.get<IdParams>("/containers/:id/json", async (request) =>
+    toContainerInspect(engine.get(request.params.id)),
+  );
 
   app.post<IdParams>("/containers/:id/start", async (request, reply) => {
     await engine.start(request.params.id);
@@ -97,7 +105,10 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
   });
 
   app.delete<IdParams>("/containers/:id", async (request, reply) => {
-    await engine.remove(request.params.id, { force: qBool(request.query, "force"), volumes: qBool(request.query, "v") });
+    await engine.remove(request.params.id, {
+      force: qBool(request.query, "force"),
+      volumes: qBool(request.query, "v"),
+    });
     return reply.code(204).send();
   });
 
@@ -108,7 +119,9 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     return reply.code(204).send();
   });
 
-  app.post<{ Querystring: Query }>("/containers/prune", async (request) => engine.prune(qFilters(request.query)));
+  app.post<{ Querystring: Query }>("/containers/prune", async (request) =>
+    engine.prune(qFilters(request.query)),
+  );
 
   app.post<IdParams>("/containers/:id/wait", async (request, reply) => {
     const condition = (qString(request.query, "condition") || "not-running") as WaitCondition;
@@ -136,9 +149,11 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     const c = engine.get(request.params.id);
     const stdout = qBool(q, "stdout");
     const stderr = qBool(q, "stderr");
-    if (!stdout && !stderr) throw invalid("you must choose at least one stream: pass stdout=1 and/or stderr=1");
+    if (!stdout && !stderr)
+      throw invalid("you must choose at least one stream: pass stdout=1 and/or stderr=1");
     const tailText = qString(q, "tail");
-    const tail = tailText === undefined || tailText === "all" || tailText === "" ? undefined : Number(tailText);
+    const tail =
+      tailText === undefined || tailText === "all" || tailText === "" ? undefined : Number(tailText);
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) {
       throw invalid(`invalid value "${tailText}" for tail: use a number of lines or "all"`);
     }
@@ -157,7 +172,9 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
-      "Content-Type": c.Config.Tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+      "Content-Type": c.Config.Tty
+        ? "application/vnd.docker.raw-stream"
+        : "application/vnd.docker.multiplexed-stream",
     });
     res.flushHeaders();
     await pump(lines, (line) => res.write(frame(line, c.Config.Tty, timestamps)), request, aborter);
@@ -170,14 +187,21 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     const q = request.query;
     const c = engine.get(request.params.id);
     if (qBool(q, "stdin")) {
-      throw invalid("attaching stdin is not supported yet: run the container with -d and read its output with logs -f");
+      throw invalid(
+        "attaching stdin is not supported yet: run the container with -d and read its output with logs -f",
+      );
     }
     const stdout = qBool(q, "stdout");
     const stderr = qBool(q, "stderr");
     const aborter = new AbortController();
     const socket = hijack(request, reply);
     socket.on("close", () => aborter.abort());
-    const lines = followAttach(engine, c.Id, { stdout, stderr, replay: qBool(q, "logs"), signal: aborter.signal });
+    const lines = followAttach(engine, c.Id, {
+      stdout,
+      stderr,
+      replay: qBool(q, "logs"),
+      signal: aborter.signal,
+    });
     await pump(lines, (line) => socket.write(frame(line, c.Config.Tty, false)), request, aborter);
     socket.end();
   }

@@ -23,7 +23,9 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
     if (filters.dangling?.includes("false")) list = list.filter((i) => i.repoTags.length > 0);
     if (filters.reference) {
       const patterns = filters.reference.map(globToRegExp);
-      list = list.filter((i) => i.repoTags.some((t) => patterns.some((p) => p.test(t) || p.test(t.split(":")[0]))));
+      list = list.filter((i) =>
+        i.repoTags.some((t) => patterns.some((p) => p.test(t) || p.test(t.split(":")[0]))),
+      );
     }
     if (filters.label) {
       list = list.filter((i) =>
@@ -72,7 +74,9 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
           `pulling ${qString(q, "fromImage")} from a registry is not supported yet: load the image with "shoal load -i <archive>"`,
         );
       }
-      throw invalid("importing from a URL is not supported: send the root filesystem tar in the body with fromSrc=-");
+      throw invalid(
+        "importing from a URL is not supported: send the root filesystem tar in the body with fromSrc=-",
+      );
     }
     const repo = qString(q, "repo");
     const tag = qString(q, "tag");
@@ -152,6 +156,9 @@ function splitOnce(s: string, sep: string): [string, string | undefined] {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*").replace(/\?/g, ".");
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, "[^/]*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${escaped}$`);
 }

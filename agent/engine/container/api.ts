@@ -35,7 +35,11 @@ export interface ContainerEngineApi {
   list(options: ListContainersOptions): ContainerRecord[];
   get(ref: string): ContainerRecord;
   /** Resolves when the condition holds, with the exit code. Rejects with an AbortError if the signal aborts. */
-  wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<{ StatusCode: number; Error?: { Message: string } }>;
+  wait(
+    ref: string,
+    condition: WaitCondition,
+    signal?: AbortSignal,
+  ): Promise<{ StatusCode: number; Error?: { Message: string } }>;
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;
   rename(ref: string, newName: string): Promise<void>;
   prune(filters?: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;

@@ -52,7 +52,8 @@ export interface HostConfig {
   ShmSize?: number;
 }
 
-export type ContainerStatus = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
+export type ContainerStatus =
+  "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead";
 
 export interface ContainerState {
   Status: ContainerStatus;
