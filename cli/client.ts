@@ -1,7 +1,12 @@
 // HTTP to the daemon's Engine API: JSON requests, streamed uploads and downloads, and the
 // hijacked connection attach uses. Node's `http` with `socketPath` keeps start-up cheap.
 
-import { request as httpRequest, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from "node:http";
+import {
+  request as httpRequest,
+  type IncomingMessage,
+  type ClientRequest,
+  type OutgoingHttpHeaders,
+} from "node:http";
 import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 import { CliError, DaemonError } from "./errors.js";
@@ -89,7 +94,8 @@ export class ApiClient {
   }
 
   private connectError(e: unknown): Error {
-    const code = typeof e === "object" && e !== null && "code" in e ? (e as { code: unknown }).code : undefined;
+    const code =
+      typeof e === "object" && e !== null && "code" in e ? (e as { code: unknown }).code : undefined;
     if (code === "EACCES") {
       return new CliError(
         `permission denied while trying to connect to the shoal daemon socket at ${this.target.display}: run as root or as a member of the socket's group`,
@@ -103,7 +109,12 @@ export class ApiClient {
     return e instanceof Error ? e : new Error(String(e));
   }
 
-  private open(method: string, path: string, opts: RequestOptions, extraHeaders: OutgoingHttpHeaders = {}): ClientRequest {
+  private open(
+    method: string,
+    path: string,
+    opts: RequestOptions,
+    extraHeaders: OutgoingHttpHeaders = {},
+  ): ClientRequest {
     const headers: OutgoingHttpHeaders = { "User-Agent": "shoal-cli", ...opts.headers, ...extraHeaders };
     const fullPath = `/v${API_VERSION}${path}${buildQuery(opts.query)}`;
     const base =
@@ -169,7 +180,12 @@ export class ApiClient {
    */
   hijack(path: string, query: Query): Promise<Readable & { destroy(): void }> {
     return new Promise((resolve, reject) => {
-      const req = this.open("POST", path, { query }, { Connection: "Upgrade", Upgrade: "tcp", "Content-Length": 0 });
+      const req = this.open(
+        "POST",
+        path,
+        { query },
+        { Connection: "Upgrade", Upgrade: "tcp", "Content-Length": 0 },
+      );
       req.on("error", (e) => reject(this.connectError(e)));
       req.on("upgrade", (_res: IncomingMessage, socket: Socket, head: Buffer) => {
         if (head.length > 0) socket.unshift(head);

@@ -4,13 +4,9 @@
 import { parseBytes, parseNanoCpus } from "../shared/units.js";
 import { UsageError } from "./errors.js";
 
-/** Commander's accumulator for repeated flags (`-e A -e B`). */
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
 export function parseInteger(value: string, flag: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new UsageError(`invalid value "${value}" for ${flag}: use a whole number`);
+  if (!/^-?\d+$/.test(value.trim()))
+    throw new UsageError(`invalid value "${value}" for ${flag}: use a whole number`);
   return Number(value.trim());
 }
 
@@ -19,7 +15,11 @@ export function parseInteger(value: string, flag: string): number {
  * the value); `#` starts a comment line; a bare VAR takes its value from `lookup` and is
  * dropped when unset there.
  */
-export function parseEnvFile(text: string, path: string, lookup: (key: string) => string | undefined): string[] {
+export function parseEnvFile(
+  text: string,
+  path: string,
+  lookup: (key: string) => string | undefined,
+): string[] {
   const out: string[] = [];
   const lines = text.replace(/^\uFEFF/, "").split(/\r?\n/);
   lines.forEach((raw, i) => {
@@ -27,9 +27,12 @@ export function parseEnvFile(text: string, path: string, lookup: (key: string) =
     if (line === "" || line.startsWith("#")) return;
     const eq = line.indexOf("=");
     const variable = eq < 0 ? line : line.slice(0, eq);
-    if (variable === "") throw new UsageError(`invalid env file ${path} line ${i + 1}: no variable name on line '${line}'`);
+    if (variable === "")
+      throw new UsageError(`invalid env file ${path} line ${i + 1}: no variable name on line '${line}'`);
     if (/\s/.test(variable)) {
-      throw new UsageError(`invalid env file ${path} line ${i + 1}: variable '${variable}' contains whitespaces`);
+      throw new UsageError(
+        `invalid env file ${path} line ${i + 1}: variable '${variable}' contains whitespaces`,
+      );
     }
     if (eq >= 0) {
       out.push(line);
@@ -69,8 +72,21 @@ export function parseLabelFile(text: string, path: string): string[] {
 }
 
 const ulimitNames = new Set([
-  "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
-  "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+  "core",
+  "cpu",
+  "data",
+  "fsize",
+  "locks",
+  "memlock",
+  "msgqueue",
+  "nice",
+  "nofile",
+  "nproc",
+  "rss",
+  "rtprio",
+  "rttime",
+  "sigpending",
+  "stack",
 ]);
 
 export interface UlimitSpec {
@@ -82,15 +98,22 @@ export interface UlimitSpec {
 /** `nofile=1024` or `nofile=1024:2048`, as `ulimit` names them without the RLIMIT_ prefix. */
 export function parseUlimit(value: string): UlimitSpec {
   const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value.trim());
-  if (!m) throw new UsageError(`invalid value "${value}" for --ulimit: use name=soft[:hard], for example nofile=1024:2048`);
+  if (!m)
+    throw new UsageError(
+      `invalid value "${value}" for --ulimit: use name=soft[:hard], for example nofile=1024:2048`,
+    );
   const name = m[1];
   if (!ulimitNames.has(name)) {
-    throw new UsageError(`invalid ulimit name "${name}" for --ulimit: use one of ${[...ulimitNames].join(", ")}`);
+    throw new UsageError(
+      `invalid ulimit name "${name}" for --ulimit: use one of ${[...ulimitNames].join(", ")}`,
+    );
   }
   const soft = Number(m[2]);
   const hard = m[3] === undefined ? soft : Number(m[3]);
   if (hard !== -1 && soft > hard) {
-    throw new UsageError(`invalid value "${value}" for --ulimit: the soft limit ${soft} is above the hard limit ${hard}`);
+    throw new UsageError(
+      `invalid value "${value}" for --ulimit: the soft limit ${soft} is above the hard limit ${hard}`,
+    );
   }
   return { Name: name, Soft: soft, Hard: hard };
 }
@@ -104,14 +127,21 @@ export function parseRestart(value: string): RestartPolicy {
   const [name, count, ...rest] = value.split(":");
   const known = ["no", "always", "unless-stopped", "on-failure"];
   if (rest.length > 0 || !known.includes(name)) {
-    throw new UsageError(`invalid restart policy "${value}" for --restart: use no, always, unless-stopped or on-failure[:max-retries]`);
+    throw new UsageError(
+      `invalid restart policy "${value}" for --restart: use no, always, unless-stopped or on-failure[:max-retries]`,
+    );
   }
   if (count === undefined) return { Name: name, MaximumRetryCount: 0 };
   if (name !== "on-failure") {
-    throw new UsageError(`invalid restart policy "${value}" for --restart: a maximum retry count only goes with on-failure`);
+    throw new UsageError(
+      `invalid restart policy "${value}" for --restart: a maximum retry count only goes with on-failure`,
+    );
   }
   const n = parseInteger(count, "--restart");
-  if (n < 0) throw new UsageError(`invalid restart policy "${value}" for --restart: the retry count cannot be negative`);
+  if (n < 0)
+    throw new UsageError(
+      `invalid restart policy "${value}" for --restart: the retry count cannot be negative`,
+    );
   return { Name: name, MaximumRetryCount: n };
 }
 
@@ -143,6 +173,8 @@ export interface RunFlags {
   stopTimeout?: string;
   ulimit?: string[];
   network?: string;
+  /** docker's older spelling of --network. */
+  net?: string;
   interactive?: boolean;
   tty?: boolean;
 }
@@ -228,7 +260,8 @@ export function buildCreateBody(input: CreateInput): CreateBody {
   }
 
   let memorySwap = 0;
-  if (f.memorySwap !== undefined) memorySwap = f.memorySwap.trim() === "-1" ? -1 : bytes(f.memorySwap, "--memory-swap");
+  if (f.memorySwap !== undefined)
+    memorySwap = f.memorySwap.trim() === "-1" ? -1 : bytes(f.memorySwap, "--memory-swap");
 
   const attach = input.attach ?? !f.detach;
   const body: CreateBody = {
@@ -262,7 +295,7 @@ export function buildCreateBody(input: CreateInput): CreateBody {
       Init: f.init ? true : null,
       RestartPolicy: restart,
       Ulimits: f.ulimit && f.ulimit.length > 0 ? f.ulimit.map(parseUlimit) : null,
-      NetworkMode: f.network ?? "default",
+      NetworkMode: f.network ?? f.net ?? "default",
     },
   };
   if (f.stopSignal !== undefined) body.StopSignal = f.stopSignal;

@@ -17,30 +17,42 @@ export interface Frame {
 const HEADER = 8;
 
 export class StdcopyDemuxer {
-  private pending: Buffer = Buffer.alloc(0);
+  // Chunks are only joined once a whole frame is there, so a large frame arriving in many
+  // chunks costs one copy rather than one per chunk.
+  private chunks: Buffer[] = [];
+  private length = 0;
+  private need = HEADER;
 
   /** Feed bytes; returns the frames they complete. */
   push(chunk: Buffer): Frame[] {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    if (this.length < this.need) return [];
+    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length);
     const frames: Frame[] = [];
     let off = 0;
-    while (this.pending.length - off >= HEADER) {
-      const stream = this.pending[off];
-      if (stream > SYSTEMERR) {
-        throw new Error(`unrecognised stream type ${stream} in the attach stream: the daemon did not send stdcopy frames`);
+    while (buf.length - off >= HEADER) {
+      const stream = buf[off];
+      if (stream > SYSTEMERR || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) {
+        throw new Error(
+          `unrecognised stream type ${stream} in the attach stream: the daemon did not send stdcopy frames`,
+        );
       }
-      const size = this.pending.readUInt32BE(off + 4);
-      if (this.pending.length - off - HEADER < size) break;
-      frames.push({ stream, data: this.pending.subarray(off + HEADER, off + HEADER + size) });
+      const size = buf.readUInt32BE(off + 4);
+      if (buf.length - off - HEADER < size) break;
+      frames.push({ stream, data: buf.subarray(off + HEADER, off + HEADER + size) });
       off += HEADER + size;
     }
-    this.pending = off === this.pending.length ? Buffer.alloc(0) : this.pending.subarray(off);
+    const rest = buf.subarray(off);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.length = rest.length;
+    this.need = rest.length >= HEADER ? HEADER + rest.readUInt32BE(4) : HEADER;
     return frames;
   }
 
   /** Bytes of an incomplete frame left at the end of the stream. */
   get leftover(): number {
-    return this.pending.length;
+    return this.length;
   }
 }
 

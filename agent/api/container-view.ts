@@ -1,7 +1,7 @@
 // The Engine API's JSON views of a container: `GET /containers/{id}/json` and the summaries of
 // `GET /containers/json`. Kept apart from the engine so the stored record can evolve freely.
 import type { ContainerRecord } from "../engine/container/types.js";
-import { humanDuration } from "../../shared/units.js";
+import { describeState } from "../../shared/human.js";
 
 const zeroTime = "0001-01-01T00:00:00Z";
 
@@ -48,23 +48,7 @@ export function toContainerInspect(c: ContainerRecord) {
 
 /** The STATUS column of `docker ps`: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
-  const s = c.State;
-  switch (s.Status) {
-    case "running":
-      return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
-    case "paused":
-      return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
-    case "restarting":
-      return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
-    case "exited":
-      return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
-    case "removing":
-      return "Removal In Progress";
-    case "dead":
-      return "Dead";
-    default:
-      return "Created";
-  }
+  return describeState(c.State, now);
 }
 
 /** `currentImageId(ref)` tells which image a reference names now, if any. */

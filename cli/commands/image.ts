@@ -1,0 +1,197 @@
+// Image commands: images, rmi, tag, image prune, load, save, import.
+
+import { createReadStream, createWriteStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { DeleteItem, ImagePruneResponse, ImageSummary } from "../api-types.js";
+import { clientFor } from "../client.js";
+import { out, type CommandContext } from "../context.js";
+import { CliError, UsageError } from "../errors.js";
+import { familiarName, parseReference } from "../../shared/reference.js";
+import { dockerSize } from "../../shared/human.js";
+import { confirm, filtersJson, forEachTarget } from "./container.js";
+
+const enc = encodeURIComponent;
+
+export interface ImagesFlags {
+  all?: boolean;
+  quiet?: boolean;
+  format?: string;
+  /** commander's spelling of --no-trunc. */
+  trunc?: boolean;
+  filter?: string[];
+  json?: boolean;
+  digests?: boolean;
+}
+
+export async function images(ctx: CommandContext<ImagesFlags>): Promise<number> {
+  const [reference] = ctx.args as [string | undefined];
+  const f = ctx.flags;
+  const list = await clientFor(ctx.host).json<ImageSummary[]>("GET", "/images/json", {
+    query: {
+      all: f.all ? 1 : undefined,
+      filters: filtersJson(f.filter, reference ? { reference: [reference] } : {}),
+    },
+  });
+  const sorted = [...(list ?? [])].sort((a, b) => b.Created - a.Created);
+  if (f.json) {
+    out(`${JSON.stringify(sorted, null, 2)}\n`);
+    return 0;
+  }
+  const { imageContext, imageHeaders, imageRows, DEFAULT_IMAGES_FORMAT } =
+    await import("../format/contexts.js");
+  const { renderList } = await import("../format/table.js");
+  let format = f.format;
+  if (f.quiet) format = "{{.ID}}";
+  const defaultFormat = f.digests
+    ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    : DEFAULT_IMAGES_FORMAT;
+  const now = Date.now();
+  const rows = imageRows(sorted).map((r) => imageContext(r, { trunc: f.trunc !== false, now }));
+  out(renderList(rows, format, { defaultFormat, headers: imageHeaders }));
+  return 0;
+}
+
+export async function rmi(ctx: CommandContext<{ force?: boolean; prune?: boolean }>): Promise<number> {
+  const [names] = ctx.args as [string[]];
+  const client = clientFor(ctx.host);
+  return forEachTarget(names, async (name) => {
+    const items = await client.json<DeleteItem[]>("DELETE", `/images/${enc(name)}`, {
+      query: { force: ctx.flags.force ? 1 : undefined, noprune: ctx.flags.prune === false ? 1 : undefined },
+    });
+    printDeleted(items ?? []);
+  });
+}
+
+function printDeleted(items: DeleteItem[]): void {
+  for (const item of items) {
+    if (item.Untagged) out(`Untagged: ${item.Untagged}\n`);
+    if (item.Deleted) out(`Deleted: ${item.Deleted}\n`);
+  }
+}
+
+export async function tag(ctx: CommandContext): Promise<number> {
+  const [source, target] = ctx.args as [string, string];
+  const ref = parseReference(target);
+  if (ref.digest) throw new UsageError(`invalid reference "${target}": a tag target cannot carry a digest`);
+  await clientFor(ctx.host).call("POST", `/images/${enc(source)}/tag`, {
+    query: { repo: familiarName(ref), tag: ref.tag ?? "latest" },
+  });
+  return 0;
+}
+
+export async function prune(
+  ctx: CommandContext<{ all?: boolean; force?: boolean; filter?: string[] }>,
+): Promise<number> {
+  const warning = ctx.flags.all
+    ? "WARNING! This will remove all images without at least one container associated to them."
+    : "WARNING! This will remove all dangling images.";
+  if (!ctx.flags.force && !(await confirm(warning))) return 0;
+  const r = await clientFor(ctx.host).json<ImagePruneResponse>("POST", "/images/prune", {
+    query: { filters: filtersJson(ctx.flags.filter, { dangling: [ctx.flags.all ? "false" : "true"] }) },
+  });
+  const deleted = r.ImagesDeleted ?? [];
+  if (deleted.length > 0) {
+    out("Deleted Images:\n");
+    for (const item of deleted) {
+      if (item.Untagged) out(`untagged: ${item.Untagged}\n`);
+      if (item.Deleted) out(`deleted: ${item.Deleted}\n`);
+    }
+    out("\n");
+  }
+  out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
+  return 0;
+}
+
+async function inputStream(file: string | undefined, what: string): Promise<Readable> {
+  if (file === undefined || file === "-") {
+    if (process.stdin.isTTY)
+      throw new CliError(
+        `requested ${what} from stdin, but stdin is a terminal: give a file or redirect stdin`,
+      );
+    return process.stdin;
+  }
+  try {
+    const s = await stat(file);
+    if (!s.isFile()) throw new CliError(`${file} is not a regular file`);
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`open ${file}: ${(e as Error).message}`);
+  }
+  return createReadStream(file);
+}
+
+/** Print a JSON-lines answer through the progress renderer, or the body as text if it is not JSON. */
+async function showStream(body: Readable, contentType: string): Promise<void> {
+  if (!contentType.includes("json")) {
+    await pipeline(body, process.stdout, { end: false });
+    return;
+  }
+  const { ProgressRenderer } = await import("../progress.js");
+  await new ProgressRenderer(process.stdout).consume(body);
+}
+
+export async function load(ctx: CommandContext<{ input?: string; quiet?: boolean }>): Promise<number> {
+  const body = await inputStream(ctx.flags.input, "load");
+  const res = await clientFor(ctx.host).stream("POST", "/images/load", {
+    query: { quiet: ctx.flags.quiet ? 1 : 0 },
+    body,
+    contentType: "application/x-tar",
+  });
+  await showStream(res, String(res.headers["content-type"] ?? "application/json"));
+  return 0;
+}
+
+export async function save(ctx: CommandContext<{ output?: string }>): Promise<number> {
+  const [names] = ctx.args as [string[]];
+  const output = ctx.flags.output;
+  if (output === undefined && process.stdout.isTTY) {
+    throw new CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+  }
+  const res = await clientFor(ctx.host).stream("GET", "/images/get", { query: { names } });
+  if (output === undefined) {
+    await pipeline(res, process.stdout, { end: false });
+  } else {
+    // Write next to the target and rename, so a failed save leaves no truncated tar behind.
+    const { rename, rm } = await import("node:fs/promises");
+    const tmp = `${output}.shoal-tmp-${process.pid}`;
+    try {
+      await pipeline(res, createWriteStream(tmp));
+      await rename(tmp, output);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw new CliError(`failed to save to ${output}: ${(e as Error).message}`);
+    }
+  }
+  return 0;
+}
+
+export interface ImportFlags {
+  change?: string[];
+  message?: string;
+  platform?: string;
+}
+
+export async function importCmd(ctx: CommandContext<ImportFlags>): Promise<number> {
+  const [source, reference] = ctx.args as [string, string | undefined];
+  const isUrl = /^https?:\/\//.test(source);
+  const ref = reference ? parseReference(reference) : undefined;
+  if (ref?.digest)
+    throw new UsageError(`invalid reference "${reference}": an import target cannot carry a digest`);
+  const body = isUrl ? undefined : await inputStream(source, "import");
+  const res = await clientFor(ctx.host).stream("POST", "/images/create", {
+    query: {
+      fromSrc: isUrl ? source : "-",
+      repo: ref ? familiarName(ref) : undefined,
+      tag: ref ? (ref.tag ?? "latest") : undefined,
+      message: ctx.flags.message,
+      changes: ctx.flags.change ?? [],
+      platform: ctx.flags.platform,
+    },
+    body,
+    contentType: "application/x-tar",
+  });
+  await showStream(res, String(res.headers["content-type"] ?? "application/json"));
+  return 0;
+}

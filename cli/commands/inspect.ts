@@ -1,0 +1,71 @@
+// inspect for containers and images: the API's JSON as a 4-space indented array (docker's
+// layout), or one rendered --format template per object.
+
+import { clientFor, type ApiClient } from "../client.js";
+import { err, out, type CommandContext } from "../context.js";
+import { DaemonError, UsageError } from "../errors.js";
+
+export interface InspectFlags {
+  format?: string;
+  type?: string;
+  size?: boolean;
+  json?: boolean;
+}
+
+type Kind = "container" | "image";
+
+async function fetchOne(client: ApiClient, name: string, kind: Kind, size: boolean): Promise<unknown> {
+  const n = encodeURIComponent(name);
+  if (kind === "container")
+    return client.json<unknown>("GET", `/containers/${n}/json`, { query: { size: size ? 1 : undefined } });
+  return client.json<unknown>("GET", `/images/${n}/json`);
+}
+
+async function lookup(
+  client: ApiClient,
+  name: string,
+  kind: Kind | undefined,
+  size: boolean,
+): Promise<unknown> {
+  const kinds: Kind[] = kind ? [kind] : ["container", "image"];
+  for (const k of kinds) {
+    try {
+      return await fetchOne(client, name, k, size);
+    } catch (e) {
+      if (!(e instanceof DaemonError) || e.status !== 404) throw e;
+    }
+  }
+  throw new Error(`No such ${kind ?? "object"}: ${name}`);
+}
+
+export async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind): Promise<number> {
+  const [names] = ctx.args as [string[]];
+  const type = forced ?? ctx.flags.type;
+  if (type !== undefined && type !== "container" && type !== "image") {
+    throw new UsageError(`"${type}" is not a valid value for --type: use container or image`);
+  }
+  const client = clientFor(ctx.host);
+  const found: unknown[] = [];
+  const errors: string[] = [];
+  for (const name of names) {
+    try {
+      found.push(await lookup(client, name, type, Boolean(ctx.flags.size)));
+    } catch (e) {
+      if (e instanceof DaemonError) errors.push(e.display);
+      else if (e instanceof Error && e.message.startsWith("No such")) errors.push(`Error: ${e.message}`);
+      else throw e;
+    }
+  }
+  const format = ctx.flags.json ? undefined : ctx.flags.format;
+  if (format && format !== "json") {
+    const { compileTemplate } = await import("../format/template.js");
+    const tmpl = compileTemplate(format);
+    for (const item of found) out(`${tmpl.execute(item)}\n`);
+  } else if (format === "json") {
+    for (const item of found) out(`${JSON.stringify(item)}\n`);
+  } else {
+    out(`${JSON.stringify(found, null, 4)}\n`);
+  }
+  for (const e of errors) err(`${e}\n`);
+  return errors.length > 0 ? 1 : 0;
+}

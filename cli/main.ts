@@ -1,0 +1,392 @@
+#!/usr/bin/env node
+// The shoal CLI. Only commander loads up front; each command's module is imported when the
+// command runs, so `shoal run --rm busybox true` pays for nothing it does not use.
+
+import { Command, CommanderError, Option } from "commander";
+import type { CommandContext } from "./context.js";
+
+type Handler = (ctx: CommandContext<never>) => Promise<number>;
+type Loader = () => Promise<Handler>;
+
+let exitCode = 0;
+
+/** Commander hands (...positionals, options, command) to actions. */
+function act(load: Loader): (...a: unknown[]) => Promise<void> {
+  return async (...a: unknown[]) => {
+    const cmd = a[a.length - 1] as Command;
+    const flags = a[a.length - 2] as never;
+    const args = a.slice(0, -2);
+    const host = (cmd.optsWithGlobals() as { host?: string }).host;
+    const handler = await load();
+    exitCode = await handler({ args, flags, host });
+  };
+}
+
+/**
+ * The command words on the command line (`shoal container ls` → ["container", "ls"]), so
+ * that only those commands get defined: defining all of them costs a few milliseconds of
+ * every start-up. Without words (help, -v), everything is defined.
+ */
+function commandWords(argv: string[]): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length && words.length < 2; i++) {
+    const a = argv[i];
+    if (a === "-H" || a === "--host") i++;
+    else if (a.startsWith("-")) {
+      if (words.length === 0 && !a.startsWith("--host=") && !/^-H./.test(a)) return [];
+      if (words.length === 1) break;
+    } else words.push(a);
+  }
+  return words;
+}
+
+const groups = new Set(["container", "image", "system"]);
+const topLevel = new Set([
+  ...groups,
+  ...["run", "create", "start", "stop", "restart", "kill", "rm", "ps", "wait", "logs", "rename", "inspect"],
+  ...["images", "rmi", "tag", "load", "save", "import", "version", "info"],
+]);
+let selected: string[] = [];
+
+/** Define a subcommand only when the command line may need it. */
+function add(parent: Command, name: string, aliases: string[] = []): Command | undefined {
+  const level = parent.parent ? 1 : 0;
+  const word = selected[level];
+  if (word !== undefined && word !== name && !aliases.includes(word)) return undefined;
+  return parent.command(name);
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+const mod = {
+  run: () => import("./commands/run.js"),
+  container: () => import("./commands/container.js"),
+  image: () => import("./commands/image.js"),
+  inspect: () => import("./commands/inspect.js"),
+  system: () => import("./commands/system.js"),
+};
+
+function runFlags(cmd: Command, withDetach: boolean): Command {
+  if (withDetach) cmd.option("-d, --detach", "Run container in background and print container ID");
+  return cmd
+    .option("--rm", "Automatically remove the container when it exits")
+    .option("--name <string>", "Assign a name to the container")
+    .option("-e, --env <list>", "Set environment variables", collect)
+    .option("--env-file <list>", "Read in a file of environment variables", collect)
+    .option("-w, --workdir <string>", "Working directory inside the container")
+    .option("-u, --user <string>", "Username or UID (format: <name|uid>[:<group|gid>])")
+    .option("--entrypoint <string>", "Overwrite the default ENTRYPOINT of the image")
+    .option("-h, --hostname <string>", "Container host name")
+    .option("-l, --label <list>", "Set meta data on a container", collect)
+    .option("--label-file <list>", "Read in a line delimited file of labels", collect)
+    .option("--read-only", "Mount the container's root filesystem as read only")
+    .option("--cap-add <list>", "Add Linux capabilities", collect)
+    .option("--cap-drop <list>", "Drop Linux capabilities", collect)
+    .option("--privileged", "Give extended privileges to this container")
+    .option("-m, --memory <bytes>", "Memory limit")
+    .option("--memory-swap <bytes>", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option("--cpus <decimal>", "Number of CPUs")
+    .option("-c, --cpu-shares <int>", "CPU shares (relative weight)")
+    .option("--pids-limit <int>", "Tune container pids limit (set -1 for unlimited)")
+    .option("--init", "Run an init inside the container that forwards signals and reaps processes")
+    .option("--restart <string>", "Restart policy to apply when a container exits", "no")
+    .option("--stop-signal <string>", "Signal to stop the container")
+    .option("--stop-timeout <int>", "Timeout (in seconds) to stop a container")
+    .option("--ulimit <ulimit>", "Ulimit options", collect)
+    .addOption(new Option("--network <mode>", "Connect a container to a network").default(undefined))
+    .addOption(new Option("--net <mode>").hideHelp())
+    .option("-i, --interactive", "Keep STDIN open even if not attached (not supported yet)")
+    .option("-t, --tty", "Allocate a pseudo-TTY (not supported yet)");
+}
+
+/** Containers: defined at top level (`shoal ps`) and under `shoal container` (`container ls`). */
+function containerCommands(parent: Command, grouped: boolean): void {
+  const run = add(parent, "run");
+  if (run) {
+    runFlags(run.description("Create and run a new container from an image"), true)
+      .argument("<image>")
+      .argument("[command...]")
+      .passThroughOptions()
+      .action(act(async () => (await mod.run()).run as Handler));
+  }
+
+  const create = add(parent, "create");
+  if (create) {
+    runFlags(create.description("Create a new container"), false)
+      .argument("<image>")
+      .argument("[command...]")
+      .passThroughOptions()
+      .action(act(async () => (await mod.run()).createCmd as Handler));
+  }
+
+  add(parent, "start")
+    ?.description("Start one or more stopped containers")
+    .argument("<container...>")
+    .option("-a, --attach", "Attach STDOUT/STDERR and forward signals")
+    .option("-i, --interactive", "Attach container's STDIN (not supported yet)")
+    .action(act(async () => (await mod.run()).start as Handler));
+
+  add(parent, "stop")
+    ?.description("Stop one or more running containers")
+    .argument("<container...>")
+    .option("-t, --time <int>", "Seconds to wait before killing the container")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .action(act(async () => (await mod.container()).stop as Handler));
+
+  add(parent, "restart")
+    ?.description("Restart one or more containers")
+    .argument("<container...>")
+    .option("-t, --time <int>", "Seconds to wait before killing the container")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .action(act(async () => (await mod.container()).restart as Handler));
+
+  add(parent, "kill")
+    ?.description("Kill one or more running containers")
+    .argument("<container...>")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .action(act(async () => (await mod.container()).kill as Handler));
+
+  const rm = add(parent, "rm")
+    ?.description("Remove one or more containers")
+    .argument("<container...>")
+    .option("-f, --force", "Force the removal of a running container (uses SIGKILL)")
+    .option("-v, --volumes", "Remove anonymous volumes associated with the container")
+    .action(act(async () => (await mod.container()).rm as Handler));
+  if (grouped) rm?.alias("remove");
+
+  const ps = add(parent, grouped ? "ls" : "ps", grouped ? ["list", "ps"] : [])
+    ?.description("List containers")
+    .option("-a, --all", "Show all containers (default shows just running)")
+    .option("-q, --quiet", "Only display container IDs")
+    .option("-n, --last <int>", "Show n last created containers (includes all states)")
+    .option("-l, --latest", "Show the latest created container (includes all states)")
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option(
+      "--format <string>",
+      "Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)",
+    )
+    .option("--no-trunc", "Don't truncate output")
+    .option("-s, --size", "Display total file sizes")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => (await mod.container()).ps as Handler));
+  if (grouped) ps?.aliases(["list", "ps"]);
+
+  add(parent, "wait")
+    ?.description("Block until one or more containers stop, then print their exit codes")
+    .argument("<container...>")
+    .action(act(async () => (await mod.container()).wait as Handler));
+
+  add(parent, "logs")
+    ?.description("Fetch the logs of a container")
+    .argument("<container>")
+    .option("-f, --follow", "Follow log output")
+    .option("-n, --tail <string>", "Number of lines to show from the end of the logs", "all")
+    .option(
+      "--since <string>",
+      "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)",
+    )
+    .option("--until <string>", "Show logs before a timestamp or relative time")
+    .option("-t, --timestamps", "Show timestamps")
+    .option("--details", "Show extra details provided to logs")
+    .action(act(async () => (await mod.container()).logs as Handler));
+
+  add(parent, "rename")
+    ?.description("Rename a container")
+    .argument("<container>")
+    .argument("<new-name>")
+    .action(act(async () => (await mod.container()).rename as Handler));
+
+  if (grouped) {
+    add(parent, "inspect")
+      ?.description("Display detailed information on one or more containers")
+      .argument("<container...>")
+      .option("-f, --format <string>", "Format output using a custom template")
+      .option("-s, --size", "Display total file sizes")
+      .option("--json", "Print the Engine API's JSON")
+      .action(act(async () => ((ctx) => mod.inspect().then((m) => m.inspect(ctx, "container"))) as Handler));
+
+    add(parent, "prune")
+      ?.description("Remove all stopped containers")
+      .option("-f, --force", "Do not prompt for confirmation")
+      .option("--filter <filter>", "Provide filter values (e.g. 'until=<timestamp>')", collect)
+      .action(act(async () => (await mod.container()).prune as Handler));
+  }
+}
+
+function imageCommands(parent: Command, grouped: boolean): void {
+  const ls = add(parent, grouped ? "ls" : "images", grouped ? ["list"] : [])
+    ?.description("List images")
+    .argument("[repository]", "REPOSITORY[:TAG]")
+    .option("-a, --all", "Show all images (default hides intermediate images)")
+    .option("-q, --quiet", "Only show image IDs")
+    .option("--digests", "Show digests")
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option(
+      "--format <string>",
+      "Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)",
+    )
+    .option("--no-trunc", "Don't truncate output")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => (await mod.image()).images as Handler));
+  if (grouped) ls?.aliases(["list"]);
+
+  const rmi = add(parent, grouped ? "rm" : "rmi", grouped ? ["remove", "rmi"] : [])
+    ?.description("Remove one or more images")
+    .argument("<image...>")
+    .option("-f, --force", "Force removal of the image")
+    .option("--no-prune", "Do not delete untagged parents")
+    .action(act(async () => (await mod.image()).rmi as Handler));
+  if (grouped) rmi?.aliases(["remove", "rmi"]);
+
+  add(parent, "tag")
+    ?.description("Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+    .argument("<source>", "SOURCE_IMAGE[:TAG]")
+    .argument("<target>", "TARGET_IMAGE[:TAG]")
+    .action(act(async () => (await mod.image()).tag as Handler));
+
+  add(parent, "load")
+    ?.description("Load an image from a tar archive or STDIN")
+    .option("-i, --input <string>", "Read from tar archive file, instead of STDIN")
+    .option("-q, --quiet", "Suppress the load output")
+    .action(act(async () => (await mod.image()).load as Handler));
+
+  add(parent, "save")
+    ?.description("Save one or more images to a tar archive (streamed to STDOUT by default)")
+    .argument("<image...>")
+    .option("-o, --output <string>", "Write to a file, instead of STDOUT")
+    .action(act(async () => (await mod.image()).save as Handler));
+
+  add(parent, "import")
+    ?.description("Import the contents from a tarball to create a filesystem image")
+    .argument("<file>", "file|URL|-")
+    .argument("[repository]", "REPOSITORY[:TAG]")
+    .option("-c, --change <list>", "Apply Dockerfile instruction to the created image", collect)
+    .option("-m, --message <string>", "Set commit message for imported image")
+    .option("--platform <string>", "Set platform if server is multi-platform capable")
+    .action(act(async () => (await mod.image()).importCmd as Handler));
+
+  if (grouped) {
+    add(parent, "inspect")
+      ?.description("Display detailed information on one or more images")
+      .argument("<image...>")
+      .option("-f, --format <string>", "Format output using a custom template")
+      .option("--json", "Print the Engine API's JSON")
+      .action(act(async () => ((ctx) => mod.inspect().then((m) => m.inspect(ctx, "image"))) as Handler));
+
+    add(parent, "prune")
+      ?.description("Remove unused images")
+      .option("-a, --all", "Remove all unused images, not just dangling ones")
+      .option("-f, --force", "Do not prompt for confirmation")
+      .option("--filter <filter>", "Provide filter values (e.g. 'until=<timestamp>')", collect)
+      .action(act(async () => (await mod.image()).prune as Handler));
+  }
+}
+
+function systemCommands(parent: Command): void {
+  add(parent, "version")
+    ?.description("Show the shoal version information")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => (await mod.system()).version as Handler));
+
+  add(parent, "info")
+    ?.description("Display system-wide information")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => (await mod.system()).info as Handler));
+}
+
+function buildProgram(argv: string[]): Command {
+  selected = commandWords(argv);
+  // Unknown words (typos, `help`) define everything so that help and suggestions are complete.
+  if (selected.length > 0 && !topLevel.has(selected[0])) selected = [];
+  // A group without a known subcommand word (`shoal container --help`) shows all of them.
+  if (selected.length > 0 && groups.has(selected[0]) && selected.length < 2) selected = [selected[0]];
+  const program = new Command("shoal");
+  program
+    .description("A Docker-compatible container engine and orchestrator")
+    .usage("[OPTIONS] COMMAND")
+    .helpOption("--help", "Print usage")
+    .exitOverride()
+    .enablePositionalOptions()
+    .option("-H, --host <host>", "Daemon socket to connect to (unix:///path or tcp://host:port)")
+    .option("-v, --version", "Print version information and quit")
+    .argument("[command]")
+    .action(async (command: string | undefined, opts: { version?: boolean }) => {
+      if (command !== undefined && command !== "help") {
+        process.stderr.write(`shoal: '${command}' is not a shoal command.\nSee 'shoal --help'\n`);
+        exitCode = 1;
+        return;
+      }
+      if (command === "help" || !opts.version) program.help();
+      const { clientVersion } = await import("./commands/system.js");
+      process.stdout.write(`shoal version ${clientVersion()}\n`);
+    });
+
+  containerCommands(program, false);
+  imageCommands(program, false);
+  systemCommands(program);
+
+  add(program, "inspect")
+    ?.description("Return low-level information on shoal objects")
+    .argument("<name...>", "container or image names or IDs")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--type <string>", "Only inspect objects of the given type (container or image)")
+    .option("-s, --size", "Display total file sizes if the type is container")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => (await mod.inspect()).inspect as Handler));
+
+  const container = add(program, "container")?.description("Manage containers");
+  if (container) containerCommands(container, true);
+  const image = add(program, "image")?.description("Manage images");
+  if (image) imageCommands(image, true);
+  const system = add(program, "system")?.description("Manage shoal");
+  if (system) systemCommands(system);
+  return program;
+}
+
+async function report(e: unknown): Promise<number> {
+  const { CliError, DaemonError } = await import("./errors.js");
+  if (e instanceof DaemonError) {
+    process.stderr.write(`${e.display}\n`);
+    return 1;
+  }
+  if (e instanceof CliError) {
+    process.stderr.write(`${e.message}\n`);
+    return e.exitCode;
+  }
+  const { TemplateError } = await import("./format/template.js");
+  if (e instanceof TemplateError) {
+    process.stderr.write(`${e.message}\n`);
+    return 1;
+  }
+  // Invalid values found by shared/ helpers are usage errors, as docker exits 125 on those.
+  if (e instanceof Error && e.name === "ShoalError") {
+    process.stderr.write(`${e.message}\n`);
+    return 125;
+  }
+  process.stderr.write(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
+  return 1;
+}
+
+async function main(): Promise<void> {
+  // `shoal logs x | head` closes the pipe early; that is not an error worth a stack trace.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(0);
+  });
+  try {
+    await buildProgram(process.argv.slice(2)).parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version exit 0; flag errors exit 125 like docker's.
+      exitCode = e.exitCode === 0 ? 0 : 125;
+    } else {
+      exitCode = await report(e);
+    }
+  }
+  // Attach and wait connections may still be open; stdout writes to pipes, files and TTYs
+  // are synchronous on Linux, so exiting now loses no output.
+  process.exit(exitCode);
+}
+
+void main();
