@@ -134,7 +134,13 @@ export async function startDaemon(): Promise<TestDaemon> {
     child.stderr?.on("data", (c: Buffer) => (output += c.toString()));
     await waitForSocket(d.socket, child, () => output);
   };
-  await launch();
+  try {
+    await launch();
+  } catch (e) {
+    await cleanupEngineState(d.dataRoot, d.execRoot, d.cgroupParent);
+    await rm(root, { recursive: true, force: true });
+    throw e;
+  }
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once("exit", r));
