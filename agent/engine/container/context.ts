@@ -6,6 +6,8 @@ import type { ImageStoreApi } from "../image/api.js";
 import type { CgroupVersion } from "../runtime/cgroups.js";
 import { cgroupsPathFor } from "../runtime/cgroups.js";
 import type { Runtime } from "../runtime/runc.js";
+import type { CapabilityEnv } from "../runtime/capabilities.js";
+import type { HostRlimits } from "../runtime/spec-resources.js";
 import type { ContainerStore } from "./store.js";
 
 /** What the container modules share: settings, folders, collaborators and host facts found at open. */
@@ -18,6 +20,10 @@ export interface EngineContext {
   log: Logger;
   cgroupVersion: CgroupVersion;
   swapAccounting: boolean;
+  /** The capabilities this daemon holds: --privileged grants these, not more (runc cannot). */
+  capabilities: CapabilityEnv;
+  /** The daemon's own hard limits: --ulimit above them is refused up front, not by runc at start. */
+  hostRlimits: HostRlimits;
 }
 
 /** Where one container's things are. Persistent ones under dataRoot, per-run ones under execRoot. */

@@ -25,6 +25,8 @@ export async function writeBundleSpec(
     initPath: ctx.config.initPath,
     cgroupV2: ctx.cgroupVersion === "v2",
     swapAccounting: ctx.swapAccounting,
+    capabilities: ctx.capabilities,
+    hostRlimits: ctx.hostRlimits,
   });
   await writeFile(p.spec, JSON.stringify(spec, null, 1));
 }

@@ -1,3 +1,5 @@
+import { detectCapabilities } from "../runtime/capabilities.js";
+import { readHostRlimits } from "../runtime/spec-resources.js";
 import { lstat, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { conflict, internal, invalid, messageOf, notFound, notModified } from "../../../shared/errors.js";
@@ -86,6 +88,8 @@ export class ContainerEngine implements ContainerEngineApi {
       log: log.child({ module: "containers" }),
       cgroupVersion,
       swapAccounting: await hasSwapAccounting(cgroupVersion),
+      capabilities: await detectCapabilities(),
+      hostRlimits: await readHostRlimits(),
     };
     const engine = new ContainerEngine(ctx);
     await engine.recover();
