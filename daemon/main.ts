@@ -17,6 +17,8 @@ import { buildEngineApi } from "../agent/api/server.js";
 const VERSION = "0.1.0";
 
 async function main(): Promise<void> {
+  // `pgrep -x shoald`, `pkill shoald` and ps should name the daemon, not "node".
+  process.title = "shoald";
   const options = await parseDaemonOptions(process.argv.slice(2));
   const log = createLogger(options.logLevel);
   for (const dir of [options.dataRoot, options.execRoot, dirname(options.socketPath)]) {

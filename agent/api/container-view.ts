@@ -53,7 +53,8 @@ export function statusText(c: ContainerRecord, now = Date.now()): string {
 
 /** `currentImageId(ref)` tells which image a reference names now, if any. */
 export function toContainerSummary(c: ContainerRecord, currentImageId: (ref: string) => string | undefined) {
-  const command = [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(" ");
+  // dockerd's wording: arguments with a space are wrapped in single quotes, nothing else escaped.
+  const command = [c.Path, ...c.Args.map((a) => (a.includes(" ") ? `'${a}'` : a))].join(" ");
   return {
     Id: c.Id,
     Names: [`/${c.Name}`],
