@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { buildBusyboxArchive, loadBusybox } from "../helpers/busybox.js";
 import { docker } from "../helpers/cli.js";
 
@@ -27,6 +27,15 @@ describe("docker CLI against shoald", () => {
     const info = await dk(["info", "--format", "{{.Driver}} {{.CgroupDriver}} {{.OSType}}"]);
     expect(info.code).toBe(0);
     expect(info.stdout.trim()).toBe("overlay2 cgroupfs linux");
+  });
+
+  it("answers a too-new API version with Docker's 400", async () => {
+    const r = await api(d.socket, "GET", "/v1.50/version");
+    expect(r.status).toBe(400);
+    expect(r.json<{ message: string }>().message).toBe(
+      "client version 1.50 is too new. Maximum supported API version is 1.44",
+    );
+    expect((await api(d.socket, "GET", "/v1.41/version")).status).toBe(200);
   });
 
   it("load, images, tag, inspect, save, rmi", async () => {

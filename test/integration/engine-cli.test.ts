@@ -175,6 +175,25 @@ describe("lifecycle", () => {
     await sh(["rm", "talker"]);
   });
 
+  it("logs -f follows a running container until it exits; --since skips older lines", async () => {
+    await sh([
+      "run",
+      "-d",
+      "--name",
+      "follower",
+      "busybox",
+      "sh",
+      "-c",
+      "echo one; sleep 1; echo two; sleep 1; echo three",
+    ]);
+    const followed = await sh(["logs", "-f", "follower"]);
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toBe("one\ntwo\nthree\n");
+    const since = await sh(["logs", "--since", `${Math.floor(Date.now() / 1000) + 5}`, "follower"]);
+    expect(since.stdout).toBe("");
+    await sh(["rm", "follower"]);
+  });
+
   it("wait prints the exit code; ps filters and formats", async () => {
     await sh(["run", "-d", "--name", "seven", "-l", "team=fish", "busybox", "sh", "-c", "exit 7"]);
     const w = await sh(["wait", "seven"]);
