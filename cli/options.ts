@@ -3,6 +3,7 @@
 
 import { parseBytes, parseNanoCpus } from "../shared/units.js";
 import { UsageError } from "./errors.js";
+import { RLIMIT_NAMES } from "../shared/rlimits.js";
 
 export function parseInteger(value: string, flag: string): number {
   if (!/^-?\d+$/.test(value.trim()))
@@ -71,24 +72,6 @@ export function parseLabelFile(text: string, path: string): string[] {
   return parseEnvFile(text, path, () => undefined);
 }
 
-const ulimitNames = new Set([
-  "core",
-  "cpu",
-  "data",
-  "fsize",
-  "locks",
-  "memlock",
-  "msgqueue",
-  "nice",
-  "nofile",
-  "nproc",
-  "rss",
-  "rtprio",
-  "rttime",
-  "sigpending",
-  "stack",
-]);
-
 export interface UlimitSpec {
   Name: string;
   Soft: number;
@@ -103,9 +86,9 @@ export function parseUlimit(value: string): UlimitSpec {
       `invalid value "${value}" for --ulimit: use name=soft[:hard], for example nofile=1024:2048`,
     );
   const name = m[1];
-  if (!ulimitNames.has(name)) {
+  if (!RLIMIT_NAMES.has(name)) {
     throw new UsageError(
-      `invalid ulimit name "${name}" for --ulimit: use one of ${[...ulimitNames].join(", ")}`,
+      `invalid ulimit name "${name}" for --ulimit: use one of ${[...RLIMIT_NAMES].join(", ")}`,
     );
   }
   const soft = Number(m[2]);

@@ -1,4 +1,4 @@
-import { open, rename, mkdir, rm, readFile } from "node:fs/promises";
+import { access, open, rename, mkdir, rm, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { errnoCode } from "./errors.js";
@@ -48,4 +48,13 @@ export async function readJsonIfExists<T>(path: string): Promise<T | undefined> 
 export async function ensureDir(path: string, mode = 0o700): Promise<string> {
   await mkdir(path, { recursive: true, mode });
   return path;
+}
+
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

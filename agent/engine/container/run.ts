@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { errnoCode, messageOf } from "../../../shared/errors.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
@@ -7,6 +7,7 @@ import { isMounted } from "../snapshot/overlay.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { mountRootfs } from "./create.js";
 import type { ContainerRecord } from "./types.js";
+import { pathExists } from "../../../shared/fsutil.js";
 
 // One run of a container: from conmon + `runtime create` + `runtime start` to the cleanup after it
 // exited. The engine decides when; this file knows how.
@@ -26,15 +27,6 @@ export async function pidAlive(pid: number): Promise<boolean> {
     } catch (err) {
       return errnoCode(err) === "EPERM";
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -62,7 +54,7 @@ export async function readConmonPid(ctx: EngineContext, id: string): Promise<num
 /** Whether the last run ended by the kernel's OOM killer: conmon's marker, else the cgroup's counter. */
 export async function wasOomKilled(ctx: EngineContext, id: string): Promise<boolean> {
   const p = containerPaths(ctx, id);
-  if (await exists(join(p.run, "oom"))) return true;
+  if (await pathExists(join(p.run, "oom"))) return true;
   return cgroupSawOomKill(p.cgroupsPath);
 }
 

@@ -1,26 +1,18 @@
 // Start-up facts about the host's cgroups that decide what goes into a spec: which cgroup
 // version runc will drive, and whether memory+swap can be limited at all.
 
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { pathExists } from "../../../shared/fsutil.js";
 
 export type CgroupVersion = "v1" | "v2";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * v2 only when /sys/fs/cgroup itself is the unified hierarchy. A "hybrid" host (v1 controllers
  * plus an almost empty cgroup2 at /sys/fs/cgroup/unified) is v1 for runc.
  */
 export async function detectCgroupVersion(root = "/sys/fs/cgroup"): Promise<CgroupVersion> {
-  return (await exists(join(root, "cgroup.controllers"))) ? "v2" : "v1";
+  return (await pathExists(join(root, "cgroup.controllers"))) ? "v2" : "v1";
 }
 
 /**
@@ -41,7 +33,7 @@ export function cgroupsPathFor(parent: string, id: string, _version: CgroupVersi
  * here our own.
  */
 export async function hasSwapAccounting(version: CgroupVersion, root = "/sys/fs/cgroup"): Promise<boolean> {
-  if (version === "v1") return exists(join(root, "memory", "memory.memsw.limit_in_bytes"));
+  if (version === "v1") return pathExists(join(root, "memory", "memory.memsw.limit_in_bytes"));
   let own = "/";
   try {
     const line = (await readFile("/proc/self/cgroup", "utf8")).split("\n").find((l) => l.startsWith("0::"));
@@ -49,5 +41,5 @@ export async function hasSwapAccounting(version: CgroupVersion, root = "/sys/fs/
   } catch {
     return false;
   }
-  return exists(join(root, own, "memory.swap.max"));
+  return pathExists(join(root, own, "memory.swap.max"));
 }

@@ -1,6 +1,6 @@
-import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { internal, ShoalError } from "../../../shared/errors.js";
+import { pathExists } from "../../../shared/fsutil.js";
 import { CommandError, runCommand } from "./command.js";
 
 /** What `runc state` prints. */
@@ -69,15 +69,6 @@ export class Runtime {
     }
   }
 
-  private async knows(id: string): Promise<boolean> {
-    try {
-      await access(join(this.root, id));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   async start(id: string): Promise<void> {
     await this.run(["start", id], `starting container ${id}`);
   }
@@ -94,7 +85,7 @@ export class Runtime {
   async delete(id: string, force: boolean): Promise<void> {
     // runc, crun and youki keep a folder per container under --root; without one there is
     // nothing to delete, and a process start saved is a few milliseconds off every container start.
-    if (!(await this.knows(id))) return;
+    if (!(await pathExists(join(this.root, id)))) return;
     try {
       await this.run(["delete", ...(force ? ["--force"] : []), id], `deleting runtime state of ${id}`);
     } catch (e) {

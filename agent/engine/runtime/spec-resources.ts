@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import type { HostConfig, Ulimit } from "../container/types.js";
 import { invalid } from "../../../shared/errors.js";
 import type { LinuxResources, LinuxDeviceCgroup, POSIXRlimit } from "./oci-types.js";
+import { RLIMIT_NAMES } from "../../../shared/rlimits.js";
 
 /** dockerd's linuxMinMemory. */
 export const MIN_MEMORY = 6 * 1024 * 1024;
@@ -93,25 +94,6 @@ export function buildResources(
     res.pids = { limit: hc.PidsLimit };
   return res;
 }
-
-const RLIMIT_NAMES = new Set([
-  "as",
-  "core",
-  "cpu",
-  "data",
-  "fsize",
-  "locks",
-  "memlock",
-  "msgqueue",
-  "nice",
-  "nofile",
-  "nproc",
-  "rss",
-  "rtprio",
-  "rttime",
-  "sigpending",
-  "stack",
-]);
 
 /** Hard limits of the daemon, by ulimit name ("nofile"); Infinity = unlimited. */
 export type HostRlimits = Record<string, { soft: number; hard: number }>;
