@@ -2,11 +2,17 @@
 // index, a membership change. Each waiter can be failed (leadership lost, node closed, timeout).
 
 export class Waiters<K, V> {
-  private readonly pending = new Map<K, { resolve: (v: V) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    K,
+    { resolve: (v: V) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }
+  >();
 
   wait(key: K, timeoutMs?: number, onTimeout?: () => Error): Promise<V> {
     return new Promise<V>((resolve, reject) => {
-      const entry: { resolve: (v: V) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout } = { resolve, reject };
+      const entry: { resolve: (v: V) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout } = {
+        resolve,
+        reject,
+      };
       if (timeoutMs !== undefined) {
         entry.timer = setTimeout(() => {
           this.pending.delete(key);

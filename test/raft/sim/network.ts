@@ -64,17 +64,19 @@ export class SimNetwork {
     return this.cut.has(this.key(from, to));
   }
 
-  send(m: Message): void {
+  /** Queue a message; false when it was lost at once (cut link or random loss). */
+  send(m: Message): boolean {
     this.sent++;
     if (this.isCut(m.from, m.to) || this.rand.chance(this.faults.lossRate)) {
       this.dropped++;
-      return;
+      return false;
     }
     const copies = this.rand.chance(this.faults.duplicateRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const at = this.now + this.rand.int(this.faults.minDelay, this.faults.maxDelay);
       this.queue.push({ at, seq: this.seq++, message: structuredClone(m) });
     }
+    return true;
   }
 
   /** Messages due by now, in delivery-time order (ties by send order); links cut since sending drop them. */
