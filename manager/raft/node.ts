@@ -303,7 +303,7 @@ export class RaftNode {
       const rd = this.raw.ready();
       await this.persist(rd);
       if (this.closed) return;
-      if (rd.messages.length > 0) this.o.transport.send(rd.messages);
+      if (rd.messages.length > 0) this.o.transport.send(rd.messages.map((m) => this.withUsableSnapshot(m)));
       if (rd.snapshot) this.applySnapshot(rd.snapshot);
       for (const rs of rd.readStates) this.reads.resolve(hex(rs.requestCtx), rs.index);
       this.applyEntries(rd.committedEntries);
@@ -326,6 +326,23 @@ export class RaftNode {
     if (rd.hardState || rd.entries.length > 0) await this.wal.save(rd.hardState, rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) this.storage.append(rd.entries);
+  }
+
+  /**
+   * A member added after the newest stored snapshot is not in that snapshot's membership and
+   * would refuse it (raft ignores a snapshot that leaves it out). Like etcd's server, send such
+   * a member a fresh snapshot of the state applied now instead.
+   */
+  private withUsableSnapshot(m: Message): Message {
+    if (m.type !== "snap" || !m.snapshot) return m;
+    const cs = m.snapshot.metadata.confState;
+    if (cs.voters.includes(m.to) || cs.learners.includes(m.to)) return m;
+    const index = this.applied;
+    const snapshot: Snapshot = {
+      metadata: { index, term: this.storage.term(index), confState: this.confState },
+      data: this.o.stateMachine.snapshot(),
+    };
+    return { ...m, snapshot };
   }
 
   private applySnapshot(snap: Snapshot): void {

@@ -98,6 +98,7 @@ export class SimCluster {
   private healAt = -1;
   private changing: Promise<void> | undefined;
   private stats = { crashes: 0, partitions: 0, membershipChanges: 0 };
+  private deadlines: Array<{ step: number; reject: (e: Error) => void }> = [];
 
   constructor(readonly o: SimOptions) {
     this.rand = new Rand(o.seed);
@@ -180,6 +181,7 @@ export class SimCluster {
       if (msg.type === "snap") this.members.get(msg.from)?.node?.reportSnapshot(msg.to, true);
     }
     if (this.step % 2 === 0) for (const m of this.live()) m.node!.tick();
+    for (const d of this.deadlines.filter((x) => x.step <= this.step)) d.reject(new Error("timed out"));
     this.faults();
     this.clientActions();
     await settle();
@@ -246,6 +248,15 @@ export class SimCluster {
     }
   }
 
+  /** A promise that fails once simulated time passes `steps` from now (raft waits may never settle). */
+  private within<T>(p: Promise<T>, steps: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const d = { step: this.step + steps, reject };
+      this.deadlines.push(d);
+      p.then(resolve, reject).finally(() => (this.deadlines = this.deadlines.filter((x) => x !== d)));
+    });
+  }
+
   /** Remove a voter and add a fresh member (learner first, then promoted), one change at a time. */
   private async membershipChange(): Promise<void> {
     const leader = this.live().find((m) => m.node!.status().role === "leader");
@@ -256,11 +267,12 @@ export class SimCluster {
     const victim = this.rand.pick(voters);
     const fresh = this.nextId++;
     try {
-      await leader.node!.changeMembership({ type: "add_learner", nodeId: fresh });
+      await this.within(leader.node!.changeMembership({ type: "add_learner", nodeId: fresh }), 300);
       this.members.set(fresh, { id: fresh, disk: new FakeDisk(), removed: false });
       await this.boot(fresh);
-      await leader.node!.changeMembership({ type: "add_node", nodeId: fresh });
-      await leader.node!.changeMembership({ type: "remove_node", nodeId: victim });
+      // Promote through whoever leads now: the first leader may have lost its place meanwhile.
+      await this.within(this.leaderNode().changeMembership({ type: "add_node", nodeId: fresh }), 300);
+      await this.within(this.leaderNode().changeMembership({ type: "remove_node", nodeId: victim }), 300);
       const v = this.members.get(victim);
       if (v) {
         v.node?.kill();
@@ -270,6 +282,12 @@ export class SimCluster {
     } catch {
       // leadership moved or the leader crashed: a later change will try again
     }
+  }
+
+  private leaderNode(): RaftNode {
+    const l = this.live().find((m) => m.node!.status().role === "leader");
+    if (!l) throw new Error("no leader");
+    return l.node!;
   }
 
   private clientActions(): void {
@@ -378,7 +396,6 @@ export class SimCluster {
     this.clientsActive = false;
     for (let i = 0; i < maxSteps; i++) {
       await this.runStep();
-      await this.changing;
       const live = this.live();
       const voters = this.voters();
       const applied = live.map((m) => m.node!.status().applied);
@@ -398,7 +415,20 @@ export class SimCluster {
         return;
       }
     }
-    this.fail(`the cluster did not converge within ${maxSteps} steps after healing`);
+    this.fail(`the cluster did not converge within ${maxSteps} steps after healing:\n${this.describe()}`);
+  }
+
+  /** One line per member, for failure messages. */
+  describe(): string {
+    return [...this.members.values()]
+      .map((m) => {
+        if (m.removed) return `  ${m.id}: removed`;
+        if (!m.node) return `  ${m.id}: down (restart at ${m.restartAt})`;
+        const s = m.node.status();
+        const prog = s.progress ? Object.entries(s.progress).map(([id, p]) => `${id}:${p.state}/m${p.match}/n${p.next}${p.paused ? "P" : ""}`).join(" ") : "";
+        return `  ${m.id}: ${s.role} term ${s.term} lead ${s.lead} commit ${s.commit} applied ${s.applied} snap ${s.snapshotIndex} voters [${s.confState.voters}] learners [${s.confState.learners}] ${prog}`;
+      })
+      .join("\n");
   }
 
   report(): SimReport {
