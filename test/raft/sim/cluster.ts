@@ -396,10 +396,15 @@ export class SimCluster {
     this.clientsActive = false;
     for (let i = 0; i < maxSteps; i++) {
       await this.runStep();
-      const live = this.live();
-      const voters = this.voters();
+      const leader = this.live().find((m) => m.node!.status().role === "leader");
+      const config = leader?.node!.status().confState;
+      // A member whose removal committed while it was down or cut off never hears of it (the
+      // leader no longer talks to it); PreVote keeps it from disturbing anyone. It is out.
+      const live = this.live().filter(
+        (m) => !config || config.voters.includes(m.id) || config.learners.includes(m.id),
+      );
+      const voters = config?.voters ?? this.voters();
       const applied = live.map((m) => m.node!.status().applied);
-      const leader = live.find((m) => m.node!.status().role === "leader");
       if (
         leader &&
         live.length >= voters.length &&
@@ -425,7 +430,11 @@ export class SimCluster {
         if (m.removed) return `  ${m.id}: removed`;
         if (!m.node) return `  ${m.id}: down (restart at ${m.restartAt})`;
         const s = m.node.status();
-        const prog = s.progress ? Object.entries(s.progress).map(([id, p]) => `${id}:${p.state}/m${p.match}/n${p.next}${p.paused ? "P" : ""}`).join(" ") : "";
+        const prog = s.progress
+          ? Object.entries(s.progress)
+              .map(([id, p]) => `${id}:${p.state}/m${p.match}/n${p.next}${p.paused ? "P" : ""}`)
+              .join(" ")
+          : "";
         return `  ${m.id}: ${s.role} term ${s.term} lead ${s.lead} commit ${s.commit} applied ${s.applied} snap ${s.snapshotIndex} voters [${s.confState.voters}] learners [${s.confState.learners}] ${prog}`;
       })
       .join("\n");
