@@ -160,6 +160,11 @@ export class SimCluster {
     }
   }
 
+  /** The real transport tells raft when a snapshot did not arrive; so does this one. */
+  private snapshotLost(msg: Message): void {
+    if (msg.type === "snap") this.members.get(msg.from)?.node?.reportSnapshot(msg.to, false);
+  }
+
   private live(): Member[] {
     return [...this.members.values()].filter((m) => m.node && !m.removed);
   }
@@ -174,9 +179,14 @@ export class SimCluster {
   async runStep(): Promise<void> {
     this.step++;
     this.net.now = this.step;
-    for (const msg of this.net.due()) {
+    const { deliver, lost } = this.net.due();
+    for (const msg of lost) this.snapshotLost(msg);
+    for (const msg of deliver) {
       const to = this.members.get(msg.to);
-      if (!to?.node || to.removed) continue;
+      if (!to?.node || to.removed) {
+        this.snapshotLost(msg);
+        continue;
+      }
       to.node.step(msg);
       if (msg.type === "snap") this.members.get(msg.from)?.node?.reportSnapshot(msg.to, true);
     }
@@ -234,7 +244,7 @@ export class SimCluster {
     m.node!.kill();
     m.node = undefined;
     m.sm = undefined;
-    this.net.dropTo(m.id);
+    for (const msg of this.net.dropTo(m.id)) this.snapshotLost(msg);
     m.restartAt = this.step + this.rand.int(5, 100);
   }
 

@@ -79,19 +79,28 @@ export class SimNetwork {
     return true;
   }
 
-  /** Messages due by now, in delivery-time order (ties by send order); links cut since sending drop them. */
-  due(): Message[] {
+  /**
+   * Messages due by now, in delivery-time order (ties by send order). Those on links cut since
+   * they were sent are lost; they are returned too, because a lost snapshot must be reported.
+   */
+  due(): { deliver: Message[]; lost: Message[] } {
     const ready: InFlight[] = [];
     const rest: InFlight[] = [];
     for (const f of this.queue) (f.at <= this.now ? ready : rest).push(f);
     this.queue = rest;
     ready.sort((a, b) => a.at - b.at || a.seq - b.seq);
-    return ready.filter((f) => !this.isCut(f.message.from, f.message.to)).map((f) => f.message);
+    const deliver: Message[] = [];
+    const lost: Message[] = [];
+    for (const f of ready) (this.isCut(f.message.from, f.message.to) ? lost : deliver).push(f.message);
+    this.dropped += lost.length;
+    return { deliver, lost };
   }
 
-  /** Drop everything addressed to a node (it crashed: its sockets are gone). */
-  dropTo(id: NodeId): void {
+  /** Drop everything addressed to a node (it crashed: its sockets are gone); returns what was dropped. */
+  dropTo(id: NodeId): Message[] {
+    const dropped = this.queue.filter((f) => f.message.to === id).map((f) => f.message);
     this.queue = this.queue.filter((f) => f.message.to !== id);
+    return dropped;
   }
 
   get inFlight(): number {
