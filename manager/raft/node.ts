@@ -72,6 +72,12 @@ export class RaftNode {
   private readonly proposals = new Waiters<bigint, unknown>();
   private readonly reads = new Waiters<string, number>();
   private appliedWaiters: AppliedWaiter[] = [];
+  /**
+   * Proposals made while the Ready loop is busy (persisting): stepped into raft together when it
+   * comes round, as one message. One proposal per step would make the leader send one append
+   * per follower per proposal; under load that floods the transport and caps throughput.
+   */
+  private pendingProposals: Array<{ id: bigint; data: Uint8Array }> = [];
   private nextRequest = 0n;
   private readonly epoch: bigint;
   private running: Promise<void> | undefined;
@@ -194,6 +200,11 @@ export class RaftNode {
       timeoutMs,
       () => new ProposalDroppedError("timed out waiting for commit"),
     );
+    if (this.running) {
+      // The loop flushes these before its next Ready; nothing could be sent for them sooner.
+      this.pendingProposals.push({ id, data: wrapCommand(id, command) });
+      return done;
+    }
     try {
       this.raw.propose(wrapCommand(id, command));
     } catch (e) {
@@ -251,6 +262,11 @@ export class RaftNode {
     };
   }
 
+  /** Who leads and whether it is this member, without building the whole status (per-request use). */
+  leadership(): { lead: NodeId; role: RaftStatus["role"] } {
+    return this.raw.raft.softState();
+  }
+
   /** Terms of the stable log entries in [lo, hi] still held in memory (tests check Log Matching with it). */
   logTerms(lo: number, hi: number): Map<number, number> {
     const out = new Map<number, number>();
@@ -283,6 +299,7 @@ export class RaftNode {
 
   private kick(): void {
     if (this.running || this.closed) return;
+    this.flushProposals();
     if (!this.raw.hasReady()) return;
     this.running = this.loop()
       .catch((e: unknown) => {
@@ -299,7 +316,9 @@ export class RaftNode {
   }
 
   private async loop(): Promise<void> {
-    while (!this.closed && this.raw.hasReady()) {
+    while (!this.closed) {
+      this.flushProposals();
+      if (!this.raw.hasReady()) break;
       const rd = this.raw.ready();
       await this.persist(rd);
       if (this.closed) return;
@@ -407,7 +426,20 @@ export class RaftNode {
     this.appliedWaiters = still;
   }
 
+  private flushProposals(): void {
+    if (this.pendingProposals.length === 0) return;
+    const batch = this.pendingProposals;
+    this.pendingProposals = [];
+    try {
+      this.raw.proposeBatch(batch.map((p) => p.data));
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      for (const p of batch) this.proposals.reject(p.id, err);
+    }
+  }
+
   private failAll(e: Error): void {
+    this.pendingProposals = [];
     this.proposals.rejectAll(e);
     this.reads.rejectAll(e);
     this.appliedWaiters = [];

@@ -79,6 +79,16 @@ export class RawNode {
   }
 
   /**
+   * Proposes several commands as one message, so a leader sends one append per follower for all
+   * of them (not one per command). All or none are accepted; throws like propose().
+   */
+  proposeBatch(data: Uint8Array[]): void {
+    if (data.length === 0) return;
+    const entries: Entry[] = data.map((d) => ({ term: 0, index: 0, type: "normal", data: d }));
+    this.raft.step(newMessage({ type: "prop", entries }));
+  }
+
+  /**
    * Proposes a membership change. Once its entry is committed and applied, the driver calls
    * applyConfChange(decodeConfChange(entry.data)). Only one change may be pending at a time.
    */
