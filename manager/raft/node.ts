@@ -60,6 +60,20 @@ export class NodeClosedError extends Error {
   }
 }
 
+export class NotLeaderError extends Error {
+  constructor(readonly lead: NodeId) {
+    super(`this member is not the raft leader${lead ? ` (member ${lead} is)` : " (no leader known)"}`);
+    this.name = "NotLeaderError";
+  }
+}
+
+interface CatchUpWaiter {
+  id: NodeId;
+  target: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
 interface AppliedWaiter {
   index: number;
   resolve: () => void;
@@ -72,6 +86,7 @@ export class RaftNode {
   private readonly proposals = new Waiters<bigint, unknown>();
   private readonly reads = new Waiters<string, number>();
   private appliedWaiters: AppliedWaiter[] = [];
+  private catchUps: CatchUpWaiter[] = [];
   /**
    * Proposals made while the Ready loop is busy (persisting): stepped into raft together when it
    * comes round, as one message. One proposal per step would make the leader send one append
@@ -158,6 +173,7 @@ export class RaftNode {
     if (this.closed) return;
     this.raw.tick();
     this.kick();
+    this.checkCatchUps();
   }
 
   /** A message from a peer. Messages for terms or members raft does not know are dropped by it. */
@@ -247,6 +263,41 @@ export class RaftNode {
     return done;
   }
 
+  /**
+   * Add a member the safe way: as a learner first (it counts for nothing while it copies the
+   * log or a snapshot), promoted to voter only once it has caught up with the commit index of
+   * the moment it was added — so a new, empty member never weakens the quorum. Leader only.
+   */
+  async addMember(id: NodeId, context?: Uint8Array, timeoutMs?: number): Promise<ConfState> {
+    this.requireLeader();
+    await this.changeMembership({ type: "add_learner", nodeId: id, context }, timeoutMs);
+    this.requireLeader();
+    const target = this.raw.status().commit;
+    await new Promise<void>((resolve, reject) => {
+      this.catchUps.push({ id, target, resolve, reject });
+      this.checkCatchUps();
+    });
+    return (await this.changeMembership({ type: "add_node", nodeId: id, context }, timeoutMs)) as ConfState;
+  }
+
+  private requireLeader(): void {
+    const s = this.raw.status();
+    if (s.role !== "leader") throw new NotLeaderError(s.lead);
+  }
+
+  /** Learners being added: promoted once caught up; given up when this member stops leading. */
+  private checkCatchUps(): void {
+    if (this.catchUps.length === 0) return;
+    const s = this.raw.status();
+    const still: CatchUpWaiter[] = [];
+    for (const w of this.catchUps) {
+      if (s.role !== "leader") w.reject(new NotLeaderError(s.lead));
+      else if ((s.progress?.[w.id]?.match ?? 0) >= w.target) w.resolve();
+      else still.push(w);
+    }
+    this.catchUps = still;
+  }
+
   transferLeadership(to: NodeId): void {
     if (this.closed) return;
     this.raw.transferLeader(to);
@@ -327,6 +378,7 @@ export class RaftNode {
       for (const rs of rd.readStates) this.reads.resolve(hex(rs.requestCtx), rs.index);
       this.applyEntries(rd.committedEntries);
       this.raw.advance();
+      this.checkCatchUps();
       await this.maybeSnapshot();
     }
   }
@@ -440,6 +492,8 @@ export class RaftNode {
 
   private failAll(e: Error): void {
     this.pendingProposals = [];
+    for (const w of this.catchUps) w.reject(e);
+    this.catchUps = [];
     this.proposals.rejectAll(e);
     this.reads.rejectAll(e);
     this.appliedWaiters = [];

@@ -277,11 +277,10 @@ export class SimCluster {
     const victim = this.rand.pick(voters);
     const fresh = this.nextId++;
     try {
-      await this.within(leader.node!.changeMembership({ type: "add_learner", nodeId: fresh }), 300);
+      // The fresh member starts empty and unconfigured; it waits until the leader adds it.
       this.members.set(fresh, { id: fresh, disk: new FakeDisk(), removed: false });
       await this.boot(fresh);
-      // Promote through whoever leads now: the first leader may have lost its place meanwhile.
-      await this.within(this.leaderNode().changeMembership({ type: "add_node", nodeId: fresh }), 300);
+      await this.within(leader.node!.addMember(fresh), 600);
       await this.within(this.leaderNode().changeMembership({ type: "remove_node", nodeId: victim }), 300);
       const v = this.members.get(victim);
       if (v) {
