@@ -161,14 +161,25 @@ export class RaftLog {
     return this.storage.term(i);
   }
 
-  /** term(i), or 0 when i is outside the log (no real entry has term 0 except index 0). */
-  termOrZero(i: number): number {
+  /**
+   * term(i), or undefined when i is outside the log. The bounds are checked first so that the
+   * hot path (matching entries of an append just past our last index) throws nothing.
+   */
+  private maybeTerm(i: number): number | undefined {
+    if (i < this.firstIndex() - 1 || i > this.lastIndex()) return undefined;
+    const t = this.unstable.maybeTerm(i);
+    if (t !== undefined) return t;
     try {
-      return this.term(i);
+      return this.storage.term(i);
     } catch (e) {
-      if (e instanceof CompactedError || e instanceof UnavailableError) return 0;
+      if (e instanceof CompactedError || e instanceof UnavailableError) return undefined;
       throw e;
     }
+  }
+
+  /** term(i), or 0 when i is outside the log (no real entry has term 0 except index 0). */
+  termOrZero(i: number): number {
+    return this.maybeTerm(i) ?? 0;
   }
 
   entries(i: number, maxSize: number): Entry[] {
@@ -188,12 +199,7 @@ export class RaftLog {
 
   /** True only if entry i exists here with term t (an index outside the log never matches). */
   matchTerm(i: number, t: number): boolean {
-    try {
-      return this.term(i) === t;
-    } catch (e) {
-      if (e instanceof CompactedError || e instanceof UnavailableError) return false;
-      throw e;
-    }
+    return this.maybeTerm(i) === t;
   }
 
   /**

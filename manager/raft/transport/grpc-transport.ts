@@ -3,6 +3,7 @@
 // peer that cannot keep up or cannot be reached loses messages rather than slowing the sender.
 // Raft tolerates loss, duplication and reordering; it does not tolerate a driver that blocks.
 import { constants as bufferConstants } from "node:buffer";
+import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../../../proto/gen/raft.js";
 import type { Message, NodeId } from "../types.js";
@@ -326,6 +327,26 @@ export class GrpcTransport {
   }
 }
 
+// The generated serializer encodes each message into a fresh writer that grows by doubling (and
+// then copies the result once more). One writer kept across messages has long grown to the size
+// of an append, and finish() already hands back a copy, so the Buffer can wrap it as it is.
+let messageWriter = new BinaryWriter();
+
+function serializeMessage(value: pb.RaftMessage): Buffer {
+  try {
+    const bytes = pb.RaftMessage.encode(value, messageWriter).finish();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  } catch (err) {
+    messageWriter = new BinaryWriter(); // its state is unknown after a failed encode
+    throw err;
+  }
+}
+
+const RaftClient = grpc.makeGenericClientConstructor(
+  { ...pb.RaftService, send: { ...pb.RaftService.send, requestSerialize: serializeMessage } },
+  "shoal.raft.v1.Raft",
+) as unknown as typeof pb.RaftClient;
+
 type PipeState = "idle" | "connecting" | "open" | "backoff";
 
 /** One peer: its client channel, its message pipe with a bounded queue, and its snapshot sends. */
@@ -348,7 +369,7 @@ class Peer {
   ) {
     const cfg = transport.config;
     this.backoffMs = cfg.backoff.initialMs;
-    this.client = new pb.RaftClient(addr, transport.channelCredentials, {
+    this.client = new RaftClient(addr, transport.channelCredentials, {
       // Our own backoff decides when to retry; grpc-js's default (1 s growing to 2 min) would keep
       // a restarted peer cut off long after it came back.
       "grpc.initial_reconnect_backoff_ms": cfg.backoff.initialMs,
