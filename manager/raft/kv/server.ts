@@ -3,6 +3,15 @@
 // and a timer, and serves a tiny HTTP API for clients on loopback:
 //   POST /kv     {client, seq, op: "put"|"cas"|"get", key, value?, expected?} → {ok, value}
 //   GET  /status → this member's raft status
+//   GET  /admin/digest → {applied, digest}: sha256 of the state machine's snapshot (tests compare
+//        members with it once they have applied the same index)
+//   POST /admin/add-member {id, raftAddr, clientAddr?} → adds a member: learner, then voter once
+//        caught up (answers when it is a voter)
+//   POST /admin/remove-member {id} → removes a member
+//   POST /admin/transfer {to} → asks the leader to hand leadership to `to` (202: asked, not done)
+// The admin POSTs answer 421 with the leader when this member is not the leader. A conf change
+// carries the member's addresses in its context (JSON {raftAddr, clientAddr}), so every member's
+// transport learns a new peer when the change is applied (and drops a removed one).
 // A member that is not the leader answers 421 with the leader's id (and client address when
 // known), so clients go to the leader directly instead of paying a forwarding hop.
 //
@@ -10,14 +19,18 @@
 //        --client-port P [--bootstrap] [--tick-ms 100] [--election-ticks 10]
 //        [--heartbeat-ticks 1] [--snapshot-entries N] [--catch-up-entries N] [--raft-listen h:p]
 //        [--client-peers 1=h:p,...] [--propose-timeout-ms 3000]
+// A member joining a running cluster starts without --bootstrap on an empty --dir; its --peers
+// must name the existing members (it may name itself too), and it is then added through the
+// leader's /admin/add-member.
 // --raft-listen lets tests put a proxy between members: each member can be given its own view
 // of the peers' addresses (proxies) while it listens on its real one.
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { pino } from "pino";
 import { NodeDisk } from "../disk.js";
 import { RaftNode } from "../node.js";
 import { GrpcTransport } from "../transport/grpc-transport.js";
-import type { NodeId } from "../types.js";
+import type { ConfChange, NodeId } from "../types.js";
 import { encodeKvCommand, type KvOp, type KvResult } from "./commands.js";
 import { KvStateMachine } from "./state-machine.js";
 
@@ -117,6 +130,33 @@ function parseRequest(body: string): KvRequest {
   return r as KvRequest;
 }
 
+/** The addresses a conf change carries in its context (JSON), so every member can reach a new one. */
+interface MemberAddrs {
+  raftAddr: string;
+  clientAddr?: string;
+}
+
+function encodeAddrs(a: MemberAddrs): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(a));
+}
+
+function decodeAddrs(context: Uint8Array | undefined): MemberAddrs | undefined {
+  if (!context || context.byteLength === 0) return undefined;
+  try {
+    const a = JSON.parse(new TextDecoder().decode(context)) as Partial<MemberAddrs>;
+    if (typeof a.raftAddr !== "string") return undefined;
+    return { raftAddr: a.raftAddr, clientAddr: typeof a.clientAddr === "string" ? a.clientAddr : undefined };
+  } catch {
+    return undefined;
+  }
+}
+
+function positiveId(v: unknown, field: string): NodeId {
+  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0)
+    throw new Error(`${field} must be a positive integer`);
+  return v;
+}
+
 function reply(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
@@ -144,6 +184,21 @@ async function main(argv: string[]): Promise<void> {
   // peers can connect as soon as we vote); messages that arrive before it exists are dropped,
   // which raft tolerates like any loss.
   const ref: { node?: RaftNode } = {};
+  // Every member applies every conf change (also when replaying its log at start-up), so each
+  // one's transport learns the addresses carried in the change's context.
+  const onConfChange = (cc: ConfChange): void => {
+    if (cc.type === "remove_node") {
+      args.clientPeers.delete(cc.nodeId);
+      if (cc.nodeId !== args.id) transport.removePeer(cc.nodeId);
+      log.info({ node: cc.nodeId }, "member removed");
+      return;
+    }
+    const addrs = decodeAddrs(cc.context);
+    if (!addrs) return;
+    if (addrs.clientAddr !== undefined) args.clientPeers.set(cc.nodeId, addrs.clientAddr);
+    if (cc.nodeId !== args.id) transport.addPeer(cc.nodeId, addrs.raftAddr);
+    log.info({ node: cc.nodeId, type: cc.type, raft: addrs.raftAddr }, "member added");
+  };
   const transport = new GrpcTransport({
     id: args.id,
     listen: args.raftListen,
@@ -169,6 +224,7 @@ async function main(argv: string[]): Promise<void> {
     heartbeatTick: args.heartbeatTicks,
     snapshotEntries: args.snapshotEntries,
     catchUpEntries: args.catchUpEntries,
+    onConfChange: (cc) => onConfChange(cc),
     logger: log,
   });
   ref.node = raft;
@@ -228,6 +284,51 @@ async function main(argv: string[]): Promise<void> {
     }
   };
 
+  /** Admin requests run on the leader only; elsewhere they are redirected like /kv. */
+  const notLeader = (res: ServerResponse): boolean => {
+    const s = raft.leadership();
+    if (s.role === "leader") return false;
+    if (s.lead === 0) reply(res, 503, { error: "no leader", retry: true });
+    else
+      reply(res, 421, { error: "not the leader", leader: s.lead, leaderAddr: args.clientPeers.get(s.lead) });
+    return true;
+  };
+
+  const handleAdmin = async (url: string, req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(await readBody(req)) as Record<string, unknown>;
+    } catch (e) {
+      reply(res, 400, { error: String(e) });
+      return;
+    }
+    if (notLeader(res)) return;
+    try {
+      if (url === "/admin/add-member") {
+        const id = positiveId(body.id, "id");
+        if (typeof body.raftAddr !== "string") throw new Error("raftAddr (string) is required");
+        const clientAddr = typeof body.clientAddr === "string" ? body.clientAddr : undefined;
+        const cs = await raft.addMember(
+          id,
+          encodeAddrs({ raftAddr: body.raftAddr, clientAddr }),
+          args.proposeTimeoutMs,
+        );
+        reply(res, 200, { ok: true, confState: cs });
+      } else if (url === "/admin/remove-member") {
+        const id = positiveId(body.id, "id");
+        const cs = await raft.changeMembership({ type: "remove_node", nodeId: id }, args.proposeTimeoutMs);
+        reply(res, 200, { ok: true, confState: cs });
+      } else {
+        const to = positiveId(body.to, "to");
+        raft.transferLeadership(to);
+        reply(res, 202, { ok: true });
+      }
+    } catch (e) {
+      reply(res, 503, { error: String(e) });
+    }
+  };
+  const adminPosts = new Set(["/admin/add-member", "/admin/remove-member", "/admin/transfer"]);
+
   const http = createServer({ keepAlive: true, keepAliveTimeout: 60_000 }, (req, res) => {
     if (req.method === "POST" && req.url === "/kv") {
       handleKv(req, res).catch((e: unknown) => {
@@ -235,6 +336,14 @@ async function main(argv: string[]): Promise<void> {
       });
     } else if (req.method === "GET" && req.url === "/status") {
       reply(res, 200, { ...raft.status(), id: args.id });
+    } else if (req.method === "GET" && req.url === "/admin/digest") {
+      const digest = createHash("sha256").update(sm.snapshot()).digest("hex");
+      reply(res, 200, { id: args.id, applied: raft.status().applied, digest });
+    } else if (req.method === "POST" && req.url !== undefined && adminPosts.has(req.url)) {
+      const url = req.url;
+      handleAdmin(url, req, res).catch((e: unknown) => {
+        if (!res.headersSent) reply(res, 500, { error: String(e) });
+      });
     } else {
       reply(res, 404, { error: "not found" });
     }

@@ -40,16 +40,27 @@ interface Member {
   proc?: ChildProcess;
   exited?: Promise<void>;
   paused: boolean;
+  /** Joined a running cluster (started without --bootstrap). */
+  joined: boolean;
+  /** Removed from the raft membership and stopped: no longer one of ids(). */
+  retired: boolean;
   /** The last lines of its stderr, shown when a test fails. */
   log: string[];
 }
 
+/** Ports this process handed out: the OS may offer a closed one again before its user binds it. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (;;) {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    const port = (s.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => s.close(() => r()));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -87,6 +98,8 @@ export class ProcessCluster {
           clientPort: await freePort(),
           dir: join(root, `m${id}`),
           paused: false,
+          joined: false,
+          retired: false,
           log: [],
         });
       }
@@ -112,8 +125,84 @@ export class ProcessCluster {
     return c;
   }
 
+  /** The members that are part of the cluster (not retired). */
   ids(): number[] {
-    return [...this.members.keys()];
+    return [...this.members.values()].filter((m) => !m.retired).map((m) => m.id);
+  }
+
+  raftAddr(id: number): string {
+    return `127.0.0.1:${this.member(id).raftPort}`;
+  }
+
+  /**
+   * Starts a new member process on an empty folder without --bootstrap (it knows the others'
+   * addresses, but is in no configuration until the leader adds it). Needs an unproxied cluster.
+   */
+  async startJoiner(): Promise<number> {
+    if (this.o.proxied) throw new Error("startJoiner() needs an unproxied cluster");
+    const id = Math.max(...this.members.keys()) + 1;
+    this.members.set(id, {
+      id,
+      raftPort: await freePort(),
+      clientPort: await freePort(),
+      dir: join(this.root, `m${id}`),
+      paused: false,
+      joined: true,
+      retired: false,
+      log: [],
+    });
+    this.spawn(id);
+    await this.waitFor(async () => (await this.status(id)) !== undefined, `member ${id} to serve`);
+    return id;
+  }
+
+  /** Kills a member that was removed from the membership; it no longer counts as one. */
+  async retire(id: number): Promise<void> {
+    await this.kill(id);
+    this.member(id).retired = true;
+  }
+
+  /**
+   * POSTs an admin request to the leader (following 421 redirects, retrying while there is no
+   * leader) and returns its answer.
+   */
+  async admin(
+    path: string,
+    body: Record<string, unknown>,
+    timeoutMs = 30_000,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const deadline = Date.now() + timeoutMs;
+    let target = (await this.leader()) ?? this.ids()[0];
+    for (;;) {
+      let status: number;
+      let out: Record<string, unknown> = {};
+      try {
+        const res = await request(`${this.clientUrl(target)}${path}`, {
+          method: "POST",
+          dispatcher: this.agent,
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+        status = res.statusCode;
+        out = (await res.body.json()) as Record<string, unknown>;
+      } catch {
+        status = 0;
+      }
+      if (status === 421 && typeof out.leader === "number") target = out.leader;
+      else if (status === 0 || (status === 503 && out.retry === true)) {
+        if (Date.now() > deadline) throw new Error(`admin ${path}: no leader answered\n${this.logs()}`);
+        await sleep(50);
+        target = (await this.leader()) ?? this.ids()[0];
+      } else return { status, body: out };
+    }
+  }
+
+  /** The sha256 of a member's state machine and the index it has applied. */
+  async digest(id: number): Promise<{ applied: number; digest: string }> {
+    const res = await request(`${this.clientUrl(id)}/admin/digest`, { dispatcher: this.agent });
+    return (await res.body.json()) as { applied: number; digest: string };
   }
 
   clientUrl(id: number): string {
@@ -137,7 +226,8 @@ export class ProcessCluster {
     const clientPeers = [...this.members.values()].map((p) => `${p.id}=127.0.0.1:${p.clientPort}`).join(",");
     const args = [
       SERVER_JS,
-      ...["--id", String(id), "--peers", peers, "--client-peers", clientPeers, "--bootstrap"],
+      ...["--id", String(id), "--peers", peers, "--client-peers", clientPeers],
+      ...(m.joined ? [] : ["--bootstrap"]),
       ...["--dir", m.dir, "--client-port", String(m.clientPort)],
       ...["--tick-ms", String(this.o.tickMs), "--election-ticks", String(this.o.electionTicks)],
       // Short enough that a proposal lost with a leader is reported unknown well within a test.
@@ -248,7 +338,7 @@ export class ProcessCluster {
     if (leaders.length === 0) return undefined;
     const top = leaders.reduce((a, b) => (b.term > a.term ? b : a));
     const agree = live.filter((s) => s.lead === top.id && s.term === top.term).length;
-    return agree > this.members.size / 2 ? top.id : undefined;
+    return agree > this.ids().length / 2 ? top.id : undefined;
   }
 
   async waitForLeader(exclude: number[] = []): Promise<number> {
