@@ -211,23 +211,29 @@ export class RaftNode {
   propose(command: Uint8Array, timeoutMs?: number): Promise<unknown> {
     if (this.closed) return Promise.reject(this.failure ?? new NodeClosedError());
     const id = this.newRequestId();
-    const done = this.proposals.wait(
-      id,
-      timeoutMs,
-      () => new ProposalDroppedError("timed out waiting for commit"),
-    );
     if (this.running) {
       // The loop flushes these before its next Ready; nothing could be sent for them sooner.
+      const done = this.awaitApplied(id, timeoutMs);
       this.pendingProposals.push({ id, data: wrapCommand(id, command) });
       return done;
     }
+    return this.submit(id, timeoutMs, () => this.raw.propose(wrapCommand(id, command)));
+  }
+
+  /** Wait for request `id` to be applied; `step` hands it to raft, and its refusal rejects at once. */
+  private submit(id: bigint, timeoutMs: number | undefined, step: () => void): Promise<unknown> {
+    const done = this.awaitApplied(id, timeoutMs);
     try {
-      this.raw.propose(wrapCommand(id, command));
+      step();
     } catch (e) {
       this.proposals.reject(id, e instanceof Error ? e : new Error(String(e)));
     }
     this.kick();
     return done;
+  }
+
+  private awaitApplied(id: bigint, timeoutMs: number | undefined): Promise<unknown> {
+    return this.proposals.wait(id, timeoutMs, () => new ProposalDroppedError("timed out waiting for commit"));
   }
 
   /** A linearizable read barrier (ReadIndex): resolves once this member has applied everything committed when it was asked. */
@@ -249,18 +255,9 @@ export class RaftNode {
   changeMembership(cc: ConfChange, timeoutMs?: number): Promise<unknown> {
     if (this.closed) return Promise.reject(this.failure ?? new NodeClosedError());
     const id = this.newRequestId();
-    const done = this.proposals.wait(
-      id,
-      timeoutMs,
-      () => new ProposalDroppedError("timed out waiting for commit"),
+    return this.submit(id, timeoutMs, () =>
+      this.raw.proposeConfChange({ ...cc, context: wrapCommand(id, cc.context ?? new Uint8Array(0)) }),
     );
-    try {
-      this.raw.proposeConfChange({ ...cc, context: wrapCommand(id, cc.context ?? new Uint8Array(0)) });
-    } catch (e) {
-      this.proposals.reject(id, e instanceof Error ? e : new Error(String(e)));
-    }
-    this.kick();
-    return done;
   }
 
   /**

@@ -5,7 +5,8 @@ import { ProposalDroppedError } from "../../manager/raft/errors.js";
 import { MemoryStorage } from "../../manager/raft/memory-storage.js";
 import { RawNode } from "../../manager/raft/raw-node.js";
 import type { Entry, NodeId } from "../../manager/raft/types.js";
-import { Network, dec, enc, ents, msg, seededRand } from "./helpers/network.js";
+import { Network, dec, enc, ents, msg } from "./helpers/network.js";
+import { seededRand } from "./sim/rand.js";
 
 function newNode(
   id: NodeId,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { SearchTooLargeError, checkLinearizable, type KvOp, type Value } from "./lin/checker.js";
+import { seededRand } from "./sim/rand.js";
 
 const P = Infinity; // never returned
 
@@ -196,17 +197,6 @@ describe("checkLinearizable: non-linearizable histories", () => {
 
 // ---- against a brute-force oracle on small random histories ----
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Tries every subset of pending ops and every order that respects real time. */
 function bruteForce(h: KvOp[]): boolean {
   const byKey = new Map<string, KvOp[]>();
@@ -265,7 +255,7 @@ function randomSmallHistory(r: () => number): KvOp[] {
 
 describe("checkLinearizable against brute force", () => {
   it("agrees on 20,000 small random histories", () => {
-    const r = rng(42);
+    const r = seededRand(42);
     let yes = 0;
     for (let i = 0; i < 20000; i++) {
       const h = randomSmallHistory(r);
@@ -288,7 +278,7 @@ describe("checkLinearizable against brute force", () => {
  * interval, so the history is linearizable by construction.
  */
 function generated(seed: number, ops: number, keys: number, clients: number, pendingRate: number): KvOp[] {
-  const r = rng(seed);
+  const r = seededRand(seed);
   const store = new Map<string, Value>();
   const events: Array<{ at: number; op: KvOp; effect: boolean }> = [];
   const clock = new Array<number>(clients).fill(0);

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeDisk, type Disk, type DiskFile } from "../../manager/raft/disk.js";
 import { Snapshotter, snapshotFileName } from "../../manager/raft/snap/index.js";
 import type { Snapshot } from "../../manager/raft/types.js";
-import { captureLogger, diskKinds, seededRand, writeBytes, type DiskEnv } from "./helpers/disk.js";
+import { captureLogger, diskKinds, writeBytes, type DiskEnv } from "./helpers/disk.js";
+import { seededRand } from "./sim/rand.js";
 
 function snap(index: number, term: number, size = 1000): Snapshot {
   return {

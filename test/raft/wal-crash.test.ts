@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { FakeDisk } from "../../manager/raft/disk.js";
 import type { Entry, HardState } from "../../manager/raft/types.js";
 import { Wal, type WalState } from "../../manager/raft/wal/index.js";
-import { captureLogger, entry, seededRand } from "./helpers/disk.js";
+import { captureLogger, entry } from "./helpers/disk.js";
+import { seededRand } from "./sim/rand.js";
 
 // A model of what replay must give after each record, in the order records are queued. After a
 // crash the WAL must replay to the state after some record at or past the last acknowledged one:

@@ -30,18 +30,6 @@ export const diskKinds: { name: string; make(): Promise<DiskEnv> }[] = [
   },
 ];
 
-/** mulberry32: small, seedable, good enough to pick crash outcomes. */
-export function seededRand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function entry(index: number, term: number, data?: Uint8Array): Entry {
   return { index, term, type: "normal", data: data ?? new TextEncoder().encode(`e${index}t${term}`) };
 }

@@ -14,18 +14,7 @@ import type {
   ReadState,
   Snapshot,
 } from "../../../manager/raft/types.js";
-
-/** mulberry32: a tiny seeded PRNG, so every test run is identical. */
-export function seededRand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRand } from "../sim/rand.js";
 
 export interface NetNode {
   id: NodeId;

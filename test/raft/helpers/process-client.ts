@@ -6,6 +6,7 @@
 import { Agent, request } from "undici";
 import type { KvOp as HistoryOp } from "../lin/checker.js";
 import type { ProcessCluster } from "./process-cluster.js";
+import { seededRand } from "../sim/rand.js";
 
 export interface WorkloadOptions {
   clients: number;
@@ -37,17 +38,6 @@ function neverSent(e: unknown): boolean {
   return code === "ECONNREFUSED";
 }
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class Workload {
   readonly history: HistoryOp[] = [];
   /** Write-once keys whose put was acknowledged. */
@@ -65,7 +55,7 @@ export class Workload {
     private readonly cluster: ProcessCluster,
     readonly o: WorkloadOptions,
   ) {
-    this.rand = mulberry32(o.seed ?? 1);
+    this.rand = seededRand(o.seed ?? 1);
     this.opTimeoutMs = o.opTimeoutMs ?? 2000;
   }
 
