@@ -1,10 +1,19 @@
-import type { ContainerConfig, ContainerRecord, HostConfig, LogLine, LogOptions } from "./types.js";
+import type {
+  ContainerConfig,
+  ContainerRecord,
+  EndpointSettings,
+  HostConfig,
+  LogLine,
+  LogOptions,
+} from "./types.js";
 
 export interface CreateContainerRequest {
   /** Optional; validated against Docker's rule /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/ (a leading "/" is allowed and dropped). */
   name?: string;
   config: Partial<ContainerConfig> & { Image: string };
   hostConfig: Partial<HostConfig>;
+  /** The Engine API's NetworkingConfig: networks to join at start, with aliases and a fixed --ip. */
+  networkingConfig?: { EndpointsConfig?: Record<string, Partial<EndpointSettings>> | null } | null;
 }
 
 export type WaitCondition = "not-running" | "next-exit" | "removed";

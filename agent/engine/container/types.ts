@@ -50,6 +50,84 @@ export interface HostConfig {
   RestartPolicy: { Name: string; MaximumRetryCount: number };
   LogConfig: { Type: string; Config: Record<string, string> };
   ShmSize?: number;
+  // ---- storage (issue 4) ----
+  /** `-v` entries: "name:/path[:opts]", "/host:/path[:opts]" or "/path" (anonymous). */
+  Binds?: string[] | null;
+  /** `--mount` entries in the Engine API's shape. */
+  Mounts?: MountRequest[] | null;
+  /** `--tmpfs /path[:opts]` → {"/path": "opts"}. */
+  Tmpfs?: Record<string, string> | null;
+  // ---- networking (issue 4) ----
+  /** "80/tcp" → host bindings; HostPort "" or "0" means an ephemeral port. */
+  PortBindings?: Record<string, PortBinding[] | null> | null;
+  /** -P: publish every exposed port on an ephemeral host port. */
+  PublishAllPorts?: boolean;
+  Dns?: string[] | null;
+  DnsSearch?: string[] | null;
+  DnsOptions?: string[] | null;
+  /** --add-host "name:ip" lines for /etc/hosts. */
+  ExtraHosts?: string[] | null;
+}
+
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** One `--mount` as the Engine API sends it (HostConfig.Mounts). */
+export interface MountRequest {
+  Type: "bind" | "volume" | "tmpfs";
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  Consistency?: string;
+  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean };
+  VolumeOptions?: {
+    NoCopy?: boolean;
+    Labels?: Record<string, string>;
+    DriverConfig?: { Name?: string; Options?: Record<string, string> };
+  };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/** One entry of inspect's top-level "Mounts" (Docker's MountPoint), kept on the record. */
+export interface MountPoint {
+  Type: "bind" | "volume" | "tmpfs";
+  /** Volume name; "" for binds and tmpfs. */
+  Name?: string;
+  /** Host path ("" for tmpfs). */
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  /** The option text the user gave ("ro", "z", ...), "" when none. */
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+}
+
+/** A container's place on one network (Docker's EndpointSettings, the subset shoal fills). */
+export interface EndpointSettings {
+  /** Asked for at create/connect. */
+  IPAMConfig?: { IPv4Address?: string } | null;
+  Aliases?: string[] | null;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  MacAddress: string;
+  /** Names DNS answers for this endpoint besides the container name (short id, aliases). */
+  DNSNames?: string[] | null;
+}
+
+export interface NetworkSettings {
+  /** Network name → endpoint; addresses are filled while the container runs. */
+  Networks: Record<string, EndpointSettings>;
+  /** "80/tcp" → the host bindings in force while running (null when exposed, not published). */
+  Ports: Record<string, PortBinding[] | null>;
+  /** Host side veth per network name while running, for cleanup. */
+  HostInterfaces?: Record<string, string>;
+  SandboxKey: string;
 }
 
 export type ContainerStatus =
@@ -87,6 +165,9 @@ export interface ContainerRecord {
   BundlePath: string;
   /** Set when a user stops or kills the container, cleared by start: restart policies leave it stopped (as Docker's field of that name). */
   HasBeenManuallyStopped?: boolean;
+  /** Volumes, binds and tmpfs mounts, resolved at create (inspect's "Mounts"). */
+  Mounts?: MountPoint[];
+  NetworkSettings?: NetworkSettings;
 }
 
 /** One line of a container's log, as read back for `logs` and attach. */
