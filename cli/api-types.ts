@@ -176,3 +176,24 @@ export interface JsonMessage {
   errorDetail?: { message?: string; code?: number };
   aux?: unknown;
 }
+
+export interface Volume {
+  Name: string;
+  Driver: string;
+  Mountpoint: string;
+  CreatedAt?: string;
+  Labels: Record<string, string> | null;
+  Options: Record<string, string> | null;
+  Scope: string;
+  UsageData?: { Size: number; RefCount: number } | null;
+}
+
+export interface VolumeListResponse {
+  Volumes: Volume[] | null;
+  Warnings: string[] | null;
+}
+
+export interface VolumePruneResponse {
+  VolumesDeleted: string[] | null;
+  SpaceReclaimed: number;
+}

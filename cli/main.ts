@@ -40,11 +40,11 @@ function commandWords(argv: string[]): string[] {
   return words;
 }
 
-const groups = new Set(["container", "image", "system"]);
+const groups = new Set(["container", "image", "system", "network", "volume"]);
 const topLevel = new Set([
   ...groups,
   ...["run", "create", "start", "stop", "restart", "kill", "rm", "ps", "wait", "logs", "rename", "inspect"],
-  ...["images", "rmi", "tag", "load", "save", "import", "version", "info"],
+  ...["images", "rmi", "tag", "load", "save", "import", "version", "info", "port"],
 ]);
 let selected: string[] = [];
 
@@ -64,6 +64,8 @@ const mod = {
   image: () => import("./commands/image.js"),
   inspect: () => import("./commands/inspect.js"),
   system: () => import("./commands/system.js"),
+  network: () => import("./commands/network.js"),
+  volume: () => import("./commands/volume.js"),
 };
 
 function runFlags(cmd: Command, withDetach: boolean): Command {
@@ -93,8 +95,20 @@ function runFlags(cmd: Command, withDetach: boolean): Command {
     .option("--stop-signal <string>", "Signal to stop the container")
     .option("--stop-timeout <int>", "Timeout (in seconds) to stop a container")
     .option("--ulimit <ulimit>", "Ulimit options", collect)
-    .addOption(new Option("--network <mode>", "Connect a container to a network").default(undefined))
-    .addOption(new Option("--net <mode>").hideHelp())
+    .addOption(new Option("--network <mode>", "Connect a container to a network").argParser(collect))
+    .addOption(new Option("--net <mode>").hideHelp().argParser(collect))
+    .option("-p, --publish <list>", "Publish a container's port(s) to the host", collect)
+    .option("-P, --publish-all", "Publish all exposed ports to random ports")
+    .option("--expose <list>", "Expose a port or a range of ports", collect)
+    .option("--ip <address>", "IPv4 address (e.g., 172.30.100.104)")
+    .option("--network-alias <list>", "Add network-scoped alias for the container", collect)
+    .option("--dns <list>", "Set custom DNS servers", collect)
+    .option("--dns-search <list>", "Set custom DNS search domains", collect)
+    .option("--dns-option <list>", "Set DNS options", collect)
+    .option("--add-host <list>", "Add a custom host-to-IP mapping (host:ip)", collect)
+    .option("-v, --volume <list>", "Bind mount a volume", collect)
+    .option("--mount <mount>", "Attach a filesystem mount to the container", collect)
+    .option("--tmpfs <list>", "Mount a tmpfs directory", collect)
     .option("-i, --interactive", "Keep STDIN open even if not attached (not supported yet)")
     .option("-t, --tty", "Allocate a pseudo-TTY (not supported yet)");
 }
@@ -282,6 +296,110 @@ function imageCommands(parent: Command, grouped: boolean): void {
   }
 }
 
+function networkCommands(parent: Command): void {
+  add(parent, "create")
+    ?.description("Create a network")
+    .argument("<name>")
+    .option("-d, --driver <string>", "Driver to manage the Network", "bridge")
+    .option("--subnet <list>", "Subnet in CIDR format that represents a network segment", collect)
+    .option("--gateway <list>", "IPv4 Gateway for the master subnet", collect)
+    .option("--ip-range <list>", "Allocate container ip from a sub-range", collect)
+    .option("--internal", "Restrict external access to the network")
+    .option("--attachable", "Enable manual container attachment")
+    .option("--ipv6", "Enable IPv6 networking (not supported yet)")
+    .option("--label <list>", "Set metadata on a network", collect)
+    .option("-o, --opt <list>", "Set driver specific options", collect)
+    .action(act(async () => (await mod.network()).create as Handler));
+
+  add(parent, "ls", ["list"])
+    ?.aliases(["list"])
+    .description("List networks")
+    .option("-q, --quiet", "Only display network IDs")
+    .option("-f, --filter <filter>", "Provide filter values (e.g. 'driver=bridge')", collect)
+    .option("--format <string>", "Format output using a custom template")
+    .option("--no-trunc", "Do not truncate the output")
+    .action(act(async () => (await mod.network()).ls as Handler));
+
+  add(parent, "inspect")
+    ?.description("Display detailed information on one or more networks")
+    .argument("<network...>")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => ((ctx) => mod.inspect().then((m) => m.inspect(ctx, "network"))) as Handler));
+
+  add(parent, "rm", ["remove"])
+    ?.aliases(["remove"])
+    .description("Remove one or more networks")
+    .argument("<network...>")
+    .option("-f, --force", "Do not error if the network does not exist")
+    .action(act(async () => (await mod.network()).rm as Handler));
+
+  add(parent, "prune")
+    ?.description("Remove all unused networks")
+    .option("-f, --force", "Do not prompt for confirmation")
+    .option("--filter <filter>", "Provide filter values (e.g. 'label=<key>=<value>')", collect)
+    .action(act(async () => (await mod.network()).prune as Handler));
+
+  add(parent, "connect")
+    ?.description("Connect a container to a network")
+    .argument("<network>")
+    .argument("<container>")
+    .option("--alias <list>", "Add network-scoped alias for the container", collect)
+    .option("--ip <string>", "IPv4 address (e.g., 172.30.100.104)")
+    .action(act(async () => (await mod.network()).connect as Handler));
+
+  add(parent, "disconnect")
+    ?.description("Disconnect a container from a network")
+    .argument("<network>")
+    .argument("<container>")
+    .option("-f, --force", "Force the container to disconnect from a network")
+    .action(act(async () => (await mod.network()).disconnect as Handler));
+}
+
+function volumeCommands(parent: Command): void {
+  add(parent, "create")
+    ?.description("Create a volume")
+    .argument("[volume]")
+    .option("-d, --driver <string>", "Specify volume driver name", "local")
+    .option("--label <list>", "Set metadata for a volume", collect)
+    .option("-o, --opt <map>", "Set driver specific options", collect)
+    .addOption(new Option("--name <string>", "Specify volume name").hideHelp())
+    .action(act(async () => (await mod.volume()).create as Handler));
+
+  add(parent, "ls", ["list"])
+    ?.aliases(["list"])
+    .description("List volumes")
+    .option("-q, --quiet", "Only display volume names")
+    .option("-f, --filter <filter>", "Provide filter values (e.g. 'dangling=true')", collect)
+    .option(
+      "--format <string>",
+      "Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)",
+    )
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => (await mod.volume()).ls as Handler));
+
+  add(parent, "inspect")
+    ?.description("Display detailed information on one or more volumes")
+    .argument("<volume...>")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(async () => (await mod.volume()).inspect as Handler));
+
+  add(parent, "rm", ["remove"])
+    ?.aliases(["remove"])
+    .description("Remove one or more volumes")
+    .argument("<volume...>")
+    .option("-f, --force", "Force the removal of one or more volumes (no error when missing)")
+    .action(act(async () => (await mod.volume()).rm as Handler));
+
+  add(parent, "prune")
+    ?.description("Remove unused local volumes")
+    .option("-a, --all", "Remove all unused volumes, not just anonymous ones")
+    .option("-f, --force", "Do not prompt for confirmation")
+    .option("--filter <filter>", "Provide filter values (e.g. 'label=<label>')", collect)
+    .action(act(async () => (await mod.volume()).prune as Handler));
+}
+
 function systemCommands(parent: Command): void {
   add(parent, "version")
     ?.description("Show the shoal version information")
@@ -335,6 +453,17 @@ function buildProgram(argv: string[]): Command {
     .option("-s, --size", "Display total file sizes if the type is container")
     .option("--json", "Print the Engine API's JSON")
     .action(act(async () => (await mod.inspect()).inspect as Handler));
+
+  add(program, "port")
+    ?.description("List port mappings or a specific mapping for the container")
+    .argument("<container>")
+    .argument("[port]", "PRIVATE_PORT[/PROTO]")
+    .action(act(async () => (await mod.network()).port as Handler));
+
+  const network = add(program, "network")?.description("Manage networks");
+  if (network) networkCommands(network);
+  const volume = add(program, "volume")?.description("Manage volumes");
+  if (volume) volumeCommands(volume);
 
   const container = add(program, "container")?.description("Manage containers");
   if (container) containerCommands(container, true);

@@ -3,6 +3,7 @@
 
 import { parseBytes, parseNanoCpus } from "../shared/units.js";
 import { UsageError } from "./errors.js";
+import { storageFields, type MountSpec } from "./mount-options.js";
 import { RLIMIT_NAMES } from "../shared/rlimits.js";
 
 export function parseInteger(value: string, flag: string): number {
@@ -155,9 +156,23 @@ export interface RunFlags {
   stopSignal?: string;
   stopTimeout?: string;
   ulimit?: string[];
-  network?: string;
+  /** Repeatable: the first is the network mode, the others are joined as well. */
+  network?: string[];
   /** docker's older spelling of --network. */
-  net?: string;
+  net?: string[];
+  publish?: string[];
+  publishAll?: boolean;
+  expose?: string[];
+  ip?: string;
+  networkAlias?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  addHost?: string[];
+  /** -v/--volume, --mount, --tmpfs (cli/mount-options.ts). */
+  volume?: string[];
+  mount?: string[];
+  tmpfs?: string[];
   interactive?: boolean;
   tty?: boolean;
 }
@@ -207,8 +222,87 @@ export interface CreateBody {
     Init: boolean | null;
     RestartPolicy: RestartPolicy;
     Ulimits: UlimitSpec[] | null;
+    Binds?: string[];
+    Mounts?: MountSpec[];
+    Tmpfs?: Record<string, string>;
     NetworkMode: string;
+    PortBindings: Record<string, PortBindingSpec[]>;
+    PublishAllPorts: boolean;
+    Dns: string[] | null;
+    DnsSearch: string[] | null;
+    DnsOptions: string[] | null;
+    ExtraHosts: string[] | null;
   };
+  ExposedPorts?: Record<string, object>;
+  /** Anonymous volumes (`-v /path`), as the docker CLI sends them. */
+  Volumes?: Record<string, object>;
+  NetworkingConfig: { EndpointsConfig: Record<string, EndpointConfigSpec> };
+}
+
+export interface PortBindingSpec {
+  HostIp: string;
+  HostPort: string;
+}
+
+export interface EndpointConfigSpec {
+  Aliases?: string[];
+  IPAMConfig?: { IPv4Address: string };
+}
+
+function splitRange(text: string, what: string): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+  const first = m ? Number(m[1]) : NaN;
+  const last = m?.[2] !== undefined ? Number(m[2]) : first;
+  if (!m || first < 1 || last > 65535 || last < first)
+    throw new UsageError(`invalid ${what} "${text}": use a port from 1 to 65535 or a range FIRST-LAST`);
+  return [first, last];
+}
+
+/**
+ * `-p [ip:][hostPort:]containerPort[/proto]` as the docker CLI reads it: ranges map pairwise,
+ * a host range for one container port means "any free port of the range".
+ */
+export function parsePublish(value: string): Array<{ key: string; binding: PortBindingSpec }> {
+  let rest = value;
+  let proto = "tcp";
+  const slash = rest.lastIndexOf("/");
+  if (slash >= 0) {
+    proto = rest.slice(slash + 1).toLowerCase();
+    rest = rest.slice(0, slash);
+  }
+  if (proto !== "tcp" && proto !== "udp")
+    throw new UsageError(`invalid protocol "${proto}" in -p ${value}: use tcp or udp`);
+  const parts = rest.split(":");
+  let hostIp = "";
+  let hostPart = "";
+  let containerPart: string;
+  if (parts.length === 1) [containerPart] = parts;
+  else if (parts.length === 2) [hostPart, containerPart] = parts;
+  else if (parts.length === 3) [hostIp, hostPart, containerPart] = parts;
+  else throw new UsageError(`invalid -p ${value}: use [ip:][hostPort:]containerPort[/protocol]`);
+  if (hostIp !== "" && !/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp))
+    throw new UsageError(`invalid host address "${hostIp}" in -p ${value}: use an IPv4 address`);
+  const [cFirst, cLast] = splitRange(containerPart, "container port");
+  const host = hostPart === "" ? undefined : splitRange(hostPart, "host port");
+  const count = cLast - cFirst + 1;
+  if (host && count > 1 && host[1] - host[0] + 1 !== count)
+    throw new UsageError(`invalid -p ${value}: the host and container port ranges differ in length`);
+  const out: Array<{ key: string; binding: PortBindingSpec }> = [];
+  for (let i = 0; i < count; i++) {
+    let hostPort = "";
+    if (host) hostPort = count > 1 ? String(host[0] + i) : host[0] === host[1] ? String(host[0]) : `${host[0]}-${host[1]}`;
+    out.push({ key: `${cFirst + i}/${proto}`, binding: { HostIp: hostIp, HostPort: hostPort } });
+  }
+  return out;
+}
+
+/** `--expose 80`, `--expose 8000-8010/udp`. */
+export function parseExpose(value: string): string[] {
+  const [ports, proto = "tcp"] = value.split("/");
+  const [first, last] = splitRange(ports, "--expose port");
+  const keys: string[] = [];
+  for (let p = first; p <= last; p++) keys.push(`${p}/${proto}`);
+  return keys;
 }
 
 export const INTERACTIVE_UNSUPPORTED =
@@ -246,6 +340,27 @@ export function buildCreateBody(input: CreateInput): CreateBody {
   if (f.memorySwap !== undefined)
     memorySwap = f.memorySwap.trim() === "-1" ? -1 : bytes(f.memorySwap, "--memory-swap");
 
+  const bindings: Record<string, PortBindingSpec[]> = {};
+  const exposed: Record<string, object> = {};
+  for (const p of f.publish ?? []) {
+    for (const { key, binding } of parsePublish(p)) {
+      (bindings[key] ??= []).push(binding);
+      exposed[key] = {};
+    }
+  }
+  for (const e of f.expose ?? []) for (const key of parseExpose(e)) exposed[key] = {};
+  const networks = [...(f.network ?? []), ...(f.net ?? [])];
+  const endpoints: Record<string, EndpointConfigSpec> = {};
+  networks.forEach((n, i) => {
+    const ep: EndpointConfigSpec = {};
+    if (i === 0 && f.networkAlias?.length) ep.Aliases = [...f.networkAlias];
+    if (i === 0 && f.ip) ep.IPAMConfig = { IPv4Address: f.ip };
+    const builtin = ["default", "bridge", "host", "none"].includes(n) || n.startsWith("container:");
+    if (!builtin || Object.keys(ep).length > 0) endpoints[n] = ep;
+  });
+  if (networks.length === 0 && (f.ip || f.networkAlias?.length))
+    throw new UsageError("--ip and --network-alias need --network NAME (a user-defined network)");
+
   const attach = input.attach ?? !f.detach;
   const body: CreateBody = {
     Hostname: hostname,
@@ -278,10 +393,23 @@ export function buildCreateBody(input: CreateInput): CreateBody {
       Init: f.init ? true : null,
       RestartPolicy: restart,
       Ulimits: f.ulimit && f.ulimit.length > 0 ? f.ulimit.map(parseUlimit) : null,
-      NetworkMode: f.network ?? f.net ?? "default",
+      NetworkMode: networks[0] ?? "default",
+      PortBindings: bindings,
+      PublishAllPorts: Boolean(f.publishAll),
+      Dns: f.dns?.length ? [...f.dns] : null,
+      DnsSearch: f.dnsSearch?.length ? [...f.dnsSearch] : null,
+      DnsOptions: f.dnsOption?.length ? [...f.dnsOption] : null,
+      ExtraHosts: f.addHost?.length ? [...f.addHost] : null,
     },
+    NetworkingConfig: { EndpointsConfig: endpoints },
   };
+  if (Object.keys(exposed).length > 0) body.ExposedPorts = exposed;
   if (f.stopSignal !== undefined) body.StopSignal = f.stopSignal;
+  const storage = storageFields(f);
+  if (storage.Volumes) body.Volumes = storage.Volumes;
+  if (storage.Binds) body.HostConfig.Binds = storage.Binds;
+  if (storage.Mounts) body.HostConfig.Mounts = storage.Mounts;
+  if (storage.Tmpfs) body.HostConfig.Tmpfs = storage.Tmpfs;
   if (f.stopTimeout !== undefined) body.StopTimeout = parseInteger(f.stopTimeout, "--stop-timeout");
   return body;
 }

@@ -26,10 +26,9 @@ async function main(): Promise<void> {
   }
   const images = await ImageStore.open(enginePaths(options).imageRoot, log.child({ component: "images" }));
   const containers = await ContainerEngine.open(options, images, log.child({ component: "containers" }));
-  await containers.recover();
   const cgroupVersion = (await detectCgroupVersion()) === "v2" ? "2" : "1";
   const info = await gatherDaemonInfo(options, VERSION, cgroupVersion);
-  const app = buildEngineApi({ containers, images, log, info });
+  const app = buildEngineApi({ containers, images, networks: containers.networks, volumes: containers.volumes, log, info });
 
   await claimSocketPath(options.socketPath);
   await app.listen({ path: options.socketPath });

@@ -23,6 +23,11 @@ interface ConfigFile {
   runtime?: string;
   conmon?: string;
   "init-path"?: string;
+  bridge?: string;
+  bip?: string;
+  "ip-forward"?: boolean;
+  "resolv-conf"?: string;
+  "firewall-table"?: string;
 }
 
 export const DEFAULT_SOCKET = "/run/shoal/shoal.sock";
@@ -33,6 +38,12 @@ function socketFromHost(host: string): string {
   throw new Error(
     `unsupported host "${host}": shoald listens on unix sockets for now (-H unix:///run/shoal/shoal.sock); TCP with mutual TLS comes with the cluster API`,
   );
+}
+
+function parseBool(value: string, flag: string): boolean {
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  throw new Error(`invalid value "${value}" for ${flag}: use true or false`);
 }
 
 export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions> {
@@ -48,6 +59,11 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     .option("--runtime <path>", "OCI runtime binary (runc, crun, youki)")
     .option("--conmon <path>", "conmon binary")
     .option("--init-path <path>", "static init binary used for --init (tini)")
+    .option("-b, --bridge <name>", "Linux name of the default bridge network's bridge")
+    .option("--bip <cidr>", "the default bridge's address and prefix, e.g. 172.17.0.1/16")
+    .option("--ip-forward <bool>", "turn on IPv4 forwarding at start (true|false)")
+    .option("--resolv-conf <file>", "the host resolvers the container DNS forwards to")
+    .option("--firewall-table <name>", "name of shoal's nftables table (family ip)")
     .version(process.env.npm_package_version ?? "0.1.0");
   program.parse(argv, { from: "user" });
   const flags = program.opts<{
@@ -61,6 +77,11 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     runtime?: string;
     conmon?: string;
     initPath?: string;
+    bridge?: string;
+    bip?: string;
+    ipForward?: string;
+    resolvConf?: string;
+    firewallTable?: string;
   }>();
 
   let file: ConfigFile = {};
@@ -91,5 +112,13 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     logLevel: flags.logLevel ?? file["log-level"] ?? "info",
     pidFile: flags.pidfile ?? file.pidfile ?? `${execRoot}/shoald.pid`,
     configFile: flags.configFile,
+    bridgeName: flags.bridge ?? file.bridge ?? defaults.bridgeName,
+    bridgeIp: flags.bip ?? file.bip,
+    ipForward:
+      flags.ipForward !== undefined
+        ? parseBool(flags.ipForward, "--ip-forward")
+        : (file["ip-forward"] ?? defaults.ipForward),
+    resolvConfPath: flags.resolvConf ?? file["resolv-conf"] ?? defaults.resolvConfPath,
+    firewallTable: flags.firewallTable ?? file["firewall-table"] ?? defaults.firewallTable,
   };
 }

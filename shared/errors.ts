@@ -29,6 +29,7 @@ export class ShoalError extends Error {
 export const invalid = (message: string): ShoalError => new ShoalError("invalid", message);
 export const notFound = (message: string): ShoalError => new ShoalError("not_found", message);
 export const conflict = (message: string): ShoalError => new ShoalError("conflict", message);
+export const forbidden = (message: string): ShoalError => new ShoalError("forbidden", message);
 export const notModified = (message: string): ShoalError => new ShoalError("not_modified", message);
 export const internal = (message: string, cause?: unknown): ShoalError =>
   new ShoalError("internal", message, { cause });

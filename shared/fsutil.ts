@@ -1,4 +1,4 @@
-import { access, open, rename, mkdir, rm, readFile } from "node:fs/promises";
+import { access, lstat, open, readdir, rename, mkdir, rm, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { errnoCode } from "./errors.js";
@@ -57,4 +57,35 @@ export async function pathExists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** fsync a folder, so that renames and creations inside it survive a crash. */
+export async function syncDir(dir: string): Promise<void> {
+  const dh = await open(dir, "r");
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+/** Bytes in a folder tree (apparent sizes, symlinks not followed); 0 when it does not exist. */
+export async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of entries) {
+    const p = join(dir, name);
+    try {
+      const st = await lstat(p);
+      total += st.isDirectory() ? await dirSize(p) : st.size;
+    } catch {
+      // Vanished while counting.
+    }
+  }
+  return total;
 }

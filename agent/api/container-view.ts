@@ -1,6 +1,6 @@
 // The Engine API's JSON views of a container: `GET /containers/{id}/json` and the summaries of
 // `GET /containers/json`. Kept apart from the engine so the stored record can evolve freely.
-import type { ContainerRecord } from "../engine/container/types.js";
+import type { ContainerRecord, EndpointSettings } from "../engine/container/types.js";
 import { describeState } from "../../shared/human.js";
 
 const zeroTime = "0001-01-01T00:00:00Z";
@@ -26,9 +26,9 @@ export function toContainerInspect(c: ContainerRecord) {
       FinishedAt: s.FinishedAt || zeroTime,
     },
     Image: c.ImageId,
-    ResolvConfPath: "",
-    HostnamePath: "",
-    HostsPath: "",
+    ResolvConfPath: `${c.BundlePath}/resolv.conf`,
+    HostnamePath: `${c.BundlePath}/hostname`,
+    HostsPath: `${c.BundlePath}/hosts`,
     LogPath: c.LogPath,
     Name: `/${c.Name}`,
     RestartCount: c.RestartCount,
@@ -40,10 +40,88 @@ export function toContainerInspect(c: ContainerRecord) {
     ExecIDs: null,
     HostConfig: c.HostConfig,
     GraphDriver: { Name: "overlay2", Data: { MergedDir: c.RootfsPath } },
-    Mounts: [],
+    Mounts: mountViews(c),
     Config: c.Config,
-    NetworkSettings: { Bridge: "", SandboxID: "", Ports: {}, SandboxKey: "", Networks: {} },
+    NetworkSettings: toNetworkSettingsView(c),
   };
+}
+
+/** Endpoints as the API shows them (shoal's bookkeeping fields left out). */
+function endpointViews(c: ContainerRecord): Record<string, EndpointSettings> {
+  const out: Record<string, EndpointSettings> = {};
+  for (const [name, ep] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
+    const { InterfaceName: _i, ...view } = ep as EndpointSettings & { InterfaceName?: string };
+    out[name] = {
+      Links: null,
+      GlobalIPv6Address: "",
+      GlobalIPv6PrefixLen: 0,
+      IPv6Gateway: "",
+      DriverOpts: null,
+      ...view,
+    } as EndpointSettings;
+  }
+  return out;
+}
+
+/** Docker's NetworkSettings: the per-network endpoints plus the default bridge's fields at the top. */
+function toNetworkSettingsView(c: ContainerRecord) {
+  const bridge = c.NetworkSettings?.Networks.bridge;
+  return {
+    Bridge: "",
+    SandboxID: c.NetworkSettings?.SandboxKey ? c.Id : "",
+    SandboxKey: c.NetworkSettings?.SandboxKey ?? "",
+    HairpinMode: false,
+    LinkLocalIPv6Address: "",
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: c.NetworkSettings?.Ports ?? {},
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: bridge?.EndpointID ?? "",
+    Gateway: bridge?.Gateway ?? "",
+    GlobalIPv6Address: "",
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: bridge?.IPAddress ?? "",
+    IPPrefixLen: bridge?.IPPrefixLen ?? 0,
+    IPv6Gateway: "",
+    MacAddress: bridge?.MacAddress ?? "",
+    Networks: endpointViews(c),
+  };
+}
+
+/** `docker ps`'s port list: one entry per published binding, and exposed ports without one. */
+export function portSummaries(
+  c: ContainerRecord,
+): Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> {
+  const out: Array<{ IP?: string; PrivatePort: number; PublicPort?: number; Type: string }> = [];
+  for (const [key, bindings] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
+    const [port, type = "tcp"] = key.split("/");
+    if (!bindings || bindings.length === 0) {
+      out.push({ PrivatePort: Number(port), Type: type });
+      continue;
+    }
+    for (const b of bindings)
+      out.push({
+        IP: b.HostIp || "0.0.0.0",
+        PrivatePort: Number(port),
+        PublicPort: Number(b.HostPort),
+        Type: type,
+      });
+  }
+  return out;
+}
+
+/** inspect's and ps's "Mounts" (Docker's MountPoint; Name and Driver only for volumes). */
+export function mountViews(c: ContainerRecord) {
+  return (c.Mounts ?? []).map((m) => ({
+    Type: m.Type,
+    ...(m.Name ? { Name: m.Name } : {}),
+    Source: m.Source,
+    Destination: m.Destination,
+    ...(m.Driver ? { Driver: m.Driver } : {}),
+    Mode: m.Mode,
+    RW: m.RW,
+    Propagation: m.Propagation,
+  }));
 }
 
 /** The STATUS column of `docker ps`: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
@@ -63,12 +141,12 @@ export function toContainerSummary(c: ContainerRecord, currentImageId: (ref: str
     ImageID: c.ImageId,
     Command: command,
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: portSummaries(c),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode || "default" },
-    NetworkSettings: { Networks: {} },
-    Mounts: [],
+    NetworkSettings: { Networks: endpointViews(c) },
+    Mounts: mountViews(c),
   };
 }

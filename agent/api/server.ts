@@ -8,6 +8,10 @@ import type { ImageStoreApi } from "../engine/image/api.js";
 import { registerSystemRoutes, type DaemonInfo } from "./routes/system.js";
 import { registerContainerRoutes } from "./routes/containers.js";
 import { registerImageRoutes } from "./routes/images.js";
+import { registerVolumeRoutes } from "./routes/volumes.js";
+import type { VolumeStoreApi } from "../engine/volume/types.js";
+import { registerNetworkRoutes } from "./routes/networks.js";
+import type { NetworkManager } from "../engine/network/manager.js";
 
 export const API_VERSION = "1.44";
 export const MIN_API_VERSION = "1.24";
@@ -15,6 +19,8 @@ export const MIN_API_VERSION = "1.24";
 export interface EngineApiDeps {
   containers: ContainerEngineApi;
   images: ImageStoreApi;
+  volumes: VolumeStoreApi;
+  networks: NetworkManager;
   log: Logger;
   info: DaemonInfo;
 }
@@ -93,5 +99,7 @@ export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
   registerSystemRoutes(app, deps);
   registerContainerRoutes(app, deps);
   registerImageRoutes(app, deps);
+  registerVolumeRoutes(app, deps);
+  registerNetworkRoutes(app, deps);
   return app;
 }

@@ -13,6 +13,16 @@ export interface EngineConfig {
   initPath: string;
   /** Cgroup parent under which containers get their own cgroup (v1: in every hierarchy). */
   cgroupParent: string;
+  /** Linux name of the default bridge network's bridge (dockerd's --bridge). */
+  bridgeName: string;
+  /** The default bridge's gateway address with prefix, e.g. 172.17.0.1/16 (dockerd's --bip); picked when unset. */
+  bridgeIp?: string;
+  /** Turn on IPv4 forwarding at start (dockerd's --ip-forward); egress and published ports need it. */
+  ipForward: boolean;
+  /** Where the host's resolvers are listed; the daemon's DNS forwards other names to them. */
+  resolvConfPath: string;
+  /** shoal's own nftables table (family ip). */
+  firewallTable: string;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -23,6 +33,10 @@ export function defaultEngineConfig(): EngineConfig {
     conmonPath: "/usr/bin/conmon",
     initPath: "/usr/bin/tini-static",
     cgroupParent: "shoal",
+    bridgeName: "shoal0",
+    ipForward: true,
+    resolvConfPath: "/etc/resolv.conf",
+    firewallTable: "shoal",
   };
 }
 
@@ -31,8 +45,10 @@ export function enginePaths(c: EngineConfig) {
   return {
     imageRoot: join(c.dataRoot, "image"),
     containersRoot: join(c.dataRoot, "containers"),
+    volumesRoot: join(c.dataRoot, "volumes"),
     runtimeRoot: join(c.execRoot, "runtime"),
     exitsDir: join(c.execRoot, "exits"),
     conmonDir: join(c.execRoot, "conmon"),
+    networkRoot: join(c.dataRoot, "network"),
   };
 }

@@ -12,12 +12,14 @@ export interface InspectFlags {
   json?: boolean;
 }
 
-type Kind = "container" | "image";
+type Kind = "container" | "image" | "network" | "volume";
 
 async function fetchOne(client: ApiClient, name: string, kind: Kind, size: boolean): Promise<unknown> {
   const n = encodeURIComponent(name);
   if (kind === "container")
     return client.json<unknown>("GET", `/containers/${n}/json`, { query: { size: size ? 1 : undefined } });
+  if (kind === "network") return client.json<unknown>("GET", `/networks/${n}`);
+  if (kind === "volume") return client.json<unknown>("GET", `/volumes/${n}`);
   return client.json<unknown>("GET", `/images/${n}/json`);
 }
 
@@ -40,8 +42,8 @@ async function lookup(
 
 export async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const type = forced ?? ctx.flags.type;
-  if (type !== undefined && type !== "container" && type !== "image") {
+  const type = (forced ?? ctx.flags.type) as Kind | undefined;
+  if (type !== undefined && !["container", "image", "network", "volume"].includes(type)) {
     throw new UsageError(`"${type}" is not a valid value for --type: use container or image`);
   }
   const client = clientFor(ctx.host);

@@ -2,7 +2,7 @@
 // as strings computed the way docker computes them. Keys are in alphabetical order so that
 // `{{json .}}` prints what docker prints.
 
-import type { ContainerSummary, ImageSummary, PortSummary } from "../api-types.js";
+import type { ContainerSummary, ImageSummary, PortSummary, Volume } from "../api-types.js";
 import { STRICT } from "./template.js";
 import { ellipsis, goTimeString, timeAgo } from "./human.js";
 import { describeState, dockerSize } from "../../shared/human.js";
@@ -164,5 +164,32 @@ export function imageContext(row: ImageRow, opts: RowOptions): Record<string | s
     Tag: row.tag,
     UniqueSize: unique >= 0 ? dockerSize(unique) : "N/A",
     VirtualSize: dockerSize(i.VirtualSize ?? i.Size, 4),
+  };
+}
+
+export const volumeHeaders: Record<string, string> = {
+  Name: "VOLUME NAME",
+  Driver: "DRIVER",
+  Scope: "SCOPE",
+  Mountpoint: "MOUNTPOINT",
+  Labels: "LABELS",
+  Label: "LABEL",
+  Links: "LINKS",
+  Size: "SIZE",
+};
+
+export const DEFAULT_VOLUMES_FORMAT = "table {{.Driver}}\t{{.Name}}";
+
+export function volumeContext(v: Volume): Record<string | symbol, unknown> {
+  return {
+    [STRICT]: "VolumeContext",
+    Driver: v.Driver,
+    Label: (name: unknown) => (v.Labels ?? {})[String(name)] ?? "",
+    Labels: labelList(v.Labels),
+    Links: v.UsageData ? String(v.UsageData.RefCount) : "N/A",
+    Mountpoint: v.Mountpoint,
+    Name: v.Name,
+    Scope: v.Scope,
+    Size: v.UsageData ? dockerSize(v.UsageData.Size) : "N/A",
   };
 }

@@ -53,7 +53,7 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     "/containers/create",
     async (request, reply) => {
       const body = (request.body ?? {}) as Record<string, unknown>;
-      const { HostConfig, NetworkingConfig: _n, ...config } = body;
+      const { HostConfig, NetworkingConfig, ...config } = body;
       if (typeof config.Image !== "string" || config.Image === "") {
         throw invalid("config has no Image: name the image to create the container from");
       }
@@ -68,6 +68,7 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
         name: qString(request.query, "name") || undefined,
         config: config as CreateContainerRequest["config"],
         hostConfig: (HostConfig ?? {}) as CreateContainerRequest["hostConfig"],
+        networkingConfig: (NetworkingConfig ?? null) as CreateContainerRequest["networkingConfig"],
       };
       const created = await engine.create(req);
       return reply.code(201).send(created);

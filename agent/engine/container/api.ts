@@ -52,6 +52,9 @@ export interface ContainerEngineApi {
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;
   rename(ref: string, newName: string): Promise<void>;
   prune(filters?: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
+  /** Join a network (a running container at once, a stopped one at its next start). */
+  connectNetwork(ref: string, networkRef: string, request?: Partial<EndpointSettings>): Promise<void>;
+  disconnectNetwork(ref: string, networkRef: string): Promise<void>;
   /** Ids of the containers (any state) made from an image; the image store asks before removing. */
   usersOfImage(imageId: string): string[];
   /** Stop watching processes; containers keep running. */

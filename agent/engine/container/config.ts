@@ -94,5 +94,14 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
     },
     LogConfig: { Type: h.LogConfig?.Type || "k8s-file", Config: h.LogConfig?.Config ?? {} },
     ShmSize: h.ShmSize,
+    Binds: h.Binds ?? null,
+    Mounts: h.Mounts ?? null,
+    Tmpfs: h.Tmpfs ?? null,
+    PortBindings: h.PortBindings ?? {},
+    PublishAllPorts: h.PublishAllPorts ?? false,
+    Dns: h.Dns ?? [],
+    DnsSearch: h.DnsSearch ?? [],
+    DnsOptions: h.DnsOptions ?? [],
+    ExtraHosts: h.ExtraHosts ?? null,
   };
 }

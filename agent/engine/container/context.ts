@@ -9,6 +9,8 @@ import type { Runtime } from "../runtime/runc.js";
 import type { CapabilityEnv } from "../runtime/capabilities.js";
 import type { HostRlimits } from "../runtime/spec-resources.js";
 import type { ContainerStore } from "./store.js";
+import type { VolumeStoreApi } from "../volume/types.js";
+import type { NetworkManager } from "../network/manager.js";
 
 /** What the container modules share: settings, folders, collaborators and host facts found at open. */
 export interface EngineContext {
@@ -24,6 +26,9 @@ export interface EngineContext {
   capabilities: CapabilityEnv;
   /** The daemon's own hard limits: --ulimit above them is refused up front, not by runc at start. */
   hostRlimits: HostRlimits;
+  /** Named and anonymous volumes (-v, --mount, image VOLUMEs). */
+  volumes: VolumeStoreApi;
+  network: NetworkManager;
 }
 
 /** Where one container's things are. Persistent ones under dataRoot, per-run ones under execRoot. */
@@ -40,6 +45,8 @@ export function containerPaths(ctx: EngineContext, id: string) {
     /** A lower layer for images without any (overlayfs needs one). */
     emptyLower: join(dir, "empty"),
     log: join(dir, "container.log"),
+    /** Bind-mounted as /etc/hosts, /etc/resolv.conf and /etc/hostname; rewritten in place. */
+    etc: { hosts: join(dir, "hosts"), resolvConf: join(dir, "resolv.conf"), hostname: join(dir, "hostname") },
     /** conmon's pid files and its `exit`/`oom` markers for the current run. */
     run: join(ctx.paths.conmonDir, id),
     /** Links to attach sockets; short names keep socket paths under 108 bytes. */

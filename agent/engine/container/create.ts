@@ -9,6 +9,8 @@ import { defaultHostConfig, mergeConfig, pathAndArgs } from "./config.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
+import { planMounts, prepareMounts } from "./mounts.js";
+import { containerModeTarget } from "../network/manager.js";
 
 /** The bundle's config.json for a record, from the spec builder. */
 export async function writeBundleSpec(
@@ -24,6 +26,7 @@ export async function writeBundleSpec(
     cgroupsPath: p.cgroupsPath,
     initPath: ctx.config.initPath,
     cgroupV2: ctx.cgroupVersion === "v2",
+    etcFiles: p.etc,
     swapAccounting: ctx.swapAccounting,
     capabilities: ctx.capabilities,
     hostRlimits: ctx.hostRlimits,
@@ -64,8 +67,21 @@ export async function createContainer(
   const hostConfig = defaultHostConfig(req.hostConfig ?? {});
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
+  const plannedMounts = planMounts(config, hostConfig);
   const { Path, Args } = pathAndArgs(config);
   const p = containerPaths(ctx, id);
+  const target = containerModeTarget(hostConfig.NetworkMode);
+  if (target !== undefined) hostConfig.NetworkMode = `container:${ctx.store.resolve(target).Id}`;
+  const networkSettings = ctx.network.settingsForCreate(
+    hostConfig.NetworkMode,
+    req.networkingConfig?.EndpointsConfig,
+    {
+      bindings: hostConfig.PortBindings,
+      exposed: config.ExposedPorts,
+      publishAll: hostConfig.PublishAllPorts === true,
+    },
+    id,
+  );
 
   const undo: Array<() => Promise<void>> = [];
   try {
@@ -83,6 +99,10 @@ export async function createContainer(
 
     await mountRootfs(ctx, id, image);
     undo.push(() => unmountOverlay(p.rootfs));
+    // The bind-mount sources of /etc/hosts, /etc/resolv.conf, /etc/hostname; filled at start.
+    await Promise.all(Object.values(p.etc).map((f) => writeFile(f, "", { mode: 0o644 })));
+    // Volumes (made on first use, filled from the image when empty) and bind folders.
+    const mounts = await prepareMounts(ctx, id, p.rootfs, plannedMounts, undo);
 
     const rec: ContainerRecord = {
       Id: id,
@@ -106,6 +126,8 @@ export async function createContainer(
       LogPath: p.log,
       RootfsPath: p.rootfs,
       BundlePath: p.bundle,
+      Mounts: mounts,
+      NetworkSettings: networkSettings,
     };
     await writeBundleSpec(ctx, rec, image);
     await ctx.store.save(rec);
@@ -124,5 +146,8 @@ export async function createContainer(
       }
     }
     throw e;
+  } finally {
+    // The saved record now names its volumes; until then the create held them.
+    ctx.volumes.release(id);
   }
 }

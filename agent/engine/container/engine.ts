@@ -1,9 +1,9 @@
 import { detectCapabilities } from "../runtime/capabilities.js";
 import { readHostRlimits } from "../runtime/spec-resources.js";
-import { lstat, readdir, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { conflict, internal, invalid, messageOf, notFound, notModified } from "../../../shared/errors.js";
-import { ensureDir } from "../../../shared/fsutil.js";
+import { dirSize, ensureDir } from "../../../shared/fsutil.js";
 import type { Logger } from "../../../shared/logging.js";
 import { enginePaths, type EngineConfig } from "../config.js";
 import type { ImageStoreApi } from "../image/api.js";
@@ -29,6 +29,11 @@ import { cleanupRun, pidAlive, readConmonPid, readExitCode, startRun, wasOomKill
 import { ContainerStore, nameInUse } from "./store.js";
 import type { ContainerRecord, LogLine, LogOptions } from "./types.js";
 import { validateName } from "./validate.js";
+import { removeAnonymousVolumes, volumeUsers } from "./mounts.js";
+import { VolumeStore } from "../volume/store.js";
+import type { VolumeStoreApi } from "../volume/types.js";
+import { NetworkManager, type AttachedContainer } from "../network/manager.js";
+import type { EndpointSettings } from "./types.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -79,20 +84,37 @@ export class ContainerEngine implements ContainerEngineApi {
     for (const dir of [paths.containersRoot, paths.runtimeRoot, paths.exitsDir, paths.conmonDir])
       await ensureDir(dir);
     const cgroupVersion = await detectCgroupVersion();
+    const store = new ContainerStore(paths.containersRoot);
+    const volumes = await VolumeStore.open(paths.volumesRoot, log.child({ module: "volumes" }), (name) =>
+      volumeUsers(store, name),
+    );
     const ctx: EngineContext = {
       config,
       paths,
       images,
-      store: new ContainerStore(paths.containersRoot),
+      store,
+      volumes,
       runtime: new Runtime(config.runtimePath, paths.runtimeRoot),
       log: log.child({ module: "containers" }),
       cgroupVersion,
       swapAccounting: await hasSwapAccounting(cgroupVersion),
       capabilities: await detectCapabilities(),
       hostRlimits: await readHostRlimits(),
+      network: await NetworkManager.open({
+        dir: paths.networkRoot,
+        bridgeName: config.bridgeName,
+        bridgeIp: config.bridgeIp,
+        ipForward: config.ipForward,
+        resolvConfPath: config.resolvConfPath,
+        firewallTable: config.firewallTable,
+        dnsPort: 53,
+        log: log.child({ module: "network" }),
+      }),
     };
     const engine = new ContainerEngine(ctx);
+    ctx.network.setContainersLookup((networkId) => engine.attachedTo(networkId));
     await engine.recover();
+    await ctx.network.reconcile(ctx.store.all().filter((r) => isUp(r)));
     engine.watcher.start();
     return engine;
   }
@@ -217,7 +239,9 @@ export class ContainerEngine implements ContainerEngineApi {
     if (rec.HostConfig.AutoRemove) {
       void this.locks
         .run(rec.Id, async () => {
-          if (this.ctx.store.find(rec.Id) === rec && !isUp(rec)) await this.removeLocked(l, rec, false);
+          // Like Docker's --rm: the container's anonymous volumes go too.
+          if (this.ctx.store.find(rec.Id) === rec && !isUp(rec))
+            await this.removeLocked(l, rec, false, rec.Id, true);
         })
         .catch((e: unknown) =>
           this.ctx.log.error({ id: rec.Id, err: messageOf(e) }, "auto-removing a container failed"),
@@ -498,10 +522,18 @@ export class ContainerEngine implements ContainerEngineApi {
   async remove(ref: string, options: { force: boolean; volumes?: boolean }): Promise<void> {
     const rec = this.ctx.store.resolve(ref);
     const l = this.liveOf(rec);
-    await this.locks.run(rec.Id, () => this.removeLocked(l, rec, options.force, ref));
+    await this.locks.run(rec.Id, () =>
+      this.removeLocked(l, rec, options.force, ref, options.volumes === true),
+    );
   }
 
-  private async removeLocked(l: Live, rec: ContainerRecord, force: boolean, ref = rec.Id): Promise<void> {
+  private async removeLocked(
+    l: Live,
+    rec: ContainerRecord,
+    force: boolean,
+    ref = rec.Id,
+    removeVolumes = false,
+  ): Promise<void> {
     if (l.removed) return;
     const s = rec.State.Status;
     if ((s === "running" || s === "paused" || s === "restarting") && !force) {
@@ -528,6 +560,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await unmountOverlay(p.rootfs);
     await rm(p.dir, { recursive: true, force: true });
     this.ctx.store.drop(rec.Id);
+    if (removeVolumes) await removeAnonymousVolumes(this.ctx, rec);
     l.removed = true;
     this.live.delete(rec.Id);
     this.notify(rec.Id);
@@ -622,6 +655,7 @@ export class ContainerEngine implements ContainerEngineApi {
         throw e;
       }
       this.ctx.store.releaseName(old, rec.Id);
+      this.ctx.network.renamed(rec);
     });
   }
 
@@ -657,6 +691,53 @@ export class ContainerEngine implements ContainerEngineApi {
     return attachSocketPath(this.ctx, this.ctx.store.resolve(ref).Id);
   }
 
+  // ---- networks -------------------------------------------------------------------------
+
+  get networks(): NetworkManager {
+    return this.ctx.network;
+  }
+
+  /** Containers (any state) that have an endpoint on a network. */
+  attachedTo(networkId: string): AttachedContainer[] {
+    const out: AttachedContainer[] = [];
+    for (const rec of this.ctx.store.all()) {
+      for (const ep of Object.values(rec.NetworkSettings?.Networks ?? {})) {
+        if (ep.NetworkID === networkId)
+          out.push({ id: rec.Id, name: rec.Name, endpoint: structuredClone(ep) });
+      }
+    }
+    return out;
+  }
+
+  private runningNetns(
+    rec: ContainerRecord,
+  ): { pid: number; etc: ReturnType<typeof containerPaths>["etc"] } | undefined {
+    return isUp(rec) && rec.State.Pid > 0
+      ? { pid: rec.State.Pid, etc: containerPaths(this.ctx, rec.Id).etc }
+      : undefined;
+  }
+
+  async connectNetwork(ref: string, networkRef: string, request?: Partial<EndpointSettings>): Promise<void> {
+    const rec = this.ctx.store.resolve(ref);
+    await this.locks.run(rec.Id, async () => {
+      await this.ctx.network.connect(rec, networkRef, request, this.runningNetns(rec));
+      await this.ctx.store.save(rec);
+    });
+  }
+
+  async disconnectNetwork(ref: string, networkRef: string): Promise<void> {
+    const rec = this.ctx.store.resolve(ref);
+    await this.locks.run(rec.Id, async () => {
+      await this.ctx.network.disconnect(rec, networkRef, this.runningNetns(rec));
+      await this.ctx.store.save(rec);
+    });
+  }
+
+  /** The volume store, for the volume routes. */
+  get volumes(): VolumeStoreApi {
+    return this.ctx.volumes;
+  }
+
   usersOfImage(imageId: string): string[] {
     return this.ctx.store
       .all()
@@ -673,26 +754,6 @@ export class ContainerEngine implements ContainerEngineApi {
     }
     // Let exits being recorded finish writing, so the next engine reads whole records.
     await Promise.all([...this.live.values()].map((l) => l.handling ?? Promise.resolve()));
+    await this.ctx.network.close();
   }
-}
-
-/** Bytes in a folder tree (what prune reclaims from a container's upper layer). */
-async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  let entries: string[];
-  try {
-    entries = await readdir(dir);
-  } catch {
-    return 0;
-  }
-  for (const name of entries) {
-    const p = join(dir, name);
-    try {
-      const st = await lstat(p);
-      total += st.isDirectory() ? await dirSize(p) : st.size;
-    } catch {
-      // Vanished while counting.
-    }
-  }
-  return total;
 }

@@ -1,6 +1,10 @@
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { errnoCode, messageOf } from "../../../shared/errors.js";
+import { conflict, errnoCode, messageOf, notFound } from "../../../shared/errors.js";
+import { containerModeTarget } from "../network/manager.js";
+import { writeInPlace } from "../dns/etc-files.js";
+import type { Spec } from "../runtime/oci-types.js";
+import { isUp } from "./filters.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
 import { isMounted } from "../snapshot/overlay.js";
@@ -70,7 +74,9 @@ export async function waitPidGone(pid: number, timeoutMs: number): Promise<void>
  */
 export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> {
   const p = containerPaths(ctx, id);
+  const rec = ctx.store.find(id);
   const steps: Array<[string, () => Promise<void>]> = [
+    ["network release", async () => (rec && rec.Id === id ? ctx.network.release(rec) : undefined)],
     ["runtime delete", () => ctx.runtime.delete(id, true)],
     ["cgroup", () => removeCgroupDirs(p.cgroupsPath)],
     ["exit file", () => rm(p.exitFile, { force: true })],
@@ -84,6 +90,37 @@ export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> 
       ctx.log.warn({ id, err: messageOf(e) }, `cleanup after container run: ${what} failed`);
     }
   }
+}
+
+/**
+ * The network side of a start. `container:<id>` joins that container's namespace (written into
+ * the spec now, since its pid changes per run) and shares its /etc files; every other mode
+ * gets its addresses, ports and files from the network manager.
+ */
+async function prepareNetwork(ctx: EngineContext, rec: ContainerRecord): Promise<void> {
+  const p = containerPaths(ctx, rec.Id);
+  const target = containerModeTarget(rec.HostConfig.NetworkMode);
+  if (target === undefined) {
+    await ctx.network.prepare(rec, p.etc);
+    return;
+  }
+  const other = ctx.store.find(target);
+  if (!other || other.Id !== target)
+    throw notFound(
+      `cannot join the network of container ${target}: it no longer exists; recreate this container`,
+    );
+  if (!isUp(other) || other.State.Pid <= 0)
+    throw conflict(`cannot join the network of container ${other.Name}: it is not running; start it first`);
+  const spec = JSON.parse(await readFile(p.spec, "utf8")) as Spec;
+  const netns = `/proc/${other.State.Pid}/ns/net`;
+  spec.linux.namespaces = [
+    ...spec.linux.namespaces.filter((n) => n.type !== "network"),
+    { type: "network", path: netns },
+  ];
+  await writeFile(p.spec, JSON.stringify(spec, null, 1));
+  const from = containerPaths(ctx, other.Id).etc;
+  for (const key of ["hosts", "resolvConf", "hostname"] as const)
+    await writeInPlace(p.etc[key], await readFile(from[key], "utf8").catch(() => ""));
 }
 
 /** conmon's files in the bundle from an earlier run; it refuses to start when they exist. */
@@ -113,6 +150,9 @@ export async function startRun(
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.exitsDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.runtimeRoot, { recursive: true, mode: 0o700 });
+    await prepareNetwork(ctx, rec);
+    // Saved before wiring: a daemon that dies now still knows which addresses and ports are held.
+    await ctx.store.save(rec);
     const started = await conmonCreate({
       conmonPath: ctx.config.conmonPath,
       runtimePath: ctx.config.runtimePath,
@@ -129,6 +169,7 @@ export async function startRun(
       stdin: rec.Config.OpenStdin,
     });
     conmonPid = started.conmonPid;
+    await ctx.network.wire(rec, started.pid);
     await ctx.runtime.start(id);
     return started;
   } catch (e) {

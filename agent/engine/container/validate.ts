@@ -15,7 +15,6 @@ export function validateName(name: string): string {
 }
 
 const restartPolicies = new Set(["no", "always", "unless-stopped", "on-failure"]);
-const supportedNetworkModes = new Set(["default", "bridge", "none"]);
 
 /** Reject settings Docker rejects, naming the flag to fix. */
 export function validateSettings(config: ContainerConfig, host: HostConfig): void {
@@ -62,10 +61,8 @@ export function validateSettings(config: ContainerConfig, host: HostConfig): voi
   if (host.AutoRemove && policy.Name !== "no") {
     throw invalid("conflicting options: cannot combine --rm with a --restart policy other than no");
   }
-  if (!supportedNetworkModes.has(host.NetworkMode)) {
-    throw invalid(
-      `network mode "${host.NetworkMode}" is not supported yet for --network: use the default network or none`,
-    );
+  if (host.NetworkMode === "container:") {
+    throw invalid(`invalid --network container: name the container whose network to join (container:NAME)`);
   }
   if (config.StopSignal) parseSignal(config.StopSignal);
   if (config.StopTimeout !== undefined && config.StopTimeout !== null && config.StopTimeout < -1) {

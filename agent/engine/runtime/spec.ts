@@ -2,7 +2,7 @@
 // security profile: 14 capabilities, default seccomp, masked and read-only /proc and /sys
 // paths, a devices cgroup allow-list, and the HostConfig limits.
 
-import { availableParallelism } from "node:os";
+import { availableParallelism, hostname as osHostname } from "node:os";
 import { invalid } from "../../../shared/errors.js";
 import type { ContainerRecord } from "../container/types.js";
 import type { ImageConfigBlob } from "../image/types.js";
@@ -26,9 +26,12 @@ import { processEnv } from "./spec-env.js";
 import {
   DEFAULT_SHM_SIZE,
   defaultMounts,
+  etcMounts,
   INIT_PATH_IN_CONTAINER,
   MASKED_PATHS,
   READONLY_PATHS,
+  rootfsPropagationFor,
+  withUserMounts,
 } from "./spec-mounts.js";
 import { buildResources, buildRlimits, validateResources, type HostRlimits } from "./spec-resources.js";
 import { resolveUser } from "./user.js";
@@ -49,6 +52,8 @@ export interface SpecInput {
   swapAccounting: boolean;
   /** A network namespace prepared by the engine; absent = a fresh one, which runc gives a loopback that is up. */
   netnsPath?: string;
+  /** Files bind-mounted as /etc/hosts, /etc/resolv.conf and /etc/hostname (the engine rewrites them in place). */
+  etcFiles?: { hosts: string; resolvConf: string; hostname: string };
   /** For validating --cpus; default os.availableParallelism(). */
   hostCpus?: number;
   /** detectCapabilities() result; default the one cached at start-up. */
@@ -86,13 +91,20 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
     : applyCapAddDrop(DEFAULT_CAPABILITIES, hc.CapAdd, hc.CapDrop, capEnv);
   const user = await resolveUser(input.rootfsPath, cfg.User ?? "");
 
-  const hostname = cfg.Hostname || record.Id.slice(0, 12);
+  const hostNetwork = hc.NetworkMode === "host";
+  const hostname = hostNetwork ? osHostname() : cfg.Hostname || record.Id.slice(0, 12);
   const init = hc.Init === true;
   const args = [...(init ? [INIT_PATH_IN_CONTAINER, "--"] : []), record.Path, ...record.Args];
 
   const namespaces: LinuxNamespace[] = [
     { type: "mount" },
-    input.netnsPath !== undefined ? { type: "network", path: input.netnsPath } : { type: "network" },
+    ...(hostNetwork
+      ? []
+      : [
+          input.netnsPath !== undefined
+            ? { type: "network" as const, path: input.netnsPath }
+            : { type: "network" as const },
+        ]),
     { type: "uts" },
     { type: "pid" },
     { type: "ipc" },
@@ -126,6 +138,11 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
       cgroupsPath: input.cgroupsPath,
     },
   };
+  if (input.etcFiles) spec.mounts.push(...etcMounts(input.etcFiles, hc.ReadonlyRootfs === true));
+  // Volumes, binds and tmpfs last, replacing a default mount of the same path (as dockerd does).
+  spec.mounts = withUserMounts(spec.mounts, record);
+  const rootfsPropagation = rootfsPropagationFor(spec.mounts);
+  if (rootfsPropagation) spec.linux.rootfsPropagation = rootfsPropagation;
   if (cfg.Domainname) spec.domainname = cfg.Domainname;
   if (rlimits) spec.process.rlimits = rlimits;
   if (!privileged) {

@@ -1,0 +1,106 @@
+// /networks: Docker's network API over the network manager; connect and disconnect go through
+// the container engine, which owns the container records they change.
+import type { FastifyInstance } from "fastify";
+import type { EngineApiDeps } from "../server.js";
+import { invalid } from "../../../shared/errors.js";
+import { qFilters, type Query } from "../query.js";
+import type { NetworkRecord, CreateNetworkRequest } from "../../engine/network/types.js";
+import { PREDEFINED } from "../../engine/network/types.js";
+import type { AttachedContainer } from "../../engine/network/manager.js";
+import type { EndpointSettings } from "../../engine/container/types.js";
+
+type IdParams = { Params: { id: string }; Querystring: Query };
+
+/** A network as inspect shows it; `Containers` lists the running endpoints. */
+export function toNetworkView(n: NetworkRecord, attached: AttachedContainer[]) {
+  const { BridgeName: _b, Pool: _p, ...view } = n;
+  const containers: Record<string, object> = {};
+  for (const c of attached) {
+    if (c.endpoint.IPAddress === "") continue;
+    containers[c.id] = {
+      Name: c.name,
+      EndpointID: c.endpoint.EndpointID,
+      MacAddress: c.endpoint.MacAddress,
+      IPv4Address: `${c.endpoint.IPAddress}/${c.endpoint.IPPrefixLen}`,
+      IPv6Address: "",
+    };
+  }
+  return { ...view, ConfigFrom: { Network: "" }, Containers: containers };
+}
+
+function labelMatches(labels: Record<string, string>, filter: string): boolean {
+  const eq = filter.indexOf("=");
+  if (eq < 0) return filter in labels;
+  return labels[filter.slice(0, eq)] === filter.slice(eq + 1);
+}
+
+/** Docker's network filters: name (substring), id (prefix), label, driver, type custom|builtin, dangling. */
+export function networkMatcher(
+  filters: Record<string, string[]>,
+  usedBy: (id: string) => number,
+): (n: NetworkRecord) => boolean {
+  const known = new Set(["name", "id", "label", "driver", "type", "dangling", "scope", "until"]);
+  for (const key of Object.keys(filters))
+    if (!known.has(key))
+      throw invalid(`invalid filter '${key}': use name, id, label, driver, type or dangling`);
+  return (n) =>
+    (!filters.name || filters.name.some((v) => n.Name.includes(v))) &&
+    (!filters.id || filters.id.some((v) => n.Id.startsWith(v))) &&
+    (!filters.label || filters.label.every((l) => labelMatches(n.Labels, l))) &&
+    (!filters.driver || filters.driver.includes(n.Driver)) &&
+    (!filters.scope || filters.scope.includes(n.Scope)) &&
+    (!filters.type || filters.type.some((t) => (t === "builtin") === PREDEFINED.has(n.Name))) &&
+    (!filters.dangling ||
+      filters.dangling.some(
+        (d) => (d === "true" || d === "1") === (usedBy(n.Id) === 0 && !PREDEFINED.has(n.Name)),
+      ));
+}
+
+export function registerNetworkRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+  const networks = deps.networks;
+  const usedBy = (id: string) => networks.attached(id).length;
+
+  app.get<{ Querystring: Query }>("/networks", async (request) => {
+    const match = networkMatcher(qFilters(request.query), usedBy);
+    return networks
+      .list()
+      .filter(match)
+      .map((n) => toNetworkView(n, networks.attached(n.Id)));
+  });
+
+  app.get<IdParams>("/networks/:id", async (request) => {
+    const n = networks.get(request.params.id);
+    return toNetworkView(n, networks.attached(n.Id));
+  });
+
+  app.post("/networks/create", async (request, reply) => {
+    const body = (request.body ?? {}) as CreateNetworkRequest;
+    return reply.code(201).send(await networks.create(body));
+  });
+
+  app.delete<IdParams>("/networks/:id", async (request, reply) => {
+    await networks.remove(request.params.id);
+    return reply.code(204).send();
+  });
+
+  app.post<IdParams>("/networks/:id/connect", async (request, reply) => {
+    const body = (request.body ?? {}) as { Container?: string; EndpointConfig?: Partial<EndpointSettings> };
+    if (!body.Container) throw invalid("connect needs a container: name it in the Container field");
+    await deps.containers.connectNetwork(body.Container, request.params.id, body.EndpointConfig);
+    return reply.code(200).send();
+  });
+
+  app.post<IdParams>("/networks/:id/disconnect", async (request, reply) => {
+    const body = (request.body ?? {}) as { Container?: string; Force?: boolean };
+    if (!body.Container) throw invalid("disconnect needs a container: name it in the Container field");
+    await deps.containers.disconnectNetwork(body.Container, request.params.id);
+    return reply.code(200).send();
+  });
+
+  app.post<{ Querystring: Query }>("/networks/prune", async (request) => {
+    const filters = qFilters(request.query);
+    const { until: _u, ...rest } = filters;
+    const match = networkMatcher(rest, usedBy);
+    return { NetworksDeleted: await networks.prune(match) };
+  });
+}

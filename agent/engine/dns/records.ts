@@ -1,0 +1,98 @@
+// The names the daemon's DNS server knows: one endpoint per (container, network). Pure data, no
+// I/O, so the network manager can update it synchronously as containers connect and disconnect,
+// and the server reads a consistent view for every query.
+//
+// A query is scoped by who asks: the source address identifies one endpoint, hence one
+// container, and that container sees the names on every network it is on (like Docker's
+// per-sandbox resolver), not only the network the query arrived from.
+import { isIPv4 } from "node:net";
+
+export interface DnsEndpoint {
+  containerId: string;
+  networkId: string;
+  ip: string;
+  /** Container name, aliases, short id...: every name that resolves to `ip` on this network. */
+  names: string[];
+}
+
+/** DNS names compare case-insensitively, and "web." is the same name as "web". */
+export function normalizeName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
+}
+
+function endpointKey(containerId: string, networkId: string): string {
+  return `${containerId}\u0000${networkId}`;
+}
+
+function ipv4Number(ip: string): number {
+  return ip.split(".").reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+export class DnsRecords {
+  // Insertion order matters: reverse() answers with the endpoint set first.
+  private readonly byKey = new Map<string, DnsEndpoint>();
+
+  setEndpoint(e: DnsEndpoint): void {
+    const names = [...new Set(e.names.map(normalizeName).filter((n) => n !== ""))];
+    const key = endpointKey(e.containerId, e.networkId);
+    // Delete first so a replaced endpoint moves to the end, as a fresh connect would.
+    this.byKey.delete(key);
+    this.byKey.set(key, { containerId: e.containerId, networkId: e.networkId, ip: e.ip, names });
+  }
+
+  removeEndpoint(containerId: string, networkId: string): void {
+    this.byKey.delete(endpointKey(containerId, networkId));
+  }
+
+  removeContainer(containerId: string): void {
+    for (const [key, e] of this.byKey) if (e.containerId === containerId) this.byKey.delete(key);
+  }
+
+  /** Copies, so callers cannot change the records behind the server's back. */
+  endpoints(): DnsEndpoint[] {
+    return [...this.byKey.values()].map((e) => ({ ...e, names: [...e.names] }));
+  }
+
+  /**
+   * The IPv4 addresses `qname` has for the container at `clientIp` (sorted, unique), or
+   * undefined when no endpoint it can see has that name: the caller then forwards the query.
+   */
+  lookup(clientIp: string, qname: string): string[] | undefined {
+    const name = normalizeName(qname);
+    const ips = new Set<string>();
+    for (const e of this.visibleTo(clientIp)) {
+      if (isIPv4(e.ip) && e.names.includes(name)) ips.add(e.ip);
+    }
+    if (ips.size === 0) return undefined;
+    return [...ips].sort((a, b) => ipv4Number(a) - ipv4Number(b));
+  }
+
+  /**
+   * Whether `qname` is a container name the client can see, whatever its addresses: the server
+   * then answers other record types (AAAA...) with an empty NOERROR instead of forwarding, so
+   * resolvers neither wait on the host's DNS nor get a stranger's address for a local name.
+   */
+  isLocalName(clientIp: string, qname: string): boolean {
+    const name = normalizeName(qname);
+    return this.visibleTo(clientIp).some((e) => e.names.includes(name));
+  }
+
+  /** The first name of the endpoint holding `ip` on a network the client shares, for PTR. */
+  reverse(clientIp: string, ip: string): string | undefined {
+    for (const e of this.visibleTo(clientIp)) {
+      if (e.ip === ip && e.names.length > 0) return e.names[0];
+    }
+    return undefined;
+  }
+
+  /** The endpoints on any network of the container(s) owning `clientIp`; none for a stranger. */
+  private visibleTo(clientIp: string): DnsEndpoint[] {
+    const containers = new Set<string>();
+    for (const e of this.byKey.values()) if (e.ip === clientIp) containers.add(e.containerId);
+    if (containers.size === 0) return [];
+    const networks = new Set<string>();
+    for (const e of this.byKey.values()) if (containers.has(e.containerId)) networks.add(e.networkId);
+    return [...this.byKey.values()].filter((e) => networks.has(e.networkId));
+  }
+}

@@ -1,0 +1,121 @@
+// The kernel side of bridge networks: bridges, veth pairs, addresses and routes, through
+// iproute2's `ip -batch` so that one process does many changes. Names are ours alone: bridges
+// and host-side veths carry shoal's prefixes, so nothing here can touch another program's links.
+import { readFile, writeFile } from "node:fs/promises";
+import { CommandError, runCommand } from "../runtime/command.js";
+
+const IP = "ip";
+
+/** One batch of `ip` commands in this daemon's network namespace. */
+export async function ipBatch(lines: string[]): Promise<void> {
+  if (lines.length === 0) return;
+  await runCommand(IP, ["-batch", "-"], { input: lines.join("\n") + "\n", timeoutMs: 30_000 });
+}
+
+/** One batch in another process's network namespace (a container's, by its pid). */
+export async function ipBatchInNetns(pid: number, lines: string[]): Promise<void> {
+  if (lines.length === 0) return;
+  await runCommand("nsenter", [`--net=/proc/${pid}/ns/net`, IP, "-batch", "-"], {
+    input: lines.join("\n") + "\n",
+    timeoutMs: 30_000,
+  });
+}
+
+export interface LinkInfo {
+  name: string;
+  kind?: string;
+  master?: string;
+}
+
+/** The links of this namespace with their kind (bridge, veth, ...). */
+export async function listLinks(): Promise<LinkInfo[]> {
+  const { stdout } = await runCommand(IP, ["-j", "-d", "link", "show"]);
+  const raw = JSON.parse(stdout || "[]") as Array<{
+    ifname: string;
+    master?: string;
+    linkinfo?: { info_kind?: string };
+  }>;
+  return raw.map((l) => ({ name: l.ifname, kind: l.linkinfo?.info_kind, master: l.master }));
+}
+
+function isMissingLink(e: unknown): boolean {
+  return e instanceof CommandError && /Cannot find device|does not exist/i.test(e.stderr);
+}
+
+/**
+ * A bridge with the gateway address, up. Idempotent: an existing bridge keeps its links and
+ * gets its address replaced. Locally routed 127/8 is allowed on it so that published ports
+ * answer on localhost (nftables rewrites 127.0.0.1 → container, the reply comes back here).
+ */
+export async function ensureBridge(name: string, gatewayCidr: string): Promise<void> {
+  const links = await listLinks();
+  const existing = links.find((l) => l.name === name);
+  if (existing && existing.kind !== "bridge") {
+    throw new Error(`cannot use ${name} as a bridge: a ${existing.kind ?? "non-bridge"} link has that name`);
+  }
+  await ipBatch([
+    ...(existing ? [] : [`link add ${name} type bridge`]),
+    `addr replace ${gatewayCidr} dev ${name}`,
+    `link set ${name} up`,
+  ]);
+  await writeFile(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, "1\n");
+}
+
+/** Remove a link; a link that is already gone is fine. */
+export async function deleteLink(name: string): Promise<void> {
+  try {
+    await ipBatch([`link del ${name}`]);
+  } catch (e) {
+    if (!isMissingLink(e)) throw e;
+  }
+}
+
+export interface VethPlan {
+  /** Host end, attached to the bridge. */
+  hostName: string;
+  /** Name inside the container (eth0, eth1, ...). */
+  containerName: string;
+  bridge: string;
+  mac: string;
+  address: string;
+  prefix: number;
+  /** Default route through this gateway (the container's first network that is not internal). */
+  defaultGateway?: string;
+}
+
+/**
+ * Wire a container's network namespace (by the pid of its init, which waits between `runtime
+ * create` and `start`) to bridges: one host batch makes the veth pairs with their container
+ * ends already inside the namespace, one batch in the namespace sets addresses and routes.
+ */
+export async function wireVeths(pid: number, plans: VethPlan[]): Promise<void> {
+  if (plans.length === 0) return;
+  const host: string[] = [];
+  const inside: string[] = [];
+  for (const p of plans) {
+    host.push(
+      `link add ${p.hostName} type veth peer name ${p.containerName} address ${p.mac} netns ${pid}`,
+      `link set ${p.hostName} master ${p.bridge}`,
+      `link set ${p.hostName} up`,
+    );
+    inside.push(`addr add ${p.address}/${p.prefix} dev ${p.containerName}`, `link set ${p.containerName} up`);
+  }
+  const gateway = plans.find((p) => p.defaultGateway !== undefined)?.defaultGateway;
+  if (gateway !== undefined) inside.push(`route add default via ${gateway}`);
+  await ipBatch(host);
+  await ipBatchInNetns(pid, inside);
+}
+
+/** Docker's MAC for an address: 02:42 followed by the four address bytes. */
+export function macForAddress(address: string): string {
+  const bytes = address.split(".").map((b) => Number(b).toString(16).padStart(2, "0"));
+  return ["02", "42", ...bytes].join(":");
+}
+
+/** Enable IPv4 forwarding in this namespace (dockerd's --ip-forward): needed for egress and published ports. */
+export async function enableIpForward(): Promise<boolean> {
+  const path = "/proc/sys/net/ipv4/ip_forward";
+  if ((await readFile(path, "utf8")).trim() === "1") return false;
+  await writeFile(path, "1\n");
+  return true;
+}

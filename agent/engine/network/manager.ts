@@ -1,0 +1,761 @@
+// The network manager: networks and what containers hold on them (addresses, veths, published
+// ports, DNS names). The container engine calls it at create (check the request), between
+// `runtime create` and `start` (allocate and wire), after an exit (release), and at daemon start
+// (reconcile what a crash left behind). It never reads the container store itself: the engine
+// hands it the records, so network/ does not depend on container/ code.
+import { hostname as hostHostname } from "node:os";
+import { readFile } from "node:fs/promises";
+import { conflict, forbidden, invalid, messageOf, notFound } from "../../../shared/errors.js";
+import { newId } from "../../../shared/ids.js";
+import type { Logger } from "../../../shared/logging.js";
+import type { ContainerRecord, EndpointSettings, NetworkSettings, PortBinding } from "../container/types.js";
+import { DnsRecords } from "../dns/records.js";
+import { DnsServer } from "../dns/server.js";
+import { UpstreamResolver } from "../dns/upstream.js";
+import { renderHostname, renderHosts, writeInPlace } from "../dns/etc-files.js";
+import { containerResolvConf, readHostResolvConf, renderResolvConf } from "../dns/resolv-conf.js";
+import { parseSubnet } from "./cidr.js";
+import { FirewallApplier, type FirewallPort, type FirewallState } from "./firewall.js";
+import {
+  deleteLink,
+  enableIpForward,
+  ensureBridge,
+  listLinks,
+  macForAddress,
+  wireVeths,
+  type VethPlan,
+} from "./host-links.js";
+import { newBridgeNetwork, NetworkTable, predefinedNetworks, type Network } from "./networks.js";
+import {
+  clash,
+  ephemeralRange,
+  portRequests,
+  probeHostPort,
+  type PortRequest,
+  type PublishedPort,
+} from "./ports.js";
+import { NetworkFile } from "./store.js";
+import { DEFAULT_NETWORK, type CreateNetworkRequest, type NetworkRecord } from "./types.js";
+
+/** Host-side veths and user bridges carry these prefixes; anything else is not ours. */
+export const VETH_PREFIX = "shv";
+export const BRIDGE_PREFIX = "shb-";
+
+export interface NetworkManagerOptions {
+  /** <dataRoot>/network */
+  dir: string;
+  /** The default bridge's Linux name (dockerd's --bridge); differs between daemons on one host. */
+  bridgeName: string;
+  /** dockerd's --bip: the default bridge's gateway address with prefix. */
+  bridgeIp?: string;
+  ipForward: boolean;
+  resolvConfPath: string;
+  /** nftables table name. */
+  firewallTable: string;
+  dnsPort: number;
+  log: Logger;
+}
+
+/** The files a container gets as /etc/hosts, /etc/resolv.conf and /etc/hostname. */
+export interface EtcPaths {
+  hosts: string;
+  resolvConf: string;
+  hostname: string;
+}
+
+/** What a network's inspect lists per container. */
+export interface AttachedContainer {
+  id: string;
+  name: string;
+  endpoint: EndpointSettings;
+}
+
+type ContainersOf = (networkId: string) => AttachedContainer[];
+
+function emptyEndpoint(networkId: string, requested?: Partial<EndpointSettings>): EndpointSettings {
+  return {
+    IPAMConfig: requested?.IPAMConfig ?? null,
+    Aliases: requested?.Aliases ?? null,
+    NetworkID: networkId,
+    EndpointID: "",
+    Gateway: "",
+    IPAddress: "",
+    IPPrefixLen: 0,
+    MacAddress: "",
+    DNSNames: null,
+  };
+}
+
+/** The network a NetworkMode names, Docker's way: "", "default" → bridge. */
+export function primaryNetworkName(mode: string | undefined): string {
+  return !mode || mode === "default" ? DEFAULT_NETWORK : mode;
+}
+
+export function containerModeTarget(mode: string | undefined): string | undefined {
+  return mode?.startsWith("container:") ? mode.slice("container:".length) : undefined;
+}
+
+export class NetworkManager {
+  private readonly records = new DnsRecords();
+  private readonly firewall: FirewallApplier;
+  private readonly dns: DnsServer;
+  /** Ports in force per running container. */
+  private readonly ports = new Map<string, Array<PublishedPort & { containerIp: string }>>();
+  private containersOf: ContainersOf = () => [];
+  /** Serialises allocation so two starts cannot take the same address or port. */
+  private allocating: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly opts: NetworkManagerOptions,
+    private readonly table: NetworkTable,
+    private readonly file: NetworkFile,
+  ) {
+    this.firewall = new FirewallApplier(opts.firewallTable);
+    const upstream = new UpstreamResolver(async () =>
+      (await readHostResolvConf(opts.resolvConfPath)).nameservers.map((address) => ({ address, port: 53 })),
+    );
+    this.dns = new DnsServer({ records: this.records, upstream, log: opts.log.child({ module: "dns" }) });
+  }
+
+  static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
+    const file = new NetworkFile(opts.dir);
+    const table = new NetworkTable(await file.load());
+    const m = new NetworkManager(opts, table, file);
+    const made = await predefinedNetworks(table, { bridgeName: opts.bridgeName, bridgeIp: opts.bridgeIp });
+    for (const n of made) table.add(n);
+    if (made.length > 0) await m.persist();
+    if (opts.ipForward && (await enableIpForward()))
+      opts.log.info("enabled IPv4 forwarding (net.ipv4.ip_forward=1), as dockerd does");
+    for (const n of table.bridges()) await m.bringUp(n);
+    return m;
+  }
+
+  setContainersLookup(fn: ContainersOf): void {
+    this.containersOf = fn;
+  }
+
+  private persist(): Promise<void> {
+    return this.file.save(this.table.records());
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.allocating.then(fn, fn);
+    this.allocating = next.catch(() => undefined);
+    return next;
+  }
+
+  private async bringUp(n: Network): Promise<void> {
+    const pool = n.pool;
+    const bridge = n.record.BridgeName;
+    if (!pool || !bridge) return;
+    await ensureBridge(bridge, `${pool.state.gateway}/${parseSubnet(pool.state.subnet).prefix}`);
+    try {
+      await this.dns.listen(pool.state.gateway, this.opts.dnsPort);
+    } catch (e) {
+      // Containers then fall back to no name resolution; the network itself still works.
+      this.opts.log.warn(
+        { network: n.record.Name, err: messageOf(e) },
+        "cannot serve DNS on the network's gateway",
+      );
+    }
+  }
+
+  private firewallState(): FirewallState {
+    const networks = this.table.bridges().map((n) => ({
+      bridge: n.record.BridgeName as string,
+      subnet: n.record.IPAM.Config[0].Subnet,
+      internal: n.record.Internal,
+    }));
+    const ports: FirewallPort[] = [];
+    for (const list of this.ports.values()) {
+      for (const p of list) {
+        ports.push({
+          protocol: p.protocol,
+          hostIp: p.hostIp,
+          hostPort: p.hostPort,
+          containerIp: p.containerIp,
+          containerPort: p.containerPort,
+        });
+      }
+    }
+    return { networks, ports };
+  }
+
+  private applyFirewall(): Promise<void> {
+    return this.firewall.update(() => this.firewallState());
+  }
+
+  // ---- networks -------------------------------------------------------------------------
+
+  async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
+    return this.serial(async () => {
+      const n = await newBridgeNetwork(this.table, req, (id) => `${BRIDGE_PREFIX}${id.slice(0, 11)}`);
+      this.table.add(n);
+      try {
+        await this.bringUp(n);
+        await this.persist();
+        await this.applyFirewall();
+      } catch (e) {
+        this.table.delete(n.record.Id);
+        await this.dns.unlisten(n.pool?.state.gateway ?? "").catch(() => undefined);
+        await deleteLink(n.record.BridgeName as string).catch(() => undefined);
+        await this.persist().catch(() => undefined);
+        throw e;
+      }
+      this.opts.log.info({ network: n.record.Name, id: n.record.Id }, "network created");
+      return { Id: n.record.Id, Warning: "" };
+    });
+  }
+
+  get(ref: string): NetworkRecord {
+    return structuredClone(this.table.get(ref).record);
+  }
+
+  find(ref: string): NetworkRecord | undefined {
+    const n = this.table.find(ref);
+    return n ? structuredClone(n.record) : undefined;
+  }
+
+  list(): NetworkRecord[] {
+    return this.table.records().map((r) => structuredClone(r));
+  }
+
+  attached(networkId: string): AttachedContainer[] {
+    return this.containersOf(networkId);
+  }
+
+  async remove(ref: string): Promise<void> {
+    const n = this.table.get(ref);
+    if (n.record.Name === DEFAULT_NETWORK || n.record.Name === "host" || n.record.Name === "none")
+      throw forbidden(`${n.record.Name} is a pre-defined network and cannot be removed`);
+    const users = this.containersOf(n.record.Id);
+    if (users.length > 0) {
+      throw conflict(
+        `error while removing network: network ${n.record.Name} id ${n.record.Id} has active endpoints (${users
+          .map((u) => u.name)
+          .join(", ")}): disconnect or remove them first`,
+      );
+    }
+    await this.serial(async () => {
+      this.table.delete(n.record.Id);
+      await this.persist();
+      if (n.pool) await this.dns.unlisten(n.pool.state.gateway).catch(() => undefined);
+      if (n.record.BridgeName) await deleteLink(n.record.BridgeName);
+      await this.applyFirewall();
+    });
+    this.opts.log.info({ network: n.record.Name, id: n.record.Id }, "network removed");
+  }
+
+  /** Remove every user network no container uses (`filter` picks which are candidates). */
+  async prune(filter: (r: NetworkRecord) => boolean): Promise<string[]> {
+    const removed: string[] = [];
+    for (const n of this.table.all()) {
+      const r = n.record;
+      if (r.Name === DEFAULT_NETWORK || r.Name === "host" || r.Name === "none") continue;
+      if (!filter(r) || this.containersOf(r.Id).length > 0) continue;
+      await this.remove(r.Id);
+      removed.push(r.Name);
+    }
+    return removed;
+  }
+
+  // ---- containers: create ---------------------------------------------------------------
+
+  /**
+   * The NetworkSettings a new container starts with: the networks it asked for (by NetworkMode
+   * and NetworkingConfig), checked now so that a bad request creates nothing.
+   */
+  settingsForCreate(
+    mode: string | undefined,
+    endpoints: Record<string, Partial<EndpointSettings>> | null | undefined,
+    ports: {
+      bindings: Record<string, PortBinding[] | null> | null | undefined;
+      exposed: Record<string, object> | undefined;
+      publishAll: boolean;
+    },
+    selfId: string,
+  ): NetworkSettings {
+    const settings: NetworkSettings = { Networks: {}, Ports: {}, SandboxKey: "" };
+    const requests = portRequests(ports.bindings, ports.exposed, ports.publishAll);
+    this.checkPortsFree(requests, selfId);
+    if (containerModeTarget(mode) !== undefined) {
+      if (Object.keys(endpoints ?? {}).length > 0)
+        throw invalid("conflicting options: a container in another container's network cannot join networks");
+      return settings;
+    }
+    const primary = this.table.get(primaryNetworkName(mode));
+    const asked = endpoints ?? {};
+    const requestOf = (n: NetworkRecord): Partial<EndpointSettings> | undefined =>
+      asked[n.Name] ??
+      asked[n.Id] ??
+      (n.Name === DEFAULT_NETWORK ? asked.default : undefined) ??
+      (mode ? asked[mode] : undefined);
+    const chosen: NetworkRecord[] = [primary.record];
+    for (const ref of Object.keys(asked)) {
+      const n = this.table.get(primaryNetworkName(ref)).record;
+      if (!chosen.some((c) => c.Id === n.Id)) chosen.push(n);
+    }
+    if (chosen.length > 1 && chosen.some((n) => n.Driver !== "bridge")) {
+      throw invalid(
+        `container cannot be connected to network "${chosen.find((n) => n.Driver !== "bridge")?.Name}" and other networks`,
+      );
+    }
+    for (const n of chosen) {
+      const req = requestOf(n);
+      this.checkEndpointRequest(n, req);
+      settings.Networks[n.Name] = emptyEndpoint(n.Id, req);
+    }
+    return settings;
+  }
+
+  private checkEndpointRequest(n: NetworkRecord, req: Partial<EndpointSettings> | undefined): void {
+    const userDefined = n.Driver === "bridge" && n.Name !== DEFAULT_NETWORK;
+    if ((req?.Aliases?.length ?? 0) > 0 && !userDefined)
+      throw invalid(
+        `network-scoped alias is supported only for containers in user defined networks (not ${n.Name})`,
+      );
+    const ip = req?.IPAMConfig?.IPv4Address;
+    if (ip) {
+      if (!userDefined)
+        throw invalid(`user specified IP address is supported on user defined networks only (not ${n.Name})`);
+      const pool = this.table.get(n.Id).pool;
+      if (!pool) throw invalid(`network ${n.Name} has no address pool`);
+      // Throws 400 for an address outside the subnet; a held address is a clash at start.
+      pool.allocate("probe", ip);
+      pool.release(ip);
+    }
+  }
+
+  private activePorts(exceptId: string): Array<{ id: string; port: PublishedPort }> {
+    const out: Array<{ id: string; port: PublishedPort }> = [];
+    for (const [id, list] of this.ports) if (id !== exceptId) for (const port of list) out.push({ id, port });
+    return out;
+  }
+
+  /** 409 when a fixed host port is already published by another running container. */
+  private checkPortsFree(requests: PortRequest[], selfId: string): void {
+    const active = this.activePorts(selfId);
+    for (const r of requests) {
+      if (r.hostPorts[0] === 0 || r.hostPorts[0] !== r.hostPorts[1]) continue;
+      const want = { protocol: r.protocol, hostIp: r.hostIp, hostPort: r.hostPorts[0] };
+      const holder = active.find((a) => clash(a.port, want));
+      if (holder) {
+        throw conflict(
+          `Bind for ${r.hostIp || "0.0.0.0"}:${want.hostPort}/${r.protocol} failed: port is already allocated to container ${this.nameOf(holder.id)}: stop it or pick another host port`,
+        );
+      }
+    }
+  }
+
+  private nameOf(containerId: string): string {
+    for (const n of this.table.all())
+      for (const c of this.containersOf(n.record.Id))
+        if (c.id === containerId) return `${c.name} (${containerId.slice(0, 12)})`;
+    return containerId.slice(0, 12);
+  }
+
+  // ---- containers: start and exit ---------------------------------------------------------
+
+  /**
+   * Before `runtime create`: addresses for each network, the host ports, the DNS names, and the
+   * /etc files. Fills rec.NetworkSettings (the caller saves the record before wiring, so a crash
+   * cannot lose what is held). On failure everything taken is given back.
+   */
+  async prepare(rec: ContainerRecord, etc: EtcPaths): Promise<void> {
+    const mode = rec.HostConfig.NetworkMode;
+    if (mode === "host") return this.writeHostModeFiles(rec, etc);
+    if (containerModeTarget(mode) !== undefined) return;
+    const settings = (rec.NetworkSettings ??= { Networks: {}, Ports: {}, SandboxKey: "" });
+    try {
+      await this.serial(async () => {
+        this.allocateAddresses(rec, settings);
+        await this.persist();
+        await this.allocatePorts(rec, settings);
+      });
+      this.registerNames(rec);
+      if ((this.ports.get(rec.Id)?.length ?? 0) > 0) await this.applyFirewall();
+      await this.writeEtcFiles(rec, etc);
+    } catch (e) {
+      await this.release(rec);
+      throw e;
+    }
+  }
+
+  private allocateAddresses(rec: ContainerRecord, settings: NetworkSettings): void {
+    let index = 0;
+    settings.HostInterfaces = {};
+    for (const [name, ep] of Object.entries(settings.Networks)) {
+      const n = this.table.find(ep.NetworkID) ?? this.table.find(name);
+      if (!n) throw notFound(`network ${name} not found: it was removed; disconnect the container from it`);
+      if (n.record.Name !== name) {
+        // Renamed networks are not possible, but an id recorded under a stale key is fixed here.
+        delete settings.Networks[name];
+        settings.Networks[n.record.Name] = ep;
+      }
+      if (!n.pool) continue;
+      this.allocateOn(rec.Id, n, ep, index++, settings);
+    }
+  }
+
+  private allocateOn(
+    containerId: string,
+    n: Network,
+    ep: EndpointSettings,
+    index: number,
+    settings: NetworkSettings,
+  ): void {
+    const pool = n.pool;
+    if (!pool) return;
+    const ip = pool.allocate(containerId, ep.IPAMConfig?.IPv4Address || undefined);
+    ep.NetworkID = n.record.Id;
+    ep.EndpointID = newId();
+    ep.IPAddress = ip;
+    ep.IPPrefixLen = parseSubnet(pool.state.subnet).prefix;
+    ep.Gateway = n.record.Internal ? "" : pool.state.gateway;
+    ep.MacAddress = macForAddress(ip);
+    settings.HostInterfaces ??= {};
+    settings.HostInterfaces[n.record.Name] = `${VETH_PREFIX}${ep.EndpointID.slice(0, 12)}`;
+    (ep as EndpointSettings & { InterfaceName?: string }).InterfaceName = `eth${index}`;
+  }
+
+  private async allocatePorts(rec: ContainerRecord, settings: NetworkSettings): Promise<void> {
+    const requests = portRequests(
+      rec.HostConfig.PortBindings,
+      rec.Config.ExposedPorts,
+      rec.HostConfig.PublishAllPorts === true,
+    );
+    settings.Ports = {};
+    for (const key of Object.keys(rec.Config.ExposedPorts ?? {})) settings.Ports[key] = null;
+    if (requests.length === 0) return;
+    const target = Object.values(settings.Networks).find((e) => e.IPAddress !== "");
+    if (!target) return;
+    this.checkPortsFree(requests, rec.Id);
+    const taken: PublishedPort[] = this.activePorts(rec.Id).map((a) => a.port);
+    const mine: Array<PublishedPort & { containerIp: string }> = [];
+    const [low, high] = await ephemeralRange();
+    for (const r of requests) {
+      const [first, last] = r.hostPorts[0] === 0 ? [low, high] : r.hostPorts;
+      let chosen: number | undefined;
+      let lastError: unknown;
+      const span = last - first + 1;
+      // Ephemeral ports start at a random point so parallel daemons rarely probe the same ones.
+      const start = r.hostPorts[0] === 0 ? Math.floor(Math.random() * span) : 0;
+      for (let i = 0; i < span && chosen === undefined; i++) {
+        const port = first + ((start + i) % span);
+        const want = { protocol: r.protocol, hostIp: r.hostIp, hostPort: port };
+        if ([...taken, ...mine].some((t) => clash(t, want))) continue;
+        try {
+          await probeHostPort(r.protocol, r.hostIp, port);
+          chosen = port;
+        } catch (e) {
+          lastError = e;
+          if (span === 1) throw e;
+        }
+      }
+      if (chosen === undefined) {
+        throw lastError instanceof Error
+          ? lastError
+          : conflict(`no free host port in ${first}-${last}/${r.protocol}: pick another range`);
+      }
+      mine.push({
+        protocol: r.protocol,
+        hostIp: r.hostIp,
+        hostPort: chosen,
+        containerPort: r.containerPort,
+        containerIp: target.IPAddress,
+      });
+    }
+    this.ports.set(rec.Id, mine);
+    for (const p of mine) {
+      const key = `${p.containerPort}/${p.protocol}`;
+      const list = settings.Ports[key] ?? [];
+      list.push({ HostIp: p.hostIp || "0.0.0.0", HostPort: String(p.hostPort) });
+      settings.Ports[key] = list;
+    }
+  }
+
+  private dnsNamesOf(rec: ContainerRecord, ep: EndpointSettings): string[] {
+    return [rec.Name, rec.Id.slice(0, 12), ...(ep.Aliases ?? [])];
+  }
+
+  /** DNS names on user-defined networks (the default bridge has none, as in Docker). */
+  private registerNames(rec: ContainerRecord): void {
+    this.records.removeContainer(rec.Id);
+    for (const [name, ep] of Object.entries(rec.NetworkSettings?.Networks ?? {})) {
+      if (ep.IPAddress === "") continue;
+      if (name === DEFAULT_NETWORK) {
+        ep.DNSNames = null;
+        continue;
+      }
+      ep.DNSNames = this.dnsNamesOf(rec, ep);
+      this.records.setEndpoint({
+        containerId: rec.Id,
+        networkId: ep.NetworkID,
+        ip: ep.IPAddress,
+        names: ep.DNSNames,
+      });
+    }
+  }
+
+  /** After a rename: the old name stops resolving at once. */
+  renamed(rec: ContainerRecord): void {
+    if (rec.State.Status === "running" || rec.State.Status === "paused") this.registerNames(rec);
+  }
+
+  private async writeEtcFiles(rec: ContainerRecord, etc: EtcPaths): Promise<void> {
+    const eps = Object.entries(rec.NetworkSettings?.Networks ?? {}).filter(([, e]) => e.IPAddress !== "");
+    const hostname = rec.Config.Hostname || rec.Id.slice(0, 12);
+    await writeInPlace(
+      etc.hosts,
+      renderHosts({
+        hostname,
+        domainname: rec.Config.Domainname,
+        addresses: eps.map(([, e]) => e.IPAddress),
+        extraHosts: rec.HostConfig.ExtraHosts ?? [],
+      }),
+    );
+    await writeInPlace(etc.hostname, renderHostname(hostname));
+    const host = await readHostResolvConf(this.opts.resolvConfPath);
+    const first = eps[0];
+    const userDns = rec.HostConfig.Dns ?? [];
+    let conf;
+    if (first && !(first[0] === DEFAULT_NETWORK && userDns.length > 0)) {
+      const gateway = this.table.find(first[1].NetworkID)?.pool?.state.gateway ?? first[1].Gateway;
+      conf = containerResolvConf(host, gateway, {
+        search: rec.HostConfig.DnsSearch ?? undefined,
+        options: rec.HostConfig.DnsOptions ?? undefined,
+      });
+    } else {
+      conf = {
+        nameservers: userDns.length > 0 ? userDns : host.nameservers,
+        search: rec.HostConfig.DnsSearch?.length ? rec.HostConfig.DnsSearch : host.search,
+        options: rec.HostConfig.DnsOptions?.length ? rec.HostConfig.DnsOptions : host.options,
+      };
+    }
+    await writeInPlace(etc.resolvConf, renderResolvConf(conf));
+  }
+
+  /** --network host: the host's own files, as Docker gives them. */
+  private async writeHostModeFiles(rec: ContainerRecord, etc: EtcPaths): Promise<void> {
+    const hosts = await readFile("/etc/hosts", "utf8").catch(() => "127.0.0.1\tlocalhost\n");
+    const extra = renderHosts({ hostname: "", addresses: [], extraHosts: rec.HostConfig.ExtraHosts ?? [] })
+      .split("\n")
+      .slice(6)
+      .join("\n");
+    await writeInPlace(etc.hosts, hosts + extra);
+    await writeInPlace(etc.hostname, renderHostname(hostHostname()));
+    const resolv = await readFile(this.opts.resolvConfPath, "utf8").catch(() => "");
+    await writeInPlace(etc.resolvConf, resolv);
+  }
+
+  /** Between `runtime create` and `start`: veths from the bridges into the container's namespace. */
+  async wire(rec: ContainerRecord, pid: number): Promise<void> {
+    const plans = this.vethPlans(rec);
+    await wireVeths(pid, plans);
+    if (rec.NetworkSettings) rec.NetworkSettings.SandboxKey = `/proc/${pid}/ns/net`;
+  }
+
+  private vethPlans(rec: ContainerRecord, only?: string): VethPlan[] {
+    const settings = rec.NetworkSettings;
+    if (!settings) return [];
+    const plans: VethPlan[] = [];
+    let defaultTaken = false;
+    for (const [name, ep] of Object.entries(settings.Networks)) {
+      if (ep.IPAddress === "") continue;
+      const n = this.table.find(ep.NetworkID);
+      const hostName = settings.HostInterfaces?.[name];
+      if (!n?.record.BridgeName || !hostName) continue;
+      const wantsDefault = !n.record.Internal && !defaultTaken;
+      if (wantsDefault) defaultTaken = true;
+      if (only !== undefined && name !== only) continue;
+      plans.push({
+        hostName,
+        containerName: (ep as EndpointSettings & { InterfaceName?: string }).InterfaceName ?? "eth0",
+        bridge: n.record.BridgeName,
+        mac: ep.MacAddress,
+        address: ep.IPAddress,
+        prefix: ep.IPPrefixLen,
+        defaultGateway: wantsDefault && only === undefined ? ep.Gateway : undefined,
+      });
+    }
+    return plans;
+  }
+
+  /**
+   * After the container's run ended (or a start failed): give back addresses and ports, drop
+   * its names and rules. The veths went with the namespace. Idempotent.
+   */
+  async release(rec: ContainerRecord): Promise<void> {
+    const settings = rec.NetworkSettings;
+    this.records.removeContainer(rec.Id);
+    const hadPorts = (this.ports.get(rec.Id)?.length ?? 0) > 0;
+    this.ports.delete(rec.Id);
+    if (!settings) return;
+    let changed = false;
+    for (const ep of Object.values(settings.Networks)) {
+      const pool = this.table.find(ep.NetworkID)?.pool;
+      if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === rec.Id) {
+        pool.release(ep.IPAddress);
+        changed = true;
+      }
+      Object.assign(ep, {
+        EndpointID: "",
+        Gateway: "",
+        IPAddress: "",
+        IPPrefixLen: 0,
+        MacAddress: "",
+        DNSNames: null,
+      });
+    }
+    for (const key of Object.keys(settings.Ports)) settings.Ports[key] = null;
+    settings.HostInterfaces = {};
+    settings.SandboxKey = "";
+    if (changed) await this.persist();
+    if (hadPorts) await this.applyFirewall();
+  }
+
+  // ---- connect / disconnect -----------------------------------------------------------------
+
+  /**
+   * Join a network. A running container (pid given) gets its veth, address and names at once
+   * and its /etc/hosts rewritten in place; a stopped one joins at its next start.
+   */
+  async connect(
+    rec: ContainerRecord,
+    networkRef: string,
+    request: Partial<EndpointSettings> | undefined,
+    running: { pid: number; etc: EtcPaths } | undefined,
+  ): Promise<void> {
+    const n = this.table.get(networkRef);
+    const mode = rec.HostConfig.NetworkMode;
+    if (
+      mode === "host" ||
+      mode === "none" ||
+      containerModeTarget(mode) !== undefined ||
+      n.record.Driver !== "bridge"
+    )
+      throw invalid(
+        `container ${rec.Name} cannot be connected to ${n.record.Name}: its network mode is ${mode || n.record.Name}`,
+      );
+    const settings = (rec.NetworkSettings ??= { Networks: {}, Ports: {}, SandboxKey: "" });
+    if (settings.Networks[n.record.Name])
+      throw forbidden(`endpoint with name ${rec.Name} already exists in network ${n.record.Name}`);
+    this.checkEndpointRequest(n.record, request);
+    const ep = emptyEndpoint(n.record.Id, request);
+    settings.Networks[n.record.Name] = ep;
+    if (!running) return;
+    try {
+      const index = Object.keys(settings.Networks).length - 1;
+      await this.serial(async () => {
+        this.allocateOn(rec.Id, n, ep, index, settings);
+        await this.persist();
+      });
+      const plan = this.vethPlans(rec, n.record.Name);
+      await wireVeths(running.pid, plan);
+      this.registerNames(rec);
+      await this.writeEtcFiles(rec, running.etc);
+    } catch (e) {
+      const pool = n.pool;
+      if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === rec.Id) pool.release(ep.IPAddress);
+      const hostIf = settings.HostInterfaces?.[n.record.Name];
+      if (hostIf) await deleteLink(hostIf).catch(() => undefined);
+      delete settings.Networks[n.record.Name];
+      delete settings.HostInterfaces?.[n.record.Name];
+      this.registerNames(rec);
+      await this.persist().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async disconnect(
+    rec: ContainerRecord,
+    networkRef: string,
+    running: { pid: number; etc: EtcPaths } | undefined,
+  ): Promise<void> {
+    const n = this.table.find(networkRef);
+    const settings = rec.NetworkSettings;
+    const name = n?.record.Name ?? networkRef;
+    const ep = settings?.Networks[name];
+    if (!settings || !ep) throw notFound(`container ${rec.Name} is not connected to network ${networkRef}`);
+    const hostIf = settings.HostInterfaces?.[name];
+    if (running && hostIf) await deleteLink(hostIf);
+    const pool = n?.pool;
+    if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === rec.Id) {
+      pool.release(ep.IPAddress);
+      await this.persist();
+    }
+    delete settings.Networks[name];
+    delete settings.HostInterfaces?.[name];
+    if ((this.ports.get(rec.Id) ?? []).some((p) => p.containerIp === ep.IPAddress)) {
+      this.ports.set(
+        rec.Id,
+        (this.ports.get(rec.Id) ?? []).filter((p) => p.containerIp !== ep.IPAddress),
+      );
+      await this.applyFirewall();
+    }
+    if (running) {
+      this.registerNames(rec);
+      await this.writeEtcFiles(rec, running.etc);
+    }
+  }
+
+  // ---- daemon start ---------------------------------------------------------------------------
+
+  /**
+   * Make the kernel and the pools match the containers that still run: addresses of containers
+   * that are gone are freed, their names, ports and leftover veths dropped, bridges of removed
+   * networks deleted, and the firewall table rewritten whole.
+   */
+  async reconcile(running: ContainerRecord[]): Promise<void> {
+    const alive = new Set(running.map((r) => r.Id));
+    for (const n of this.table.bridges()) {
+      const pool = n.pool;
+      if (!pool) continue;
+      for (const { address, owner } of pool.inUse()) if (!alive.has(owner)) pool.release(address);
+    }
+    this.ports.clear();
+    for (const rec of running) {
+      for (const ep of Object.values(rec.NetworkSettings?.Networks ?? {})) {
+        const pool = this.table.find(ep.NetworkID)?.pool;
+        if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === undefined)
+          pool.state.allocated[ep.IPAddress] = rec.Id;
+      }
+      this.registerNames(rec);
+      const target = Object.values(rec.NetworkSettings?.Networks ?? {}).find((e) => e.IPAddress !== "");
+      const ports: Array<PublishedPort & { containerIp: string }> = [];
+      for (const [key, list] of Object.entries(rec.NetworkSettings?.Ports ?? {})) {
+        const [port, protocol] = key.split("/");
+        for (const b of list ?? []) {
+          if (!target) continue;
+          ports.push({
+            protocol: protocol === "udp" ? "udp" : "tcp",
+            hostIp: b.HostIp === "0.0.0.0" ? "" : b.HostIp,
+            hostPort: Number(b.HostPort),
+            containerPort: Number(port),
+            containerIp: target.IPAddress,
+          });
+        }
+      }
+      if (ports.length > 0) this.ports.set(rec.Id, ports);
+    }
+    await this.persist();
+    const keepVeths = new Set(running.flatMap((r) => Object.values(r.NetworkSettings?.HostInterfaces ?? {})));
+    const keepBridges = new Set(this.table.bridges().map((n) => n.record.BridgeName));
+    const stray = (await listLinks()).filter(
+      (l) =>
+        (l.name.startsWith(VETH_PREFIX) && l.kind === "veth" && !keepVeths.has(l.name)) ||
+        (l.name.startsWith(BRIDGE_PREFIX) && l.kind === "bridge" && !keepBridges.has(l.name)),
+    );
+    for (const l of stray) {
+      await deleteLink(l.name).catch((e: unknown) =>
+        this.opts.log.warn({ link: l.name, err: messageOf(e) }, "cannot remove a leftover link"),
+      );
+      this.opts.log.info({ link: l.name }, "removed a link left by a container or network that is gone");
+    }
+    await this.applyFirewall();
+  }
+
+  async close(): Promise<void> {
+    await this.dns.close();
+  }
+}

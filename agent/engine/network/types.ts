@@ -1,0 +1,55 @@
+// Networks in the Engine API's shape (what `docker network inspect` shows), plus what shoal
+// keeps to run them: the Linux bridge and the address pool.
+import type { AddressPoolState } from "./address-pool.js";
+
+export type NetworkDriver = "bridge" | "host" | "null";
+
+export interface IpamConfig {
+  Subnet: string;
+  Gateway: string;
+  IPRange?: string;
+}
+
+export interface NetworkRecord {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: "local";
+  Driver: NetworkDriver;
+  EnableIPv6: boolean;
+  IPAM: { Driver: "default"; Options: Record<string, string> | null; Config: IpamConfig[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigOnly: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  /** The Linux bridge of a bridge network. */
+  BridgeName?: string;
+  /** Address allocation, persisted with the network so no address is handed out twice across restarts. */
+  Pool?: AddressPoolState;
+}
+
+/** POST /networks/create's body (the fields shoal reads). */
+export interface CreateNetworkRequest {
+  Name: string;
+  Driver?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  EnableIPv6?: boolean;
+  CheckDuplicate?: boolean;
+  Labels?: Record<string, string> | null;
+  Options?: Record<string, string> | null;
+  IPAM?: {
+    Driver?: string;
+    Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null;
+    Options?: Record<string, string> | null;
+  } | null;
+}
+
+/** The predefined networks every daemon has, as in Docker. */
+export const DEFAULT_NETWORK = "bridge";
+export const PREDEFINED = new Set(["bridge", "host", "none"]);
+
+/** Option that names a bridge network's Linux bridge (Docker's driver option). */
+export const BRIDGE_NAME_OPTION = "com.docker.network.bridge.name";

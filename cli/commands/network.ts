@@ -1,0 +1,162 @@
+// Network commands: network create/ls/inspect/rm/prune/connect/disconnect, and `port`.
+
+import { clientFor } from "../client.js";
+import { out, type CommandContext } from "../context.js";
+import { UsageError } from "../errors.js";
+import { confirm, filtersJson, forEachTarget } from "./container.js";
+import { parseLabels } from "../options.js";
+
+const enc = encodeURIComponent;
+
+interface NetworkView {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Scope: string;
+  Created: string;
+  Internal: boolean;
+  Labels: Record<string, string>;
+  IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
+}
+
+export interface NetworkCreateFlags {
+  driver?: string;
+  subnet?: string[];
+  gateway?: string[];
+  ipRange?: string[];
+  internal?: boolean;
+  attachable?: boolean;
+  label?: string[];
+  opt?: string[];
+  ipv6?: boolean;
+}
+
+function keyValues(values: string[] | undefined, flag: string): Record<string, string> {
+  const outMap: Record<string, string> = {};
+  for (const v of values ?? []) {
+    const eq = v.indexOf("=");
+    if (eq <= 0) throw new UsageError(`invalid ${flag} "${v}": use key=value`);
+    outMap[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return outMap;
+}
+
+export async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<number> {
+  const [name] = ctx.args as [string];
+  const f = ctx.flags;
+  if ((f.subnet?.length ?? 0) > 1) throw new UsageError("one --subnet per network is supported");
+  if ((f.gateway?.length ?? 0) > 0 && !f.subnet?.length)
+    throw new UsageError("--gateway needs --subnet: give the subnet the gateway belongs to");
+  const config = f.subnet?.length
+    ? [{ Subnet: f.subnet[0], Gateway: f.gateway?.[0], IPRange: f.ipRange?.[0] }]
+    : [];
+  const r = await clientFor(ctx.host).json<{ Id: string }>("POST", "/networks/create", {
+    body: {
+      Name: name,
+      Driver: f.driver ?? "bridge",
+      Internal: Boolean(f.internal),
+      Attachable: Boolean(f.attachable),
+      EnableIPv6: Boolean(f.ipv6),
+      Labels: parseLabels(f.label ?? []),
+      Options: keyValues(f.opt, "--opt"),
+      IPAM: { Driver: "default", Config: config },
+    },
+  });
+  out(`${r.Id}\n`);
+  return 0;
+}
+
+export interface NetworkLsFlags {
+  quiet?: boolean;
+  format?: string;
+  filter?: string[];
+  trunc?: boolean;
+}
+
+export async function ls(ctx: CommandContext<NetworkLsFlags>): Promise<number> {
+  const f = ctx.flags;
+  const list = await clientFor(ctx.host).json<NetworkView[]>("GET", "/networks", {
+    query: { filters: filtersJson(f.filter) },
+  });
+  const sorted = [...(list ?? [])].sort((a, b) => a.Name.localeCompare(b.Name));
+  const { renderList } = await import("../format/table.js");
+  const trunc = f.trunc !== false;
+  const rows = sorted.map((n) => ({
+    ID: trunc ? n.Id.slice(0, 12) : n.Id,
+    Name: n.Name,
+    Driver: n.Driver,
+    Scope: n.Scope,
+    CreatedAt: n.Created,
+    Internal: String(n.Internal),
+    IPv6: "false",
+    Labels: Object.entries(n.Labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(","),
+  }));
+  out(
+    renderList(rows, f.quiet ? "{{.ID}}" : f.format, {
+      defaultFormat: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+      headers: { ID: "NETWORK ID", Name: "NAME", Driver: "DRIVER", Scope: "SCOPE", CreatedAt: "CREATED AT" },
+    }),
+  );
+  return 0;
+}
+
+export async function rm(ctx: CommandContext): Promise<number> {
+  const [names] = ctx.args as [string[]];
+  const client = clientFor(ctx.host);
+  return forEachTarget(names, async (name) => {
+    await client.call("DELETE", `/networks/${enc(name)}`);
+    out(`${name}\n`);
+  });
+}
+
+export async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
+  if (!ctx.flags.force && !(await confirm("WARNING! This will remove all custom networks not used by at least one container.")))
+    return 0;
+  const r = await clientFor(ctx.host).json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", {
+    query: { filters: filtersJson(ctx.flags.filter) },
+  });
+  const deleted = r.NetworksDeleted ?? [];
+  if (deleted.length > 0) out(`Deleted Networks:\n${deleted.join("\n")}\n`);
+  return 0;
+}
+
+export async function connect(ctx: CommandContext<{ alias?: string[]; ip?: string }>): Promise<number> {
+  const [network, container] = ctx.args as [string, string];
+  const endpoint: Record<string, unknown> = {};
+  if (ctx.flags.alias?.length) endpoint.Aliases = [...ctx.flags.alias];
+  if (ctx.flags.ip) endpoint.IPAMConfig = { IPv4Address: ctx.flags.ip };
+  await clientFor(ctx.host).call("POST", `/networks/${enc(network)}/connect`, {
+    body: { Container: container, EndpointConfig: endpoint },
+  });
+  return 0;
+}
+
+export async function disconnect(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+  const [network, container] = ctx.args as [string, string];
+  await clientFor(ctx.host).call("POST", `/networks/${enc(network)}/disconnect`, {
+    body: { Container: container, Force: Boolean(ctx.flags.force) },
+  });
+  return 0;
+}
+
+/** `shoal port CONTAINER [PRIVATE_PORT[/PROTO]]`, in docker's wording. */
+export async function port(ctx: CommandContext): Promise<number> {
+  const [container, wanted] = ctx.args as [string, string | undefined];
+  const c = await clientFor(ctx.host).json<{
+    NetworkSettings: { Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
+  }>("GET", `/containers/${enc(container)}/json`);
+  const ports = c.NetworkSettings.Ports ?? {};
+  if (wanted !== undefined) {
+    const key = wanted.includes("/") ? wanted : `${wanted}/tcp`;
+    const bindings = ports[key];
+    if (!bindings || bindings.length === 0)
+      throw new UsageError(`Error: No public port '${key}' published for ${container}`);
+    for (const b of bindings) out(`${b.HostIp}:${b.HostPort}\n`);
+    return 0;
+  }
+  const keys = Object.keys(ports).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  for (const key of keys) for (const b of ports[key] ?? []) out(`${key} -> ${b.HostIp}:${b.HostPort}\n`);
+  return 0;
+}

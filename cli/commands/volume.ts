@@ -1,0 +1,101 @@
+// Volume commands: volume create, ls, inspect, rm, prune.
+
+import type { Volume, VolumeListResponse, VolumePruneResponse } from "../api-types.js";
+import { clientFor } from "../client.js";
+import { out, type CommandContext } from "../context.js";
+import { UsageError } from "../errors.js";
+import { parseLabels } from "../options.js";
+import { dockerSize } from "../../shared/human.js";
+import { confirm, filtersJson, forEachTarget } from "./container.js";
+import { inspect as inspectObjects, type InspectFlags } from "./inspect.js";
+
+const enc = encodeURIComponent;
+
+export interface VolumeCreateFlags {
+  driver?: string;
+  label?: string[];
+  opt?: string[];
+  name?: string;
+}
+
+export async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<number> {
+  const [positional] = ctx.args as [string | undefined];
+  const f = ctx.flags;
+  if (positional !== undefined && f.name !== undefined && positional !== f.name) {
+    throw new UsageError("conflicting options: either specify --name or provide positional arg, not both");
+  }
+  const driverOpts: Record<string, string> = {};
+  for (const o of f.opt ?? []) {
+    const eq = o.indexOf("=");
+    if (eq <= 0) throw new UsageError(`invalid argument "${o}" for "-o, --opt" flag: use key=value`);
+    driverOpts[o.slice(0, eq)] = o.slice(eq + 1);
+  }
+  const v = await clientFor(ctx.host).json<Volume>("POST", "/volumes/create", {
+    body: {
+      Name: positional ?? f.name ?? "",
+      Driver: f.driver ?? "local",
+      DriverOpts: driverOpts,
+      Labels: parseLabels(f.label ?? []),
+    },
+  });
+  out(`${v.Name}\n`);
+  return 0;
+}
+
+export interface VolumeLsFlags {
+  quiet?: boolean;
+  filter?: string[];
+  format?: string;
+  json?: boolean;
+}
+
+export async function ls(ctx: CommandContext<VolumeLsFlags>): Promise<number> {
+  const f = ctx.flags;
+  const r = await clientFor(ctx.host).json<VolumeListResponse>("GET", "/volumes", {
+    query: { filters: filtersJson(f.filter) },
+  });
+  const volumes = [...(r.Volumes ?? [])].sort((a, b) => a.Name.localeCompare(b.Name));
+  if (f.json) {
+    out(`${JSON.stringify(volumes, null, 2)}\n`);
+    return 0;
+  }
+  const { volumeContext, volumeHeaders, DEFAULT_VOLUMES_FORMAT } = await import("../format/contexts.js");
+  const { renderList } = await import("../format/table.js");
+  const format = f.quiet ? "{{.Name}}" : f.format;
+  out(
+    renderList(volumes.map(volumeContext), format, {
+      defaultFormat: DEFAULT_VOLUMES_FORMAT,
+      headers: volumeHeaders,
+    }),
+  );
+  return 0;
+}
+
+export async function inspect(ctx: CommandContext<InspectFlags>): Promise<number> {
+  return inspectObjects(ctx, "volume");
+}
+
+export async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+  const [names] = ctx.args as [string[]];
+  const client = clientFor(ctx.host);
+  return forEachTarget(names, async (name) => {
+    await client.call("DELETE", `/volumes/${enc(name)}`, { query: { force: ctx.flags.force ? 1 : undefined } });
+    out(`${name}\n`);
+  });
+}
+
+export async function prune(
+  ctx: CommandContext<{ force?: boolean; all?: boolean; filter?: string[] }>,
+): Promise<number> {
+  const warning = ctx.flags.all
+    ? "WARNING! This will remove all local volumes not used by at least one container."
+    : "WARNING! This will remove anonymous local volumes not used by at least one container.";
+  if (!ctx.flags.force && !(await confirm(warning))) return 0;
+  const r = await clientFor(ctx.host).json<VolumePruneResponse>("POST", "/volumes/prune", {
+    query: { filters: filtersJson(ctx.flags.filter, ctx.flags.all ? { all: ["true"] } : {}) },
+  });
+  const deleted = r.VolumesDeleted ?? [];
+  if (deleted.length > 0) out(`Deleted Volumes:\n${deleted.join("\n")}\n\n`);
+  out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
+  return 0;
+}
