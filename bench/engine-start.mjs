@@ -12,6 +12,13 @@ const runs = Number(process.argv[2] ?? 25);
 const root = await mkdtemp("/tmp/shoal-bench-");
 const sock = join(root, "shoal.sock");
 const cgroupParent = `shoal-bench-${root.slice(-6).toLowerCase()}`;
+// The daemon runs in a network namespace of its own: its bridges, veths, nftables table and
+// DNS listeners live (and die) there, and nothing it does reaches the host's network.
+const netns = `shoal-bench-${root
+  .slice(-6)
+  .toLowerCase()
+  .replace(/[^a-z0-9]/g, "x")}`;
+const benchNetwork = "shoal-bench-net";
 
 function api(method, path, body) {
   return new Promise((ok, fail) => {
@@ -58,27 +65,46 @@ const median = (xs) => {
 };
 
 await writeFile(join(root, "daemon.json"), "{}\n");
-const daemon = spawn(
-  process.execPath,
-  [
-    join(repo, "dist/daemon/main.js"),
-    "--data-root",
-    join(root, "data"),
-    "--exec-root",
-    join(root, "run"),
-    "-H",
-    `unix://${sock}`,
-    "--cgroup-parent",
-    cgroupParent,
-    "--config-file",
-    join(root, "daemon.json"),
-    "--log-level",
-    "warn",
-  ],
-  { stdio: ["ignore", "ignore", "inherit"] },
-);
+// Names the container DNS cannot answer go to 127.0.0.1 inside the namespace, never to the host's resolvers.
+await writeFile(join(root, "resolv.conf"), "nameserver 127.0.0.1\n");
+let netnsMade = false;
+let daemon;
 try {
+  await run("ip", ["netns", "add", netns]);
+  netnsMade = true;
+  await run("ip", ["-n", netns, "link", "set", "lo", "up"]);
+} catch (e) {
+  if (netnsMade) await run("ip", ["netns", "del", netns]).catch(() => {});
+  await rm(root, { recursive: true, force: true });
+  throw e;
+}
+try {
+  daemon = spawn(
+    "nsenter",
+    [
+      `--net=/run/netns/${netns}`,
+      process.execPath,
+      join(repo, "dist/daemon/main.js"),
+      "--data-root",
+      join(root, "data"),
+      "--exec-root",
+      join(root, "run"),
+      "-H",
+      `unix://${sock}`,
+      "--cgroup-parent",
+      cgroupParent,
+      "--config-file",
+      join(root, "daemon.json"),
+      "--log-level",
+      "warn",
+      "--resolv-conf",
+      join(root, "resolv.conf"),
+    ],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  daemon.once("error", (e) => console.error(`cannot start shoald: ${e.message}`));
   for (let i = 0; ; i++) {
+    if (daemon.exitCode !== null || daemon.signalCode !== null) throw new Error("shoald exited at start");
     try {
       if ((await api("GET", "/_ping")).status === 200) break;
     } catch {
@@ -132,19 +158,80 @@ try {
     await waited;
     return Number(process.hrtime.bigint() - t0) / 1e6;
   };
+
+  // The cost of networking at start: the same create+start+wait(removed) of `busybox true`
+  // with no network at all, on a user-defined bridge, and on that bridge with one port published
+  // (an ephemeral host port, picked and probed by the daemon as for `docker run -p 80`).
+  const made = await api("POST", "/networks/create", { Name: benchNetwork });
+  if (made.status !== 201) throw new Error(`network create failed: ${made.status} ${made.body}`);
+  const variants = {
+    none: { NetworkMode: "none" },
+    bridge: { NetworkMode: benchNetwork },
+    port: { NetworkMode: benchNetwork, PortBindings: { "80/tcp": [{ HostPort: "" }] } },
+  };
+  const createBody = (variant, cmd, autoRemove) => ({
+    Image: "busybox",
+    Cmd: cmd,
+    ...(variant === "port" ? { ExposedPorts: { "80/tcp": {} } } : {}),
+    HostConfig: { AutoRemove: autoRemove, ...variants[variant] },
+  });
+  const apiRunOn = async (variant) => {
+    const t0 = process.hrtime.bigint();
+    const created = await api("POST", "/containers/create", createBody(variant, ["true"], true));
+    if (created.status !== 201)
+      throw new Error(`create (${variant}) failed: ${created.status} ${created.body}`);
+    const c = JSON.parse(created.body);
+    const waited = api("POST", `/containers/${c.Id}/wait?condition=removed`);
+    const started = await api("POST", `/containers/${c.Id}/start`);
+    if (started.status !== 204)
+      throw new Error(`start (${variant}) failed: ${started.status} ${started.body}`);
+    await waited;
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  // Once each, untimed and not auto-removed: check what the container saw and what was published,
+  // so that the figures below measure what they claim.
+  for (const variant of Object.keys(variants)) {
+    const cmd = ["sh", "-c", "ip -o -4 addr show | grep -v ' lo '; echo end"];
+    const c = JSON.parse((await api("POST", "/containers/create", createBody(variant, cmd, false))).body);
+    await api("POST", `/containers/${c.Id}/start`);
+    await api("POST", `/containers/${c.Id}/wait`);
+    const logs = (await api("GET", `/containers/${c.Id}/logs?stdout=1&stderr=1`)).body;
+    await api("DELETE", `/containers/${c.Id}?force=1`);
+    const hasAddress = / eth0 +inet \d+\.\d+\.\d+\.\d+\//.test(logs);
+    if (!logs.includes("end") || hasAddress !== (variant !== "none"))
+      throw new Error(`the ${variant} container did not get the expected interfaces:\n${logs}`);
+  }
+  {
+    const c = JSON.parse(
+      (await api("POST", "/containers/create", createBody("port", ["sleep", "5"], false))).body,
+    );
+    await api("POST", `/containers/${c.Id}/start`);
+    const ports = JSON.parse((await api("GET", `/containers/${c.Id}/json`)).body).NetworkSettings.Ports;
+    await api("DELETE", `/containers/${c.Id}?force=1`);
+    if (!/^\d+$/.test(ports?.["80/tcp"]?.[0]?.HostPort ?? ""))
+      throw new Error(`the port variant published nothing: ${JSON.stringify(ports)}`);
+  }
   // Warm up both paths (page cache, first-use costs), then alternate so drift hits both alike.
   await timeProcess("runc", ["--root", runcRoot, "run", "-b", bundle, "warm"]);
   await timeProcess(process.execPath, shoalArgs);
   await apiRun();
+  for (const variant of Object.keys(variants)) await apiRunOn(variant);
   const runcMs = [],
     shoalMs = [],
     apiMs = [],
     nodeMs = [];
+  const netMs = { none: [], bridge: [], port: [] };
   for (let i = 0; i < runs; i++) {
     runcMs.push(await timeProcess("runc", ["--root", runcRoot, "run", "-b", bundle, `ref${i}`]));
     shoalMs.push(await timeProcess(process.execPath, shoalArgs));
     apiMs.push(await apiRun());
     nodeMs.push(await timeProcess(process.execPath, ["-e", "0"]));
+    // The three network variants back to back, in a rotating order so none always goes first.
+    const order = Object.keys(variants);
+    for (let k = 0; k < order.length; k++) {
+      const variant = order[(i + k) % order.length];
+      netMs[variant].push(await apiRunOn(variant));
+    }
   }
   const fig = {
     runs,
@@ -154,7 +241,13 @@ try {
     api_median_ms: +median(apiMs).toFixed(1),
     api_ratio: +(median(apiMs) / median(runcMs)).toFixed(2),
     node_startup_median_ms: +median(nodeMs).toFixed(1),
+    api_none_median_ms: +median(netMs.none).toFixed(1),
+    api_bridge_median_ms: +median(netMs.bridge).toFixed(1),
+    api_bridge_port_median_ms: +median(netMs.port).toFixed(1),
+    network_added_ms: +(median(netMs.bridge) - median(netMs.none)).toFixed(1),
+    port_added_ms: +(median(netMs.port) - median(netMs.bridge)).toFixed(1),
   };
+  const timesRunc = (ms) => +(ms / fig.runc_median_ms).toFixed(2);
   const rows = [
     ["shoal run --rm busybox true (CLI process)", fig.median_ms, fig.ratio],
     ["same through the Engine API (no CLI start)", fig.api_median_ms, fig.api_ratio],
@@ -164,6 +257,15 @@ try {
       fig.node_startup_median_ms,
       +(fig.node_startup_median_ms / fig.runc_median_ms).toFixed(2),
     ],
+    ["API, --network none (networking baseline)", fig.api_none_median_ms, timesRunc(fig.api_none_median_ms)],
+    ["API, user-defined bridge network", fig.api_bridge_median_ms, timesRunc(fig.api_bridge_median_ms)],
+    [
+      "API, bridge + one published port",
+      fig.api_bridge_port_median_ms,
+      timesRunc(fig.api_bridge_port_median_ms),
+    ],
+    ["  network added (bridge − none)", fig.network_added_ms, ""],
+    ["  port added (bridge+port − bridge)", fig.port_added_ms, ""],
   ];
   console.log(`engine-start: median of ${runs} runs each`);
   console.log(`${"what".padEnd(46)} ${"median ms".padStart(10)} ${"× runc".padStart(8)}`);
@@ -171,8 +273,11 @@ try {
     console.log(`${what.padEnd(46)} ${String(ms).padStart(10)} ${String(ratio).padStart(8)}`);
   console.log(JSON.stringify(fig));
 } finally {
-  daemon.kill("SIGTERM");
-  await new Promise((r) => daemon.once("exit", r));
+  if (daemon?.pid !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
+    const exited = new Promise((r) => daemon.once("exit", r));
+    daemon.kill("SIGTERM");
+    await exited;
+  }
   const list = await run("runc", ["--root", join(root, "run", "runtime"), "list", "-q"]).catch(() => ({
     stdout: "",
   }));
@@ -195,5 +300,7 @@ try {
       ";",
     ]).catch(() => {});
   }
+  // Takes the bridges, veths and shoal's nftables table along with it.
+  await run("ip", ["netns", "del", netns]).catch(() => {});
   await rm(root, { recursive: true, force: true });
 }

@@ -40,7 +40,8 @@ export function parseVolumeFlags(
   const binds: string[] = [];
   const volumes: Record<string, object> = {};
   for (const v of values) {
-    if (v === "") throw new UsageError(`invalid argument "" for "-v, --volume" flag: the volume spec is empty`);
+    if (v === "")
+      throw new UsageError(`invalid argument "" for "-v, --volume" flag: the volume spec is empty`);
     const colon = v.indexOf(":");
     if (colon < 0) {
       volumes[v] = {};
@@ -175,7 +176,8 @@ export function parseMountFlag(value: string, cwd: string = process.cwd()): Moun
         }
         break;
       case "tmpfs-mode":
-        if (!/^[0-7]{1,4}$/.test(val)) throw bad(`invalid value for tmpfs-mode: ${val} (use octal such as 1777)`);
+        if (!/^[0-7]{1,4}$/.test(val))
+          throw bad(`invalid value for tmpfs-mode: ${val} (use octal such as 1777)`);
         tmpfs().Mode = parseInt(val, 8);
         break;
       default:

@@ -290,7 +290,9 @@ export function parsePublish(value: string): Array<{ key: string; binding: PortB
   const out: Array<{ key: string; binding: PortBindingSpec }> = [];
   for (let i = 0; i < count; i++) {
     let hostPort = "";
-    if (host) hostPort = count > 1 ? String(host[0] + i) : host[0] === host[1] ? String(host[0]) : `${host[0]}-${host[1]}`;
+    if (host)
+      hostPort =
+        count > 1 ? String(host[0] + i) : host[0] === host[1] ? String(host[0]) : `${host[0]}-${host[1]}`;
     out.push({ key: `${cFirst + i}/${proto}`, binding: { HostIp: hostIp, HostPort: hostPort } });
   }
   return out;

@@ -28,7 +28,14 @@ async function main(): Promise<void> {
   const containers = await ContainerEngine.open(options, images, log.child({ component: "containers" }));
   const cgroupVersion = (await detectCgroupVersion()) === "v2" ? "2" : "1";
   const info = await gatherDaemonInfo(options, VERSION, cgroupVersion);
-  const app = buildEngineApi({ containers, images, networks: containers.networks, volumes: containers.volumes, log, info });
+  const app = buildEngineApi({
+    containers,
+    images,
+    networks: containers.networks,
+    volumes: containers.volumes,
+    log,
+    info,
+  });
 
   await claimSocketPath(options.socketPath);
   await app.listen({ path: options.socketPath });

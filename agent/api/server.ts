@@ -84,6 +84,11 @@ export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
   app.addHook("onSend", async (_request, reply, payload) => {
     reply.header("Api-Version", API_VERSION);
     reply.header("Server", `shoal/${deps.info.version} (linux)`);
+    // dockerd sends "application/json" without a charset; the docker CLI reads an error's
+    // {"message"} only when the type is exactly that (else it prints the raw body).
+    if (reply.getHeader("content-type") === "application/json; charset=utf-8") {
+      reply.header("Content-Type", "application/json");
+    }
     return payload;
   });
 

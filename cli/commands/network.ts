@@ -112,7 +112,10 @@ export async function rm(ctx: CommandContext): Promise<number> {
 }
 
 export async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
-  if (!ctx.flags.force && !(await confirm("WARNING! This will remove all custom networks not used by at least one container.")))
+  if (
+    !ctx.flags.force &&
+    !(await confirm("WARNING! This will remove all custom networks not used by at least one container."))
+  )
     return 0;
   const r = await clientFor(ctx.host).json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", {
     query: { filters: filtersJson(ctx.flags.filter) },

@@ -79,7 +79,9 @@ export async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<numb
   const [names] = ctx.args as [string[]];
   const client = clientFor(ctx.host);
   return forEachTarget(names, async (name) => {
-    await client.call("DELETE", `/volumes/${enc(name)}`, { query: { force: ctx.flags.force ? 1 : undefined } });
+    await client.call("DELETE", `/volumes/${enc(name)}`, {
+      query: { force: ctx.flags.force ? 1 : undefined },
+    });
     out(`${name}\n`);
   });
 }

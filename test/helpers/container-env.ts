@@ -29,6 +29,12 @@ export async function makeContainerEnv(): Promise<ContainerEnv> {
     conmonPath: "/usr/bin/conmon",
     initPath: "/usr/bin/tini-static",
     cgroupParent: `shoal-ct-${tag}`,
+    // These tests run in the machine's own network namespace: like `dockerd --bridge=none`, no
+    // default bridge, no forwarding switched on, no nftables table until a network is made.
+    bridgeName: "none",
+    ipForward: false,
+    resolvConfPath: "/etc/resolv.conf",
+    firewallTable: `shoal-ct-${tag}`,
   };
   const busyboxLayer = join(root, "layers", "busybox");
   await mkdir(busyboxLayer, { recursive: true });

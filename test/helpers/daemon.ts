@@ -14,6 +14,8 @@ export const shoalPath = join(repoRoot, "dist/cli/main.js");
 
 export interface TestDaemon {
   root: string;
+  /** The daemon's own network namespace (/run/netns/<netns>): its bridges, veths and nftables live there. */
+  netns: string;
   dataRoot: string;
   execRoot: string;
   socket: string;
@@ -98,7 +100,9 @@ export async function startDaemon(): Promise<TestDaemon> {
     .slice(-6)
     .toLowerCase()
     .replace(/[^a-z0-9]/g, "x");
+  const netns = `shoal-t-${tag}`;
   const d = {
+    netns,
     root,
     dataRoot: join(root, "data"),
     execRoot: join(root, "run"),
@@ -108,12 +112,19 @@ export async function startDaemon(): Promise<TestDaemon> {
   // An empty config file of its own, so a /etc/shoal/daemon.json on the machine cannot leak in.
   const configFile = join(root, "daemon.json");
   await writeFile(configFile, "{}\n");
+  // The host's resolvers are outside the lab; forwarded names go to 127.0.0.1 in the daemon's
+  // namespace, where a test that needs external names runs its own upstream.
+  const resolvConf = join(root, "host-resolv.conf");
+  await writeFile(resolvConf, "nameserver 127.0.0.1\nsearch lab.test\n");
+  await makeNetns(netns);
   let output = "";
   let child: ChildProcess;
   const launch = async () => {
     child = spawn(
-      process.execPath,
+      "nsenter",
       [
+        `--net=/run/netns/${netns}`,
+        process.execPath,
         shoaldPath,
         "--data-root",
         d.dataRoot,
@@ -127,6 +138,8 @@ export async function startDaemon(): Promise<TestDaemon> {
         configFile,
         "--log-level",
         "debug",
+        "--resolv-conf",
+        resolvConf,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -138,6 +151,7 @@ export async function startDaemon(): Promise<TestDaemon> {
     await launch();
   } catch (e) {
     await cleanupEngineState(d.dataRoot, d.execRoot, d.cgroupParent);
+    await deleteNetns(netns);
     await rm(root, { recursive: true, force: true });
     throw e;
   }
@@ -161,10 +175,42 @@ export async function startDaemon(): Promise<TestDaemon> {
     destroy: async () => {
       await stop("SIGKILL").catch(() => undefined);
       await cleanupEngineState(d.dataRoot, d.execRoot, d.cgroupParent);
+      await deleteNetns(netns);
       await rm(root, { recursive: true, force: true });
     },
   };
   return daemon;
+}
+
+/** A fresh network namespace with its loopback up. */
+export async function makeNetns(name: string): Promise<void> {
+  await run("ip", ["netns", "add", name]);
+  await run("ip", ["-n", name, "link", "set", "lo", "up"]);
+}
+
+/** Deleting the namespace takes every link, address and nftables table in it along. */
+export async function deleteNetns(name: string): Promise<void> {
+  await run("ip", ["netns", "del", name]).catch(() => undefined);
+}
+
+/** Run a command in a daemon's (or any test) network namespace, without changing mount namespace. */
+export async function inNetns(
+  netns: string,
+  cmd: string,
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const r = await run("nsenter", [`--net=/run/netns/${netns}`, cmd, ...args], { timeout: timeoutMs });
+    return { stdout: r.stdout, stderr: r.stderr, code: 0 };
+  } catch (e) {
+    const err = e as { stdout?: string; stderr?: string; code?: number };
+    return {
+      stdout: err.stdout ?? "",
+      stderr: err.stderr ?? "",
+      code: typeof err.code === "number" ? err.code : 1,
+    };
+  }
 }
 
 /** Remove what a daemon (or a test that crashed) left: runc containers, conmon, mounts, cgroups. */

@@ -78,7 +78,7 @@ describe("buildCreateBody", () => {
         stopSignal: "SIGUSR1",
         stopTimeout: "30",
         ulimit: ["nofile=1024:2048", "nproc=64"],
-        network: "none",
+        network: ["none"],
       },
       ["-c", "echo hi"],
       { lookupEnv: (k) => (k === "B" ? "from-env" : undefined) },
@@ -134,7 +134,7 @@ describe("buildCreateBody", () => {
   });
 
   it("--net is the old spelling of --network", () => {
-    expect(body({ net: "host" }).HostConfig.NetworkMode).toBe("host");
+    expect(body({ net: ["host"] }).HostConfig.NetworkMode).toBe("host");
   });
 
   it("env files come first, then -e, in order", () => {

@@ -145,7 +145,10 @@ function addresses(p: DecodedPacket | undefined): string[] {
   return (p?.answers ?? []).flatMap((a) => (a.type === "A" ? [a.data] : []));
 }
 
-/** Bind UDP on a free port, then TCP on the same one; retried if TCP has it taken. */
+/**
+ * Bind UDP on a free port, then TCP on the same one; retried if TCP has it taken. The TCP
+ * connections are destroyed at cleanup: a server only closes once its connections are gone.
+ */
 async function bindPair(address: string): Promise<{ udp: UdpSocket; tcp: Server; port: number }> {
   for (;;) {
     const udp = await udpSocketOn(address);
@@ -156,7 +159,15 @@ async function bindPair(address: string): Promise<{ udp: UdpSocket; tcp: Server;
       tcp.listen(port, address, () => resolve(true));
     });
     if (ok) {
-      cleanups.push(() => closeServer(tcp));
+      const conns = new Set<Socket>();
+      tcp.on("connection", (c) => {
+        conns.add(c);
+        c.on("error", () => undefined);
+      });
+      cleanups.push(() => {
+        conns.forEach((c) => c.destroy());
+        return closeServer(tcp);
+      });
       return { udp, tcp, port };
     }
     await closeUdp(udp);
@@ -208,11 +219,7 @@ async function fakeUpstream(): Promise<FakeUpstream> {
     return bytes;
   };
   udp.on("message", (msg, rinfo) => udp.send(answer(msg, "udp"), rinfo.port, rinfo.address));
-  const conns = new Set<Socket>();
-  cleanups.push(() => conns.forEach((c) => c.destroy()));
   tcp.on("connection", (socket) => {
-    conns.add(socket);
-    socket.on("error", () => undefined);
     readFrames(socket, 1)
       .then(({ frames }) => {
         if (frames[0]) socket.end(frame(answer(frames[0], "tcp")));

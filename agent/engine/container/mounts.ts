@@ -124,7 +124,8 @@ export function parseBind(raw: string): PlannedMount {
   const m = mode === "" ? { rw: true, propagation: "", nocopy: false } : parseMode(mode, raw);
   const target = destination(dst, type);
   if (type === "bind") {
-    if (m.nocopy) throw invalid(`invalid mode: ${mode} in '${raw}': nocopy applies to volumes, not bind mounts`);
+    if (m.nocopy)
+      throw invalid(`invalid mode: ${mode} in '${raw}': nocopy applies to volumes, not bind mounts`);
     return {
       Type: "bind",
       Source: cleanMountPath(src),
@@ -362,7 +363,14 @@ export async function prepareMounts(
       continue;
     }
     if (m.Type === "tmpfs") {
-      out.push({ Type: "tmpfs", Source: "", Destination: m.Destination, Mode: "", RW: m.RW, Propagation: "" });
+      out.push({
+        Type: "tmpfs",
+        Source: "",
+        Destination: m.Destination,
+        Mode: "",
+        RW: m.RW,
+        Propagation: "",
+      });
       continue;
     }
     const { volume, created } = await ctx.volumes.create(
@@ -410,7 +418,9 @@ async function prepareBindSource(m: PlannedMount, undo: Array<() => Promise<void
     return;
   } catch (e) {
     if (errnoCode(e) !== "ENOENT") {
-      throw invalid(`invalid mount config for type "bind": cannot use bind source ${m.Source}: ${messageOf(e)}`);
+      throw invalid(
+        `invalid mount config for type "bind": cannot use bind source ${m.Source}: ${messageOf(e)}`,
+      );
     }
   }
   if (!m.CreateSource) {
@@ -437,7 +447,10 @@ export async function removeAnonymousVolumes(ctx: EngineContext, rec: ContainerR
       if (!ctx.volumes.inspect(m.Name).Anonymous) continue;
       await ctx.volumes.remove(m.Name);
     } catch (e) {
-      ctx.log.warn({ id: rec.Id, volume: m.Name, err: messageOf(e) }, "could not remove a container's volume");
+      ctx.log.warn(
+        { id: rec.Id, volume: m.Name, err: messageOf(e) },
+        "could not remove a container's volume",
+      );
     }
   }
 }

@@ -32,6 +32,26 @@ function ipv4Number(ip: string): number {
 export class DnsRecords {
   // Insertion order matters: reverse() answers with the endpoint set first.
   private readonly byKey = new Map<string, DnsEndpoint>();
+  private searchDomains: string[] = [];
+
+  /**
+   * The search domains containers inherit from the host. Some resolvers (busybox's nslookup)
+   * only ever ask "web.corp.example" for "web"; the host's DNS knows no container, so such a
+   * name is answered as the container name it was made from.
+   */
+  setSearchDomains(domains: string[]): void {
+    this.searchDomains = domains.map(normalizeName).filter((d) => d !== "");
+  }
+
+  /** The name itself, then the name with each search domain taken off its end. */
+  private candidates(qname: string): string[] {
+    const name = normalizeName(qname);
+    const out = [name];
+    for (const d of this.searchDomains) {
+      if (name.endsWith(`.${d}`)) out.push(name.slice(0, -d.length - 1));
+    }
+    return out;
+  }
 
   setEndpoint(e: DnsEndpoint): void {
     const names = [...new Set(e.names.map(normalizeName).filter((n) => n !== ""))];
@@ -59,13 +79,15 @@ export class DnsRecords {
    * undefined when no endpoint it can see has that name: the caller then forwards the query.
    */
   lookup(clientIp: string, qname: string): string[] | undefined {
-    const name = normalizeName(qname);
-    const ips = new Set<string>();
-    for (const e of this.visibleTo(clientIp)) {
-      if (isIPv4(e.ip) && e.names.includes(name)) ips.add(e.ip);
+    const visible = this.visibleTo(clientIp);
+    for (const name of this.candidates(qname)) {
+      const ips = new Set<string>();
+      for (const e of visible) {
+        if (isIPv4(e.ip) && e.names.includes(name)) ips.add(e.ip);
+      }
+      if (ips.size > 0) return [...ips].sort((a, b) => ipv4Number(a) - ipv4Number(b));
     }
-    if (ips.size === 0) return undefined;
-    return [...ips].sort((a, b) => ipv4Number(a) - ipv4Number(b));
+    return undefined;
   }
 
   /**
@@ -74,8 +96,8 @@ export class DnsRecords {
    * resolvers neither wait on the host's DNS nor get a stranger's address for a local name.
    */
   isLocalName(clientIp: string, qname: string): boolean {
-    const name = normalizeName(qname);
-    return this.visibleTo(clientIp).some((e) => e.names.includes(name));
+    const names = this.candidates(qname);
+    return this.visibleTo(clientIp).some((e) => names.some((n) => e.names.includes(n)));
   }
 
   /** The first name of the endpoint holding `ip` on a network the client shares, for PTR. */

@@ -11,9 +11,14 @@ import type { Logger } from "../../../shared/logging.js";
 import type { ContainerRecord, EndpointSettings, NetworkSettings, PortBinding } from "../container/types.js";
 import { DnsRecords } from "../dns/records.js";
 import { DnsServer } from "../dns/server.js";
-import { UpstreamResolver } from "../dns/upstream.js";
+import { UpstreamResolver, type UpstreamServer } from "../dns/upstream.js";
 import { renderHostname, renderHosts, writeInPlace } from "../dns/etc-files.js";
-import { containerResolvConf, readHostResolvConf, renderResolvConf } from "../dns/resolv-conf.js";
+import {
+  containerResolvConf,
+  readHostResolvConf,
+  renderResolvConf,
+  type ResolvConf,
+} from "../dns/resolv-conf.js";
 import { parseSubnet } from "./cidr.js";
 import { FirewallApplier, type FirewallPort, type FirewallState } from "./firewall.js";
 import {
@@ -102,6 +107,9 @@ export class NetworkManager {
   /** Ports in force per running container. */
   private readonly ports = new Map<string, Array<PublishedPort & { containerIp: string }>>();
   private containersOf: ContainersOf = () => [];
+  private firewallWritten = false;
+  private readonly upstream: UpstreamResolver;
+  private upstreams: UpstreamServer[] = [];
   /** Serialises allocation so two starts cannot take the same address or port. */
   private allocating: Promise<unknown> = Promise.resolve();
 
@@ -111,10 +119,27 @@ export class NetworkManager {
     private readonly file: NetworkFile,
   ) {
     this.firewall = new FirewallApplier(opts.firewallTable);
-    const upstream = new UpstreamResolver(async () =>
-      (await readHostResolvConf(opts.resolvConfPath)).nameservers.map((address) => ({ address, port: 53 })),
-    );
-    this.dns = new DnsServer({ records: this.records, upstream, log: opts.log.child({ module: "dns" }) });
+    this.upstream = new UpstreamResolver(() => this.upstreams);
+    this.dns = new DnsServer({
+      records: this.records,
+      upstream: this.upstream,
+      log: opts.log.child({ module: "dns" }),
+    });
+  }
+
+  /**
+   * The host's resolv.conf, read at start and again at every container start (cheap, and a
+   * changed file is picked up without a restart). Our own gateways never become upstreams:
+   * that would make the daemon forward to itself.
+   */
+  private async hostResolvConf(): Promise<ResolvConf> {
+    const conf = await readHostResolvConf(this.opts.resolvConfPath);
+    const gateways = new Set(this.table.bridges().map((n) => n.pool?.state.gateway));
+    this.upstreams = conf.nameservers
+      .filter((a) => !gateways.has(a))
+      .map((address) => ({ address, port: 53 }));
+    this.records.setSearchDomains(conf.search);
+    return conf;
   }
 
   static async open(opts: NetworkManagerOptions): Promise<NetworkManager> {
@@ -127,6 +152,7 @@ export class NetworkManager {
     if (opts.ipForward && (await enableIpForward()))
       opts.log.info("enabled IPv4 forwarding (net.ipv4.ip_forward=1), as dockerd does");
     for (const n of table.bridges()) await m.bringUp(n);
+    await m.hostResolvConf();
     return m;
   }
 
@@ -181,7 +207,10 @@ export class NetworkManager {
     return { networks, ports };
   }
 
+  /** Until the first bridge exists nothing is written, so a daemon without networks leaves nftables alone. */
   private applyFirewall(): Promise<void> {
+    if (!this.firewallWritten && this.table.bridges().length === 0) return Promise.resolve();
+    this.firewallWritten = true;
     return this.firewall.update(() => this.firewallState());
   }
 
@@ -237,10 +266,12 @@ export class NetworkManager {
       );
     }
     await this.serial(async () => {
-      this.table.delete(n.record.Id);
-      await this.persist();
+      // The bridge goes first: a crash in between leaves a record whose bridge the next start
+      // makes again, never a bridge nobody knows about.
       if (n.pool) await this.dns.unlisten(n.pool.state.gateway).catch(() => undefined);
       if (n.record.BridgeName) await deleteLink(n.record.BridgeName);
+      this.table.delete(n.record.Id);
+      await this.persist();
       await this.applyFirewall();
     });
     this.opts.log.info({ network: n.record.Name, id: n.record.Id }, "network removed");
@@ -283,7 +314,7 @@ export class NetworkManager {
         throw invalid("conflicting options: a container in another container's network cannot join networks");
       return settings;
     }
-    const primary = this.table.get(primaryNetworkName(mode));
+    const primary = this.table.get(this.defaultedMode(mode));
     const asked = endpoints ?? {};
     const requestOf = (n: NetworkRecord): Partial<EndpointSettings> | undefined =>
       asked[n.Name] ??
@@ -292,7 +323,7 @@ export class NetworkManager {
       (mode ? asked[mode] : undefined);
     const chosen: NetworkRecord[] = [primary.record];
     for (const ref of Object.keys(asked)) {
-      const n = this.table.get(primaryNetworkName(ref)).record;
+      const n = this.table.get(this.defaultedMode(ref)).record;
       if (!chosen.some((c) => c.Id === n.Id)) chosen.push(n);
     }
     if (chosen.length > 1 && chosen.some((n) => n.Driver !== "bridge")) {
@@ -306,6 +337,14 @@ export class NetworkManager {
       settings.Networks[n.Name] = emptyEndpoint(n.Id, req);
     }
     return settings;
+  }
+
+  /** "" and "default" name the default bridge, or "none" when the daemon runs without one. */
+  private defaultedMode(mode: string | undefined): string {
+    const name = primaryNetworkName(mode);
+    return name === DEFAULT_NETWORK && !mode?.startsWith(DEFAULT_NETWORK) && !this.table.find(DEFAULT_NETWORK)
+      ? "none"
+      : name;
   }
 
   private checkEndpointRequest(n: NetworkRecord, req: Partial<EndpointSettings> | undefined): void {
@@ -512,10 +551,12 @@ export class NetworkManager {
         domainname: rec.Config.Domainname,
         addresses: eps.map(([, e]) => e.IPAddress),
         extraHosts: rec.HostConfig.ExtraHosts ?? [],
+        // --add-host name:host-gateway: the host as the container reaches it (Docker's default bridge gateway).
+        hostGateway: this.table.find(DEFAULT_NETWORK)?.pool?.state.gateway ?? eps[0]?.[1].Gateway,
       }),
     );
     await writeInPlace(etc.hostname, renderHostname(hostname));
-    const host = await readHostResolvConf(this.opts.resolvConfPath);
+    const host = await this.hostResolvConf();
     const first = eps[0];
     const userDns = rec.HostConfig.Dns ?? [];
     let conf;
@@ -740,11 +781,15 @@ export class NetworkManager {
     }
     await this.persist();
     const keepVeths = new Set(running.flatMap((r) => Object.values(r.NetworkSettings?.HostInterfaces ?? {})));
-    const keepBridges = new Set(this.table.bridges().map((n) => n.record.BridgeName));
+    const ourBridges = new Set(this.table.bridges().map((n) => n.record.BridgeName));
+    // Only veths on this daemon's own bridges: another daemon in the same namespace keeps its own.
     const stray = (await listLinks()).filter(
       (l) =>
-        (l.name.startsWith(VETH_PREFIX) && l.kind === "veth" && !keepVeths.has(l.name)) ||
-        (l.name.startsWith(BRIDGE_PREFIX) && l.kind === "bridge" && !keepBridges.has(l.name)),
+        l.name.startsWith(VETH_PREFIX) &&
+        l.kind === "veth" &&
+        l.master !== undefined &&
+        ourBridges.has(l.master) &&
+        !keepVeths.has(l.name),
     );
     for (const l of stray) {
       await deleteLink(l.name).catch((e: unknown) =>
@@ -757,5 +802,6 @@ export class NetworkManager {
 
   async close(): Promise<void> {
     await this.dns.close();
+    this.upstream.close();
   }
 }

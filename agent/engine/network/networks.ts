@@ -183,7 +183,8 @@ export async function predefinedNetworks(
   opts: { bridgeName: string; bridgeIp?: string },
 ): Promise<Network[]> {
   const made: Network[] = [];
-  if (!table.find(DEFAULT_NETWORK)) {
+  // `--bridge none` (dockerd's spelling): no default bridge; containers default to "none".
+  if (!table.find(DEFAULT_NETWORK) && opts.bridgeName !== "none") {
     let subnet: Subnet;
     let gateway: string | undefined;
     if (opts.bridgeIp) {

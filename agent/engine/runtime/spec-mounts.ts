@@ -268,8 +268,8 @@ const depth = (p: string): number => p.split("/").filter(Boolean).length;
 
 /**
  * The spec's mounts with the user's added: a default mount the user replaces (same destination,
- * or anything under /dev when the user mounts /dev) is dropped, as dockerd does; the user's
- * mounts come last, parents before children.
+ * or anything under /dev when the user mounts /dev) is dropped, as dockerd does. Then parents
+ * come before children, so a volume on /etc does not hide the engine's /etc/hosts.
  */
 export function withUserMounts(
   defaults: Mount[],
@@ -281,8 +281,8 @@ export function withUserMounts(
   const kept = defaults.filter(
     (m) => !targets.has(m.destination) && !(targets.has("/dev") && m.destination.startsWith("/dev/")),
   );
-  // Array.prototype.sort is stable: mounts of one depth keep their order.
-  return [...kept, ...user.sort((a, b) => depth(a.destination) - depth(b.destination))];
+  // Array.prototype.sort is stable: mounts of one depth keep their order, defaults first.
+  return [...kept, ...user].sort((a, b) => depth(a.destination) - depth(b.destination));
 }
 
 /** runc must make the root shared (or slave) for a shared (or slave) bind to propagate. */

@@ -6,8 +6,24 @@
 import { chmod, chown, lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { conflict, internal, invalid, isShoalError, messageOf, notFound } from "../../../shared/errors.js";
-import { dirSize, ensureDir, readJsonIfExists, syncDir, writeJsonAtomic } from "../../../shared/fsutil.js";
+import {
+  conflict,
+  errnoCode,
+  internal,
+  invalid,
+  isShoalError,
+  messageOf,
+  notFound,
+  type ShoalError,
+} from "../../../shared/errors.js";
+import {
+  dirSize,
+  ensureDir,
+  pathExists,
+  readJsonIfExists,
+  syncDir,
+  writeJsonAtomic,
+} from "../../../shared/fsutil.js";
 import { newId } from "../../../shared/ids.js";
 import type { Logger } from "../../../shared/logging.js";
 import { runCommand } from "../runtime/command.js";
@@ -180,20 +196,23 @@ export class VolumeStore implements VolumeStoreApi {
         Scope: "local",
         Anonymous: anonymous,
       };
+      const target = join(this.root, name);
+      const strayFolder = (): ShoalError =>
+        conflict(
+          `create ${name}: ${target} already exists but is no volume of this daemon: remove that folder or pick another name`,
+        );
+      // rename() would silently replace an empty folder.
+      if (await pathExists(target)) throw strayFolder();
       const tmp = join(this.root, `.tmp-${randomBytes(8).toString("hex")}`);
       try {
         await mkdir(tmp, { mode: 0o701 });
         await mkdir(join(tmp, "_data"));
         await chmod(join(tmp, "_data"), 0o755);
         await writeJsonAtomic(join(tmp, "volume.json"), rec);
-        await rename(tmp, join(this.root, name));
+        await rename(tmp, target);
       } catch (e) {
         await rm(tmp, { recursive: true, force: true });
-        if (["ENOTEMPTY", "EEXIST"].includes((e as NodeJS.ErrnoException).code ?? "")) {
-          throw conflict(
-            `create ${name}: ${join(this.root, name)} already exists but is no volume of this daemon: remove that folder or pick another name`,
-          );
-        }
+        if (["ENOTEMPTY", "EEXIST", "ENOTDIR"].includes(errnoCode(e) ?? "")) throw strayFolder();
         throw e;
       }
       await syncDir(this.root);
@@ -321,7 +340,10 @@ export class VolumeStore implements VolumeStoreApi {
         await rm(join(data, entry), { recursive: true, force: true }).catch(() => undefined);
       }
       if (isShoalError(e)) throw e;
-      throw internal(`copying the image's content into volume ${basename(dirname(data))} failed: ${messageOf(e)}`, e);
+      throw internal(
+        `copying the image's content into volume ${basename(dirname(data))} failed: ${messageOf(e)}`,
+        e,
+      );
     }
   }
 }
