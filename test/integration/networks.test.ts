@@ -467,7 +467,12 @@ describe("nothing leaks", () => {
     expect(networksFile).not.toContain(`"${ip}"`);
     // srv survived the crash and still answers by name.
     expect((await probe("blue", "wget", "-qO-", "http://srv/index.html")).out).toContain("hello-from-srv");
-    // The address is free again, and a new container never gets srv's.
+    // srv's address is still held after the restart: a container asking for it is refused.
+    const srvIp = await ipOf("srv", "blue");
+    const taken = await sh(["run", "--rm", "--network", "blue", "--ip", srvIp, "busybox", "true"]);
+    expect(taken.code).not.toBe(0);
+    expect(taken.stderr).toContain(srvIp);
+    // The dead container's address is free again.
     const again = await sh(["run", "--rm", "--network", "blue", "--ip", ip, "busybox", "true"]);
     expect(again.code).toBe(0);
     await ok(["rm", "-f", "doomed"]);
