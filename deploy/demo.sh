@@ -27,6 +27,19 @@ echo "==> shoal ps -a"
 shoal ps -a
 echo "==> shoal logs shoal-demo"
 shoal logs -t shoal-demo
+
+echo "==> a user network, a named volume and a published port"
+shoal rm -f demo-web >/dev/null 2>&1 || true
+shoal network rm demo-net >/dev/null 2>&1 || true
+shoal network create demo-net
+shoal run --rm -v demo-site:/site busybox sh -c 'echo "hello from a named volume" > /site/index.html'
+shoal run -d --name demo-web --network demo-net --network-alias web -p 127.0.0.1:8080:80 \
+  -v demo-site:/site:ro busybox httpd -f -p 80 -h /site
+echo "--> another container on demo-net asks for http://web/ (the daemon's DNS answers the alias):"
+shoal run --rm --network demo-net busybox wget -qO- http://web/
+echo "--> the host asks for http://127.0.0.1:8080/ (an nftables DNAT rule, no proxy process):"
+busybox wget -qO- http://127.0.0.1:8080/
+shoal port demo-web
 echo
 echo "shoald keeps running (socket $sock). Try: shoal run --rm busybox uname -a"
 echo "or the docker CLI: DOCKER_HOST=unix://$sock docker ps -a"

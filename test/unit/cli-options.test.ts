@@ -110,6 +110,12 @@ describe("buildCreateBody", () => {
         { Name: "nproc", Soft: 64, Hard: 64 },
       ],
       NetworkMode: "none",
+      PortBindings: {},
+      PublishAllPorts: false,
+      Dns: null,
+      DnsSearch: null,
+      DnsOptions: null,
+      ExtraHosts: null,
     });
   });
 

@@ -143,6 +143,15 @@ describe("planMounts", () => {
     badRequest(() => plan({ Tmpfs: { "/t": "bogus" } }), /invalid tmpfs option "bogus"/);
   });
 
+  it("refuses request JSON of the wrong shape", () => {
+    badRequest(() => plan({ Binds: "data:/d" as unknown as string[] }), /invalid HostConfig.Binds/);
+    badRequest(() => plan({ Mounts: ["x"] as unknown as [] }), /invalid HostConfig.Mounts/);
+    badRequest(
+      () => plan({ Tmpfs: { "/t": 1 } as unknown as Record<string, string> }),
+      /invalid HostConfig.Tmpfs/,
+    );
+  });
+
   it("refuses relative image volume paths", () => {
     badRequest(() => plan({}, { data: {} }), /'data' mount path must be absolute/);
   });

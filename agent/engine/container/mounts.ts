@@ -248,6 +248,7 @@ export function parseMountRequest(m: MountRequest): PlannedMount {
  * Throws a 400 naming what to fix: relative or duplicate paths, unknown options, bad names.
  */
 export function planMounts(config: ContainerConfig, host: HostConfig): PlannedMount[] {
+  checkShapes(config, host);
   const planned: PlannedMount[] = [];
   const taken = new Set<string>();
   const claim = (dst: string): void => {
@@ -287,6 +288,28 @@ export function planMounts(config: ContainerConfig, host: HostConfig): PlannedMo
     });
   }
   return planned.sort((a, b) => (a.Destination < b.Destination ? -1 : a.Destination > b.Destination ? 1 : 0));
+}
+
+/** The request's JSON has the shapes the Engine API defines (a client may send anything). */
+function checkShapes(config: ContainerConfig, host: HostConfig): void {
+  const isObject = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (host.Binds != null && !(Array.isArray(host.Binds) && host.Binds.every((b) => typeof b === "string"))) {
+    throw invalid('invalid HostConfig.Binds: expected a list of strings such as "data:/data"');
+  }
+  if (host.Mounts != null && !(Array.isArray(host.Mounts) && host.Mounts.every(isObject))) {
+    throw invalid("invalid HostConfig.Mounts: expected a list of mount objects (Type, Source, Target)");
+  }
+  if (
+    host.Tmpfs != null &&
+    !(isObject(host.Tmpfs) && Object.values(host.Tmpfs).every((v) => typeof v === "string"))
+  ) {
+    throw invalid(
+      'invalid HostConfig.Tmpfs: expected an object of path → options, such as {"/run": "size=64m"}',
+    );
+  }
+  if (config.Volumes != null && !isObject(config.Volumes)) {
+    throw invalid('invalid Volumes: expected an object of container paths, such as {"/data": {}}');
+  }
 }
 
 /**

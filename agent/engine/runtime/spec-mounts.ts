@@ -242,7 +242,7 @@ export function userMounts(record: Pick<ContainerRecord, "Mounts" | "HostConfig"
       destination: cleanMountPath(destination),
       type: "tmpfs",
       source: "tmpfs",
-      options: tmpfsMountOptions(data, `--tmpfs ${destination}`),
+      options: tmpfsMountOptions(data ?? "", `--tmpfs ${destination}`),
     });
   }
   for (const m of hc.Mounts ?? []) {
