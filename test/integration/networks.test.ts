@@ -419,7 +419,7 @@ describe("nothing leaks", () => {
       await ok(["inspect", "-f", "{{.Id}}", "temp"]),
       await ok(["inspect", "-f", "{{.Id}}", "pub"]),
     ];
-    expect(await ruleset()).toContain(`${tempIp}:80`);
+    expect(await ruleset()).toContain(`${tempIp} . 80`);
     await ok(["rm", "-f", "temp", "pub"]);
     const after = await links();
     expect((after.match(/shv[0-9a-f]+/g) ?? []).length).toBe(vethsBefore.length - 2);

@@ -3,7 +3,12 @@
 import { describe, expect, it } from "vitest";
 import { spawnSync } from "node:child_process";
 import { clash, parsePortKey, portRequests } from "../../agent/engine/network/ports.js";
-import { FirewallApplier, renderFirewall, type FirewallState } from "../../agent/engine/network/firewall.js";
+import {
+  FirewallApplier,
+  renderFirewall,
+  renderPortSync,
+  type FirewallState,
+} from "../../agent/engine/network/firewall.js";
 import { macForAddress } from "../../agent/engine/network/host-links.js";
 import { parseExpose, parsePublish } from "../../cli/options.js";
 
@@ -22,8 +27,11 @@ const state: FirewallState = {
 describe("firewall table", () => {
   it("renders one table nft accepts, with a rule per port, masquerade per egress network and isolation", () => {
     const text = renderFirewall(state, "shoal_unit");
-    expect(text).toContain("tcp dport 8080 dnat to 172.17.0.2:80");
-    expect(text).toContain("ip daddr 127.0.0.1 udp dport 5353 dnat to 10.1.0.5:53");
+    expect(text).toContain(
+      "map pub_tcp { type inet_service : ipv4_addr . inet_service; elements = { 8080 : 172.17.0.2 . 80 }; }",
+    );
+    expect(text).toContain("elements = { 127.0.0.1 . 5353 : 10.1.0.5 . 53 }");
+    expect(text).toContain("dnat ip to ip daddr . tcp dport map @pub_tcp_addr");
     expect(text).toContain('ip saddr 10.1.0.0/24 oifname != "shb-aaaaaaaaaaa" masquerade');
     // An internal network has no masquerade and is cut off both ways.
     expect(text).not.toContain('ip saddr 10.2.0.0/24 oifname != "shb-bbbbbbbbbbb" masquerade');
@@ -37,20 +45,31 @@ describe("firewall table", () => {
     expect(check.status).toBe(0);
   });
 
-  it("coalesces updates: a burst of changes ends in one apply of the newest state", async () => {
-    const applied: number[] = [];
+  it("a port change syncs only the port maps, in one transaction nft accepts", () => {
+    const sync = renderPortSync(state.ports, "shoal_unit");
+    expect(sync).toContain("flush map ip shoal_unit pub_tcp\n");
+    expect(sync).toContain("add element ip shoal_unit pub_tcp { 8080 : 172.17.0.2 . 80 }");
+    expect(sync).not.toContain("chain");
+    const check = spawnSync("nft", ["-c", "-f", "-"], { input: renderFirewall(state, "shoal_unit") + sync });
+    expect(check.stderr.toString()).toBe("");
+  });
+
+  it("coalesces updates: a burst of changes ends in one apply of the newest state; a table rewrite wins", async () => {
+    const applied: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const applier = new FirewallApplier("t", async (s) => {
-      applied.push(s.ports.length);
+    const applier = new FirewallApplier("t", async (text) => {
+      applied.push(`${text.includes("chain") ? "table" : "ports"}:${(text.match(/\d : \d/g) ?? []).length}`);
       if (applied.length === 1) await gate;
     });
     const mk = (n: number): FirewallState => ({ networks: [], ports: state.ports.slice(0, n) });
     const first = applier.update(() => mk(0));
-    const later = [applier.update(() => mk(1)), applier.update(() => mk(2))];
+    const later = [applier.updatePorts(() => mk(1)), applier.updatePorts(() => mk(2))];
     release();
     await Promise.all([first, ...later]);
-    expect(applied).toEqual([0, 2]);
+    expect(applied).toEqual(["table:0", "ports:2"]);
+    await Promise.all([applier.updatePorts(() => mk(1)), applier.update(() => mk(2))]);
+    expect(applied.slice(2)).toEqual(["ports:1", "table:2"]);
   });
 });
 

@@ -30,9 +30,52 @@ function quote(name: string): string {
   return `"${name}"`;
 }
 
-function portRule(p: FirewallPort): string {
-  const addr = p.hostIp === "" || p.hostIp === "0.0.0.0" ? "" : `ip daddr ${p.hostIp} `;
-  return `${addr}${p.protocol} dport ${p.hostPort} dnat to ${p.containerIp}:${p.containerPort}`;
+/** The four maps published ports live in: by protocol, for any local address or one address. */
+const PORT_MAPS = [
+  { name: "pub_tcp_addr", protocol: "tcp", byAddress: true },
+  { name: "pub_tcp", protocol: "tcp", byAddress: false },
+  { name: "pub_udp_addr", protocol: "udp", byAddress: true },
+  { name: "pub_udp", protocol: "udp", byAddress: false },
+] as const;
+
+function isWildcard(ip: string): boolean {
+  return ip === "" || ip === "0.0.0.0";
+}
+
+function elementsOf(ports: FirewallPort[], map: (typeof PORT_MAPS)[number]): string[] {
+  return ports
+    .filter((p) => p.protocol === map.protocol && isWildcard(p.hostIp) !== map.byAddress)
+    .map(
+      (p) => `${map.byAddress ? `${p.hostIp} . ` : ""}${p.hostPort} : ${p.containerIp} . ${p.containerPort}`,
+    );
+}
+
+function mapType(byAddress: boolean): string {
+  return `${byAddress ? "ipv4_addr . " : ""}inet_service : ipv4_addr . inet_service`;
+}
+
+/**
+ * Published ports are elements of maps, not rules: a container's ports change with one small
+ * transaction (see renderPortSync) instead of a rewrite of the table, whose NAT chains are slow
+ * to replace.
+ */
+function renderPortMaps(ports: FirewallPort[]): string[] {
+  return PORT_MAPS.map((m) => {
+    const elements = elementsOf(ports, m);
+    const body = elements.length > 0 ? `; elements = { ${elements.join(", ")} }` : "";
+    return `  map ${m.name} { type ${mapType(m.byAddress)}${body}; }`;
+  });
+}
+
+/** Make the port maps hold exactly `ports`, in one transaction. */
+export function renderPortSync(ports: FirewallPort[], table = DEFAULT_TABLE): string {
+  const lines: string[] = [];
+  for (const m of PORT_MAPS) {
+    lines.push(`flush map ip ${table} ${m.name}`);
+    const elements = elementsOf(ports, m);
+    if (elements.length > 0) lines.push(`add element ip ${table} ${m.name} { ${elements.join(", ")} }`);
+  }
+  return lines.join("\n") + "\n";
 }
 
 /** The table's text, for `nft -f`: creating it first makes the delete safe when it does not exist yet. */
@@ -42,6 +85,7 @@ export function renderFirewall(state: FirewallState, table = DEFAULT_TABLE): str
     `table ip ${table}`,
     `delete table ip ${table}`,
     `table ip ${table} {`,
+    ...renderPortMaps(state.ports),
     // Published ports: packets to a local address from outside (prerouting) or from the host (output).
     `  chain prerouting {`,
     `    type nat hook prerouting priority dstnat; policy accept;`,
@@ -52,7 +96,11 @@ export function renderFirewall(state: FirewallState, table = DEFAULT_TABLE): str
     `    fib daddr type local jump published`,
     `  }`,
     `  chain published {`,
-    ...state.ports.map((p) => `    ${portRule(p)}`),
+    // A binding to one address wins over a binding to all of them.
+    `    dnat ip to ip daddr . tcp dport map @pub_tcp_addr`,
+    `    dnat ip to tcp dport map @pub_tcp`,
+    `    dnat ip to ip daddr . udp dport map @pub_udp_addr`,
+    `    dnat ip to udp dport map @pub_udp`,
     `  }`,
     `  chain postrouting {`,
     `    type nat hook postrouting priority srcnat; policy accept;`,
@@ -90,11 +138,6 @@ export function renderFirewall(state: FirewallState, table = DEFAULT_TABLE): str
   return lines.join("\n") + "\n";
 }
 
-/** Replace shoal's table in one transaction. */
-export async function applyFirewall(state: FirewallState, table = DEFAULT_TABLE): Promise<void> {
-  await runCommand("nft", ["-f", "-"], { input: renderFirewall(state, table), timeoutMs: 30_000 });
-}
-
 /** Remove shoal's table (tests and `shoald --cleanup`); a missing table is fine. */
 export async function removeFirewall(table = DEFAULT_TABLE): Promise<void> {
   await runCommand("nft", ["-f", "-"], {
@@ -103,29 +146,50 @@ export async function removeFirewall(table = DEFAULT_TABLE): Promise<void> {
   });
 }
 
+export type FirewallApply = (text: string) => Promise<void>;
+
+async function nftApply(text: string): Promise<void> {
+  await runCommand("nft", ["-f", "-"], { input: text, timeoutMs: 30_000 });
+}
+
 /**
- * Applies states one at a time, coalescing: while one `nft` runs, later requests collapse into
- * a single next run with the newest state, and every caller learns when its state (or a newer
- * one) is in force.
+ * Applies changes one at a time, coalescing: while one `nft` runs, later requests collapse into
+ * a single next run rendered from the newest state, and every caller learns when its state (or
+ * a newer one) is in force. A port change syncs the port maps only; a network change rewrites
+ * the table, which includes the ports.
  */
 export class FirewallApplier {
   private running: Promise<void> | undefined;
-  private pending: { state: () => FirewallState; waiters: Array<(e?: unknown) => void> } | undefined;
+  private pending:
+    | { kind: "table" | "ports"; state: () => FirewallState; waiters: Array<(e?: unknown) => void> }
+    | undefined;
+  /** Until the table exists a port sync has nothing to sync into. */
+  private tableWritten = false;
 
   constructor(
     private readonly table = DEFAULT_TABLE,
-    private readonly apply = applyFirewall,
+    private readonly apply: FirewallApply = nftApply,
   ) {}
 
-  /** `state` is read when the apply starts, so the newest desired state wins. */
+  /** Rewrite the whole table (networks changed, or at start). `state` is read when the apply starts. */
   update(state: () => FirewallState): Promise<void> {
+    return this.enqueue("table", state);
+  }
+
+  /** Only published ports changed. */
+  updatePorts(state: () => FirewallState): Promise<void> {
+    return this.enqueue("ports", state);
+  }
+
+  private enqueue(kind: "table" | "ports", state: () => FirewallState): Promise<void> {
     return new Promise((resolve, reject) => {
       const done = (e?: unknown): void => (e === undefined ? resolve() : reject(e as Error));
       if (this.pending) {
         this.pending.state = state;
+        if (kind === "table") this.pending.kind = "table";
         this.pending.waiters.push(done);
       } else {
-        this.pending = { state, waiters: [done] };
+        this.pending = { kind, state, waiters: [done] };
       }
       if (!this.running) this.running = this.drain();
     });
@@ -137,7 +201,10 @@ export class FirewallApplier {
       this.pending = undefined;
       let error: unknown;
       try {
-        await this.apply(job.state(), this.table);
+        const state = job.state();
+        const whole = job.kind === "table" || !this.tableWritten;
+        await this.apply(whole ? renderFirewall(state, this.table) : renderPortSync(state.ports, this.table));
+        if (whole) this.tableWritten = true;
       } catch (e) {
         error = e;
       }

@@ -214,6 +214,13 @@ export class NetworkManager {
     return this.firewall.update(() => this.firewallState());
   }
 
+  /** Published ports changed: one small transaction on the port maps. */
+  private applyPorts(): Promise<void> {
+    if (!this.firewallWritten && this.table.bridges().length === 0) return Promise.resolve();
+    this.firewallWritten = true;
+    return this.firewall.updatePorts(() => this.firewallState());
+  }
+
   // ---- networks -------------------------------------------------------------------------
 
   async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {
@@ -412,7 +419,7 @@ export class NetworkManager {
         await this.allocatePorts(rec, settings);
       });
       this.registerNames(rec);
-      if ((this.ports.get(rec.Id)?.length ?? 0) > 0) await this.applyFirewall();
+      if ((this.ports.get(rec.Id)?.length ?? 0) > 0) await this.applyPorts();
       await this.writeEtcFiles(rec, etc);
     } catch (e) {
       await this.release(rec);
@@ -652,7 +659,7 @@ export class NetworkManager {
     settings.HostInterfaces = {};
     settings.SandboxKey = "";
     if (changed) await this.persist();
-    if (hadPorts) await this.applyFirewall();
+    if (hadPorts) await this.applyPorts();
   }
 
   // ---- connect / disconnect -----------------------------------------------------------------
@@ -732,7 +739,7 @@ export class NetworkManager {
         rec.Id,
         (this.ports.get(rec.Id) ?? []).filter((p) => p.containerIp !== ep.IPAddress),
       );
-      await this.applyFirewall();
+      await this.applyPorts();
     }
     if (running) {
       this.registerNames(rec);
