@@ -423,7 +423,12 @@ describe("nothing leaks", () => {
     await ok(["rm", "-f", "temp", "pub"]);
     const after = await links();
     expect((after.match(/shv[0-9a-f]+/g) ?? []).length).toBe(vethsBefore.length - 2);
-    const rules = await ruleset();
+    // Port rules leave asynchronously (right after the exit); give them a moment, not more.
+    let rules = await ruleset();
+    for (let i = 0; i < 20 && rules.includes("18090"); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      rules = await ruleset();
+    }
     expect(rules).not.toContain(tempIp);
     expect(rules).not.toContain(pubIp);
     expect(rules).not.toContain("18090");

@@ -659,7 +659,16 @@ export class NetworkManager {
     settings.HostInterfaces = {};
     settings.SandboxKey = "";
     if (changed) await this.persist();
-    if (hadPorts) await this.applyPorts();
+    // Not awaited: taking elements out of an nftables map waits for the kernel's RCU grace
+    // period (about 10 ms), which would hold up every exit and removal. Syncs stay ordered,
+    // so a later start that takes the same port is applied after this one.
+    if (hadPorts)
+      void this.applyPorts().catch((e: unknown) =>
+        this.opts.log.error(
+          { id: rec.Id, err: messageOf(e) },
+          "removing a container's published ports failed",
+        ),
+      );
   }
 
   // ---- connect / disconnect -----------------------------------------------------------------
