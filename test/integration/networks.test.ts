@@ -369,6 +369,26 @@ describe("DNS follows the containers", () => {
   });
 });
 
+describe("shoal network commands", () => {
+  it("ls, inspect and prune show and remove what a user expects", async () => {
+    await ok(["network", "create", "--label", "purpose=spare", "spare"]);
+    const ls = await ok(["network", "ls"]);
+    expect(ls.split("\n")[0]).toMatch(/^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE$/);
+    for (const name of ["bridge", "host", "none", "blue", "spare"])
+      expect(ls).toMatch(new RegExp(`\\s${name}\\s`));
+    expect(await ok(["network", "ls", "--filter", "label=purpose=spare", "--format", "{{.Name}}"])).toBe(
+      "spare",
+    );
+    const subnet = await ok(["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "spare"]);
+    expect(subnet).toMatch(/^\d+\.\d+\.\d+\.0\/\d+$/);
+    const pruned = await ok(["network", "prune", "-f"]);
+    expect(pruned).toContain("spare");
+    expect(pruned).not.toContain("blue");
+    expect((await sh(["network", "inspect", "spare"])).code).not.toBe(0);
+    expect(await ok(["network", "inspect", "-f", "{{.Name}}", "blue"])).toBe("blue");
+  });
+});
+
 describe("bad input", () => {
   it("an overlapping subnet is a 409 naming the other network", async () => {
     const r = await api(d.socket, "POST", "/networks/create", {
@@ -435,10 +455,12 @@ describe("nothing leaks", () => {
     const blue = await api(d.socket, "GET", "/networks/blue");
     expect(JSON.stringify(blue.json())).not.toContain(tempIp);
 
-    const bridge = (await api(d.socket, "GET", "/networks/green")).json<{ Id: string }>().Id.slice(0, 11);
-    await ok(["network", "rm", "green"]);
+    await ok(["network", "create", "--subnet", "10.77.3.0/24", "scratch"]);
+    expect(await ruleset()).toContain("10.77.3.0/24");
+    const bridge = (await api(d.socket, "GET", "/networks/scratch")).json<{ Id: string }>().Id.slice(0, 11);
+    await ok(["network", "rm", "scratch"]);
     expect(await links()).not.toContain(`shb-${bridge}`);
-    expect(await ruleset()).not.toContain("10.77.2.0/24");
+    expect(await ruleset()).not.toContain("10.77.3.0/24");
     const mounts = await readFile("/proc/mounts", "utf8");
     for (const id of ids) expect(mounts).not.toContain(id);
   });
