@@ -77,17 +77,20 @@ export interface AttachedContainer {
 
 type ContainersOf = (networkId: string) => AttachedContainer[];
 
+/** What an endpoint holds only while its container runs; cleared at every exit. */
+function unwired(): Pick<
+  EndpointSettings,
+  "EndpointID" | "Gateway" | "IPAddress" | "IPPrefixLen" | "MacAddress" | "DNSNames"
+> {
+  return { EndpointID: "", Gateway: "", IPAddress: "", IPPrefixLen: 0, MacAddress: "", DNSNames: null };
+}
+
 function emptyEndpoint(networkId: string, requested?: Partial<EndpointSettings>): EndpointSettings {
   return {
     IPAMConfig: requested?.IPAMConfig ?? null,
     Aliases: requested?.Aliases ?? null,
     NetworkID: networkId,
-    EndpointID: "",
-    Gateway: "",
-    IPAddress: "",
-    IPPrefixLen: 0,
-    MacAddress: "",
-    DNSNames: null,
+    ...unwired(),
   };
 }
 
@@ -646,14 +649,7 @@ export class NetworkManager {
         pool.release(ep.IPAddress);
         changed = true;
       }
-      Object.assign(ep, {
-        EndpointID: "",
-        Gateway: "",
-        IPAddress: "",
-        IPPrefixLen: 0,
-        MacAddress: "",
-        DNSNames: null,
-      });
+      Object.assign(ep, unwired());
     }
     for (const key of Object.keys(settings.Ports)) settings.Ports[key] = null;
     settings.HostInterfaces = {};
