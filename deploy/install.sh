@@ -9,7 +9,8 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(runc conmon iproute2 nftables busybox-static tini attr util-linux ca-certificates)
+# docker-registry, apache2-utils (htpasswd), openssl and skopeo: the registry tests and bench/images.
+packages=(runc conmon iproute2 nftables busybox-static tini attr util-linux ca-certificates docker-registry apache2-utils openssl skopeo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
