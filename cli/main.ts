@@ -45,6 +45,7 @@ const topLevel = new Set([
   ...groups,
   ...["run", "create", "start", "stop", "restart", "kill", "rm", "ps", "wait", "logs", "rename", "inspect"],
   ...["images", "rmi", "tag", "load", "save", "import", "version", "info", "port"],
+  ...["pull", "push", "login", "logout"],
 ]);
 let selected: string[] = [];
 
@@ -62,6 +63,7 @@ const mod = {
   run: () => import("./commands/run.js"),
   container: () => import("./commands/container.js"),
   image: () => import("./commands/image.js"),
+  registry: () => import("./commands/registry.js"),
   inspect: () => import("./commands/inspect.js"),
   system: () => import("./commands/system.js"),
   network: () => import("./commands/network.js"),
@@ -270,6 +272,20 @@ function imageCommands(parent: Command, grouped: boolean): void {
     .option("-o, --output <string>", "Write to a file, instead of STDOUT")
     .action(act(async () => (await mod.image()).save as Handler));
 
+  add(parent, "pull")
+    ?.description("Download an image from a registry")
+    .argument("<name>", "NAME[:TAG|@DIGEST]")
+    .option("--platform <string>", "Set platform if server is multi-platform capable")
+    .option("-q, --quiet", "Suppress verbose output")
+    .action(act(async () => (await mod.registry()).pull as Handler));
+
+  add(parent, "push")
+    ?.description("Upload an image to a registry")
+    .argument("<name>", "NAME[:TAG]")
+    .option("-a, --all-tags", "Push all tags of an image to the repository")
+    .option("-q, --quiet", "Suppress verbose output")
+    .action(act(async () => (await mod.registry()).push as Handler));
+
   add(parent, "import")
     ?.description("Import the contents from a tarball to create a filesystem image")
     .argument("<file>", "file|URL|-")
@@ -453,6 +469,19 @@ function buildProgram(argv: string[]): Command {
     .option("-s, --size", "Display total file sizes if the type is container")
     .option("--json", "Print the Engine API's JSON")
     .action(act(async () => (await mod.inspect()).inspect as Handler));
+
+  add(program, "login")
+    ?.description("Log in to a registry (Docker Hub when no server is given)")
+    .argument("[server]")
+    .option("-u, --username <string>", "Username")
+    .option("-p, --password <string>", "Password")
+    .option("--password-stdin", "Take the password from stdin")
+    .action(act(async () => (await mod.registry()).login as Handler));
+
+  add(program, "logout")
+    ?.description("Log out from a registry (Docker Hub when no server is given)")
+    .argument("[server]")
+    .action(act(async () => (await mod.registry()).logout as Handler));
 
   add(program, "port")
     ?.description("List port mappings or a specific mapping for the container")

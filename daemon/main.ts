@@ -13,6 +13,9 @@ import { ImageStore } from "../agent/engine/image/store.js";
 import { ContainerEngine } from "../agent/engine/container/engine.js";
 import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
 import { buildEngineApi } from "../agent/api/server.js";
+import { registerSwarmRoutes } from "../manager/controlapi/routes.js";
+import { Swarm } from "./swarm.js";
+import { RegistryService } from "../agent/engine/registry/service.js";
 
 const VERSION = "0.1.0";
 
@@ -28,14 +31,24 @@ async function main(): Promise<void> {
   const containers = await ContainerEngine.open(options, images, log.child({ component: "containers" }));
   const cgroupVersion = (await detectCgroupVersion()) === "v2" ? "2" : "1";
   const info = await gatherDaemonInfo(options, VERSION, cgroupVersion);
+  const registry = new RegistryService(
+    () => images.distribution(),
+    { insecureRegistries: options.insecureRegistries, certsDir: options.certsDir },
+    log.child({ component: "registry" }),
+  );
+  const swarm = new Swarm(options.dataRoot, containers, log.child({ component: "swarm" }));
+  await swarm.open();
   const app = buildEngineApi({
+    registry,
     containers,
     images,
     networks: containers.networks,
     volumes: containers.volumes,
     log,
     info,
+    swarmInfo: () => swarm.info(),
   });
+  registerSwarmRoutes(app, swarm);
 
   await claimSocketPath(options.socketPath);
   await app.listen({ path: options.socketPath });
@@ -49,7 +62,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shoald is stopping; containers keep running");
     await app.close().catch(() => undefined);
+    await swarm.close().catch(() => undefined);
     await containers.close().catch(() => undefined);
+    await registry.close().catch(() => undefined);
     await rm(options.pidFile, { force: true });
     await rm(options.socketPath, { force: true });
     process.exit(0);

@@ -11,6 +11,10 @@ export interface DaemonOptions extends EngineConfig {
   logLevel: string;
   pidFile: string;
   configFile: string;
+  /** Registries allowed over plain HTTP (names or CIDRs), besides 127.0.0.0/8 and localhost. */
+  insecureRegistries: string[];
+  /** Per-registry CAs and client certificates: <certs-dir>/<host:port>/ca.crt (Docker's certs.d). */
+  certsDir: string;
 }
 
 interface ConfigFile {
@@ -28,6 +32,8 @@ interface ConfigFile {
   "ip-forward"?: boolean;
   "resolv-conf"?: string;
   "firewall-table"?: string;
+  "insecure-registries"?: string[];
+  "certs-dir"?: string;
 }
 
 export const DEFAULT_SOCKET = "/run/shoal/shoal.sock";
@@ -64,6 +70,12 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     .option("--ip-forward <bool>", "turn on IPv4 forwarding at start (true|false)")
     .option("--resolv-conf <file>", "the host resolvers the container DNS forwards to")
     .option("--firewall-table <name>", "name of shoal's nftables table (family ip)")
+    .option(
+      "--insecure-registry <registry>",
+      "registry (host[:port] or CIDR) that may be used over plain HTTP; repeatable",
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
+    .option("--certs-dir <dir>", "registry CAs and client certificates, one folder per host:port")
     .version(process.env.npm_package_version ?? "0.1.0");
   program.parse(argv, { from: "user" });
   const flags = program.opts<{
@@ -82,6 +94,8 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     ipForward?: string;
     resolvConf?: string;
     firewallTable?: string;
+    insecureRegistry?: string[];
+    certsDir?: string;
   }>();
 
   let file: ConfigFile = {};
@@ -120,5 +134,7 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
         : (file["ip-forward"] ?? defaults.ipForward),
     resolvConfPath: flags.resolvConf ?? file["resolv-conf"] ?? defaults.resolvConfPath,
     firewallTable: flags.firewallTable ?? file["firewall-table"] ?? defaults.firewallTable,
+    insecureRegistries: [...(file["insecure-registries"] ?? []), ...(flags.insecureRegistry ?? [])],
+    certsDir: flags.certsDir ?? file["certs-dir"] ?? "/etc/shoal/certs.d",
   };
 }

@@ -2,7 +2,14 @@
 // API layer never has to guess, and a message that names the object and the fix.
 
 export type ErrorKind =
-  "invalid" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "not_modified" | "internal";
+  | "invalid"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "not_modified"
+  | "internal"
+  | "unavailable";
 
 const statusOf: Record<ErrorKind, number> = {
   invalid: 400,
@@ -12,6 +19,7 @@ const statusOf: Record<ErrorKind, number> = {
   conflict: 409,
   not_modified: 304,
   internal: 500,
+  unavailable: 503,
 };
 
 export class ShoalError extends Error {
@@ -30,6 +38,9 @@ export const invalid = (message: string): ShoalError => new ShoalError("invalid"
 export const notFound = (message: string): ShoalError => new ShoalError("not_found", message);
 export const conflict = (message: string): ShoalError => new ShoalError("conflict", message);
 export const forbidden = (message: string): ShoalError => new ShoalError("forbidden", message);
+export const unauthorized = (message: string): ShoalError => new ShoalError("unauthorized", message);
+/** 503: the node cannot do this in its current role (not a manager, no leader). */
+export const unavailable = (message: string): ShoalError => new ShoalError("unavailable", message);
 export const notModified = (message: string): ShoalError => new ShoalError("not_modified", message);
 export const internal = (message: string, cause?: unknown): ShoalError =>
   new ShoalError("internal", message, { cause });

@@ -8,6 +8,8 @@ import type { ImageStoreApi } from "../engine/image/api.js";
 import { registerSystemRoutes, type DaemonInfo } from "./routes/system.js";
 import { registerContainerRoutes } from "./routes/containers.js";
 import { registerImageRoutes } from "./routes/images.js";
+import { registerRegistryRoutes } from "./routes/registry.js";
+import type { RegistryService } from "../engine/registry/service.js";
 import { registerVolumeRoutes } from "./routes/volumes.js";
 import type { VolumeStoreApi } from "../engine/volume/types.js";
 import { registerNetworkRoutes } from "./routes/networks.js";
@@ -23,6 +25,10 @@ export interface EngineApiDeps {
   networks: NetworkManager;
   log: Logger;
   info: DaemonInfo;
+  /** Pull, push and login (agent/engine/registry/). */
+  registry?: RegistryService;
+  /** /info's Swarm section while this node is in a cluster (the daemon wires it). */
+  swarmInfo?: () => Record<string, unknown> | undefined;
 }
 
 function versionNumber(v: string): number {
@@ -104,6 +110,7 @@ export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
   registerSystemRoutes(app, deps);
   registerContainerRoutes(app, deps);
   registerImageRoutes(app, deps);
+  registerRegistryRoutes(app, deps);
   registerVolumeRoutes(app, deps);
   registerNetworkRoutes(app, deps);
   return app;

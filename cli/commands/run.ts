@@ -51,6 +51,7 @@ async function pull(client: ApiClient, image: string): Promise<void> {
   const ref = parseReference(image);
   const res = await client.stream("POST", "/images/create", {
     query: { fromImage: familiarName(ref), tag: ref.digest ? ref.digest : (ref.tag ?? "latest") },
+    headers: await (await import("../config-file.js")).registryAuthHeader(ref.domain),
   });
   await new ProgressRenderer(process.stderr).consume(res);
 }

@@ -53,23 +53,13 @@ export interface ServiceObject extends StoredObject {
   PreviousSpec?: ServiceObject["Spec"];
 }
 
-export type TaskState =
-  | "new"
-  | "pending"
-  | "assigned"
-  | "accepted"
-  | "preparing"
-  | "starting"
-  | "running"
-  | "complete"
-  | "shutdown"
-  | "failed"
-  | "rejected"
-  | "orphaned"
-  | "remove";
+export type { TaskState } from "../../shared/cluster.js";
+import type { TaskState } from "../../shared/cluster.js";
 
 export interface TaskObject extends StoredObject {
   ServiceID: string;
+  /** The service's name when the task was made (for container names and `service ps`). */
+  ServiceName?: string;
   /** Replicated services: the slot (1..replicas); global services: 0 and NodeID names the place. */
   Slot: number;
   NodeID: string;

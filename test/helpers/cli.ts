@@ -35,21 +35,31 @@ function runProcess(
 }
 
 /** Run the shoal CLI against a test daemon's socket. */
-export function shoal(socket: string, args: string[], input?: Buffer): Promise<CliResult> {
+export function shoal(
+  socket: string,
+  args: string[],
+  input?: Buffer,
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
   return runProcess(
     process.execPath,
     [shoalPath, "-H", `unix://${socket}`, ...args],
-    { ...process.env, NO_COLOR: "1" },
+    { ...process.env, NO_COLOR: "1", ...env },
     input,
   );
 }
 
 /** Run the real docker CLI against a test daemon's socket. */
-export function docker(socket: string, args: string[], input?: Buffer): Promise<CliResult> {
+export function docker(
+  socket: string,
+  args: string[],
+  input?: Buffer,
+  env: NodeJS.ProcessEnv = {},
+): Promise<CliResult> {
   return runProcess(
     "docker",
     args,
-    { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: "/tmp/shoal-docker-config" },
+    { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: "/tmp/shoal-docker-config", ...env },
     input,
   );
 }

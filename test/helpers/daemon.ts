@@ -20,6 +20,8 @@ export interface TestDaemon {
   execRoot: string;
   socket: string;
   cgroupParent: string;
+  /** The daemon's --certs-dir: a registry's CA goes to <certsDir>/<host:port>/ca.crt. */
+  certsDir: string;
   process: ChildProcess;
   logs: () => string;
   /** Stop the daemon with SIGTERM (containers keep running). */
@@ -94,7 +96,12 @@ async function waitForSocket(socket: string, child: ChildProcess, logs: () => st
   throw new Error(`shoald did not answer on ${socket} within 20 s:\n${logs()}`);
 }
 
-export async function startDaemon(): Promise<TestDaemon> {
+export interface StartDaemonOptions {
+  /** More shoald flags (e.g. --insecure-registry). */
+  args?: string[];
+}
+
+export async function startDaemon(options: StartDaemonOptions = {}): Promise<TestDaemon> {
   const root = await mkdtemp("/tmp/shoal-test-");
   const tag = root
     .slice(-6)
@@ -108,6 +115,8 @@ export async function startDaemon(): Promise<TestDaemon> {
     execRoot: join(root, "run"),
     socket: join(root, "shoal.sock"),
     cgroupParent: `shoal-test-${tag}`,
+    // Its own certs dir, so /etc/shoal/certs.d on the machine cannot leak in.
+    certsDir: join(root, "certs.d"),
   };
   // An empty config file of its own, so a /etc/shoal/daemon.json on the machine cannot leak in.
   const configFile = join(root, "daemon.json");
@@ -140,6 +149,9 @@ export async function startDaemon(): Promise<TestDaemon> {
         "debug",
         "--resolv-conf",
         resolvConf,
+        "--certs-dir",
+        d.certsDir,
+        ...(options.args ?? []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

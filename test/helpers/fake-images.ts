@@ -103,6 +103,9 @@ export class FakeImageStore implements ImageStoreApi {
   importRootfs(): never {
     throw new Error("FakeImageStore: importRootfs is not implemented");
   }
+  createImage(): never {
+    throw new Error("FakeImageStore: createImage is not implemented");
+  }
   tag(): never {
     throw new Error("FakeImageStore: tag is not implemented");
   }

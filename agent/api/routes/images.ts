@@ -4,6 +4,7 @@ import type { EngineApiDeps } from "../server.js";
 import { invalid, messageOf, notFound } from "../../../shared/errors.js";
 import { qBool, qFilters, qList, qString, type Query } from "../query.js";
 import { jsonLinesResponse } from "../json-lines.js";
+import { pullImage, pushImage } from "./registry.js";
 import { toImageInspect, toImageSummary } from "../../engine/image/inspect.js";
 
 type Req = { Querystring: Query; Params: { "*": string } };
@@ -18,6 +19,11 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
     if (!qBool(request.query, "all") && !filters.dangling) {
       // Like Docker: untagged images are listed only when nothing else holds them.
       list = list.filter((i) => i.repoTags.length > 0 || users(i.id).length === 0);
+    }
+    if (!qBool(request.query, "all")) {
+      // A build's intermediate images (untagged, with children) show only with all=1, as in dockerd.
+      const parents = new Set(images.list().map((i) => i.parent));
+      list = list.filter((i) => i.repoTags.length > 0 || !parents.has(i.id));
     }
     if (filters.dangling?.includes("true")) list = list.filter((i) => i.repoTags.length === 0);
     if (filters.dangling?.includes("false")) list = list.filter((i) => i.repoTags.length > 0);
@@ -69,11 +75,7 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
     const q = request.query;
     const fromSrc = qString(q, "fromSrc");
     if (fromSrc !== "-") {
-      if (qString(q, "fromImage")) {
-        throw notFound(
-          `pulling ${qString(q, "fromImage")} from a registry is not supported yet: load the image with "shoal load -i <archive>"`,
-        );
-      }
+      if (qString(q, "fromImage")) return pullImage(deps, request, reply);
       throw invalid(
         "importing from a URL is not supported: send the root filesystem tar in the body with fromSrc=-",
       );
@@ -129,9 +131,7 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
       await images.tag(source, `${repo}:${tag}`);
       return reply.code(201).send();
     }
-    if (rest.endsWith("/push")) {
-      throw invalid("pushing images to a registry is not supported yet");
-    }
+    if (rest.endsWith("/push")) return pushImage(deps, rest.slice(0, -"/push".length), request, reply);
     throw notFound(`page not found: POST /images/${rest}`);
   });
 

@@ -25,7 +25,7 @@ export function registerSystemRoutes(app: FastifyInstance, deps: EngineApiDeps):
       .header("OSType", "linux")
       .header("Docker-Experimental", "false")
       .header("Builder-Version", "1")
-      .header("Swarm", "inactive")
+      .header("Swarm", deps.swarmInfo?.()?.ControlAvailable ? "active/manager" : "inactive")
       .header("Cache-Control", "no-cache, no-store, must-revalidate")
       .header("Pragma", "no-cache")
       .type("text/plain; charset=utf-8");
@@ -107,7 +107,7 @@ export function registerSystemRoutes(app: FastifyInstance, deps: EngineApiDeps):
       ServerVersion: info.version,
       Runtimes: { runc: { path: info.runtimePath } },
       DefaultRuntime: "runc",
-      Swarm: {
+      Swarm: deps.swarmInfo?.() ?? {
         NodeID: "",
         NodeAddr: "",
         LocalNodeState: "inactive",

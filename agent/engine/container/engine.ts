@@ -738,6 +738,11 @@ export class ContainerEngine implements ContainerEngineApi {
     return this.ctx.volumes;
   }
 
+  /** A container's changes to its image (the overlay upper folder): what a build step commits. */
+  changesDir(ref: string): string {
+    return containerPaths(this.ctx, this.ctx.store.resolve(ref).Id).upper;
+  }
+
   usersOfImage(imageId: string): string[] {
     return this.ctx.store
       .all()

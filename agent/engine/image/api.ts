@@ -1,5 +1,5 @@
 import type { Readable, Writable } from "node:stream";
-import type { ImageRecord } from "./types.js";
+import type { ImageConfigBlob, ImageRecord } from "./types.js";
 
 export interface RemoveImageResult {
   Untagged?: string;
@@ -29,6 +29,17 @@ export interface ImageStoreApi {
     rootfsTar: Readable,
     options: { ref?: string; changes?: string[]; message?: string; platform?: string },
   ): Promise<ImageRecord>;
+  /**
+   * The builder's commit: store an image whose config lists its layers; with `layer` (an
+   * uncompressed layer tar) that layer is added and its diffID appended to rootfs.diff_ids.
+   * `parent` is the image the step started from (Docker's Parent).
+   */
+  createImage(input: {
+    config: ImageConfigBlob;
+    parent?: string;
+    layer?: AsyncIterable<Buffer>;
+    what?: string;
+  }): Promise<ImageRecord>;
   tag(source: string, target: string): Promise<void>;
   remove(
     ref: string,

@@ -25,6 +25,9 @@ function dockerConfig(c: ImageRuntimeConfig | undefined): Record<string, unknown
     OnBuild: null,
     Labels: c?.Labels ?? null,
     ...(c?.StopSignal ? { StopSignal: c.StopSignal } : {}),
+    ...(c?.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
+    ...(c?.Shell ? { Shell: c.Shell } : {}),
+    ...(c?.ArgsEscaped ? { ArgsEscaped: true } : {}),
   };
 }
 
@@ -47,7 +50,7 @@ export function toImageInspect(image: ImageRecord, lowerDirs: string[] = []): Re
     Id: image.id,
     RepoTags: image.repoTags,
     RepoDigests: image.repoDigests,
-    Parent: "",
+    Parent: image.parent ?? "",
     Comment: image.config.comment ?? "",
     Created: image.config.created ?? zeroTime,
     Container: "",
@@ -71,7 +74,7 @@ export function toImageSummary(image: ImageRecord, containers = -1): Record<stri
   const created = image.config.created ? Math.floor(Date.parse(image.config.created) / 1000) : 0;
   return {
     Id: image.id,
-    ParentId: "",
+    ParentId: image.parent ?? "",
     RepoTags: image.repoTags,
     RepoDigests: image.repoDigests,
     Created: Number.isFinite(created) ? created : 0,

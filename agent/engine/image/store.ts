@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { conflict, invalid, notFound } from "../../../shared/errors.js";
+import { conflict, internal, invalid, notFound } from "../../../shared/errors.js";
 import { readJsonIfExists, writeJsonAtomic } from "../../../shared/fsutil.js";
 import { shortId } from "../../../shared/ids.js";
 import type { Logger } from "../../../shared/logging.js";
@@ -19,6 +19,7 @@ import {
 import type { ImageStoreApi, ImageUsers, RemoveImageResult } from "./api.js";
 import { BlobStore, hexOf, sha256Of } from "./blobs.js";
 import { applyChanges } from "./changes.js";
+import { ImageDistribution } from "./distribution.js";
 import { toImageInspect, toImageSummary } from "./inspect.js";
 import { LayerStore, type PreparedLayer } from "./layers.js";
 import { hostArchitecture, planArchive } from "./manifest.js";
@@ -119,6 +120,24 @@ export class ImageStore implements ImageStoreApi {
     return [...this.images.values()].sort((a, b) => b.loadedAt.localeCompare(a.loadedAt));
   }
 
+  /** Pull and push (agent/engine/registry/) work on the store through this; see distribution.ts. */
+  distribution(): ImageDistribution {
+    return new ImageDistribution({
+      root: this.root,
+      tmpRoot: this.tmpRoot,
+      blobs: this.blobs,
+      layers: this.layers,
+      images: this.images,
+      exclusive: (fn) => this.exclusive(fn),
+      hold: (diffIds) => this.hold(diffIds),
+      writeImage: (plan) => this.writeImage(plan),
+      getRef: (ref) => this.tags.get(ref),
+      setRef: (ref, id) => this.setRef(ref, id),
+      saveTags: () => this.tags.save(),
+      resolve: (ref) => this.resolve(ref),
+    });
+  }
+
   private lookup(ref: string): Found {
     const full = /^(?:sha256:)?([0-9a-f]{64})$/.exec(ref);
     if (full) {
@@ -167,7 +186,10 @@ export class ImageStore implements ImageStoreApi {
     return this.list().map((i) => toImageSummary(i, users ? users(i.id).length : -1));
   }
 
-  private async writeImage(plan: { configRaw: Buffer; config: ImageConfigBlob }): Promise<ImageRecord> {
+  private async writeImage(
+    plan: { configRaw: Buffer; config: ImageConfigBlob },
+    parent?: string,
+  ): Promise<ImageRecord> {
     const id = sha256Of(plan.configRaw);
     await this.blobs.put(plan.configRaw, id);
     const existing = this.images.get(id);
@@ -180,6 +202,7 @@ export class ImageStore implements ImageStoreApi {
       config: plan.config,
       size,
       loadedAt: new Date().toISOString(),
+      ...(parent ? { parent } : {}),
     };
     await writeJsonAtomic(join(this.root, "images", `${hexOf(id)}.json`), rec);
     this.images.set(id, rec);
@@ -294,6 +317,43 @@ export class ImageStore implements ImageStoreApi {
     }
   }
 
+  async createImage(input: {
+    config: ImageConfigBlob;
+    parent?: string;
+    layer?: AsyncIterable<Buffer>;
+    what?: string;
+  }): Promise<ImageRecord> {
+    const prepared = input.layer ? await this.layers.prepare(input.layer, input.what ?? "a built layer") : undefined;
+    try {
+      return await this.exclusive(async () => {
+        const config = structuredClone(input.config);
+        if (prepared) {
+          await this.layers.commit(prepared);
+          config.rootfs.diff_ids.push(prepared.info.diffId);
+        }
+        const missing = config.rootfs.diff_ids.filter((d) => !this.layers.has(d));
+        if (missing.length > 0) throw internal(`cannot create the image: layers ${missing.join(", ")} are gone`);
+        return this.writeImage({ configRaw: Buffer.from(JSON.stringify(config)), config }, input.parent);
+      });
+    } finally {
+      if (prepared) await this.layers.discard(prepared);
+    }
+  }
+
+  /** After an image went: its untagged, unused parents without other children go too (dockerd's prune on rmi). */
+  private async deleteParents(parent: string | undefined, users: ImageUsers): Promise<RemoveImageResult[]> {
+    const out: RemoveImageResult[] = [];
+    for (let id = parent; id !== undefined; ) {
+      const rec = this.images.get(id);
+      const refs = this.tags.refsOf(id);
+      if (!rec || refs.tags.length + refs.digests.length > 0 || users(id).length > 0) break;
+      if ([...this.images.values()].some((i) => i.parent === id)) break;
+      out.push(...(await this.deleteImage(rec, false)));
+      id = rec.parent;
+    }
+    return out;
+  }
+
   async tag(source: string, target: string): Promise<void> {
     const ref = familiarString(parseTagReference(target));
     await this.exclusive(async () => {
@@ -389,6 +449,7 @@ export class ImageStore implements ImageStoreApi {
         if (using.length > 0 && !options.force) throw inUse();
       }
       results.push(...(await this.deleteImage(image, using.length > 0)));
+      if (!options.noPrune) results.push(...(await this.deleteParents(image.parent, users)));
       await this.tags.save();
       const { deleted } = await this.collect(users);
       this.log.info({ image: image.id, force: options.force }, "image removed");
@@ -401,11 +462,20 @@ export class ImageStore implements ImageStoreApi {
     users: ImageUsers,
   ): Promise<{ ImagesDeleted: RemoveImageResult[]; SpaceReclaimed: number }> {
     return this.exclusive(async () => {
+      // Untagged images with children are a build's intermediate images: they go with their last child.
+      const parents = new Set([...this.images.values()].map((i) => i.parent));
       const doomed = [...this.images.values()].filter(
-        (i) => (options.all || i.repoTags.length === 0) && users(i.id).length === 0,
+        (i) =>
+          (options.all || i.repoTags.length === 0) &&
+          users(i.id).length === 0 &&
+          !(i.repoTags.length === 0 && parents.has(i.id)),
       );
       const results: RemoveImageResult[] = [];
-      for (const image of doomed) results.push(...(await this.deleteImage(image, false)));
+      for (const image of doomed) {
+        if (!this.images.has(image.id)) continue;
+        results.push(...(await this.deleteImage(image, false)));
+        results.push(...(await this.deleteParents(image.parent, users)));
+      }
       if (doomed.length > 0) await this.tags.save();
       const { deleted, reclaimed } = await this.collect(users);
       return { ImagesDeleted: [...results, ...deleted], SpaceReclaimed: reclaimed };

@@ -11,6 +11,22 @@ export interface ImageRuntimeConfig {
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object> | null;
   StopSignal?: string;
+  /** HEALTHCHECK, as Docker stores it (durations in nanoseconds). */
+  Healthcheck?: HealthConfig;
+  /** SHELL: the shell used for the shell form of RUN, CMD and ENTRYPOINT. */
+  Shell?: string[];
+  OnBuild?: string[] | null;
+  ArgsEscaped?: boolean;
+}
+
+/** Docker's container.HealthConfig. Test: ["NONE"], ["CMD", ...] or ["CMD-SHELL", "command"]. */
+export interface HealthConfig {
+  Test: string[];
+  Interval?: number;
+  Timeout?: number;
+  StartPeriod?: number;
+  StartInterval?: number;
+  Retries?: number;
 }
 
 /** The image config blob (application/vnd.oci.image.config.v1+json). */
@@ -41,4 +57,6 @@ export interface ImageRecord {
   size: number;
   /** When the image entered this store (ISO 8601); `created` of the config is when it was built. */
   loadedAt: string;
+  /** The image a build step started from (Docker's Parent). Untagged images with children are intermediate. */
+  parent?: string;
 }

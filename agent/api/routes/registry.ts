@@ -1,0 +1,104 @@
+// Pull (`POST /images/create?fromImage=`), push (`POST /images/{name}/push`) and login
+// (`POST /auth`). Pull and push resolve everything they can before answering, so an unknown
+// tag is a 404 and wrong credentials a 401; once the 200 is out, errors travel in the stream as
+// Docker's {"errorDetail": {"message"}, "error"} line. A client that hangs up cancels the transfer.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { internal, invalid, messageOf } from "../../../shared/errors.js";
+import { decodeRegistryAuth, type AuthConfig } from "../../../shared/registry-auth.js";
+import { familiarString, parseReference } from "../../../shared/reference.js";
+import { credentialsOf, type RegistryService } from "../../engine/registry/service.js";
+import type { Emit } from "../../engine/registry/progress.js";
+import { jsonLinesResponse } from "../json-lines.js";
+import { qString, type Query } from "../query.js";
+import type { EngineApiDeps } from "../server.js";
+
+function registryOf(deps: EngineApiDeps): RegistryService {
+  if (!deps.registry) throw internal("this daemon has no registry client configured");
+  return deps.registry;
+}
+
+function authHeader(request: FastifyRequest): AuthConfig | undefined {
+  const h = request.headers["x-registry-auth"];
+  return decodeRegistryAuth(Array.isArray(h) ? h[0] : h);
+}
+
+/** The reference `fromImage` and `tag` name together (a digest may come in either). */
+export function pullReference(fromImage: string, tag: string | undefined): string {
+  const r = parseReference(fromImage);
+  if (!tag) return familiarString(r);
+  const base = { domain: r.domain, path: r.path };
+  if (tag.startsWith("sha256:")) return familiarString(parseReference(`${familiarString(base)}@${tag}`));
+  return familiarString(parseReference(`${familiarString(base)}:${tag}`));
+}
+
+/** Stream a job's progress; the job runs until done, failed, or the client is gone. */
+async function streamJob(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  run: (emit: Emit, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const controller = new AbortController();
+  const out = jsonLinesResponse(reply);
+  let finished = false;
+  reply.raw.on("close", () => {
+    if (!finished) controller.abort();
+  });
+  try {
+    await run((m) => {
+      if (!controller.signal.aborted) out.write(m);
+    }, controller.signal);
+  } catch (e) {
+    const message = messageOf(e);
+    if (!controller.signal.aborted) {
+      request.log.warn({ err: message, url: request.url }, "registry transfer failed");
+      out.write({ errorDetail: { message }, error: message });
+    }
+  } finally {
+    finished = true;
+    out.end();
+  }
+}
+
+export async function pullImage(
+  deps: EngineApiDeps,
+  request: FastifyRequest<{ Querystring: Query }>,
+  reply: FastifyReply,
+): Promise<void> {
+  const q = request.query;
+  const fromImage = qString(q, "fromImage");
+  if (!fromImage) throw invalid("pull needs an image: pass ?fromImage=<name>");
+  const reference = pullReference(fromImage, qString(q, "tag"));
+  const job = await registryOf(deps).preparePull({
+    reference,
+    platform: qString(q, "platform") || undefined,
+    credentials: credentialsOf(authHeader(request)),
+  });
+  await streamJob(request, reply, (emit, signal) => job.run(emit, signal));
+}
+
+export async function pushImage(
+  deps: EngineApiDeps,
+  name: string,
+  request: FastifyRequest<{ Querystring: Query }>,
+  reply: FastifyReply,
+): Promise<void> {
+  const job = await registryOf(deps).preparePush({
+    name,
+    tag: qString(request.query, "tag") || undefined,
+    credentials: credentialsOf(authHeader(request)),
+  });
+  await streamJob(request, reply, (emit, signal) => job.run(emit, signal));
+}
+
+export function registerRegistryRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+  app.post("/auth", async (request) => {
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const str = (k: string): string | undefined => (typeof body[k] === "string" ? (body[k] as string) : undefined);
+    return registryOf(deps).login({
+      username: str("username"),
+      password: str("password"),
+      serveraddress: str("serveraddress"),
+      identitytoken: str("identitytoken"),
+    });
+  });
+}

@@ -1,0 +1,197 @@
+// The agent's worker: runs the tasks its managers assign to this node on the local engine and
+// reports every change of their state. A task's container carries the task id as a label, so
+// after a daemon restart the worker finds its containers again and leaves healthy ones running.
+import type { AssignmentChannel, TaskAssignment, TaskStatusReport } from "../../shared/cluster.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
+import { messageOf } from "../../shared/errors.js";
+import type { Logger } from "../../shared/logging.js";
+import type { ContainerEngineApi } from "../engine/container/api.js";
+import type { ContainerRecord } from "../engine/container/types.js";
+
+export const TASK_LABEL = "com.docker.swarm.task.id";
+const SERVICE_LABEL = "com.docker.swarm.service.id";
+const SERVICE_NAME_LABEL = "com.docker.swarm.service.name";
+const NODE_LABEL = "com.docker.swarm.node.id";
+
+export class Worker {
+  private readonly busy = new Map<string, Promise<void>>();
+  private readonly watching = new Set<string>();
+  /** The newest desired state per task: an exit caused by a shutdown is reported as the shutdown. */
+  private readonly desired = new Map<string, string>();
+  private stopWatch: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly channel: AssignmentChannel,
+    private readonly engine: ContainerEngineApi,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.stopWatch = this.channel.watch(this.nodeId, (tasks) => this.onAssignments(tasks));
+  }
+
+  private containerOf(taskId: string): ContainerRecord | undefined {
+    return this.engine
+      .list({ all: true, filters: { label: [`${TASK_LABEL}=${taskId}`] } })
+      .find((c) => c.Config.Labels?.[TASK_LABEL] === taskId);
+  }
+
+  private report(r: TaskStatusReport): Promise<void> {
+    return this.channel.report(this.nodeId, [r]).catch((e: unknown) => {
+      this.log.warn({ task: r.taskId, state: r.state, err: messageOf(e) }, "reporting a task's state failed");
+    });
+  }
+
+  private onAssignments(tasks: TaskAssignment[]): void {
+    if (this.closed) return;
+    this.desired.clear();
+    for (const t of tasks) this.desired.set(t.id, t.desiredState);
+    for (const t of tasks) {
+      // One operation per task at a time; the newest assignment wins when it is this task's turn.
+      const prev = this.busy.get(t.id) ?? Promise.resolve();
+      const next = prev
+        .then(() => this.handle(t))
+        .catch((e: unknown) => {
+          this.log.error({ task: t.id, err: messageOf(e) }, "handling a task failed");
+        });
+      this.busy.set(t.id, next);
+      void next.finally(() => {
+        if (this.busy.get(t.id) === next) this.busy.delete(t.id);
+      });
+    }
+    // Containers of tasks the managers no longer list are removed.
+    const known = new Set(tasks.map((t) => t.id));
+    for (const c of this.engine.list({ all: true, filters: { label: [`${NODE_LABEL}=${this.nodeId}`] } })) {
+      const taskId = c.Config.Labels?.[TASK_LABEL];
+      if (taskId && !known.has(taskId) && c.State.Status !== "running")
+        void this.engine.remove(c.Id, { force: true }).catch(() => undefined);
+    }
+  }
+
+  private async handle(t: TaskAssignment): Promise<void> {
+    const existing = this.containerOf(t.id);
+    if (t.desiredState !== "running") {
+      if (existing && (existing.State.Status === "running" || existing.State.Status === "restarting")) {
+        const grace = t.spec.ContainerSpec?.StopGracePeriod;
+        await this.engine
+          .stop(existing.Id, { timeoutSec: grace !== undefined ? Math.ceil(grace / 1e9) : 10 })
+          .catch(() => undefined);
+      }
+      if (!TERMINAL_STATES.has(t.state))
+        await this.report({
+          taskId: t.id,
+          state: "shutdown",
+          message: "shutdown",
+          containerId: existing?.Id,
+        });
+      return;
+    }
+    if (TERMINAL_STATES.has(t.state)) return;
+    if (existing) {
+      // After a restart of this daemon: a running container is kept as it is.
+      if (existing.State.Status === "running") {
+        if (t.state !== "running")
+          await this.report({ taskId: t.id, state: "running", message: "started", containerId: existing.Id });
+        this.follow(t, existing.Id);
+        return;
+      }
+      if (existing.State.Status === "exited") {
+        await this.reportExit(t, existing);
+        return;
+      }
+    }
+    await this.report({ taskId: t.id, state: "preparing", message: "preparing" });
+    const cs = t.spec.ContainerSpec ?? {};
+    if (!cs.Image) {
+      await this.report({
+        taskId: t.id,
+        state: "rejected",
+        message: "rejected",
+        err: "the task has no image",
+      });
+      return;
+    }
+    let id: string;
+    try {
+      const limits = t.spec.Resources?.Limits;
+      const created = await this.engine.create({
+        name: `${t.serviceName}.${t.slot > 0 ? t.slot : this.nodeId}.${t.id}`,
+        config: {
+          Image: cs.Image,
+          Entrypoint: cs.Command && cs.Command.length > 0 ? cs.Command : null,
+          Cmd: cs.Args && cs.Args.length > 0 ? cs.Args : null,
+          Env: cs.Env ?? [],
+          WorkingDir: cs.Dir ?? "",
+          User: cs.User ?? "",
+          Hostname: cs.Hostname ?? "",
+          ...(cs.StopSignal ? { StopSignal: cs.StopSignal } : {}),
+          Labels: {
+            ...(cs.Labels ?? {}),
+            [TASK_LABEL]: t.id,
+            [SERVICE_LABEL]: t.serviceId,
+            [SERVICE_NAME_LABEL]: t.serviceName,
+            [NODE_LABEL]: this.nodeId,
+          },
+        },
+        hostConfig: { NanoCpus: limits?.NanoCPUs ?? 0, Memory: limits?.MemoryBytes ?? 0 },
+      });
+      id = created.Id;
+    } catch (e) {
+      await this.report({ taskId: t.id, state: "rejected", message: "rejected", err: messageOf(e) });
+      return;
+    }
+    await this.report({ taskId: t.id, state: "starting", message: "starting", containerId: id });
+    try {
+      await this.engine.start(id);
+    } catch (e) {
+      await this.report({
+        taskId: t.id,
+        state: "failed",
+        message: "starting container failed",
+        err: messageOf(e),
+        containerId: id,
+      });
+      return;
+    }
+    await this.report({ taskId: t.id, state: "running", message: "started", containerId: id });
+    this.follow(t, id);
+  }
+
+  /** Report the container's exit once it happens. */
+  private follow(t: TaskAssignment, containerId: string): void {
+    if (this.watching.has(t.id)) return;
+    this.watching.add(t.id);
+    void this.engine
+      .wait(containerId, "not-running")
+      .then(async () => {
+        const c = this.containerOf(t.id);
+        if (c && !this.closed) await this.reportExit(t, c);
+      })
+      .catch(() => undefined)
+      .finally(() => this.watching.delete(t.id));
+  }
+
+  private async reportExit(t: TaskAssignment, c: ContainerRecord): Promise<void> {
+    if (this.desired.get(t.id) !== "running") return;
+    const code = c.State.ExitCode;
+    await this.report(
+      code === 0
+        ? { taskId: t.id, state: "complete", message: "finished", containerId: c.Id, exitCode: 0 }
+        : {
+            taskId: t.id,
+            state: "failed",
+            message: "task: non-zero exit",
+            err: `task: non-zero exit (${code})`,
+            containerId: c.Id,
+            exitCode: code,
+          },
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopWatch?.();
+  }
+}

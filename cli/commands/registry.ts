@@ -1,0 +1,144 @@
+// pull, push, login and logout. Credentials come from config.json (see ../config-file.ts) and go
+// to the daemon in X-Registry-Auth, as the docker CLI sends them; the daemon talks to the registry.
+
+import type { IncomingMessage } from "node:http";
+import { clientFor } from "../client.js";
+import { err, out, type CommandContext } from "../context.js";
+import { CliError, DaemonError, UsageError } from "../errors.js";
+import {
+  configPath,
+  eraseCredentials,
+  readConfigFile,
+  registryAuthHeader,
+  storeCredentials,
+  writeConfigFile,
+} from "../config-file.js";
+import { familiarName, fullString, parseReference, withDefaultTag } from "../../shared/reference.js";
+import { registryHostOf } from "../../shared/registry-auth.js";
+
+const enc = encodeURIComponent;
+
+async function showProgress(res: IncomingMessage, quiet: boolean): Promise<unknown[]> {
+  const { ProgressRenderer } = await import("../progress.js");
+  const sink = quiet ? { write: () => true, isTTY: false } : process.stdout;
+  const renderer = new ProgressRenderer(sink);
+  await renderer.consume(res);
+  return renderer.aux;
+}
+
+export async function pull(ctx: CommandContext<{ platform?: string; quiet?: boolean }>): Promise<number> {
+  const [name] = ctx.args as [string];
+  const parsed = parseReference(name);
+  if (parsed.tag === undefined && parsed.digest === undefined && !ctx.flags.quiet) out("Using default tag: latest\n");
+  const ref = withDefaultTag(parsed);
+  const res = await clientFor(ctx.host).stream("POST", "/images/create", {
+    query: {
+      fromImage: familiarName(ref),
+      tag: ref.digest ?? ref.tag,
+      platform: ctx.flags.platform,
+    },
+    headers: await registryAuthHeader(ref.domain),
+  });
+  await showProgress(res, Boolean(ctx.flags.quiet));
+  out(`${fullString(ref)}\n`);
+  return 0;
+}
+
+export async function push(ctx: CommandContext<{ allTags?: boolean; quiet?: boolean }>): Promise<number> {
+  const [name] = ctx.args as [string];
+  const parsed = parseReference(name);
+  if (parsed.digest !== undefined) throw new UsageError(`invalid reference "${name}": cannot push a digest`);
+  if (ctx.flags.allTags && parsed.tag !== undefined)
+    throw new UsageError(`tag can't be used with --all-tags/-a`);
+  let tag = parsed.tag;
+  if (tag === undefined && !ctx.flags.allTags) {
+    if (!ctx.flags.quiet) out("Using default tag: latest\n");
+    tag = "latest";
+  }
+  const res = await clientFor(ctx.host).stream("POST", `/images/${enc(familiarName(parsed))}/push`, {
+    query: { tag },
+    headers: await registryAuthHeader(parsed.domain),
+  });
+  await showProgress(res, Boolean(ctx.flags.quiet));
+  if (ctx.flags.quiet) out(`${fullString({ ...parsed, tag })}\n`);
+  return 0;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Ask on the terminal; with `hidden`, nothing typed is echoed. */
+async function prompt(question: string, hidden: boolean): Promise<string> {
+  if (!process.stdin.isTTY) throw new CliError(`cannot ask for ${question.replace(/: $/, "").toLowerCase()}: stdin is not a terminal`);
+  const { createInterface } = await import("node:readline/promises");
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  if (hidden) {
+    // Keep the prompt, swallow the echo of what is typed.
+    const write = (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput.bind(rl);
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
+      if (s.startsWith(question)) write(question);
+    };
+  }
+  try {
+    return await rl.question(question);
+  } finally {
+    if (hidden) process.stderr.write("\n");
+    rl.close();
+  }
+}
+
+export interface LoginFlags {
+  username?: string;
+  password?: string;
+  passwordStdin?: boolean;
+}
+
+export async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
+  const [server] = ctx.args as [string | undefined];
+  const f = ctx.flags;
+  if (f.password !== undefined && f.passwordStdin) throw new UsageError("--password and --password-stdin are mutually exclusive");
+  if (f.passwordStdin && !f.username) throw new UsageError("must provide --username with --password-stdin");
+  const host = registryHostOf(server);
+  let password = f.password;
+  if (password !== undefined) err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n");
+  if (f.passwordStdin) password = (await readStdin()).replace(/\r?\n$/, "");
+  const username = f.username ?? (await prompt("Username: ", false)).trim();
+  if (!username) throw new CliError("Error: Non-null Username Required");
+  if (password === undefined) password = await prompt("Password: ", true);
+  if (!password) throw new CliError("Error: Password Required");
+  let answer: { Status?: string; IdentityToken?: string };
+  try {
+    answer = await clientFor(ctx.host).json("POST", "/auth", {
+      body: { username, password, serveraddress: server ?? host },
+    });
+  } catch (e) {
+    if (e instanceof DaemonError) throw new CliError(e.display);
+    throw e;
+  }
+  const path = configPath();
+  const config = await readConfigFile(path);
+  await writeConfigFile(
+    storeCredentials(config, host, { username, password, identitytoken: answer?.IdentityToken || undefined }),
+    path,
+  );
+  err(`WARNING! Your password will be stored unencrypted in ${path}.\n`);
+  out(`${answer?.Status || "Login Succeeded"}\n`);
+  return 0;
+}
+
+export async function logout(ctx: CommandContext): Promise<number> {
+  const [server] = ctx.args as [string | undefined];
+  const host = registryHostOf(server);
+  const path = configPath();
+  const { config, removed } = eraseCredentials(await readConfigFile(path), host);
+  if (!removed) {
+    out(`Not logged in to ${server ?? host}\n`);
+    return 0;
+  }
+  out(`Removing login credentials for ${server ?? host}\n`);
+  await writeConfigFile(config, path);
+  return 0;
+}

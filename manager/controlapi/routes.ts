@@ -1,0 +1,113 @@
+// The swarm part of the Engine API (/swarm, /nodes, /services, /tasks), served by every
+// daemon's socket: a node that is not a manager answers 503 with Docker's words.
+import type { FastifyInstance } from "fastify";
+import { invalid, unavailable } from "../../shared/errors.js";
+import type { ControlApi } from "./control.js";
+import type { NodeObject, ServiceObject } from "../store/types.js";
+
+type Query = Record<string, string | string[] | undefined>;
+type IdReq = { Params: { id: string }; Querystring: Query };
+
+/** What the daemon offers the routes: the control API while this node manages, and membership. */
+export interface SwarmHost {
+  control(): ControlApi | undefined;
+  init(request: { ListenAddr?: string; AdvertiseAddr?: string; ForceNewCluster?: boolean }): Promise<string>;
+  leave(force: boolean): Promise<void>;
+  /** GET /swarm's body. */
+  inspect(): Record<string, unknown> | undefined;
+}
+
+export const NOT_A_MANAGER =
+  'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+
+function first(q: Query, key: string): string | undefined {
+  const v = q[key];
+  return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
+function filtersOf(q: Query): Record<string, string[]> {
+  const raw = first(q, "filters");
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw invalid(`invalid filters: ${raw} is not JSON`);
+  }
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as Record<string, boolean>);
+  }
+  return out;
+}
+
+function version(q: Query): number {
+  const v = first(q, "version");
+  if (v === undefined || !/^\d+$/.test(v))
+    throw invalid("an update needs the version it was made from: pass ?version=N");
+  return Number(v);
+}
+
+export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void {
+  const control = (): ControlApi => {
+    const c = host.control();
+    if (!c) throw unavailable(NOT_A_MANAGER);
+    return c;
+  };
+
+  // The docker CLI reads the node id as a JSON string.
+  app.post("/swarm/init", async (request, reply) => {
+    const id = await host.init((request.body ?? {}) as Parameters<SwarmHost["init"]>[0]);
+    return reply.type("application/json").send(JSON.stringify(id));
+  });
+  app.post("/swarm/join", async () => {
+    throw unavailable(
+      "joining a cluster is not supported yet: run `shoal cluster init` on this node instead",
+    );
+  });
+  app.post<{ Querystring: Query }>("/swarm/leave", async (request, reply) => {
+    const force = ["1", "true"].includes(first(request.query, "force") ?? "");
+    await host.leave(force);
+    return reply.code(200).send();
+  });
+  app.get("/swarm", async () => {
+    const body = host.inspect();
+    if (!body) throw unavailable(NOT_A_MANAGER);
+    return body;
+  });
+
+  app.post("/services/create", async (request, reply) =>
+    reply.code(201).send(await control().createService(request.body as ServiceObject["Spec"])),
+  );
+  app.get<{ Querystring: Query }>("/services", async (request) => {
+    const c = control();
+    const withStatus = ["1", "true"].includes(first(request.query, "status") ?? "");
+    return c
+      .listServices(filtersOf(request.query))
+      .map((s) => (withStatus ? { ...s, ServiceStatus: c.serviceStatus(s.ID) } : s));
+  });
+  app.get<IdReq>("/services/:id", async (request) => control().inspectService(request.params.id));
+  app.post<IdReq>("/services/:id/update", async (request) =>
+    control().updateService(request.params.id, version(request.query), request.body as ServiceObject["Spec"]),
+  );
+  app.delete<IdReq>("/services/:id", async (request, reply) => {
+    await control().removeService(request.params.id);
+    return reply.code(200).send();
+  });
+
+  app.get<{ Querystring: Query }>("/tasks", async (request) => control().listTasks(filtersOf(request.query)));
+  app.get<IdReq>("/tasks/:id", async (request) => control().inspectTask(request.params.id));
+
+  app.get("/nodes", async () => control().listNodes());
+  app.get<IdReq>("/nodes/:id", async (request) => control().inspectNode(request.params.id));
+  app.post<IdReq>("/nodes/:id/update", async (request, reply) => {
+    await control().updateNode(request.params.id, version(request.query), request.body as NodeObject["Spec"]);
+    return reply.code(200).send();
+  });
+  app.delete<IdReq>("/nodes/:id", async (request) => {
+    const n = control().inspectNode(request.params.id);
+    throw invalid(
+      `node ${n.Description.Hostname} is this cluster's only manager and cannot be removed: use swarm leave --force`,
+    );
+  });
+}

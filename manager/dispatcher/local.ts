@@ -1,0 +1,80 @@
+// The dispatcher's core: a node's assignments from the store (tasks on the node that are not
+// finished on both sides), and status reports turned into store updates. The in-process link
+// (a manager's own agent) uses it directly; the gRPC sessions of remote agents will wrap it.
+import type { AssignmentChannel, TaskAssignment, TaskStatusReport } from "../../shared/cluster.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
+import type { ClusterStore } from "../store/store.js";
+import type { TaskObject } from "../store/types.js";
+
+/** The order a task's state moves in; a report never moves it back. */
+const ORDER = ["new", "pending", "assigned", "accepted", "preparing", "starting", "running"];
+
+function rank(state: string): number {
+  const i = ORDER.indexOf(state);
+  return i < 0 ? ORDER.length : i;
+}
+
+function toAssignment(t: TaskObject): TaskAssignment {
+  return {
+    id: t.ID,
+    serviceId: t.ServiceID,
+    serviceName: t.ServiceName ?? t.ServiceID,
+    slot: t.Slot,
+    spec: t.Spec as TaskAssignment["spec"],
+    desiredState: t.DesiredState,
+    state: t.Status.State,
+  };
+}
+
+export class Dispatcher implements AssignmentChannel {
+  constructor(private readonly store: ClusterStore) {}
+
+  /** Tasks a node must know of: placed on it, and not both meant and known to be finished. */
+  assignments(nodeId: string): TaskAssignment[] {
+    return this.store
+      .view((tx) => tx.tasksOfNode(nodeId))
+      .filter((t) => !(TERMINAL_STATES.has(t.Status.State) && t.DesiredState !== "running"))
+      .filter((t) => rank(t.Status.State) >= rank("assigned"))
+      .map(toAssignment);
+  }
+
+  watch(nodeId: string, onChange: (tasks: TaskAssignment[]) => void): () => void {
+    let last = "";
+    const send = (): void => {
+      const tasks = this.assignments(nodeId);
+      const key = JSON.stringify(tasks.map((t) => [t.id, t.desiredState, t.state]));
+      if (key === last) return;
+      last = key;
+      onChange(tasks);
+    };
+    const unsubscribe = this.store.subscribe((events) => {
+      if (events.length === 0 || events.some((e) => e.table === "tasks")) send();
+    });
+    send();
+    return unsubscribe;
+  }
+
+  /** Apply status reports in one transaction; stale or backward reports are ignored. */
+  async report(nodeId: string, reports: TaskStatusReport[]): Promise<void> {
+    if (reports.length === 0) return;
+    await this.store.update((tx) => {
+      for (const r of reports) {
+        const t = tx.get("tasks", r.taskId);
+        if (!t || t.NodeID !== nodeId || TERMINAL_STATES.has(t.Status.State)) continue;
+        if (!TERMINAL_STATES.has(r.state) && rank(r.state) < rank(t.Status.State)) continue;
+        tx.update("tasks", {
+          ...t,
+          Status: {
+            Timestamp: new Date().toISOString(),
+            State: r.state,
+            Message: r.message,
+            ...(r.err ? { Err: r.err } : {}),
+            ...(r.containerId || r.exitCode !== undefined
+              ? { ContainerStatus: { ContainerID: r.containerId ?? "", ExitCode: r.exitCode ?? 0 } }
+              : {}),
+          },
+        });
+      }
+    });
+  }
+}

@@ -1,0 +1,132 @@
+// The orchestrator on the leader: after every store change (debounced) and on a timer (restart
+// delays come due), it turns each service's plan into a store transaction. Tasks are born
+// "pending" (the allocator has nothing to do for host networking yet); the scheduler picks a node.
+import type { Logger } from "../../shared/logging.js";
+import { messageOf } from "../../shared/errors.js";
+import type { ClusterStore } from "../store/store.js";
+import type { ServiceObject, TaskObject } from "../store/types.js";
+import { reconcile } from "./reconcile.js";
+
+export class Orchestrator {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly log: Logger,
+    private readonly periodMs = 1000,
+  ) {
+    this.unsubscribe = store.subscribe((events) => {
+      if (
+        events.length === 0 ||
+        events.some((e) => e.table !== "tasks" || e.op !== "update" || taskEnded(e.object as TaskObject))
+      )
+        this.kick();
+    });
+    this.timer = setInterval(() => this.kick(), periodMs);
+    this.kick();
+  }
+
+  /** Run a pass soon; passes never overlap, a kick during one runs another after it. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    setImmediate(() => void this.pass());
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.reconcileAll();
+      } while (this.again && !this.stopped);
+    } catch (e) {
+      this.log.warn({ err: messageOf(e) }, "orchestrator pass failed; retrying at the next change");
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async reconcileAll(): Promise<void> {
+    const now = Date.now();
+    const { services, tasks, nodes } = this.store.view((tx) => ({
+      services: tx.list("services"),
+      tasks: tx.list("tasks"),
+      nodes: tx.list("nodes"),
+    }));
+    const byService = new Map<string, TaskObject[]>();
+    for (const t of tasks) byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
+    const ids = new Set([...services.map((s) => s.ID), ...byService.keys()]);
+    for (const id of ids) {
+      const service = services.find((s) => s.ID === id);
+      const plan = reconcile(service, byService.get(id) ?? [], nodes, now);
+      const due = plan.create.filter((c) => c.notBefore <= now);
+      if (due.length === 0 && plan.shutdown.length === 0) continue;
+      await this.store.update((tx) => {
+        for (const taskId of plan.shutdown) {
+          const t = tx.get("tasks", taskId);
+          if (!t || t.DesiredState !== "running") continue;
+          // A task no node has taken yet can be finished here; others are stopped by their node.
+          const unassigned = t.NodeID === "" && (t.Status.State === "pending" || t.Status.State === "new");
+          tx.update("tasks", {
+            ...t,
+            DesiredState: "shutdown",
+            Status: unassigned
+              ? {
+                  ...t.Status,
+                  State: "shutdown",
+                  Message: "shut down before it was placed",
+                  Timestamp: new Date().toISOString(),
+                }
+              : t.Status,
+          });
+        }
+        for (const c of due) newTask(tx, service as ServiceObject, c.slot, c.nodeId, c.spec);
+      });
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.unsubscribe();
+  }
+}
+
+function taskEnded(t: TaskObject): boolean {
+  return (
+    t.Status.State === "complete" ||
+    t.Status.State === "failed" ||
+    t.Status.State === "rejected" ||
+    t.Status.State === "shutdown" ||
+    t.Status.State === "orphaned"
+  );
+}
+
+type Tx = Parameters<Parameters<ClusterStore["update"]>[0]>[0];
+
+function newTask(
+  tx: Tx,
+  service: ServiceObject,
+  slot: number,
+  nodeId: string,
+  spec: Record<string, unknown>,
+): void {
+  tx.create("tasks", {
+    ServiceID: service.ID,
+    Slot: slot,
+    NodeID: nodeId,
+    Spec: spec,
+    Status: { Timestamp: new Date().toISOString(), State: "pending", Message: "pending task scheduling" },
+    DesiredState: "running",
+    ServiceName: service.Spec.Name,
+  } as Omit<TaskObject, "ID" | "Meta">);
+}

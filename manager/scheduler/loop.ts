@@ -1,0 +1,97 @@
+// The scheduler on the leader: pending tasks go to nodes as scheduler.ts decides, in one
+// transaction per pass; a task that fits nowhere keeps its reason in Status.Message (what
+// `service ps` shows) and is tried again at the next change, since any change may free room.
+import type { Logger } from "../../shared/logging.js";
+import { messageOf } from "../../shared/errors.js";
+import type { ClusterStore } from "../store/store.js";
+import { schedule } from "./scheduler.js";
+
+export class Scheduler {
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private readonly unsubscribe: () => void;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly log: Logger,
+  ) {
+    this.unsubscribe = store.subscribe(() => this.kick());
+    this.timer = setInterval(() => this.kick(), 2000);
+    this.kick();
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    setImmediate(() => void this.pass());
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.scheduleOnce();
+      } while (this.again && !this.stopped);
+    } catch (e) {
+      this.log.warn({ err: messageOf(e) }, "scheduler pass failed; retrying at the next change");
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async scheduleOnce(): Promise<void> {
+    const { pending, nodes, tasks } = this.store.view((tx) => {
+      const all = tx.list("tasks");
+      return {
+        tasks: all,
+        nodes: tx.list("nodes"),
+        pending: all.filter(
+          (t) => t.Status.State === "pending" && t.NodeID === "" && t.DesiredState === "running",
+        ),
+      };
+    });
+    if (pending.length === 0) return;
+    const decisions = schedule(pending, nodes, tasks);
+    const changed = decisions.filter((d) => {
+      if ("nodeId" in d) return true;
+      return pending.find((t) => t.ID === d.taskId)?.Status.Err !== d.reason;
+    });
+    if (changed.length === 0) return;
+    await this.store.update((tx) => {
+      const now = new Date().toISOString();
+      for (const d of changed) {
+        const t = tx.get("tasks", d.taskId);
+        if (!t || t.Status.State !== "pending" || t.DesiredState !== "running") continue;
+        if ("nodeId" in d) {
+          // The reason it waited is over once it is placed.
+          const { Err: _waited, ...status } = t.Status;
+          tx.update("tasks", {
+            ...t,
+            NodeID: d.nodeId,
+            Status: {
+              ...status,
+              State: "assigned",
+              Message: "scheduler assigned task to node",
+              Timestamp: now,
+            },
+          });
+        } else {
+          // Err is what `service ps` shows in its ERROR column, as swarmkit's scheduler sets it.
+          tx.update("tasks", { ...t, Status: { ...t.Status, Err: d.reason, Timestamp: now } });
+        }
+      }
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.unsubscribe();
+  }
+}

@@ -1,0 +1,70 @@
+// What managers and agents exchange about tasks. Shared because the two sides may not import
+// each other: the manager's dispatcher produces assignments, the agent's worker consumes them
+// and reports back, and shoald (or, between hosts, gRPC) connects the two.
+
+export type TaskState =
+  | "new"
+  | "pending"
+  | "assigned"
+  | "accepted"
+  | "preparing"
+  | "starting"
+  | "running"
+  | "complete"
+  | "shutdown"
+  | "failed"
+  | "rejected"
+  | "orphaned"
+  | "remove";
+
+/** States a task never leaves. */
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
+  "complete",
+  "shutdown",
+  "failed",
+  "rejected",
+  "orphaned",
+  "remove",
+]);
+
+/** One task as a worker sees it. `spec` is the service's TaskTemplate (swarm API shape). */
+export interface TaskAssignment {
+  id: string;
+  serviceId: string;
+  serviceName: string;
+  slot: number;
+  spec: {
+    ContainerSpec?: {
+      Image?: string;
+      Command?: string[];
+      Args?: string[];
+      Env?: string[];
+      Labels?: Record<string, string>;
+      Dir?: string;
+      User?: string;
+      Hostname?: string;
+      /** Nanoseconds between the stop signal and SIGKILL (--stop-grace-period); Docker's default is 10 s. */
+      StopGracePeriod?: number;
+      StopSignal?: string;
+    };
+    Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number } };
+  };
+  desiredState: TaskState;
+  state: TaskState;
+}
+
+export interface TaskStatusReport {
+  taskId: string;
+  state: TaskState;
+  message: string;
+  err?: string;
+  containerId?: string;
+  exitCode?: number;
+}
+
+/** A node's link to its managers: the tasks it must run, and where it says how they are. */
+export interface AssignmentChannel {
+  /** Calls `onChange` with the full set of the node's tasks now and after every change. */
+  watch(nodeId: string, onChange: (tasks: TaskAssignment[]) => void): () => void;
+  report(nodeId: string, reports: TaskStatusReport[]): Promise<void>;
+}

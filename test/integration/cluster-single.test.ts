@@ -1,0 +1,258 @@
+// A one-node cluster end to end: `swarm init`, services through the real docker CLI and the
+// API, the orchestrator, scheduler and worker running tasks as containers on the local engine.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
+import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { loadBusybox } from "../helpers/busybox.js";
+import { docker } from "../helpers/cli.js";
+
+let d: TestDaemon;
+const dk = (args: string[]) => docker(d.socket, args);
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: T | undefined;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last !== undefined) return last;
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Task {
+  ID: string;
+  Slot: number;
+  DesiredState: string;
+  Status: { State: string; Message: string; Err?: string; ContainerStatus?: { ContainerID: string } };
+}
+
+async function tasksOf(service: string): Promise<Task[]> {
+  const r = await api(
+    d.socket,
+    "GET",
+    `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [service] }))}`,
+  );
+  return r.json<Task[]>();
+}
+
+async function running(service: string): Promise<Task[]> {
+  return (await tasksOf(service)).filter((t) => t.Status.State === "running" && t.DesiredState === "running");
+}
+
+beforeAll(async () => {
+  d = await startDaemon();
+  await loadBusybox(d.socket);
+});
+afterAll(async () => {
+  await d?.destroy();
+});
+
+describe("one-node cluster", () => {
+  it("is refused before init with Docker's words", async () => {
+    const r = await api(d.socket, "GET", "/nodes");
+    expect(r.status).toBe(503);
+    expect(r.json<{ message: string }>().message).toContain("This node is not a swarm manager");
+    const ls = await dk(["node", "ls"]);
+    expect(ls.stderr).toContain("not a swarm manager");
+  });
+
+  it("swarm init makes this node the cluster's manager", async () => {
+    const r = await dk(["swarm", "init"]);
+    expect(r.code, r.stderr).toBe(0);
+    const nodes = await dk([
+      "node",
+      "ls",
+      "--format",
+      "{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}",
+    ]);
+    expect(nodes.stdout.trim()).toMatch(/ Ready Active Leader$/);
+    const info = await dk(["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"]);
+    expect(info.stdout.trim()).toBe("active true");
+    const again = await dk(["swarm", "init"]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain("already part of a swarm");
+  });
+
+  it("service create runs the replicas; scale changes them; rm removes them", async () => {
+    const r = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "web",
+      "--replicas",
+      "3",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    await until("3 running tasks", async () => ((await running("web")).length === 3 ? true : undefined));
+    const ls = await dk(["service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}"]);
+    expect(ls.stdout.trim()).toBe("web replicated 3/3");
+    const containers = await dk(["ps", "--filter", "label=com.docker.swarm.service.name=web", "-q"]);
+    expect(containers.stdout.trim().split("\n")).toHaveLength(3);
+
+    expect((await dk(["service", "scale", "-d", "web=1"])).code).toBe(0);
+    await until("1 running task and 2 shut down", async () => {
+      const t = await tasksOf("web");
+      const down = t.filter((x) => x.Status.State === "shutdown").length;
+      return (await running("web")).length === 1 && down === 2 ? true : undefined;
+    });
+    const ps = await dk([
+      "service",
+      "ps",
+      "web",
+      "--format",
+      "{{.Name}} {{.DesiredState}} {{.CurrentState}}",
+    ]);
+    expect(ps.stdout).toMatch(/web\.1 Running Running/);
+    expect(ps.stdout).toMatch(/Shutdown Shutdown/);
+
+    expect((await dk(["service", "rm", "web"])).code).toBe(0);
+    await until("no containers of web", async () => {
+      const left = await dk(["ps", "--filter", "label=com.docker.swarm.service.name=web", "-q"]);
+      return left.stdout.trim() === "" ? true : undefined;
+    });
+  });
+
+  it("a failing task is restarted as its policy says, then left failed", async () => {
+    const r = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "crashy",
+      "--restart-condition",
+      "on-failure",
+      "--restart-max-attempts",
+      "2",
+      "--restart-delay",
+      "100ms",
+      "busybox",
+      "sh",
+      "-c",
+      "exit 3",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const tasks = await until("three failed attempts", async () => {
+      const t = await tasksOf("crashy");
+      return t.length === 3 && t.every((x) => x.Status.State === "failed") ? t : undefined;
+    });
+    expect(tasks.every((t) => t.Status.Err === "task: non-zero exit (3)")).toBe(true);
+    await sleep(1500);
+    expect(await tasksOf("crashy")).toHaveLength(3);
+    expect((await dk(["service", "rm", "crashy"])).code).toBe(0);
+  });
+
+  it("bad input: stale version 409, bad replicas and impossible reservations 400, unknown service 404", async () => {
+    const created = await api(d.socket, "POST", "/services/create", {
+      Name: "api",
+      TaskTemplate: { ContainerSpec: { Image: "busybox", Args: ["sleep", "300"] } },
+      Mode: { Replicated: { Replicas: 1 } },
+    });
+    expect(created.status).toBe(201);
+    const svc = (await api(d.socket, "GET", "/services/api")).json<{
+      ID: string;
+      Version: { Index: number };
+      Spec: Record<string, unknown>;
+    }>();
+    const update = (version: number, replicas: number) =>
+      api(d.socket, "POST", `/services/${svc.ID}/update?version=${version}`, {
+        ...svc.Spec,
+        Mode: { Replicated: { Replicas: replicas } },
+      });
+    expect((await update(svc.Version.Index, 2)).status).toBe(200);
+    const stale = await update(svc.Version.Index, 4);
+    expect(stale.status).toBe(409);
+    expect(stale.json<{ message: string }>().message).toContain("out of sequence");
+    const negative = await update(svc.Version.Index + 1000, -1);
+    expect([400, 409]).toContain(negative.status);
+    const bad = await api(d.socket, "POST", "/services/create", {
+      Name: "neg",
+      TaskTemplate: { ContainerSpec: { Image: "busybox" } },
+      Mode: { Replicated: { Replicas: -1 } },
+    });
+    expect(bad.status).toBe(400);
+    const huge = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "huge",
+      "--reserve-memory",
+      "100000g",
+      "busybox",
+      "true",
+    ]);
+    expect(huge.code).not.toBe(0);
+    expect(huge.stderr).toContain("more than any node has");
+    const constraint = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "odd",
+      "--constraint",
+      "node.colour==red",
+      "busybox",
+      "true",
+    ]);
+    expect(constraint.code).not.toBe(0);
+    expect(constraint.stderr).toContain("unknown key node.colour");
+    expect((await api(d.socket, "GET", "/services/nothing")).status).toBe(404);
+    const list = (await api(d.socket, "GET", "/services")).json<Array<{ Spec: { Name: string } }>>();
+    expect(list.map((s) => s.Spec.Name)).toEqual(["api"]);
+  });
+
+  it("a task that fits nowhere stays pending with a reason", async () => {
+    const r = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "picky",
+      "--constraint",
+      "node.labels.zone==mars",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const t = await until("a pending reason", async () => {
+      const [task] = await tasksOf("picky");
+      return task?.Status.Err?.startsWith("no suitable node") ? task : undefined;
+    });
+    expect(t.Status.State).toBe("pending");
+    expect(t.Status.Err).toBe("no suitable node: 1 does not satisfy the constraints");
+    const ps = await dk(["service", "ps", "--no-trunc", "picky"]);
+    expect(ps.stdout).toContain("no suitable node");
+    expect((await dk(["service", "rm", "picky"])).code).toBe(0);
+  });
+
+  it("after a daemon restart the cluster is back and healthy tasks were not restarted", async () => {
+    await until("api's 2 tasks running", async () =>
+      (await running("api")).length === 2 ? true : undefined,
+    );
+    const before = (await running("api")).map((t) => t.Status.ContainerStatus?.ContainerID).sort();
+    await d.restart();
+    const nodes = await api(d.socket, "GET", "/nodes");
+    expect(nodes.status).toBe(200);
+    await sleep(1500);
+    const after = (await running("api")).map((t) => t.Status.ContainerStatus?.ContainerID).sort();
+    expect(after).toEqual(before);
+  });
+
+  it("leave needs --force on the last manager, and takes the tasks' containers away", async () => {
+    const soft = await dk(["swarm", "leave"]);
+    expect(soft.code).not.toBe(0);
+    expect(soft.stderr).toContain("--force");
+    expect((await dk(["swarm", "leave", "--force"])).code).toBe(0);
+    const left = await dk(["ps", "-a", "--filter", "label=com.docker.swarm.service.name", "-q"]);
+    expect(left.stdout.trim()).toBe("");
+    expect((await api(d.socket, "GET", "/nodes")).status).toBe(503);
+  });
+});
