@@ -40,7 +40,7 @@ function commandWords(argv: string[]): string[] {
   return words;
 }
 
-const groups = new Set(["container", "image", "system", "network", "volume"]);
+const groups = new Set(["container", "image", "system", "network", "volume", "cluster", "service", "node"]);
 const topLevel = new Set([
   ...groups,
   ...["run", "create", "start", "stop", "restart", "kill", "rm", "ps", "wait", "logs", "rename", "inspect"],
@@ -67,6 +67,7 @@ const mod = {
   inspect: () => import("./commands/inspect.js"),
   system: () => import("./commands/system.js"),
   network: () => import("./commands/network.js"),
+  service: () => import("./commands/service.js"),
   volume: () => import("./commands/volume.js"),
 };
 
@@ -416,6 +417,73 @@ function volumeCommands(parent: Command): void {
     .action(act(async () => (await mod.volume()).prune as Handler));
 }
 
+function clusterCommands(parent: Command): void {
+  add(parent, "init")
+    ?.description("Make this node a cluster's first manager")
+    .option("--advertise-addr <address>", "Address other nodes reach this one at")
+    .option("--listen-addr <address>", "Address the cluster API listens on", "0.0.0.0:2377")
+    .action(act(async () => (await mod.service()).clusterInit as Handler));
+  add(parent, "leave")
+    ?.description("Leave the cluster")
+    .option("-f, --force", "Leave even as the last manager (erases the cluster's state)")
+    .action(act(async () => (await mod.service()).clusterLeave as Handler));
+}
+
+function serviceCommands(parent: Command): void {
+  add(parent, "create")
+    ?.description("Create a new service")
+    .argument("<image>")
+    .argument("[command...]")
+    .passThroughOptions()
+    .option("--name <string>", "Service name")
+    .option("--replicas <uint>", "Number of tasks")
+    .option("--mode <string>", "Service mode (replicated or global)", "replicated")
+    .option("--constraint <list>", "Placement constraints", collect)
+    .option("--reserve-cpu <decimal>", "Reserve CPUs")
+    .option("--reserve-memory <bytes>", "Reserve Memory")
+    .option("--limit-cpu <decimal>", "Limit CPUs")
+    .option("--limit-memory <bytes>", "Limit Memory")
+    .option("--restart-condition <string>", 'Restart when condition is met ("none", "on-failure", "any")')
+    .option("--restart-delay <duration>", "Delay between restart attempts")
+    .option("--restart-max-attempts <uint>", "Maximum number of restarts before giving up")
+    .option("--restart-window <duration>", "Window used to evaluate the restart policy")
+    .option("-e, --env <list>", "Set environment variables", collect)
+    .option("-l, --label <list>", "Service labels", collect)
+    .option("--container-label <list>", "Container labels", collect)
+    .option("--stop-grace-period <duration>", "Time to wait before force killing a container")
+    .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
+    .action(act(async () => (await mod.service()).serviceCreate as Handler));
+  add(parent, "ls", ["list"])
+    ?.aliases(["list"])
+    .description("List services")
+    .option("-q, --quiet", "Only display IDs")
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option("--format <string>", "Format output using a custom template")
+    .action(act(async () => (await mod.service()).serviceLs as Handler));
+  add(parent, "ps")
+    ?.description("List the tasks of one or more services")
+    .argument("<service...>")
+    .option("-q, --quiet", "Only display task IDs")
+    .option("--format <string>", "Format output using a custom template")
+    .option("--no-trunc", "Do not truncate output")
+    .action(act(async () => (await mod.service()).servicePs as Handler));
+  add(parent, "inspect")
+    ?.description("Display detailed information on one or more services")
+    .argument("<service...>")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .action(act(async () => (await mod.service()).serviceInspect as Handler));
+  add(parent, "scale")
+    ?.description("Scale one or multiple replicated services")
+    .argument("<service=replicas...>")
+    .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
+    .action(act(async () => (await mod.service()).serviceScale as Handler));
+  add(parent, "rm", ["remove"])
+    ?.aliases(["remove"])
+    .description("Remove one or more services")
+    .argument("<service...>")
+    .action(act(async () => (await mod.service()).serviceRm as Handler));
+}
+
 function systemCommands(parent: Command): void {
   add(parent, "version")
     ?.description("Show the shoal version information")
@@ -488,6 +556,18 @@ function buildProgram(argv: string[]): Command {
     .argument("<container>")
     .argument("[port]", "PRIVATE_PORT[/PROTO]")
     .action(act(async () => (await mod.network()).port as Handler));
+
+  const cluster = add(program, "cluster")?.description("Manage the cluster (Docker's swarm)");
+  if (cluster) clusterCommands(cluster);
+  const service = add(program, "service")?.description("Manage services");
+  if (service) serviceCommands(service);
+  add(program, "node")
+    ?.description("Manage cluster nodes")
+    .command("ls")
+    .description("List nodes in the cluster")
+    .option("-q, --quiet", "Only display IDs")
+    .option("--format <string>", "Format output using a custom template")
+    .action(act(async () => (await mod.service()).nodeLs as Handler));
 
   const network = add(program, "network")?.description("Manage networks");
   if (network) networkCommands(network);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 
 let d: TestDaemon;
 const dk = (args: string[]) => docker(d.socket, args);
@@ -254,5 +254,46 @@ describe("one-node cluster", () => {
     const left = await dk(["ps", "-a", "--filter", "label=com.docker.swarm.service.name", "-q"]);
     expect(left.stdout.trim()).toBe("");
     expect((await api(d.socket, "GET", "/nodes")).status).toBe(503);
+  });
+});
+
+describe("the shoal CLI on a one-node cluster", () => {
+  const sh = (args: string[]) => shoal(d.socket, args);
+
+  it("init, create (waits for convergence), ls, ps, scale, node ls, leave", async () => {
+    const init = await sh(["cluster", "init"]);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stdout).toMatch(/Cluster initialized: current node \(\w+\) is now a manager/);
+    const created = await sh([
+      "service",
+      "create",
+      "--name",
+      "s2",
+      "--replicas",
+      "2",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toContain("s2: 2/2 running");
+    expect(created.stdout).toContain("verify: Service converged");
+    const ls = await sh(["service", "ls"]);
+    expect(ls.stdout).toMatch(/^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\s+PORTS$/m);
+    expect(ls.stdout).toMatch(/s2\s+replicated\s+2\/2\s+busybox/);
+    const ps = await sh(["service", "ps", "s2"]);
+    expect(ps.stdout).toMatch(/s2\.1\s+busybox\s+\S+\s+Running\s+Running/);
+    expect(ps.stdout).toMatch(/s2\.2\s+busybox/);
+    const scaled = await sh(["service", "scale", "s2=0"]);
+    expect(scaled.code, scaled.stderr).toBe(0);
+    expect(scaled.stdout).toContain("s2: 0/0 running");
+    const nodes = await sh(["node", "ls"]);
+    expect(nodes.stdout).toMatch(/Ready\s+Active\s+Leader/);
+    const bad = await sh(["service", "create", "--name", "x", "--replicas", "-1", "busybox"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("--replicas");
+    expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
   });
 });
