@@ -46,6 +46,7 @@ const topLevel = new Set([
   ...["run", "create", "start", "stop", "restart", "kill", "rm", "ps", "wait", "logs", "rename", "inspect"],
   ...["images", "rmi", "tag", "load", "save", "import", "version", "info", "port"],
   ...["pull", "push", "login", "logout"],
+  "build",
 ]);
 let selected: string[] = [];
 
@@ -64,6 +65,7 @@ const mod = {
   container: () => import("./commands/container.js"),
   image: () => import("./commands/image.js"),
   registry: () => import("./commands/registry.js"),
+  build: () => import("./commands/build.js"),
   inspect: () => import("./commands/inspect.js"),
   system: () => import("./commands/system.js"),
   network: () => import("./commands/network.js"),
@@ -286,6 +288,22 @@ function imageCommands(parent: Command, grouped: boolean): void {
     .option("-a, --all-tags", "Push all tags of an image to the repository")
     .option("-q, --quiet", "Suppress verbose output")
     .action(act(async () => (await mod.registry()).push as Handler));
+
+  add(parent, "build")
+    ?.description("Build an image from a Dockerfile")
+    .argument("<path>", "PATH | -")
+    .option("-t, --tag <name:tag>", "Name and optionally a tag in the 'name:tag' format", collect)
+    .option("-f, --file <string>", "Name of the Dockerfile (default: 'PATH/Dockerfile')")
+    .option("--build-arg <list>", "Set build-time variables", collect)
+    .option("--target <string>", "Set the target build stage to build")
+    .option("--no-cache", "Do not use cache when building the image")
+    .option("--label <list>", "Set metadata for an image", collect)
+    .option("-q, --quiet", "Suppress the build output and print image ID on success")
+    .option("--iidfile <string>", "Write the image ID to the file")
+    .option("--rm", "Remove intermediate containers after a successful build (default true)")
+    .option("--no-rm", "Keep the containers of successful RUN steps")
+    .option("--force-rm", "Always remove intermediate containers")
+    .action(act(async () => (await mod.build()).build as Handler));
 
   add(parent, "import")
     ?.description("Import the contents from a tarball to create a filesystem image")
@@ -561,13 +579,29 @@ function buildProgram(argv: string[]): Command {
   if (cluster) clusterCommands(cluster);
   const service = add(program, "service")?.description("Manage services");
   if (service) serviceCommands(service);
-  add(program, "node")
-    ?.description("Manage cluster nodes")
-    .command("ls")
-    .description("List nodes in the cluster")
-    .option("-q, --quiet", "Only display IDs")
-    .option("--format <string>", "Format output using a custom template")
-    .action(act(async () => (await mod.service()).nodeLs as Handler));
+  const node = add(program, "node")?.description("Manage cluster nodes");
+  if (node) {
+    node
+      .command("ls")
+      .description("List nodes in the cluster")
+      .option("-q, --quiet", "Only display IDs")
+      .option("--format <string>", "Format output using a custom template")
+      .action(act(async () => (await mod.service()).nodeLs as Handler));
+    node
+      .command("inspect")
+      .description("Display detailed information on one or more nodes")
+      .argument("<node...>", "node id, hostname or self")
+      .option("-f, --format <string>", "Format output using a custom template")
+      .action(act(async () => (await mod.service()).nodeInspect as Handler));
+    node
+      .command("update")
+      .description("Update a node")
+      .argument("<node>")
+      .option("--availability <string>", 'Availability of the node ("active", "pause", "drain")')
+      .option("--label-add <list>", "Add or update a node label (key=value)", collect)
+      .option("--label-rm <list>", "Remove a node label if exists", collect)
+      .action(act(async () => (await mod.service()).nodeUpdate as Handler));
+  }
 
   const network = add(program, "network")?.description("Manage networks");
   if (network) networkCommands(network);

@@ -345,3 +345,49 @@ export async function nodeLs(ctx: CommandContext<{ quiet?: boolean; format?: str
   );
   return 0;
 }
+
+/** "self" names the node the CLI talks to, as in the docker CLI. */
+async function nodeRef(client: ApiClient, ref: string): Promise<string> {
+  if (ref !== "self") return ref;
+  const info = await client.json<{ Swarm?: { NodeID?: string } }>("GET", "/info");
+  return info.Swarm?.NodeID || ref;
+}
+
+export async function nodeInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
+  const [refs] = ctx.args as [string[]];
+  const client = clientFor(ctx.host);
+  const found: unknown[] = [];
+  for (const ref of refs)
+    found.push(await client.json<unknown>("GET", `/nodes/${enc(await nodeRef(client, ref))}`));
+  if (ctx.flags.format) {
+    const { compileTemplate } = await import("../format/template.js");
+    const tmpl = compileTemplate(ctx.flags.format);
+    for (const item of found) out(`${tmpl.execute(item)}\n`);
+  } else {
+    out(`${JSON.stringify(found, null, 4)}\n`);
+  }
+  return 0;
+}
+
+/** `node update --availability drain --label-add zone=east NODE`: one versioned update. */
+export async function nodeUpdate(
+  ctx: CommandContext<{ availability?: string; labelAdd?: string[]; labelRm?: string[] }>,
+): Promise<number> {
+  const [ref] = ctx.args as [string];
+  const f = ctx.flags;
+  const client = clientFor(ctx.host);
+  const node = await client.json<
+    NodeView & { Version: { Index: number }; Spec: { Labels?: Record<string, string> } }
+  >("GET", `/nodes/${enc(await nodeRef(client, ref))}`);
+  const labels = { ...(node.Spec.Labels ?? {}), ...parseLabels(f.labelAdd ?? []) };
+  for (const k of f.labelRm ?? []) {
+    if (!(k in labels)) throw new UsageError(`node ${ref} has no label ${k} to remove`);
+    delete labels[k];
+  }
+  await client.call("POST", `/nodes/${enc(node.ID)}/update`, {
+    query: { version: node.Version.Index },
+    body: { ...node.Spec, Availability: f.availability ?? node.Spec.Availability, Labels: labels },
+  });
+  out(`${ref}\n`);
+  return 0;
+}

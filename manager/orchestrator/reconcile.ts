@@ -129,9 +129,15 @@ export function reconcile(
     // Scaled down, or a global service's node left: its live tasks go.
     for (const t of group) if (t.DesiredState === "running") plan.shutdown.push(t.ID);
   }
+  // A replicated task on a node that is gone, down or drained is moved: shut down and replaced.
+  const usable = new Set(
+    nodes.filter((n) => n.Status.State !== "down" && n.Spec.Availability !== "drain").map((n) => n.ID),
+  );
+  const stranded = (t: TaskObject): boolean => !global && t.NodeID !== "" && !usable.has(t.NodeID);
   for (const k of wanted) {
     const group = (groups.get(k) ?? []).sort((a, b) => a.Meta.Version.Index - b.Meta.Version.Index);
-    const running = group.filter(live);
+    for (const t of group.filter(live).filter(stranded)) plan.shutdown.push(t.ID);
+    const running = group.filter(live).filter((t) => !stranded(t));
     // A slot holds one live task: extras (a restart raced a recovery) are shut down, newest kept.
     for (const extra of running.slice(0, -1)) plan.shutdown.push(extra.ID);
     if (running.length > 0) continue;
@@ -143,7 +149,7 @@ export function reconcile(
       notBefore,
     });
     const last = group[group.length - 1];
-    if (!last) {
+    if (!last || stranded(last)) {
       plan.create.push(newTask(0));
       continue;
     }

@@ -296,4 +296,58 @@ describe("the shoal CLI on a one-node cluster", () => {
     expect(bad.stderr).toContain("--replicas");
     expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
   });
+
+  it("node update: drain moves tasks off (pending with a reason), labels steer placement", async () => {
+    expect((await sh(["cluster", "init"])).code).toBe(0);
+    const svc = await sh([
+      "service",
+      "create",
+      "--name",
+      "z",
+      "--replicas",
+      "1",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(svc.code, svc.stderr).toBe(0);
+    expect((await sh(["node", "update", "--availability", "drain", "self"])).code).toBe(0);
+    const moved = await until("the task to be replaced and wait", async () => {
+      const t = await tasksOf("z");
+      const waiting = t.find((x) => x.Status.State === "pending");
+      return waiting && t.some((x) => x.Status.State === "shutdown") ? waiting : undefined;
+    });
+    expect(moved.Status.Err).toBe("no suitable node: 1 is drained");
+    expect(await running("z")).toHaveLength(0);
+    await sh(["node", "update", "--availability", "active", "--label-add", "zone=east", "self"]);
+    await until("z running again", async () => ((await running("z")).length === 1 ? true : undefined));
+    const labels = await sh([
+      "node",
+      "inspect",
+      "-f",
+      "{{.Spec.Labels.zone}} {{.Spec.Availability}}",
+      "self",
+    ]);
+    expect(labels.stdout.trim()).toBe("east active");
+    const east = await sh([
+      "service",
+      "create",
+      "--name",
+      "east",
+      "--constraint",
+      "node.labels.zone==east",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(east.stdout).toContain("east: 1/1 running");
+    const noLabel = await sh(["node", "update", "--label-rm", "nothere", "self"]);
+    expect(noLabel.code).not.toBe(0);
+    expect(noLabel.stderr).toContain("no label nothere");
+    expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
+  });
 });

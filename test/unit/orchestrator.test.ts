@@ -143,3 +143,18 @@ describe("global services and removal", () => {
     expect(reconcile(undefined, tasks, [], NOW).shutdown).toEqual([tasks[0].ID, tasks[1].ID]);
   });
 });
+
+describe("nodes going away", () => {
+  it("a replicated task on a drained or down node is replaced at once", () => {
+    const nodes = [node("a", { availability: "drain" }), node("b", { state: "down" }), node("c")];
+    const onA = task(1, "running", "running", { node: "a" });
+    const onB = task(2, "running", "running", { node: "b" });
+    const onC = task(3, "running", "running", { node: "c" });
+    const plan = reconcile(service({ Replicated: { Replicas: 3 } }), [onA, onB, onC], nodes, NOW);
+    expect(plan.shutdown.sort()).toEqual([onA.ID, onB.ID].sort());
+    expect(plan.create.map((t) => [t.slot, t.notBefore])).toEqual([
+      [1, 0],
+      [2, 0],
+    ]);
+  });
+});
