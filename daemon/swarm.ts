@@ -8,7 +8,8 @@ import { availableParallelism, hostname, totalmem } from "node:os";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { unavailable } from "../shared/errors.js";
-import { readJsonIfExists, writeJsonAtomic, ensureDir } from "../shared/fsutil.js";
+import { ensureDir, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../shared/fsutil.js";
+import { createRootCA, issueNodeCertificate, makeJoinToken } from "../manager/ca/ca.js";
 import type { Logger } from "../shared/logging.js";
 import type { ContainerEngineApi } from "../agent/engine/container/api.js";
 import { Worker } from "../agent/worker/worker.js";
@@ -95,15 +96,24 @@ export class Swarm implements SwarmHost {
         ),
       };
       await ensureDir(this.dir);
+      // The cluster's CA, and this node's own certificate from it (what its gRPC links will use).
+      const ca = await createRootCA();
+      const own = await issueNodeCertificate(ca, {
+        nodeId: state.nodeId,
+        role: "manager",
+        clusterId: state.clusterId,
+      });
+      await ensureDir(join(this.dir, "certs"));
+      await writeFileAtomic(join(this.dir, "certs", "ca.crt"), ca.certPem);
+      await writeFileAtomic(join(this.dir, "certs", "node.crt"), own.certPem);
+      await writeFileAtomic(join(this.dir, "certs", "node.key"), own.keyPem, 0o600);
       const manager = await this.run(state, true);
       await manager.store.update((tx) => {
         tx.create("clusters", {
           ID: state.clusterId,
           Spec: { Name: "default", Orchestration: { TaskHistoryRetentionLimit: 5 } },
-          JoinTokens: {
-            Worker: `SWMTKN-1-${newObjectId()}-worker`,
-            Manager: `SWMTKN-1-${newObjectId()}-manager`,
-          },
+          JoinTokens: { Worker: makeJoinToken(ca.certPem), Manager: makeJoinToken(ca.certPem) },
+          RootCA: { CACert: ca.certPem, CAKey: ca.keyPem },
         });
         tx.create("nodes", {
           ID: state.nodeId,
@@ -156,9 +166,12 @@ export class Swarm implements SwarmHost {
     if (!m || !this.state) return undefined;
     const cluster = m.store.view((tx) => tx.get("clusters", this.state?.clusterId ?? ""));
     if (!cluster) return undefined;
+    // The CA key never leaves the managers' store.
+    const { RootCA, ...rest } = view(cluster);
     return {
-      ...view(cluster),
+      ...rest,
       JoinTokens: cluster.JoinTokens,
+      TLSInfo: { TrustRoot: RootCA?.CACert ?? "", CertIssuerSubject: "", CertIssuerPublicKey: "" },
       RootRotationInProgress: false,
       DefaultAddrPool: [],
       SubnetSize: 24,

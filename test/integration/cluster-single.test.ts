@@ -69,6 +69,12 @@ describe("one-node cluster", () => {
     expect(nodes.stdout.trim()).toMatch(/ Ready Active Leader$/);
     const info = await dk(["info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"]);
     expect(info.stdout.trim()).toBe("active true");
+    const ca = await dk(["swarm", "ca"]);
+    expect(ca.stdout).toContain("-----BEGIN CERTIFICATE-----");
+    const token = await dk(["swarm", "join-token", "-q", "worker"]);
+    expect(token.stdout.trim()).toMatch(/^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$/);
+    const swarm = (await api(d.socket, "GET", "/swarm")).body.toString();
+    expect(swarm).not.toContain("PRIVATE KEY");
     const again = await dk(["swarm", "init"]);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toContain("already part of a swarm");
