@@ -47,7 +47,8 @@ export async function readConfigFile(path = configPath()): Promise<ConfigFile> {
   if (text.trim() === "") return {};
   try {
     const parsed = JSON.parse(text) as unknown;
-    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw new Error("not an object");
     return parsed as ConfigFile;
   } catch (e) {
     throw new CliError(`${path} is not valid JSON (${(e as Error).message}); fix or remove it`);
@@ -84,13 +85,16 @@ export function credentialsFor(config: ConfigFile, host: string): AuthConfig | u
     try {
       [out.username, out.password] = splitBasic(entry.auth);
     } catch {
-      throw new CliError(`the credentials stored for ${key} in ${configPath()} are damaged; run shoal login again`);
+      throw new CliError(
+        `the credentials stored for ${key} in ${configPath()} are damaged; run shoal login again`,
+      );
     }
   } else {
     if (typeof entry.username === "string") out.username = entry.username;
     if (typeof entry.password === "string") out.password = entry.password;
   }
-  if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") out.identitytoken = entry.identitytoken;
+  if (typeof entry.identitytoken === "string" && entry.identitytoken !== "")
+    out.identitytoken = entry.identitytoken;
   if (out.username === undefined && out.identitytoken === undefined) return undefined;
   return out;
 }

@@ -52,7 +52,8 @@ export class ProgressRenderer {
   /** Show one message; throws CliError for an error message, as the stream failed there. */
   handle(m: JsonMessage): void {
     if (m.error || m.errorDetail?.message)
-      throw new CliError(m.errorDetail?.message || m.error || "unknown error");
+      // A build's failing RUN carries its exit code; the docker CLI exits with it.
+      throw new CliError(m.errorDetail?.message || m.error || "unknown error", m.errorDetail?.code || 1);
     if (m.aux !== undefined) {
       this.aux.push(m.aux);
       if (!m.status && !m.stream) return;

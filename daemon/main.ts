@@ -16,6 +16,7 @@ import { buildEngineApi } from "../agent/api/server.js";
 import { registerSwarmRoutes } from "../manager/controlapi/routes.js";
 import { Swarm } from "./swarm.js";
 import { RegistryService } from "../agent/engine/registry/service.js";
+import { Builder } from "../agent/engine/build/builder.js";
 
 const VERSION = "0.1.0";
 
@@ -38,7 +39,14 @@ async function main(): Promise<void> {
   );
   const swarm = new Swarm(options.dataRoot, containers, log.child({ component: "swarm" }));
   await swarm.open();
+  const builder = await Builder.open({
+    dataRoot: options.dataRoot,
+    images,
+    containers,
+    log: log.child({ component: "builder" }),
+  });
   const app = buildEngineApi({
+    builder,
     registry,
     containers,
     images,

@@ -53,7 +53,11 @@ export interface ContextEntry {
  * excluded or not. An excluded folder is entered only when "!" patterns could bring something
  * inside it back, as the docker CLI does.
  */
-export async function* walkContext(root: string, filter: ContextFilter, rel = ""): AsyncGenerator<ContextEntry> {
+export async function* walkContext(
+  root: string,
+  filter: ContextFilter,
+  rel = "",
+): AsyncGenerator<ContextEntry> {
   const names = (await readdir(rel === "" ? root : join(root, rel))).sort();
   for (const name of names) {
     const childRel = rel === "" ? name : `${rel}/${name}`;
@@ -61,6 +65,7 @@ export async function* walkContext(root: string, filter: ContextFilter, rel = ""
     const stats = await lstat(full);
     const excluded = filter.excluded(childRel);
     yield { rel: childRel, full, stats, excluded };
-    if (stats.isDirectory() && (!excluded || filter.hasExceptions)) yield* walkContext(root, filter, childRel);
+    if (stats.isDirectory() && (!excluded || filter.hasExceptions))
+      yield* walkContext(root, filter, childRel);
   }
 }

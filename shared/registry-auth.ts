@@ -21,7 +21,12 @@ export interface AuthConfig {
 /** The config.json key Docker uses for Docker Hub. */
 export const dockerHubAuthKey = "https://index.docker.io/v1/";
 
-const hubAliases = new Set(["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"]);
+const hubAliases = new Set([
+  "docker.io",
+  "index.docker.io",
+  "registry-1.docker.io",
+  "registry.hub.docker.com",
+]);
 
 /**
  * The registry host a server address names: "https://127.0.0.1:5000/v2/" → "127.0.0.1:5000",
@@ -66,7 +71,15 @@ export function decodeRegistryAuth(header: string | undefined): AuthConfig | und
   const a = parsed as Record<string, unknown>;
   const str = (k: string): string | undefined => (typeof a[k] === "string" && a[k] !== "" ? a[k] : undefined);
   const out: AuthConfig = {};
-  for (const k of ["username", "password", "auth", "serveraddress", "identitytoken", "registrytoken", "email"]) {
+  for (const k of [
+    "username",
+    "password",
+    "auth",
+    "serveraddress",
+    "identitytoken",
+    "registrytoken",
+    "email",
+  ]) {
     const v = str(k);
     if (v !== undefined) (out as Record<string, string>)[k] = v;
   }

@@ -9,6 +9,8 @@ import { registerSystemRoutes, type DaemonInfo } from "./routes/system.js";
 import { registerContainerRoutes } from "./routes/containers.js";
 import { registerImageRoutes } from "./routes/images.js";
 import { registerRegistryRoutes } from "./routes/registry.js";
+import { registerBuildRoutes } from "./routes/build.js";
+import type { Builder } from "../engine/build/builder.js";
 import type { RegistryService } from "../engine/registry/service.js";
 import { registerVolumeRoutes } from "./routes/volumes.js";
 import type { VolumeStoreApi } from "../engine/volume/types.js";
@@ -25,6 +27,8 @@ export interface EngineApiDeps {
   networks: NetworkManager;
   log: Logger;
   info: DaemonInfo;
+  /** The Dockerfile builder (agent/engine/build/), for POST /build. */
+  builder?: Builder;
   /** Pull, push and login (agent/engine/registry/). */
   registry?: RegistryService;
   /** /info's Swarm section while this node is in a cluster (the daemon wires it). */
@@ -111,6 +115,7 @@ export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
   registerContainerRoutes(app, deps);
   registerImageRoutes(app, deps);
   registerRegistryRoutes(app, deps);
+  registerBuildRoutes(app, deps);
   registerVolumeRoutes(app, deps);
   registerNetworkRoutes(app, deps);
   return app;

@@ -29,7 +29,8 @@ async function showProgress(res: IncomingMessage, quiet: boolean): Promise<unkno
 export async function pull(ctx: CommandContext<{ platform?: string; quiet?: boolean }>): Promise<number> {
   const [name] = ctx.args as [string];
   const parsed = parseReference(name);
-  if (parsed.tag === undefined && parsed.digest === undefined && !ctx.flags.quiet) out("Using default tag: latest\n");
+  if (parsed.tag === undefined && parsed.digest === undefined && !ctx.flags.quiet)
+    out("Using default tag: latest\n");
   const ref = withDefaultTag(parsed);
   const res = await clientFor(ctx.host).stream("POST", "/images/create", {
     query: {
@@ -72,7 +73,10 @@ async function readStdin(): Promise<string> {
 
 /** Ask on the terminal; with `hidden`, nothing typed is echoed. */
 async function prompt(question: string, hidden: boolean): Promise<string> {
-  if (!process.stdin.isTTY) throw new CliError(`cannot ask for ${question.replace(/: $/, "").toLowerCase()}: stdin is not a terminal`);
+  if (!process.stdin.isTTY)
+    throw new CliError(
+      `cannot ask for ${question.replace(/: $/, "").toLowerCase()}: stdin is not a terminal`,
+    );
   const { createInterface } = await import("node:readline/promises");
   const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   if (hidden) {
@@ -99,11 +103,13 @@ export interface LoginFlags {
 export async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
   const [server] = ctx.args as [string | undefined];
   const f = ctx.flags;
-  if (f.password !== undefined && f.passwordStdin) throw new UsageError("--password and --password-stdin are mutually exclusive");
+  if (f.password !== undefined && f.passwordStdin)
+    throw new UsageError("--password and --password-stdin are mutually exclusive");
   if (f.passwordStdin && !f.username) throw new UsageError("must provide --username with --password-stdin");
   const host = registryHostOf(server);
   let password = f.password;
-  if (password !== undefined) err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n");
+  if (password !== undefined)
+    err("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n");
   if (f.passwordStdin) password = (await readStdin()).replace(/\r?\n$/, "");
   const username = f.username ?? (await prompt("Username: ", false)).trim();
   if (!username) throw new CliError("Error: Non-null Username Required");

@@ -66,8 +66,29 @@ export const sha256 = (data: Buffer): string => `sha256:${createHash("sha256").u
 async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
   const p = (n: string): string => join(dir, n);
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await run("openssl", ["req", "-x509", ...ec, "-keyout", p("ca.key"), "-out", p("ca.crt"), "-days", "2", "-subj", "/CN=shoal test CA"]);
-  await run("openssl", ["req", ...ec, "-keyout", p("server.key"), "-out", p("server.csr"), "-subj", "/CN=127.0.0.1"]);
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    p("ca.key"),
+    "-out",
+    p("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=shoal test CA",
+  ]);
+  await run("openssl", [
+    "req",
+    ...ec,
+    "-keyout",
+    p("server.key"),
+    "-out",
+    p("server.csr"),
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
   await writeFile(
     p("server.ext"),
     "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
@@ -224,7 +245,8 @@ export async function startRegistry(opts: RegistryOptions): Promise<TestRegistry
       if (i > 200) throw new Error(`the registry does not answer /v2/:\n${output}`);
       await sleep(50);
     }
-    const pathOf = (location: string): string => (location.startsWith("/") ? location : new URL(location).pathname + new URL(location).search);
+    const pathOf = (location: string): string =>
+      location.startsWith("/") ? location : new URL(location).pathname + new URL(location).search;
     const pushBlob: TestRegistry["pushBlob"] = async (repo, data) => {
       const digest = sha256(data);
       const start = await req("POST", `/v2/${repo}/blobs/uploads/`);

@@ -14,7 +14,12 @@ import { makeTar } from "../fixtures/tarlib.mjs";
 const dockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 const ociManifest = "application/vnd.oci.image.manifest.v1+json";
 const ociIndex = "application/vnd.oci.image.index.v1+json";
-const manifestAccept = [dockerManifest, ociManifest, ociIndex, "application/vnd.docker.distribution.manifest.list.v2+json"].join(", ");
+const manifestAccept = [
+  dockerManifest,
+  ociManifest,
+  ociIndex,
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+].join(", ");
 
 let d: TestDaemon;
 let reg: TestRegistry;
@@ -118,7 +123,9 @@ describe("registry: push and pull", () => {
     const digest = /1: digest: (sha256:[0-9a-f]{64}) size: \d+/.exec(push.stdout)?.[1];
     expect(digest).toBeDefined();
     // The registry holds exactly that manifest under the tag.
-    const m = await reg.request("GET", "/v2/test/busybox/manifests/1", { headers: { accept: manifestAccept } });
+    const m = await reg.request("GET", "/v2/test/busybox/manifests/1", {
+      headers: { accept: manifestAccept },
+    });
     expect(m.status).toBe(200);
     expect(sha256(m.body)).toBe(digest);
     expect(JSON.parse(m.body.toString()).config.digest).toBe(original.Id);
@@ -181,7 +188,11 @@ describe("registry: push and pull", () => {
     const id = layerDigests[0].slice(7, 19);
     expect(lines[0]).toEqual({ status: "Pulling from test/bydigest", id: digest });
     expect(lines).toContainEqual({ status: "Pulling fs layer", progressDetail: {}, id });
-    expect(lines.some((l) => l.status === "Downloading" && l.id === id && (l.progressDetail as { total?: number }).total)).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.status === "Downloading" && l.id === id && (l.progressDetail as { total?: number }).total,
+      ),
+    ).toBe(true);
     expect(lines).toContainEqual({ status: "Download complete", progressDetail: {}, id });
     expect(lines).toContainEqual({ status: "Pull complete", progressDetail: {}, id });
     expect(lines).toContainEqual({ status: `Digest: ${digest}` });
@@ -214,7 +225,9 @@ describe("registry: push and pull", () => {
   });
 
   it("a multi-platform index: the host's manifest by default, --platform picks another", async () => {
-    const host = await pushRaw(reg, "test/multi", "amd64-only", [await busyboxLayer()], { architecture: "amd64" });
+    const host = await pushRaw(reg, "test/multi", "amd64-only", [await busyboxLayer()], {
+      architecture: "amd64",
+    });
     const arm = await pushRaw(
       reg,
       "test/multi",
@@ -227,8 +240,18 @@ describe("registry: push and pull", () => {
         schemaVersion: 2,
         mediaType: ociIndex,
         manifests: [
-          { mediaType: ociManifest, digest: arm.digest, size: arm.raw.length, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
-          { mediaType: ociManifest, digest: host.digest, size: host.raw.length, platform: { os: "linux", architecture: "amd64" } },
+          {
+            mediaType: ociManifest,
+            digest: arm.digest,
+            size: arm.raw.length,
+            platform: { os: "linux", architecture: "arm64", variant: "v8" },
+          },
+          {
+            mediaType: ociManifest,
+            digest: host.digest,
+            size: host.raw.length,
+            platform: { os: "linux", architecture: "amd64" },
+          },
           {
             mediaType: ociManifest,
             digest: arm.digest,
@@ -272,7 +295,11 @@ describe("registry: push and pull", () => {
     for (let i = 100; i < 120; i++) data[Math.floor(data.length / 2) + i - 100] ^= 0xff;
     await writeFile(file, data);
     const before = (await api(d.socket, "GET", "/images/json")).json<unknown[]>().length;
-    const r = await api(d.socket, "POST", `/images/create?fromImage=${encodeURIComponent(`${reg.host}/test/corrupt`)}&tag=1`);
+    const r = await api(
+      d.socket,
+      "POST",
+      `/images/create?fromImage=${encodeURIComponent(`${reg.host}/test/corrupt`)}&tag=1`,
+    );
     expect(r.status).toBe(200);
     const last = messages(r.body).pop() as { error?: string; errorDetail?: { message?: string } };
     expect(last.errorDetail?.message).toMatch(/verification failed for digest sha256:[0-9a-f]{64}/);
@@ -288,7 +315,14 @@ describe("registry: push and pull", () => {
   });
 
   it("shoal run pulls an image that is not there first", async () => {
-    await pushRaw(reg, "test/autopull", "1", [await busyboxLayer()], { architecture: "amd64" }, dockerManifest);
+    await pushRaw(
+      reg,
+      "test/autopull",
+      "1",
+      [await busyboxLayer()],
+      { architecture: "amd64" },
+      dockerManifest,
+    );
     const r = await sh(["run", "--rm", `${reg.host}/test/autopull:1`, "echo", "auto-pulled"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`Unable to find image '${reg.host}/test/autopull:1' locally`);
@@ -307,7 +341,11 @@ describe("registry: basic auth", () => {
 
   it("wrong credentials are a 401 with the registry's message; right ones via shoal login work", async () => {
     const server = secured.host;
-    const bad = await api(d.socket, "POST", "/auth", { username: "alice", password: "wrong", serveraddress: server });
+    const bad = await api(d.socket, "POST", "/auth", {
+      username: "alice",
+      password: "wrong",
+      serveraddress: server,
+    });
     expect(bad.status).toBe(401);
     expect(bad.json<{ message: string }>().message).toContain("unauthorized: authentication required");
     const badCli = await sh(["login", "-u", "alice", "--password-stdin", server], Buffer.from("wrong\n"));

@@ -109,14 +109,18 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
     }
     if (rest.endsWith("/history")) {
       const image = images.resolve(rest.slice(0, -"/history".length));
-      return (image.config.history ?? []).map((h, i) => ({
-        Id: i === (image.config.history ?? []).length - 1 ? image.id : "<missing>",
-        Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0,
-        CreatedBy: h.created_by ?? "",
-        Tags: i === (image.config.history ?? []).length - 1 ? image.repoTags : null,
-        Size: 0,
-        Comment: h.comment ?? "",
-      }));
+      // Newest first, as dockerd answers (docker history prints it in this order).
+      const history = image.config.history ?? [];
+      return history
+        .map((h, i) => ({
+          Id: i === history.length - 1 ? image.id : "<missing>",
+          Created: h.created ? Math.floor(Date.parse(h.created) / 1000) : 0,
+          CreatedBy: h.created_by ?? "",
+          Tags: i === history.length - 1 ? image.repoTags : null,
+          Size: 0,
+          Comment: h.comment ?? "",
+        }))
+        .reverse();
     }
     throw notFound(`page not found: GET /images/${rest}`);
   });

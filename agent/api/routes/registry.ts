@@ -3,7 +3,7 @@
 // tag is a 404 and wrong credentials a 401; once the 200 is out, errors travel in the stream as
 // Docker's {"errorDetail": {"message"}, "error"} line. A client that hangs up cancels the transfer.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { internal, invalid, messageOf } from "../../../shared/errors.js";
+import { forbidden, internal, invalid, isShoalError, messageOf } from "../../../shared/errors.js";
 import { decodeRegistryAuth, type AuthConfig } from "../../../shared/registry-auth.js";
 import { familiarString, parseReference } from "../../../shared/reference.js";
 import { credentialsOf, type RegistryService } from "../../engine/registry/service.js";
@@ -20,6 +20,22 @@ function registryOf(deps: EngineApiDeps): RegistryService {
 function authHeader(request: FastifyRequest): AuthConfig | undefined {
   const h = request.headers["x-registry-auth"];
   return decodeRegistryAuth(Array.isArray(h) ? h[0] : h);
+}
+
+/**
+ * The docker CLI answers a 401 from pull or push by prompting for a username, and when stdin is
+ * not a terminal it waits for one forever; dockerd never sends it a 401 there. So the docker CLI
+ * gets the registry's refusal as a 403 (same message) and fails at once; everyone else gets 401.
+ */
+async function refusalFor<T>(request: FastifyRequest, prepare: () => Promise<T>): Promise<T> {
+  try {
+    return await prepare();
+  } catch (e) {
+    const ua = request.headers["user-agent"] ?? "";
+    if (isShoalError(e) && e.kind === "unauthorized" && ua.startsWith("Docker-Client/"))
+      throw forbidden(e.message);
+    throw e;
+  }
 }
 
 /** The reference `fromImage` and `tag` name together (a digest may come in either). */
@@ -68,11 +84,13 @@ export async function pullImage(
   const fromImage = qString(q, "fromImage");
   if (!fromImage) throw invalid("pull needs an image: pass ?fromImage=<name>");
   const reference = pullReference(fromImage, qString(q, "tag"));
-  const job = await registryOf(deps).preparePull({
-    reference,
-    platform: qString(q, "platform") || undefined,
-    credentials: credentialsOf(authHeader(request)),
-  });
+  const job = await refusalFor(request, () =>
+    registryOf(deps).preparePull({
+      reference,
+      platform: qString(q, "platform") || undefined,
+      credentials: credentialsOf(authHeader(request)),
+    }),
+  );
   await streamJob(request, reply, (emit, signal) => job.run(emit, signal));
 }
 
@@ -82,18 +100,21 @@ export async function pushImage(
   request: FastifyRequest<{ Querystring: Query }>,
   reply: FastifyReply,
 ): Promise<void> {
-  const job = await registryOf(deps).preparePush({
-    name,
-    tag: qString(request.query, "tag") || undefined,
-    credentials: credentialsOf(authHeader(request)),
-  });
+  const job = await refusalFor(request, () =>
+    registryOf(deps).preparePush({
+      name,
+      tag: qString(request.query, "tag") || undefined,
+      credentials: credentialsOf(authHeader(request)),
+    }),
+  );
   await streamJob(request, reply, (emit, signal) => job.run(emit, signal));
 }
 
 export function registerRegistryRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
   app.post("/auth", async (request) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
-    const str = (k: string): string | undefined => (typeof body[k] === "string" ? (body[k] as string) : undefined);
+    const str = (k: string): string | undefined =>
+      typeof body[k] === "string" ? (body[k] as string) : undefined;
     return registryOf(deps).login({
       username: str("username"),
       password: str("password"),

@@ -27,14 +27,21 @@ export function sniffCompression(head: Buffer): Compression {
 export function looksLikeTar(block: Buffer): boolean {
   if (block.length < 512) return false;
   const magic = block.subarray(257, 262).toString("latin1");
-  const text = block.subarray(148, 156).toString("latin1").replace(/[\0 ]+/g, "");
+  const text = block
+    .subarray(148, 156)
+    .toString("latin1")
+    .replace(/[\0 ]+/g, "");
   if (!/^[0-7]+$/.test(text)) return false;
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : block[i];
   return sum === parseInt(text, 8) && (magic === "ustar" || block[0] !== 0);
 }
 
-const tools: Record<Exclude<Compression, "none" | "gzip">, string> = { bzip2: "bzip2", xz: "xz", zstd: "zstd" };
+const tools: Record<Exclude<Compression, "none" | "gzip">, string> = {
+  bzip2: "bzip2",
+  xz: "xz",
+  zstd: "zstd",
+};
 
 /** Read the first bytes of a stream without losing them. */
 export async function peek(
@@ -70,7 +77,9 @@ async function* throughTool(src: AsyncIterable<Buffer>, tool: string, what: stri
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const spawnError = new Promise<never>((_, reject) =>
-    child.once("error", (e) => reject(invalid(`${what} is ${tool}-compressed, but ${tool} cannot run: ${e.message}`))),
+    child.once("error", (e) =>
+      reject(invalid(`${what} is ${tool}-compressed, but ${tool} cannot run: ${e.message}`)),
+    ),
   );
   spawnError.catch(() => undefined);
   const feeding = pipeline(Readable.from(src), child.stdin).catch(() => undefined);
@@ -85,7 +94,10 @@ async function* throughTool(src: AsyncIterable<Buffer>, tool: string, what: stri
 }
 
 /** The uncompressed bytes of a tar that may be gzip, bzip2, xz or zstd compressed. */
-export async function* decompressAny(src: AsyncIterable<Buffer | Uint8Array>, what: string): AsyncGenerator<Buffer> {
+export async function* decompressAny(
+  src: AsyncIterable<Buffer | Uint8Array>,
+  what: string,
+): AsyncGenerator<Buffer> {
   const { head, all } = await peek(src, 6);
   const kind = sniffCompression(head);
   if (kind === "none") {
@@ -101,7 +113,8 @@ export async function* decompressAny(src: AsyncIterable<Buffer | Uint8Array>, wh
       for await (const chunk of out) yield chunk as Buffer;
     } catch (e) {
       const code = (e as { code?: unknown }).code;
-      if (typeof code === "string" && code.startsWith("Z_")) throw invalid(`${what} is not valid gzip data (${code})`);
+      if (typeof code === "string" && code.startsWith("Z_"))
+        throw invalid(`${what} is not valid gzip data (${code})`);
       throw e;
     }
     return;

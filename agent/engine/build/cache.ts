@@ -23,7 +23,9 @@ const FORMAT = "shoal-build-cache/1";
 
 /** The cache key of a step. parent: image id or "" (scratch); digest: content read (COPY/ADD). */
 export function cacheKey(parent: string, step: string, digest = ""): string {
-  return createHash("sha256").update(JSON.stringify([FORMAT, parent, step, digest])).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify([FORMAT, parent, step, digest]))
+    .digest("hex");
 }
 
 export class BuildCache {

@@ -16,6 +16,8 @@ import { decompressAny, looksLikeTar } from "./archive.js";
 import { devNumbers, type LayerEntry } from "./layer-tar.js";
 import { OutsideRootError, resolveScoped } from "./scoped-path.js";
 
+export type FindRequest = Pick<CopyRequest, "keyword" | "sources" | "srcRoot" | "srcKind" | "srcName">;
+
 export interface CopyRequest {
   keyword: "COPY" | "ADD";
   /** Sources and destination after variable expansion. */
@@ -35,10 +37,6 @@ export interface CopyRequest {
 }
 
 export interface CopyPlan {
-  /** sha256 over everything the step reads; part of the cache key. */
-  digest: string;
-  /** Docker's history text: "file:<hex> in /dest", "dir:<hex> in /dest/", "multi:<hex> in /dest/". */
-  summary: string;
   entries(): AsyncIterable<LayerEntry>;
 }
 
@@ -100,7 +98,7 @@ export function hasWildcards(path: string): boolean {
 
 const isUrl = (s: string): boolean => /^(https?|git|ssh):\/\//i.test(s) || /^git@/.test(s);
 
-interface Source {
+export interface Source {
   /** As written, for messages. */
   written: string;
   /** Absolute path on disk (symlinks followed). */
@@ -132,12 +130,16 @@ export async function isArchive(path: string): Promise<boolean> {
   return looksLikeTar(head.subarray(0, 512));
 }
 
-export async function resolveChown(root: string, chown: string | undefined): Promise<{ uid: number; gid: number } | undefined> {
+export async function resolveChown(
+  root: string,
+  chown: string | undefined,
+): Promise<{ uid: number; gid: number } | undefined> {
   if (chown === undefined || chown === "") return undefined;
   const sep = chown.indexOf(":");
   const user = sep < 0 ? chown : chown.slice(0, sep);
   const group = sep < 0 ? chown : chown.slice(sep + 1);
-  if (user === "" || group === "") throw invalid(`invalid --chown value "${chown}": use user, user:group, uid or uid:gid`);
+  if (user === "" || group === "")
+    throw invalid(`invalid --chown value "${chown}": use user, user:group, uid or uid:gid`);
   try {
     const r = await resolveUser(root, `${user}:${group}`);
     return { uid: r.uid, gid: r.gid };
@@ -148,7 +150,8 @@ export async function resolveChown(root: string, chown: string | undefined): Pro
 
 function parseChmod(chmod: string | undefined): number | undefined {
   if (chmod === undefined || chmod === "") return undefined;
-  if (!/^[0-7]{3,4}$/.test(chmod)) throw invalid(`invalid --chmod value "${chmod}": use an octal mode such as 755 or 0644`);
+  if (!/^[0-7]{3,4}$/.test(chmod))
+    throw invalid(`invalid --chmod value "${chmod}": use an octal mode such as 755 or 0644`);
   return parseInt(chmod, 8);
 }
 
@@ -177,10 +180,15 @@ class EntrySet {
 }
 
 /** The folder a WORKDIR names, with missing folders to create (empty when it exists). */
-export async function planWorkdir(destRoot: string, workdir: string, now = new Date()): Promise<LayerEntry[]> {
+export async function planWorkdir(
+  destRoot: string,
+  workdir: string,
+  now = new Date(),
+): Promise<LayerEntry[]> {
   const target = await resolveScoped(destRoot, workdir, "clamp");
   if (target.stats) {
-    if (!target.stats.isDirectory()) throw invalid(`WORKDIR ${workdir}: it exists in the image and is not a directory`);
+    if (!target.stats.isDirectory())
+      throw invalid(`WORKDIR ${workdir}: it exists in the image and is not a directory`);
     return [];
   }
   const set = new EntrySet();
@@ -196,7 +204,13 @@ interface NewDirAttrs {
 }
 
 /** Entries for rel and each of its ancestors: existing folders keep their attributes, missing ones get `fresh`. */
-async function ensureDirs(set: EntrySet, destRoot: string, rel: string, fresh: NewDirAttrs, includeSelf: boolean): Promise<void> {
+async function ensureDirs(
+  set: EntrySet,
+  destRoot: string,
+  rel: string,
+  fresh: NewDirAttrs,
+  includeSelf: boolean,
+): Promise<void> {
   const parts = rel.split("/").filter((p) => p !== "");
   const upTo = includeSelf ? parts.length : parts.length - 1;
   let cur = "";
@@ -204,7 +218,8 @@ async function ensureDirs(set: EntrySet, destRoot: string, rel: string, fresh: N
     cur = join2(cur, parts[i]);
     if (set.has(cur)) continue;
     const st = await lstat(join(destRoot, cur)).catch(() => null);
-    if (st && !st.isDirectory()) throw invalid(`cannot copy to /${rel}: /${cur} exists in the image and is not a directory`);
+    if (st && !st.isDirectory())
+      throw invalid(`cannot copy to /${rel}: /${cur} exists in the image and is not a directory`);
     set.set(
       st
         ? { name: cur, type: "dir", mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime }
@@ -213,7 +228,13 @@ async function ensureDirs(set: EntrySet, destRoot: string, rel: string, fresh: N
   }
 }
 
-function entryFor(name: string, st: Stats, path: string, owner: { uid: number; gid: number }, mode: number | undefined): LayerEntry | undefined {
+function entryFor(
+  name: string,
+  st: Stats,
+  path: string,
+  owner: { uid: number; gid: number },
+  mode: number | undefined,
+): LayerEntry | undefined {
   const base = { name, uid: owner.uid, gid: owner.gid, mtime: st.mtime, mode: mode ?? st.mode & 0o7777 };
   if (st.isFile()) return { ...base, type: "file", size: st.size, source: path };
   if (st.isDirectory()) return { ...base, type: "dir" };
@@ -238,11 +259,12 @@ async function* walkDir(dir: string, rel = ""): AsyncGenerator<[string, Stats, s
   }
 }
 
-function outside(req: CopyRequest, src: string): Error {
+function outside(req: FindRequest, src: string): Error {
   return invalid(`${req.keyword} failed: forbidden path outside the build context: ${src}`);
 }
 
-async function findSources(req: CopyRequest): Promise<Source[]> {
+/** The sources a COPY or ADD names, wildcards expanded, symlinks followed (refused if they leave the context). */
+export async function findSources(req: FindRequest): Promise<Source[]> {
   const out: Source[] = [];
   const where = req.srcKind === "context" ? "build context" : `${req.srcName ?? "the source image"}`;
   for (const written of req.sources) {
@@ -264,7 +286,9 @@ async function findSources(req: CopyRequest): Promise<Source[]> {
         }
       }
       if (out.length === before)
-        throw invalid(`${req.keyword} failed: no source files were specified: nothing in the ${where} matches ${written}`);
+        throw invalid(
+          `${req.keyword} failed: no source files were specified: nothing in the ${where} matches ${written}`,
+        );
       continue;
     }
     out.push(await resolveSource(req, cleaned, written));
@@ -272,7 +296,7 @@ async function findSources(req: CopyRequest): Promise<Source[]> {
   return out;
 }
 
-async function resolveSource(req: CopyRequest, rel: string, written: string): Promise<Source> {
+async function resolveSource(req: FindRequest, rel: string, written: string): Promise<Source> {
   let r;
   try {
     r = await resolveScoped(req.srcRoot, rel, req.srcKind === "context" ? "refuse" : "clamp");
@@ -290,71 +314,131 @@ async function resolveSource(req: CopyRequest, rel: string, written: string): Pr
   return { written, path: join(req.srcRoot, r.rel), stats: r.stats };
 }
 
-/** Plan a COPY or ADD. Throws 400-style errors (invalid) for sources or destinations that cannot be. */
-export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
-  const now = req.now ?? new Date();
-  const owner = (await resolveChown(req.destRoot, req.chown)) ?? { uid: 0, gid: 0 };
-  const chmod = parseChmod(req.chmod);
-  const destAbs = req.dest.startsWith("/") ? req.dest : posix.join("/", req.workdir || "/", req.dest);
-  const destIsDir = /\/\.?$/.test(req.dest) || req.dest === "." || req.dest === "";
-  const sources = await findSources(req);
-  if (sources.length > 1 && !destIsDir)
-    throw invalid(`When using ${req.keyword} with more than one source file, the destination must be a directory and end with a /`);
-  const dest = await resolveScoped(req.destRoot, destAbs, "clamp");
-  const destExistsAsDir = dest.stats?.isDirectory() === true;
-  const fresh: NewDirAttrs = { uid: owner.uid, gid: owner.gid, mode: 0o755, mtime: now };
-  const set = new EntrySet();
+/**
+ * The digest of what the sources hold: names, types, modes, sizes, link targets and file bytes
+ * (not times or owners: COPY sets owners, and a touched file with the same bytes is the same).
+ */
+export async function digestSources(sources: Source[]): Promise<string> {
   const hash = createHash("sha256");
   const line = (...parts: Array<string | number>): void => {
     hash.update(parts.join("\0"));
     hash.update("\n");
   };
-  line(req.keyword, destAbs, owner.uid, owner.gid, chmod ?? "-");
+  for (const src of sources) {
+    const st = src.stats;
+    line("source", src.written, basename(src.path), st.mode & 0o7777);
+    if (st.isDirectory()) {
+      for await (const [rel, cst, full] of walkDir(src.path)) {
+        line(
+          typeOf(cst),
+          rel,
+          cst.mode & 0o7777,
+          cst.isFile() ? cst.size : 0,
+          cst.isSymbolicLink() ? await readlink(full) : "",
+          cst.isFile() ? await sha256File(full) : "",
+        );
+      }
+    } else if (st.isFile()) line("file", st.size, await sha256File(src.path));
+    else line(typeOf(st));
+  }
+  return hash.digest("hex");
+}
+
+const typeOf = (st: Stats): string =>
+  st.isFile()
+    ? "file"
+    : st.isDirectory()
+      ? "dir"
+      : st.isSymbolicLink()
+        ? "symlink"
+        : st.isFIFO()
+          ? "fifo"
+          : st.isCharacterDevice() || st.isBlockDevice()
+            ? `dev:${st.rdev}`
+            : "other";
+
+/** Docker's history text for the sources: "file:<hex> in /dest", "dir:<hex> in /dest/", "multi:<hex> in /dest/". */
+export function copySummary(
+  req: Pick<CopyRequest, "dest" | "workdir">,
+  sources: Source[],
+  digest: string,
+): string {
+  const kind = sources.length > 1 ? "multi" : sources[0]?.stats.isDirectory() ? "dir" : "file";
+  return `${kind}:${digest} in ${destPath(req)}`;
+}
+
+function destPath(req: Pick<CopyRequest, "dest" | "workdir">): string {
+  const abs = req.dest.startsWith("/") ? req.dest : posix.join("/", req.workdir || "/", req.dest);
+  return /\/\.?$/.test(req.dest) || req.dest === "." ? `${abs.replace(/\/\.?$/, "")}/` : abs;
+}
+
+/** Plan a COPY or ADD of found sources into the destination. Throws invalid for what cannot be. */
+export async function planCopy(req: CopyRequest, sources: Source[]): Promise<CopyPlan> {
+  const now = req.now ?? new Date();
+  const owner = (await resolveChown(req.destRoot, req.chown)) ?? { uid: 0, gid: 0 };
+  const chmod = parseChmod(req.chmod);
+  const destAbs = destPath(req);
+  const destIsDir = destAbs.endsWith("/") || req.dest === "";
+  if (sources.length > 1 && !destIsDir)
+    throw invalid(
+      `When using ${req.keyword} with more than one source file, the destination must be a directory and end with a /`,
+    );
+  const dest = await resolveScoped(req.destRoot, destAbs, "clamp");
+  const destExistsAsDir = dest.stats?.isDirectory() === true;
+  const fresh: NewDirAttrs = { uid: owner.uid, gid: owner.gid, mode: 0o755, mtime: now };
+  const set = new EntrySet();
 
   for (const src of sources) {
     const st = src.stats;
     if (st.isDirectory()) {
-      line("dir", src.written, st.mode & 0o7777);
       await ensureDirs(set, req.destRoot, dest.rel, fresh, false);
       if (dest.rel !== "" && !set.has(dest.rel)) {
         set.set(
           dest.stats?.isDirectory()
-            ? { name: dest.rel, type: "dir", mode: dest.stats.mode & 0o7777, uid: dest.stats.uid, gid: dest.stats.gid, mtime: dest.stats.mtime }
-            : { name: dest.rel, type: "dir", mode: chmod ?? st.mode & 0o7777, uid: owner.uid, gid: owner.gid, mtime: st.mtime },
+            ? {
+                name: dest.rel,
+                type: "dir",
+                mode: dest.stats.mode & 0o7777,
+                uid: dest.stats.uid,
+                gid: dest.stats.gid,
+                mtime: dest.stats.mtime,
+              }
+            : {
+                name: dest.rel,
+                type: "dir",
+                mode: chmod ?? st.mode & 0o7777,
+                uid: owner.uid,
+                gid: owner.gid,
+                mtime: st.mtime,
+              },
         );
       }
       for await (const [rel, cst, full] of walkDir(src.path)) {
         const e = entryFor(join2(dest.rel, rel), cst, full, owner, chmod);
         if (!e) continue;
         if (e.type === "symlink") e.linkname = await readlink(full);
-        line(e.type, rel, e.mode, e.uid, e.gid, e.linkname ?? "", e.devmajor ?? "", e.devminor ?? "", e.type === "file" ? await sha256File(full) : "");
         set.set(e);
       }
       continue;
     }
     if (req.keyword === "ADD" && st.isFile() && (await isArchive(src.path))) {
       await ensureDirs(set, req.destRoot, dest.rel, fresh, true);
-      line("archive", src.written, await sha256File(src.path));
       const destDir = dest.rel;
       const chownArchive = req.chown ? owner : undefined;
       set.addArchive(() => archiveEntries(src.path, src.written, destDir, chownArchive));
       continue;
     }
-    const target = destIsDir || destExistsAsDir || sources.length > 1 ? join2(dest.rel, basename(src.path)) : dest.rel;
-    if (target === "") throw invalid(`${req.keyword} failed: cannot copy the file ${src.written} onto / itself`);
+    const target =
+      destIsDir || destExistsAsDir || sources.length > 1 ? join2(dest.rel, basename(src.path)) : dest.rel;
+    if (target === "")
+      throw invalid(`${req.keyword} failed: cannot copy the file ${src.written} onto / itself`);
     await ensureDirs(set, req.destRoot, target, fresh, false);
     const e = entryFor(target, st, src.path, owner, chmod);
     if (!e) throw invalid(`${req.keyword} failed: ${src.written} is a socket, which cannot be copied`);
     if (e.type === "symlink") e.linkname = await readlink(src.path);
-    line(e.type, basename(src.path), e.mode, e.uid, e.gid, e.linkname ?? "", e.type === "file" ? await sha256File(src.path) : "");
     set.set(e);
   }
-
-  const digest = hash.digest("hex");
-  const kind = sources.length > 1 ? "multi" : sources[0].stats.isDirectory() ? "dir" : "file";
   return {
-    digest,
-    summary: `${kind}:${digest} in ${destAbs}${destIsDir && !destAbs.endsWith("/") ? "/" : ""}`,
     entries: async function* () {
       for (const item of set.map.values()) {
         if (typeof item === "function") yield* item();
@@ -380,9 +464,17 @@ async function* archiveEntries(
     const parts = safeParts(h.name, what);
     if (parts.length === 0) continue;
     if (parts[parts.length - 1].startsWith(whiteoutPrefix))
-      throw invalid(`${what}: the archive holds a whiteout entry (${h.name}); unpack it yourself or leave it out`);
+      throw invalid(
+        `${what}: the archive holds a whiteout entry (${h.name}); unpack it yourself or leave it out`,
+      );
     const name = join2(destDir, parts.join("/"));
-    const base = { name, mode: h.mode, uid: owner?.uid ?? h.uid, gid: owner?.gid ?? h.gid, mtime: new Date(h.mtime * 1000) };
+    const base = {
+      name,
+      mode: h.mode,
+      uid: owner?.uid ?? h.uid,
+      gid: owner?.gid ?? h.gid,
+      mtime: new Date(h.mtime * 1000),
+    };
     switch (h.type) {
       case "file":
         yield { ...base, type: "file", size: h.size, source: () => reader.body() };

@@ -117,11 +117,17 @@ function checkArgs(ins: Instruction): void {
   const { keyword, args, line } = ins;
   const words = splitWhitespace(args);
   if (/^<<-?["']?[A-Za-z_]/.test(args.trim()) && ["RUN", "COPY", "ADD"].includes(keyword)) {
-    throw parseError(line, `${keyword}: heredocs (<<EOF) need BuildKit; write the lines into a file or use RUN with &&`);
+    throw parseError(
+      line,
+      `${keyword}: heredocs (<<EOF) need BuildKit; write the lines into a file or use RUN with &&`,
+    );
   }
   switch (keyword) {
     case "ONBUILD":
-      throw parseError(line, "ONBUILD is not supported by shoal's builder; put the instructions in the Dockerfile that uses the image");
+      throw parseError(
+        line,
+        "ONBUILD is not supported by shoal's builder; put the instructions in the Dockerfile that uses the image",
+      );
     case "MAINTAINER":
     case "USER":
     case "WORKDIR":
@@ -140,12 +146,19 @@ function checkArgs(ins: Instruction): void {
     case "ADD": {
       const list = jsonForm(args) ?? words;
       if (list.length < 2)
-        throw parseError(line, `${keyword} requires at least two arguments, but only ${list.length === 0 ? "none was" : "one was"} provided. Destination could not be determined`);
+        throw parseError(
+          line,
+          `${keyword} requires at least two arguments, but only ${list.length === 0 ? "none was" : "one was"} provided. Destination could not be determined`,
+        );
       break;
     }
     case "SHELL": {
       const list = jsonForm(args);
-      if (!list) throw parseError(line, 'SHELL requires the arguments to be in JSON form, e.g. SHELL ["/bin/sh", "-c"]');
+      if (!list)
+        throw parseError(
+          line,
+          'SHELL requires the arguments to be in JSON form, e.g. SHELL ["/bin/sh", "-c"]',
+        );
       if (list.length === 0) throw parseError(line, "SHELL requires at least one argument");
       break;
     }
@@ -157,7 +170,10 @@ function checkArgs(ins: Instruction): void {
       } else if (kind === "CMD") {
         if (words.length < 2) throw parseError(line, "HEALTHCHECK CMD requires a command");
       } else {
-        throw parseError(line, `HEALTHCHECK: unknown type "${words[0] ?? ""}": use HEALTHCHECK CMD <command> or HEALTHCHECK NONE`);
+        throw parseError(
+          line,
+          `HEALTHCHECK: unknown type "${words[0] ?? ""}": use HEALTHCHECK CMD <command> or HEALTHCHECK NONE`,
+        );
       }
       break;
     }
@@ -171,7 +187,10 @@ export function fromParts(ins: Instruction): { image: string; name?: string } {
   if (words.length === 3 && words[1].toLowerCase() === "as") {
     const name = words[2].toLowerCase();
     if (!stageNamePattern.test(name))
-      throw parseError(ins.line, `FROM: invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`);
+      throw parseError(
+        ins.line,
+        `FROM: invalid name for build stage: "${words[2]}", name can't start with a number or contain symbols`,
+      );
     return { image: words[0], name };
   }
   if (words.length === 0) throw parseError(ins.line, "FROM requires at least one argument");
@@ -203,7 +222,10 @@ export function parseDockerfile(text: string, what = "Dockerfile"): Dockerfile {
     const stage = stages[stages.length - 1];
     if (!stage) {
       if (ins.keyword !== "ARG")
-        throw parseError(ins.line, `${ins.keyword} before the first FROM: a Dockerfile must start with FROM (only ARG may come before it)`);
+        throw parseError(
+          ins.line,
+          `${ins.keyword} before the first FROM: a Dockerfile must start with FROM (only ARG may come before it)`,
+        );
       metaArgs.push(ins);
       continue;
     }
@@ -217,6 +239,7 @@ export function parseDockerfile(text: string, what = "Dockerfile"): Dockerfile {
 export function stagesUpTo(df: Dockerfile, target?: string): Stage[] {
   if (!target) return df.stages;
   const i = df.stages.findIndex((s) => s.name === target.toLowerCase());
-  if (i < 0) throw invalid(`failed to reach build target ${target} in Dockerfile: no stage is named "${target}"`);
+  if (i < 0)
+    throw invalid(`failed to reach build target ${target} in Dockerfile: no stage is named "${target}"`);
   return df.stages.slice(0, i + 1);
 }

@@ -3,89 +3,16 @@
 // here as a layer tar in the form registries and engines exchange: overlayfs whiteouts (a 0:0
 // character device, the trusted.overlay.opaque xattr) become AUFS ".wh." entries, as dockerd's
 // overlay2 driver writes them. The tar is streamed (tar-stream), never built in memory.
-import { once } from "node:events";
-import { createReadStream, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import tar from "tar-stream";
 import { internal } from "../../../shared/errors.js";
 import { CommandError, runCommand } from "../runtime/command.js";
+import type { LayerEntry } from "../../../shared/tar-pack.js";
 import { opaqueMarker, opaqueXattr, whiteoutPrefix } from "../image/extract.js";
 
-export type LayerEntryType = "dir" | "file" | "symlink" | "link" | "char" | "block" | "fifo";
-
-export interface LayerEntry {
-  /** Path inside the layer, relative, without a trailing slash ("etc/app.conf"). */
-  name: string;
-  type: LayerEntryType;
-  /** Permission bits with set-id and sticky bits (& 0o7777). */
-  mode: number;
-  uid: number;
-  gid: number;
-  mtime: Date;
-  /** file: its size and where its bytes come from. */
-  size?: number;
-  source?: string | (() => AsyncIterable<Buffer>);
-  /** symlink target, or the layer path a hard link points to. */
-  linkname?: string;
-  devmajor?: number;
-  devminor?: number;
-}
-
-const tarType: Record<LayerEntryType, tar.Header["type"]> = {
-  dir: "directory",
-  file: "file",
-  symlink: "symlink",
-  link: "link",
-  char: "character-device",
-  block: "block-device",
-  fifo: "fifo",
-};
-
-/** Stream entries into a tar. Each file's bytes are read when its turn comes. */
-export function packLayer(entries: AsyncIterable<LayerEntry> | Iterable<LayerEntry>): AsyncIterable<Buffer> {
-  const pack = tar.pack();
-  const write = async (): Promise<void> => {
-    for await (const e of entries) {
-      const header: Partial<tar.Header> & { name: string } = {
-        name: e.type === "dir" ? `${e.name}/` : e.name,
-        type: tarType[e.type],
-        mode: e.mode & 0o7777,
-        uid: e.uid,
-        gid: e.gid,
-        mtime: e.mtime,
-        uname: "",
-        gname: "",
-        size: e.type === "file" ? (e.size ?? 0) : 0,
-        ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
-        ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
-      };
-      if (e.type !== "file" || !e.size) {
-        await new Promise<void>((resolve, reject) =>
-          pack.entry(header, (err) => (err ? reject(err) : resolve())),
-        );
-        continue;
-      }
-      let sink!: ReturnType<typeof pack.entry>;
-      const done = new Promise<void>((resolve, reject) => {
-        sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-      });
-      const src = typeof e.source === "string" ? createReadStream(e.source) : (e.source?.() ?? []);
-      let written = 0;
-      for await (const chunk of src as AsyncIterable<Buffer>) {
-        written += chunk.length;
-        if (written > (e.size ?? 0)) throw internal(`${e.name} grew while it was being added to the layer`);
-        if (!sink.write(chunk)) await once(sink, "drain");
-      }
-      if (written !== e.size) throw internal(`${e.name} changed size while it was being added to the layer`);
-      sink.end(undefined);
-      await done;
-    }
-    pack.finalize();
-  };
-  write().catch((err: unknown) => pack.destroy(err instanceof Error ? err : new Error(String(err))));
-  return pack as AsyncIterable<Buffer>;
-}
+export type { LayerEntry, LayerEntryType } from "../../../shared/tar-pack.js";
+export { packTar as packLayer } from "../../../shared/tar-pack.js";
 
 /** major/minor of a dev_t as glibc splits it. */
 export function devNumbers(rdev: number): { major: number; minor: number } {
@@ -97,7 +24,7 @@ export function devNumbers(rdev: number): { major: number; minor: number } {
 
 /** The trusted.overlay.* xattrs set below dir, by path relative to dir. One getfattr for the tree. */
 export async function overlayXattrs(dir: string): Promise<Map<string, Map<string, string>>> {
-  let stdout = "";
+  let stdout: string;
   try {
     ({ stdout } = await runCommand(
       "getfattr",
@@ -137,11 +64,26 @@ export interface UpperDirOptions {
 
 const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
 
+/** Whether a folder holds nothing but skipped empty files (and is a parent of one). */
+async function onlySkipped(full: string, rel: string, skip: ReadonlySet<string>): Promise<boolean> {
+  if (![...skip].some((p) => p.startsWith(`${rel}/`))) return false;
+  const names = await readdir(full);
+  for (const name of names) {
+    if (!skip.has(`${rel}/${name}`)) return false;
+    const st = await lstat(join(full, name));
+    if (!st.isFile() || st.size !== 0) return false;
+  }
+  return true;
+}
+
 /**
  * The entries of an overlayfs upper dir as a layer: whiteouts become ".wh.<name>" files and an
  * opaque folder gets a ".wh..wh..opq" entry; hard links within the dir stay hard links.
  */
-export async function* upperDirEntries(dir: string, options: UpperDirOptions = {}): AsyncGenerator<LayerEntry> {
+export async function* upperDirEntries(
+  dir: string,
+  options: UpperDirOptions = {},
+): AsyncGenerator<LayerEntry> {
   const xattrs = await overlayXattrs(dir);
   for (const [rel, attrs] of xattrs) {
     for (const key of attrs.keys()) {
@@ -161,13 +103,30 @@ export async function* upperDirEntries(dir: string, options: UpperDirOptions = {
       const st = await lstat(full);
       const base = { name: childRel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
       if (isWhiteout(st)) {
-        yield { ...base, name: rel === "" ? `${whiteoutPrefix}${name}` : `${rel}/${whiteoutPrefix}${name}`, type: "file", mode: st.mode & 0o777, size: 0 };
+        yield {
+          ...base,
+          name: rel === "" ? `${whiteoutPrefix}${name}` : `${rel}/${whiteoutPrefix}${name}`,
+          type: "file",
+          mode: st.mode & 0o777,
+          size: 0,
+        };
         continue;
       }
       if (st.isDirectory()) {
+        // A folder the engine's mount points alone put in the upper dir (/etc for /etc/hosts)
+        // is not a change of the step, as dockerd's init layer keeps it out of the diff.
+        const opaque = xattrs.get(childRel)?.get(opaqueXattr) === "y";
+        if (!opaque && options.skipEmptyFiles && (await onlySkipped(full, childRel, options.skipEmptyFiles)))
+          continue;
         yield { ...base, type: "dir" };
-        if (xattrs.get(childRel)?.get(opaqueXattr) === "y")
-          yield { ...base, name: `${childRel}/${opaqueMarker}`, type: "file", mode: st.mode & 0o777, size: 0 };
+        if (opaque)
+          yield {
+            ...base,
+            name: `${childRel}/${opaqueMarker}`,
+            type: "file",
+            mode: st.mode & 0o777,
+            size: 0,
+          };
         yield* walk(childRel);
         continue;
       }

@@ -15,7 +15,11 @@ export interface RootfsView {
   release(): Promise<void>;
 }
 
-export async function mountView(images: ImageStoreApi, image: ImageRecord | undefined, tmpRoot: string): Promise<RootfsView> {
+export async function mountView(
+  images: ImageStoreApi,
+  image: ImageRecord | undefined,
+  tmpRoot: string,
+): Promise<RootfsView> {
   const base = join(tmpRoot, `view-${randomBytes(6).toString("hex")}`);
   const lowers = image ? images.lowerDirs(image) : [];
   if (lowers.length === 0) {
@@ -48,6 +52,8 @@ export async function mountView(images: ImageStoreApi, image: ImageRecord | unde
 
 /** Unmount whatever is still mounted below dir (a daemon that died mid-build), deepest first. */
 export async function unmountBelow(dir: string): Promise<void> {
-  const targets = (await mountPoints()).filter((m) => m.startsWith(`${dir}/`)).sort((a, b) => b.length - a.length);
+  const targets = (await mountPoints())
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
   for (const t of targets) await unmountOverlay(t);
 }

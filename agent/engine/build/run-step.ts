@@ -71,7 +71,12 @@ export async function runInContainer(
     await containers.start(id);
     const tail: string[] = [];
     let partial = "";
-    for await (const line of containers.logs(id, { follow: true, stdout: true, stderr: true, signal: req.signal })) {
+    for await (const line of containers.logs(id, {
+      follow: true,
+      stdout: true,
+      stderr: true,
+      signal: req.signal,
+    })) {
       const text = line.data.toString("utf8");
       req.emit(text);
       partial += text;
@@ -89,7 +94,10 @@ export async function runInContainer(
 }
 
 /** Remove a build container; failures are logged by the caller, never hidden from it. */
-export async function removeBuildContainer(containers: BuildContainers, id: string): Promise<string | undefined> {
+export async function removeBuildContainer(
+  containers: BuildContainers,
+  id: string,
+): Promise<string | undefined> {
   try {
     await containers.remove(id, { force: true, volumes: true });
     return undefined;

@@ -57,7 +57,8 @@ class Lexer {
     let out = "";
     for (;;) {
       const ch = this.next();
-      if (ch === undefined) throw new Error("unexpected end of statement while looking for matching single-quote");
+      if (ch === undefined)
+        throw new Error("unexpected end of statement while looking for matching single-quote");
       if (ch === "'") return out;
       out += ch;
     }
@@ -68,7 +69,8 @@ class Lexer {
     let out = "";
     for (;;) {
       const ch = this.peek();
-      if (ch === undefined) throw new Error("unexpected end of statement while looking for matching double-quote");
+      if (ch === undefined)
+        throw new Error("unexpected end of statement while looking for matching double-quote");
       if (ch === '"') {
         this.next();
         return out;
@@ -242,8 +244,7 @@ export function nameValuePairs(text: string, keyword: string, escape = "\\"): Ar
   }
   return words.map((w) => {
     const eq = w.indexOf("=");
-    if (eq < 0)
-      throw invalid(`Syntax error - can't find = in "${w}". Must be of the form: name=value`);
+    if (eq < 0) throw invalid(`Syntax error - can't find = in "${w}". Must be of the form: name=value`);
     if (eq === 0) throw invalid(`${keyword} names can not be blank`);
     return [w.slice(0, eq), w.slice(eq + 1)];
   });

@@ -117,7 +117,11 @@ export class ImageDistribution {
   }
 
   /** Unpack a layer (gzip or plain) into the temp area, refusing it unless it hashes to diffId. */
-  prepareLayer(src: AsyncIterable<Buffer | Uint8Array>, what: string, diffId: string): Promise<PreparedLayer> {
+  prepareLayer(
+    src: AsyncIterable<Buffer | Uint8Array>,
+    what: string,
+    diffId: string,
+  ): Promise<PreparedLayer> {
     return this.s.layers.prepare(src, what, diffId);
   }
 
@@ -172,14 +176,20 @@ export class ImageDistribution {
     await writeJsonAtomic(file, list);
   }
 
-  private static note(list: KeptBlob[], blob: LayerBlob, repository: string | undefined, kept: boolean): void {
+  private static note(
+    list: KeptBlob[],
+    blob: LayerBlob,
+    repository: string | undefined,
+    kept: boolean,
+  ): void {
     let entry = list.find((b) => b.digest === blob.digest);
     if (!entry) {
       entry = { ...blob, repositories: [], kept };
       list.push(entry);
     }
     if (kept) entry.kept = true;
-    if (repository !== undefined && !entry.repositories.includes(repository)) entry.repositories.push(repository);
+    if (repository !== undefined && !entry.repositories.includes(repository))
+      entry.repositories.push(repository);
   }
 
   /** Keep a compressed blob made for a push (tmpFile is moved into the layer folder). */
@@ -211,7 +221,9 @@ export class ImageDistribution {
       for (const r of p.refs) this.s.setRef(r, image.id);
       await this.s.saveTags();
       for (const src of p.sources) {
-        await this.updateBlobs(src.diffId, (list) => ImageDistribution.note(list, src.blob, src.repository, false));
+        await this.updateBlobs(src.diffId, (list) =>
+          ImageDistribution.note(list, src.blob, src.repository, false),
+        );
       }
       if (p.manifest) await this.storeManifest(image.id, p.manifest);
       await this.sweep();

@@ -323,7 +323,9 @@ export class ImageStore implements ImageStoreApi {
     layer?: AsyncIterable<Buffer>;
     what?: string;
   }): Promise<ImageRecord> {
-    const prepared = input.layer ? await this.layers.prepare(input.layer, input.what ?? "a built layer") : undefined;
+    const prepared = input.layer
+      ? await this.layers.prepare(input.layer, input.what ?? "a built layer")
+      : undefined;
     try {
       return await this.exclusive(async () => {
         const config = structuredClone(input.config);
@@ -332,7 +334,8 @@ export class ImageStore implements ImageStoreApi {
           config.rootfs.diff_ids.push(prepared.info.diffId);
         }
         const missing = config.rootfs.diff_ids.filter((d) => !this.layers.has(d));
-        if (missing.length > 0) throw internal(`cannot create the image: layers ${missing.join(", ")} are gone`);
+        if (missing.length > 0)
+          throw internal(`cannot create the image: layers ${missing.join(", ")} are gone`);
         return this.writeImage({ configRaw: Buffer.from(JSON.stringify(config)), config }, input.parent);
       });
     } finally {
@@ -343,7 +346,7 @@ export class ImageStore implements ImageStoreApi {
   /** After an image went: its untagged, unused parents without other children go too (dockerd's prune on rmi). */
   private async deleteParents(parent: string | undefined, users: ImageUsers): Promise<RemoveImageResult[]> {
     const out: RemoveImageResult[] = [];
-    for (let id = parent; id !== undefined; ) {
+    for (let id = parent; id !== undefined;) {
       const rec = this.images.get(id);
       const refs = this.tags.refsOf(id);
       if (!rec || refs.tags.length + refs.digests.length > 0 || users(id).length > 0) break;

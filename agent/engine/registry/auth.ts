@@ -43,6 +43,12 @@ function parseOne(s: string): Challenge[] {
     while (i < s.length && tokenChar.test(s[i])) i++;
     return s.slice(start, i);
   };
+  // Unquoted values should be tokens; be lenient (URLs appear unquoted in the wild).
+  const readBare = (): string => {
+    const start = i;
+    while (i < s.length && s[i] !== "," && s[i] !== " " && s[i] !== "\t") i++;
+    return s.slice(start, i);
+  };
   const readQuoted = (): string => {
     i++; // opening quote
     let v = "";
@@ -71,7 +77,7 @@ function parseOne(s: string): Challenge[] {
       // name=value: a parameter of the current challenge
       i++;
       skipSpace();
-      current.params[name.toLowerCase()] = s[i] === '"' ? readQuoted() : readToken();
+      current.params[name.toLowerCase()] = s[i] === '"' ? readQuoted() : readBare();
       continue;
     }
     // A token not followed by "=" starts a new challenge (its scheme).
@@ -110,7 +116,9 @@ export function mergeScopes(scopes: string[]): string[] {
     byResource.set(resource, actions);
   }
   return [...byResource]
-    .map(([resource, actions]) => (actions.size > 0 ? `${resource}:${[...actions].sort().join(",")}` : resource))
+    .map(([resource, actions]) =>
+      actions.size > 0 ? `${resource}:${[...actions].sort().join(",")}` : resource,
+    )
     .sort();
 }
 

@@ -172,10 +172,15 @@ const codeText = (code: string): string => code.toLowerCase().replace(/_/g, " ")
  * ("manifest unknown: manifest unknown", "unauthorized: authentication required").
  */
 export async function registryError(res: RegistryResponse, context: string): Promise<ShoalError> {
-  const text = (await readBody(res, maxErrorBytes, "error answer").catch(() => Buffer.alloc(0))).toString("utf8");
+  const text = (await readBody(res, maxErrorBytes, "error answer").catch(() => Buffer.alloc(0))).toString(
+    "utf8",
+  );
   let detail = "";
   try {
-    const parsed = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }>; details?: string };
+    const parsed = JSON.parse(text) as {
+      errors?: Array<{ code?: string; message?: string }>;
+      details?: string;
+    };
     if (Array.isArray(parsed.errors) && parsed.errors.length > 0) {
       detail = parsed.errors
         .map((e) => [e.code ? codeText(e.code) : undefined, e.message].filter(Boolean).join(": "))
@@ -369,7 +374,10 @@ export class RegistryClient {
     }
     if (realmUrl.protocol !== "https:" && realmUrl.protocol !== "http:")
       throw internal(`registry ${this.host} sent a token realm that is not http(s): "${realm}"`);
-    const dispatcher = await this.hosts.dispatcher(realmUrl.host, realmUrl.protocol === "https:" ? "https" : "http");
+    const dispatcher = await this.hosts.dispatcher(
+      realmUrl.host,
+      realmUrl.protocol === "https:" ? "https" : "http",
+    );
     const merged = mergeScopes(scopes);
     let res: RegistryResponse;
     const headers: Record<string, string> = { "user-agent": "shoal" };
@@ -457,7 +465,9 @@ export class RegistryClient {
             const next = new URL(location, target);
             if (next.host !== new URL(target).host) {
               // Blob storage elsewhere (a CDN, S3): never send the registry's credentials there.
-              hdrs = Object.fromEntries(Object.entries(hdrs).filter(([k]) => k.toLowerCase() !== "authorization"));
+              hdrs = Object.fromEntries(
+                Object.entries(hdrs).filter(([k]) => k.toLowerCase() !== "authorization"),
+              );
               disp = await this.hosts.dispatcher(next.host, next.protocol === "http:" ? "http" : "https");
             }
             target = next.href;
@@ -466,7 +476,10 @@ export class RegistryClient {
           if (opts.retry && attempt < policy.attempts && (res.statusCode >= 500 || res.statusCode === 429)) {
             const after = Number(header(res, "retry-after"));
             const wait = Number.isFinite(after) && after > 0 ? Math.min(after * 1000, 30_000) : backoff;
-            this.log?.debug({ registry: this.host, url: target, status: res.statusCode, wait }, "registry retry");
+            this.log?.debug(
+              { registry: this.host, url: target, status: res.statusCode, wait },
+              "registry retry",
+            );
             await res.body.dump();
             await sleep(wait, undefined, { signal });
             break;
@@ -497,7 +510,9 @@ export class RegistryClient {
       signal,
     });
     if (res.statusCode !== 200) {
-      const ref = reference.startsWith("sha256:") ? `${this.domain}/${path}@${reference}` : `${this.domain}/${path}:${reference}`;
+      const ref = reference.startsWith("sha256:")
+        ? `${this.domain}/${path}@${reference}`
+        : `${this.domain}/${path}:${reference}`;
       const err = await registryError(res, "");
       const context = res.statusCode === 404 ? `manifest for ${ref} not found` : `pulling ${ref} failed`;
       throw new ShoalError(err.kind, `${context}: ${err.message}`);
@@ -537,7 +552,8 @@ export class RegistryClient {
       scopes: [repositoryScope(path, ["pull"])],
       signal,
     });
-    if (res.statusCode !== 200) throw await registryError(res, `fetching blob ${digest} from ${this.domain}/${path}`);
+    if (res.statusCode !== 200)
+      throw await registryError(res, `fetching blob ${digest} from ${this.domain}/${path}`);
     return res;
   }
 
@@ -547,7 +563,9 @@ export class RegistryClient {
     const data = await readBody(res, cap, `blob ${digest}`);
     const got = sha256Hex(data);
     if (got !== digest)
-      throw internal(`blob verification failed for ${digest} from ${this.domain}/${path}: the content hashes to ${got}; refused`);
+      throw internal(
+        `blob verification failed for ${digest} from ${this.domain}/${path}: the content hashes to ${got}; refused`,
+      );
     return data;
   }
 
@@ -643,7 +661,13 @@ export class RegistryClient {
   }
 
   /** PUT a manifest under a tag (or digest); returns the digest the registry stored it under. */
-  async putManifest(path: string, reference: string, raw: Buffer, mediaType: string, signal?: AbortSignal): Promise<string> {
+  async putManifest(
+    path: string,
+    reference: string,
+    raw: Buffer,
+    mediaType: string,
+    signal?: AbortSignal,
+  ): Promise<string> {
     const res = await this.call({
       method: "PUT",
       url: `/v2/${path}/manifests/${reference}`,
@@ -666,7 +690,13 @@ export class RegistryClient {
 
 /** The media type of a manifest: its own mediaType field, else the Content-Type, else its shape. */
 export function manifestMediaType(raw: Buffer, contentType: string | undefined): string {
-  let parsed: { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown; config?: unknown; layers?: unknown };
+  let parsed: {
+    mediaType?: unknown;
+    schemaVersion?: unknown;
+    manifests?: unknown;
+    config?: unknown;
+    layers?: unknown;
+  };
   try {
     parsed = JSON.parse(raw.toString("utf8")) as typeof parsed;
   } catch {

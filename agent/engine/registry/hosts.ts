@@ -52,7 +52,10 @@ export class RegistryHosts {
   constructor(readonly options: RegistryHostsOptions) {
     for (const c of defaultInsecureCidrs) this.addCidr(c);
     for (const entry of options.insecureRegistries) {
-      const e = entry.trim().replace(/^[a-z]+:\/\//, "").replace(/\/+$/, "");
+      const e = entry
+        .trim()
+        .replace(/^[a-z]+:\/\//, "")
+        .replace(/\/+$/, "");
       if (e === "") continue;
       if (e.includes("/")) this.addCidr(e);
       else this.names.add(e.toLowerCase());

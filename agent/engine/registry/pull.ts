@@ -134,7 +134,10 @@ export class PullJob {
       if (indexMediaTypes.has(manifest.mediaType))
         throw invalid(`${familiarString(ref)}: nested image indexes are not supported`);
     }
-    if (manifest.mediaType === mediaTypes.dockerSchema1 || manifest.mediaType === mediaTypes.dockerSchema1Signed) {
+    if (
+      manifest.mediaType === mediaTypes.dockerSchema1 ||
+      manifest.mediaType === mediaTypes.dockerSchema1Signed
+    ) {
       throw invalid(
         `${familiarString(ref)} is a Docker schema 1 image, which shoal does not support; push it again with a current tool`,
       );
@@ -158,7 +161,10 @@ export class PullJob {
       config = parseConfig(configRaw, configDesc.digest);
     } catch (e) {
       if (isShoalError(e))
-        throw new ShoalError(e.kind, e.message.replace(/^invalid image archive:/, `invalid image ${familiarString(ref)}:`));
+        throw new ShoalError(
+          e.kind,
+          e.message.replace(/^invalid image archive:/, `invalid image ${familiarString(ref)}:`),
+        );
       throw e;
     }
     if (config.rootfs.diff_ids.length !== layers.length) {
@@ -222,7 +228,11 @@ export class PullJob {
       if (settled.failed) throw settled.error;
       const sources = this.layers.map((desc, i) => ({
         diffId: diffIds[i],
-        blob: { digest: desc.digest, size: desc.size, mediaType: desc.mediaType ?? mediaTypes.dockerLayerGzip },
+        blob: {
+          digest: desc.digest,
+          size: desc.size,
+          mediaType: desc.mediaType ?? mediaTypes.dockerLayerGzip,
+        },
         repository,
       }));
       const refs = [`${familiarName(ref)}@${this.digest}`];
@@ -243,7 +253,9 @@ export class PullJob {
       this.ctx.log.info({ image: image.id, ref: familiarString(ref), digest: this.digest }, "image pulled");
       emit({ status: `Digest: ${this.digest}` });
       const upToDate = todo.length === 0 && previous[0] === image.id;
-      emit({ status: `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarString(ref)}` });
+      emit({
+        status: `Status: ${upToDate ? "Image is up to date" : "Downloaded newer image"} for ${familiarString(ref)}`,
+      });
     } finally {
       signal?.removeEventListener("abort", onAbort);
       for (const p of prepared) await store.discardLayer(p).catch(() => undefined);
@@ -268,7 +280,7 @@ export class PullJob {
         const res = await this.client.getBlob(this.ref.path, desc.digest, signal);
         const progress = byteProgress(emit, id, "Downloading", desc.size);
         progress(0, true);
-        blob = new VerifiedBlob(res.body, desc.digest, desc.size, what, { keepTo: keep, onBytes: progress });
+        blob = new VerifiedBlob(res.body, desc.digest, desc.size, what, { keepTo: keep, onBytes: progress, ...(process.env.EXP_BATCH ? { batch: Number(process.env.EXP_BATCH) } : {}) });
         let p: PreparedLayer;
         try {
           p = await store.prepareLayer(blob.chunks(), what, diffId);
@@ -300,7 +312,10 @@ export class PullJob {
         const transient = isTransient(network) || isTransient((network as { cause?: unknown }).cause);
         if (!signal.aborted && attempt < layerAttempts && transient) {
           const wait = attempt;
-          this.ctx.log.debug({ layer: desc.digest, err: messageOf(network), attempt }, "layer download retry");
+          this.ctx.log.debug(
+            { layer: desc.digest, err: messageOf(network), attempt },
+            "layer download retry",
+          );
           statusLine(emit, id, `Retrying in ${wait} second${wait > 1 ? "s" : ""}`);
           await sleep(wait * 1000, undefined, { signal }).catch(() => undefined);
           if (!signal.aborted) continue;

@@ -46,7 +46,11 @@ export function dockerManifest(config: LayerBlob, layers: LayerBlob[]): Buffer {
         schemaVersion: 2,
         mediaType: mediaTypes.dockerManifest,
         config: { mediaType: mediaTypes.dockerConfig, size: config.size, digest: config.digest },
-        layers: layers.map((l) => ({ mediaType: mediaTypes.dockerLayerGzip, size: l.size, digest: l.digest })),
+        layers: layers.map((l) => ({
+          mediaType: mediaTypes.dockerLayerGzip,
+          size: l.size,
+          digest: l.digest,
+        })),
       },
       null,
       3,
@@ -68,7 +72,8 @@ export class PushJob {
 
   static async prepare(ctx: RegistryContext, req: PushRequest): Promise<PushJob> {
     const parsed = parseReference(req.name);
-    if (parsed.digest !== undefined) throw invalid(`cannot push a digest reference (${req.name}): push a tag`);
+    if (parsed.digest !== undefined)
+      throw invalid(`cannot push a digest reference (${req.name}): push a tag`);
     const ref: Reference = { domain: parsed.domain, path: parsed.path };
     const name = familiarName(ref);
     const tag = req.tag || parsed.tag;
@@ -128,7 +133,13 @@ export class PushJob {
       if (settled.failed) throw settled.error;
       const configRaw = await store.configBlob(image.id);
       if (!(await this.client.headBlob(this.ref.path, image.id, signal))) {
-        await this.client.uploadBlob(this.ref.path, image.id, configRaw.length, () => Readable.from([configRaw]), signal);
+        await this.client.uploadBlob(
+          this.ref.path,
+          image.id,
+          configRaw.length,
+          () => Readable.from([configRaw]),
+          signal,
+        );
       }
       const manifest: PlannedManifest = reused ?? {
         raw: dockerManifest(
@@ -138,7 +149,13 @@ export class PushJob {
         mediaType: mediaTypes.dockerManifest,
         blobs: diffIds.map((d) => chosen.get(d) as LayerBlob),
       };
-      const digest = await this.client.putManifest(this.ref.path, tag, manifest.raw, manifest.mediaType, signal);
+      const digest = await this.client.putManifest(
+        this.ref.path,
+        tag,
+        manifest.raw,
+        manifest.mediaType,
+        signal,
+      );
       const stored: StoredManifest = {
         digest,
         mediaType: manifest.mediaType,
@@ -163,7 +180,10 @@ export class PushJob {
    * A manifest this image was pulled with or pushed as, if every blob it names can be provided:
    * kept here, known to be in the target repository, or in another repository of the registry.
    */
-  private async reusableManifest(image: ImageRecord, store: ImageDistribution): Promise<PlannedManifest | undefined> {
+  private async reusableManifest(
+    image: ImageRecord,
+    store: ImageDistribution,
+  ): Promise<PlannedManifest | undefined> {
     const stored = await store.storedManifests(image.id);
     const ordered = [
       ...stored.filter((m) => m.repository === this.repository),
@@ -172,7 +192,10 @@ export class PushJob {
     const diffIds = image.config.rootfs.diff_ids;
     for (const m of ordered) {
       if (m.mediaType !== mediaTypes.dockerManifest && m.mediaType !== mediaTypes.ociManifest) continue;
-      let parsed: { config?: { digest?: string }; layers?: Array<{ digest: string; size: number; mediaType?: string }> };
+      let parsed: {
+        config?: { digest?: string };
+        layers?: Array<{ digest: string; size: number; mediaType?: string }>;
+      };
       try {
         parsed = JSON.parse(m.raw.toString("utf8")) as typeof parsed;
       } catch {
@@ -222,7 +245,11 @@ export class PushJob {
         }),
         createWriteStream(tmp, { mode: 0o600 }),
       );
-      const blob: LayerBlob = { digest: `sha256:${hash.digest("hex")}`, size, mediaType: mediaTypes.dockerLayerGzip };
+      const blob: LayerBlob = {
+        digest: `sha256:${hash.digest("hex")}`,
+        size,
+        mediaType: mediaTypes.dockerLayerGzip,
+      };
       await store.keepBlob(diffId, tmp, blob);
       return blob;
     } finally {
