@@ -15,7 +15,8 @@ import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
 import { buildEngineApi } from "../agent/api/server.js";
 import { registerSwarmRoutes } from "../manager/controlapi/routes.js";
 import { Swarm } from "./swarm.js";
-import { RegistryService } from "../agent/engine/registry/service.js";
+import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
+import { decodeRegistryAuth } from "../shared/registry-auth.js";
 import { Builder } from "../agent/engine/build/builder.js";
 
 const VERSION = "0.1.0";
@@ -37,7 +38,15 @@ async function main(): Promise<void> {
     { insecureRegistries: options.insecureRegistries, certsDir: options.certsDir },
     log.child({ component: "registry" }),
   );
-  const swarm = new Swarm(options.dataRoot, containers, log.child({ component: "swarm" }));
+  // Tasks whose image is missing pull it here, with the service's credentials.
+  const pullForTasks = async (reference: string, registryAuth?: string): Promise<void> => {
+    const job = await registry.preparePull({
+      reference,
+      credentials: credentialsOf(decodeRegistryAuth(registryAuth)),
+    });
+    await job.run(() => undefined);
+  };
+  const swarm = new Swarm(options.dataRoot, containers, log.child({ component: "swarm" }), pullForTasks);
   await swarm.open();
   const builder = await Builder.open({
     dataRoot: options.dataRoot,

@@ -13,6 +13,7 @@ import { createRootCA, issueNodeCertificate, makeJoinToken } from "../manager/ca
 import type { Logger } from "../shared/logging.js";
 import type { ContainerEngineApi } from "../agent/engine/container/api.js";
 import { Worker } from "../agent/worker/worker.js";
+import type { ImagePuller } from "../shared/cluster.js";
 import { Manager } from "../manager/manager.js";
 import { ControlApi, view } from "../manager/controlapi/control.js";
 import type { SwarmHost } from "../manager/controlapi/routes.js";
@@ -36,6 +37,7 @@ export class Swarm implements SwarmHost {
     private readonly dataRoot: string,
     private readonly engine: ContainerEngineApi,
     private readonly log: Logger,
+    private readonly pull?: ImagePuller,
   ) {}
 
   private get dir(): string {
@@ -65,6 +67,7 @@ export class Swarm implements SwarmHost {
       manager.dispatcher,
       this.engine,
       this.log.child({ component: "worker" }),
+      this.pull,
     );
     this.worker.start();
     return manager;

@@ -46,6 +46,8 @@ export interface TaskAssignment {
       /** Nanoseconds between the stop signal and SIGKILL (--stop-grace-period); Docker's default is 10 s. */
       StopGracePeriod?: number;
       StopSignal?: string;
+      /** `--with-registry-auth`: the X-Registry-Auth the service was created with, for pulls on any node. */
+      PullOptions?: { RegistryAuth?: string };
     };
     Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number } };
   };
@@ -61,6 +63,9 @@ export interface TaskStatusReport {
   containerId?: string;
   exitCode?: number;
 }
+
+/** Fetch an image from its registry (the X-Registry-Auth value, when the service has one). */
+export type ImagePuller = (reference: string, registryAuth?: string) => Promise<void>;
 
 /** A node's link to its managers: the tasks it must run, and where it says how they are. */
 export interface AssignmentChannel {

@@ -1,9 +1,14 @@
 // The agent's worker: runs the tasks its managers assign to this node on the local engine and
 // reports every change of their state. A task's container carries the task id as a label, so
 // after a daemon restart the worker finds its containers again and leaves healthy ones running.
-import type { AssignmentChannel, TaskAssignment, TaskStatusReport } from "../../shared/cluster.js";
+import type {
+  AssignmentChannel,
+  ImagePuller,
+  TaskAssignment,
+  TaskStatusReport,
+} from "../../shared/cluster.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
-import { messageOf } from "../../shared/errors.js";
+import { isShoalError, messageOf } from "../../shared/errors.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ContainerEngineApi } from "../engine/container/api.js";
 import type { ContainerRecord } from "../engine/container/types.js";
@@ -26,6 +31,7 @@ export class Worker {
     private readonly channel: AssignmentChannel,
     private readonly engine: ContainerEngineApi,
     private readonly log: Logger,
+    private readonly pull?: ImagePuller,
   ) {}
 
   start(): void {
@@ -104,7 +110,8 @@ export class Worker {
     }
     await this.report({ taskId: t.id, state: "preparing", message: "preparing" });
     const cs = t.spec.ContainerSpec ?? {};
-    if (!cs.Image) {
+    const image = cs.Image;
+    if (!image) {
       await this.report({
         taskId: t.id,
         state: "rejected",
@@ -113,13 +120,12 @@ export class Worker {
       });
       return;
     }
-    let id: string;
-    try {
+    const create = async (): Promise<string> => {
       const limits = t.spec.Resources?.Limits;
       const created = await this.engine.create({
         name: `${t.serviceName}.${t.slot > 0 ? t.slot : this.nodeId}.${t.id}`,
         config: {
-          Image: cs.Image,
+          Image: image,
           Entrypoint: cs.Command && cs.Command.length > 0 ? cs.Command : null,
           Cmd: cs.Args && cs.Args.length > 0 ? cs.Args : null,
           Env: cs.Env ?? [],
@@ -137,7 +143,19 @@ export class Worker {
         },
         hostConfig: { NanoCpus: limits?.NanoCPUs ?? 0, Memory: limits?.MemoryBytes ?? 0 },
       });
-      id = created.Id;
+      return created.Id;
+    };
+    let id: string;
+    try {
+      try {
+        id = await create();
+      } catch (e) {
+        // The image is not on this node: fetch it, with the service's credentials, then retry.
+        if (!this.pull || !isShoalError(e) || e.status !== 404 || !/No such image/.test(e.message)) throw e;
+        await this.report({ taskId: t.id, state: "preparing", message: `pulling ${image}` });
+        await this.pull(image, cs.PullOptions?.RegistryAuth);
+        id = await create();
+      }
     } catch (e) {
       await this.report({ taskId: t.id, state: "rejected", message: "rejected", err: messageOf(e) });
       return;

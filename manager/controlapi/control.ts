@@ -64,6 +64,17 @@ function validateServiceSpec(
   };
 }
 
+/** Registry credentials stay in the store; the API never shows them (as dockerd). */
+function hideCredentials(s: ServiceObject): ServiceObject {
+  const template = s.Spec.TaskTemplate as { ContainerSpec?: { PullOptions?: unknown } };
+  if (!template.ContainerSpec?.PullOptions) return s;
+  const { PullOptions: _secret, ...containerSpec } = template.ContainerSpec;
+  return {
+    ...s,
+    Spec: { ...s.Spec, TaskTemplate: { ...s.Spec.TaskTemplate, ContainerSpec: containerSpec } },
+  };
+}
+
 export class ControlApi {
   constructor(private readonly store: ClusterStore) {}
 
@@ -106,7 +117,7 @@ export class ControlApi {
   }
 
   inspectService(ref: string) {
-    return view(this.findService(ref));
+    return view(hideCredentials(this.findService(ref)));
   }
 
   listServices(filters: Record<string, string[]> = {}) {
@@ -114,7 +125,7 @@ export class ControlApi {
     return services
       .filter((s) => !filters.name || filters.name.some((n) => s.Spec.Name.includes(n)))
       .filter((s) => !filters.id || filters.id.some((n) => s.ID.startsWith(n)))
-      .map((s) => view(s));
+      .map((s) => view(hideCredentials(s)));
   }
 
   /** Running and desired task counts, as `GET /services?status=true` gives them. */
@@ -154,8 +165,14 @@ export class ControlApi {
     if (valid.Name !== current.Spec.Name) throw invalid(`service ${current.Spec.Name} cannot be renamed`);
     if ((valid.Mode.Global !== undefined) !== (current.Spec.Mode.Global !== undefined))
       throw invalid(`service ${current.Spec.Name}: the mode (replicated or global) cannot be changed`);
+    // An update made from inspect's output (which hides credentials) keeps the stored ones.
+    const stored = (current.Spec.TaskTemplate as { ContainerSpec?: { PullOptions?: unknown } }).ContainerSpec
+      ?.PullOptions;
+    const next = valid.TaskTemplate as { ContainerSpec?: Record<string, unknown> };
+    if (stored && next.ContainerSpec && next.ContainerSpec.PullOptions === undefined)
+      next.ContainerSpec = { ...next.ContainerSpec, PullOptions: stored };
     await this.store.update((tx) =>
-      tx.update("services", { ...current, PreviousSpec: current.Spec, Spec: valid }),
+      tx.update("services", { ...current, PreviousSpec: hideCredentials(current).Spec, Spec: valid }),
     );
     return { Warnings: [] };
   }

@@ -48,6 +48,23 @@ function version(q: Query): number {
   return Number(v);
 }
 
+/**
+ * `--with-registry-auth`: the docker CLI sends the user's credentials as X-Registry-Auth; they
+ * travel in the task template so the node that runs a task can pull its image.
+ */
+function withRegistryAuth(
+  body: unknown,
+  headers: Record<string, string | string[] | undefined>,
+): ServiceObject["Spec"] {
+  const spec = (body ?? {}) as ServiceObject["Spec"];
+  const h = headers["x-registry-auth"];
+  const auth = Array.isArray(h) ? h[0] : h;
+  if (!auth || typeof spec.TaskTemplate !== "object" || spec.TaskTemplate === null) return spec;
+  const template = spec.TaskTemplate as { ContainerSpec?: Record<string, unknown> };
+  template.ContainerSpec = { ...(template.ContainerSpec ?? {}), PullOptions: { RegistryAuth: auth } };
+  return spec;
+}
+
 export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void {
   const control = (): ControlApi => {
     const c = host.control();
@@ -77,7 +94,7 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
   });
 
   app.post("/services/create", async (request, reply) =>
-    reply.code(201).send(await control().createService(request.body as ServiceObject["Spec"])),
+    reply.code(201).send(await control().createService(withRegistryAuth(request.body, request.headers))),
   );
   app.get<{ Querystring: Query }>("/services", async (request) => {
     const c = control();
