@@ -35,7 +35,12 @@ async function main(): Promise<void> {
   const info = await gatherDaemonInfo(options, VERSION, cgroupVersion);
   const registry = new RegistryService(
     () => images.distribution(),
-    { insecureRegistries: options.insecureRegistries, certsDir: options.certsDir },
+    {
+      insecureRegistries: options.insecureRegistries,
+      certsDir: options.certsDir,
+      downloads: options.maxConcurrentDownloads,
+      uploads: options.maxConcurrentUploads,
+    },
     log.child({ component: "registry" }),
   );
   // Tasks whose image is missing pull it here, with the service's credentials.

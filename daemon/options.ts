@@ -15,6 +15,9 @@ export interface DaemonOptions extends EngineConfig {
   insecureRegistries: string[];
   /** Per-registry CAs and client certificates: <certs-dir>/<host:port>/ca.crt (Docker's certs.d). */
   certsDir: string;
+  /** Layers pulled at once per pull, and pushed at once per push (dockerd's flags and defaults). */
+  maxConcurrentDownloads: number;
+  maxConcurrentUploads: number;
 }
 
 interface ConfigFile {
@@ -34,6 +37,8 @@ interface ConfigFile {
   "firewall-table"?: string;
   "insecure-registries"?: string[];
   "certs-dir"?: string;
+  "max-concurrent-downloads"?: number;
+  "max-concurrent-uploads"?: number;
 }
 
 export const DEFAULT_SOCKET = "/run/shoal/shoal.sock";
@@ -44,6 +49,13 @@ function socketFromHost(host: string): string {
   throw new Error(
     `unsupported host "${host}": shoald listens on unix sockets for now (-H unix:///run/shoal/shoal.sock); TCP with mutual TLS comes with the cluster API`,
   );
+}
+
+function positive(value: string | number, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`invalid value "${value}" for ${flag}: use a whole number of 1 or more`);
+  return n;
 }
 
 function parseBool(value: string, flag: string): boolean {
@@ -76,6 +88,8 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
       (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
     )
     .option("--certs-dir <dir>", "registry CAs and client certificates, one folder per host:port")
+    .option("--max-concurrent-downloads <n>", "layers downloaded at once per pull (default 3)")
+    .option("--max-concurrent-uploads <n>", "layers uploaded at once per push (default 5)")
     .version(process.env.npm_package_version ?? "0.1.0");
   program.parse(argv, { from: "user" });
   const flags = program.opts<{
@@ -96,6 +110,8 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     firewallTable?: string;
     insecureRegistry?: string[];
     certsDir?: string;
+    maxConcurrentDownloads?: string;
+    maxConcurrentUploads?: string;
   }>();
 
   let file: ConfigFile = {};
@@ -136,5 +152,13 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     firewallTable: flags.firewallTable ?? file["firewall-table"] ?? defaults.firewallTable,
     insecureRegistries: [...(file["insecure-registries"] ?? []), ...(flags.insecureRegistry ?? [])],
     certsDir: flags.certsDir ?? file["certs-dir"] ?? "/etc/shoal/certs.d",
+    maxConcurrentDownloads: positive(
+      flags.maxConcurrentDownloads ?? file["max-concurrent-downloads"] ?? 3,
+      "--max-concurrent-downloads",
+    ),
+    maxConcurrentUploads: positive(
+      flags.maxConcurrentUploads ?? file["max-concurrent-uploads"] ?? 5,
+      "--max-concurrent-uploads",
+    ),
   };
 }

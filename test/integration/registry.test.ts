@@ -373,6 +373,31 @@ describe("registry: basic auth", () => {
     const push = await sh(["push", name]);
     expect(push.code, push.stderr).toBe(0);
     expect(push.stdout).toMatch(/1: digest: sha256:[0-9a-f]{64}/);
+    // Wrong credentials in X-Registry-Auth: 401 with the registry's message, before any stream.
+    const wrongAuth = {
+      "X-Registry-Auth": Buffer.from(
+        JSON.stringify({ username: "alice", password: "wrong", serveraddress: server }),
+      ).toString("base64url"),
+    };
+    const repo = encodeURIComponent(`${server}/private/busybox`);
+    const wrongPull = await api(
+      d.socket,
+      "POST",
+      `/images/create?fromImage=${repo}&tag=1`,
+      undefined,
+      wrongAuth,
+    );
+    expect(wrongPull.status).toBe(401);
+    expect(wrongPull.json<{ message: string }>().message).toContain("unauthorized: authentication required");
+    const wrongPush = await api(
+      d.socket,
+      "POST",
+      `/images/${server}/private/busybox/push?tag=1`,
+      undefined,
+      wrongAuth,
+    );
+    expect(wrongPush.status).toBe(401);
+
     expect((await sh(["rmi", name])).code).toBe(0);
     const pull = await sh(["pull", name]);
     expect(pull.code, pull.stderr).toBe(0);

@@ -8,6 +8,7 @@ import {
   readConfigFile,
   storeCredentials,
   writeConfigFile,
+  type ConfigFile,
 } from "../../cli/config-file.js";
 import { dockerHubAuthKey } from "../../shared/registry-auth.js";
 
@@ -60,7 +61,10 @@ describe("config.json", () => {
 
   it("writes credentials readable by the owner only and keeps other settings", async () => {
     const path = join(dir, "sub", "config.json");
-    let config = { psFormat: "table {{.ID}}", auths: { "http://127.0.0.1:5000/v2/": { auth: "old" } } };
+    let config: ConfigFile = {
+      psFormat: "table {{.ID}}",
+      auths: { "http://127.0.0.1:5000/v2/": { auth: "old" } },
+    };
     config = storeCredentials(config, "127.0.0.1:5000", { username: "alice", password: "s3cret" });
     config = storeCredentials(config, "docker.io", { username: "hub", password: "pw" });
     await writeConfigFile(config, path);

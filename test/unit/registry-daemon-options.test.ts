@@ -33,6 +33,12 @@ describe("shoald registry options", () => {
     ]);
     expect(flags.insecureRegistries).toEqual(["10.0.0.0/8", "reg.lan:5000", "192.168.0.0/16"]);
     expect(flags.certsDir).toBe("/tmp/certs");
+    expect(flags).toMatchObject({ maxConcurrentDownloads: 3, maxConcurrentUploads: 5 });
+    const limits = await parseDaemonOptions(["--config-file", file, "--max-concurrent-downloads", "6"]);
+    expect(limits.maxConcurrentDownloads).toBe(6);
+    await expect(
+      parseDaemonOptions(["--config-file", file, "--max-concurrent-uploads", "0"]),
+    ).rejects.toThrow(/invalid value "0" for --max-concurrent-uploads/);
     await writeFile(file, "{}");
     expect((await parseDaemonOptions(["--config-file", file])).certsDir).toBe("/etc/shoal/certs.d");
   });

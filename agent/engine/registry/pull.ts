@@ -46,8 +46,10 @@ export interface RegistryContext {
   hosts: RegistryHosts;
   store: () => ImageDistribution;
   log: Logger;
-  /** Layers transferred at once (default 3). */
-  concurrency?: number;
+  /** Layers downloaded at once per pull (dockerd's --max-concurrent-downloads, default 3). */
+  downloads?: number;
+  /** Layers uploaded at once per push (dockerd's --max-concurrent-uploads, default 5). */
+  uploads?: number;
   retry?: RetryPolicy;
 }
 
@@ -213,7 +215,7 @@ export class PullJob {
         statusLine(emit, id, "Pulling fs layer");
         todo.push({ desc, diffId, id });
       }
-      const limit = this.ctx.concurrency ?? 3;
+      const limit = this.ctx.downloads ?? 3;
       for (const t of todo.slice(limit)) statusLine(emit, t.id, "Waiting");
       const settled = await runLimited(
         todo,
@@ -280,7 +282,7 @@ export class PullJob {
         const res = await this.client.getBlob(this.ref.path, desc.digest, signal);
         const progress = byteProgress(emit, id, "Downloading", desc.size);
         progress(0, true);
-        blob = new VerifiedBlob(res.body, desc.digest, desc.size, what, { keepTo: keep, onBytes: progress, ...(process.env.EXP_BATCH ? { batch: Number(process.env.EXP_BATCH) } : {}) });
+        blob = new VerifiedBlob(res.body, desc.digest, desc.size, what, { keepTo: keep, onBytes: progress });
         let p: PreparedLayer;
         try {
           p = await store.prepareLayer(blob.chunks(), what, diffId);

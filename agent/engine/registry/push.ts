@@ -120,7 +120,7 @@ export class PushJob {
       // Docker lists the top layer first.
       for (const d of [...unique].reverse()) statusLine(emit, shortId(d), "Preparing");
       const reused = await this.reusableManifest(image, store);
-      const limit = this.ctx.concurrency ?? 3;
+      const limit = this.ctx.uploads ?? 5;
       const order = [...unique].reverse();
       for (const d of order.slice(limit)) statusLine(emit, shortId(d), "Waiting");
       const chosen = new Map<string, LayerBlob>();

@@ -13,8 +13,9 @@ import { PullJob, type PullRequest, type RegistryContext } from "./pull.js";
 import { PushJob, type PushRequest } from "./push.js";
 
 export interface RegistryServiceOptions extends RegistryHostsOptions {
-  /** Layers transferred at once per pull or push (default 3). */
-  concurrency?: number;
+  /** Layers downloaded at once per pull (default 3) and uploaded at once per push (default 5). */
+  downloads?: number;
+  uploads?: number;
   retry?: RetryPolicy;
 }
 
@@ -35,7 +36,14 @@ export class RegistryService {
 
   constructor(store: () => ImageDistribution, options: RegistryServiceOptions, log: Logger) {
     this.hosts = new RegistryHosts(options);
-    this.ctx = { hosts: this.hosts, store, log, concurrency: options.concurrency, retry: options.retry };
+    this.ctx = {
+      hosts: this.hosts,
+      store,
+      log,
+      downloads: options.downloads,
+      uploads: options.uploads,
+      retry: options.retry,
+    };
   }
 
   preparePull(req: PullRequest, signal?: AbortSignal): Promise<PullJob> {

@@ -23,11 +23,10 @@ export class VerifiedBlob {
     private readonly digest: string,
     private readonly size: number | undefined,
     private readonly what: string,
-    options: { keepTo?: string; onBytes?: (received: number) => void; batch?: number } = {},
+    options: { keepTo?: string; onBytes?: (received: number) => void } = {},
   ) {
     this.it = body[Symbol.asyncIterator]();
     this.onBytes = options.onBytes;
-    this.batch = options.batch ?? 1 << 20;
     if (options.keepTo !== undefined) {
       this.keepTo = options.keepTo;
       this.out = createWriteStream(options.keepTo, { mode: 0o600 });
@@ -36,8 +35,6 @@ export class VerifiedBlob {
   }
 
   private readonly onBytes?: (received: number) => void;
-  /** Bytes gathered per piece handed downstream. */
-  private readonly batch: number;
   /** The kept file's last write that did not fit its buffer: awaited before the next one. */
   private drained?: Promise<unknown>;
   private readonly keepTo?: string;
@@ -55,50 +52,37 @@ export class VerifiedBlob {
     return p;
   }
 
-  /**
-   * The next piece: network chunks (often 16-64 KiB) gathered up to `batch` bytes, so that the
-   * file write and the inflate step downstream each cost one thread-pool round trip per MiB
-   * rather than per chunk; on a small machine those round trips, not the bytes, are the cost.
-   */
   private async readOne(): Promise<Buffer | null> {
     if (this.ended) return null;
-    const parts: Buffer[] = [];
-    let gathered = 0;
-    while (gathered < this.batch) {
-      let r: IteratorResult<Uint8Array>;
-      try {
-        r = await this.it.next();
-      } catch (e) {
-        this.failure ??= e;
-        throw e;
-      }
-      if (r.done) {
-        this.ended = true;
-        break;
-      }
-      const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
-      this.received += chunk.length;
-      if (this.size !== undefined && this.received > this.size) {
-        throw internal(
-          `${this.what}: the registry sent more than the ${this.size} bytes the manifest gives for ${this.digest}; refused`,
-        );
-      }
-      this.hash.update(chunk);
-      parts.push(chunk);
-      gathered += chunk.length;
+    let r: IteratorResult<Uint8Array>;
+    try {
+      r = await this.it.next();
+    } catch (e) {
+      this.failure ??= e;
+      throw e;
     }
-    if (gathered === 0) return null;
-    const piece = parts.length === 1 ? parts[0] : Buffer.concat(parts, gathered);
+    if (r.done) {
+      this.ended = true;
+      return null;
+    }
+    const chunk = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    this.received += chunk.length;
+    if (this.size !== undefined && this.received > this.size) {
+      throw internal(
+        `${this.what}: the registry sent more than the ${this.size} bytes the manifest gives for ${this.digest}; refused`,
+      );
+    }
+    this.hash.update(chunk);
     if (this.out) {
-      // One write in flight at most, but the piece goes downstream while it is written.
+      // One write in flight at most, but the chunk goes downstream while it is written.
+      // (A write error is kept by the "error" listener and thrown at the next write or finish.)
       if (this.drained) await this.drained;
       this.drained = undefined;
       if (this.outError) throw this.outError;
-      // (Its error, if any, is kept by the "error" listener and thrown at the next write or finish.)
-      if (!this.out.write(piece)) this.drained = once(this.out, "drain").catch(() => undefined);
+      if (!this.out.write(chunk)) this.drained = once(this.out, "drain").catch(() => undefined);
     }
     this.onBytes?.(this.received);
-    return piece;
+    return chunk;
   }
 
   /** The bytes, for the consumer (a layer extraction). */
