@@ -40,6 +40,19 @@ async function lookup(
   throw new Error(`No such ${kind ?? "object"}: ${name}`);
 }
 
+/** docker's inspect output: a 4-space indented array, one line of JSON each, or a template each. */
+export async function printInspected(found: unknown[], format: string | undefined): Promise<void> {
+  if (format && format !== "json") {
+    const { compileTemplate } = await import("../format/template.js");
+    const tmpl = compileTemplate(format);
+    for (const item of found) out(`${tmpl.execute(item)}\n`);
+  } else if (format === "json") {
+    for (const item of found) out(`${JSON.stringify(item)}\n`);
+  } else {
+    out(`${JSON.stringify(found, null, 4)}\n`);
+  }
+}
+
 export async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind): Promise<number> {
   const [names] = ctx.args as [string[]];
   const type = (forced ?? ctx.flags.type) as Kind | undefined;
@@ -58,16 +71,7 @@ export async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind):
       else throw e;
     }
   }
-  const format = ctx.flags.json ? undefined : ctx.flags.format;
-  if (format && format !== "json") {
-    const { compileTemplate } = await import("../format/template.js");
-    const tmpl = compileTemplate(format);
-    for (const item of found) out(`${tmpl.execute(item)}\n`);
-  } else if (format === "json") {
-    for (const item of found) out(`${JSON.stringify(item)}\n`);
-  } else {
-    out(`${JSON.stringify(found, null, 4)}\n`);
-  }
+  await printInspected(found, ctx.flags.json ? undefined : ctx.flags.format);
   for (const e of errors) err(`${e}\n`);
   return errors.length > 0 ? 1 : 0;
 }

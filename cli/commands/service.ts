@@ -8,6 +8,7 @@ import { parseBytes, parseDurationMs, parseNanoCpus } from "../../shared/units.j
 import { humanDuration } from "../../shared/human.js";
 import { parseLabels } from "../options.js";
 import { filtersJson } from "./container.js";
+import { printInspected } from "./inspect.js";
 
 const enc = encodeURIComponent;
 
@@ -264,13 +265,7 @@ export async function serviceInspect(ctx: CommandContext<{ format?: string }>): 
   const client = clientFor(ctx.host);
   const found: unknown[] = [];
   for (const ref of refs) found.push(await client.json<unknown>("GET", `/services/${enc(ref)}`));
-  if (ctx.flags.format) {
-    const { compileTemplate } = await import("../format/template.js");
-    const tmpl = compileTemplate(ctx.flags.format);
-    for (const item of found) out(`${tmpl.execute(item)}\n`);
-  } else {
-    out(`${JSON.stringify(found, null, 4)}\n`);
-  }
+  await printInspected(found, ctx.flags.format);
   return 0;
 }
 
@@ -359,13 +354,7 @@ export async function nodeInspect(ctx: CommandContext<{ format?: string }>): Pro
   const found: unknown[] = [];
   for (const ref of refs)
     found.push(await client.json<unknown>("GET", `/nodes/${enc(await nodeRef(client, ref))}`));
-  if (ctx.flags.format) {
-    const { compileTemplate } = await import("../format/template.js");
-    const tmpl = compileTemplate(ctx.flags.format);
-    for (const item of found) out(`${tmpl.execute(item)}\n`);
-  } else {
-    out(`${JSON.stringify(found, null, 4)}\n`);
-  }
+  await printInspected(found, ctx.flags.format);
   return 0;
 }
 

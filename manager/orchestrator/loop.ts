@@ -2,16 +2,14 @@
 // delays come due), it turns each service's plan into a store transaction. Tasks are born
 // "pending" (the allocator has nothing to do for host networking yet); the scheduler picks a node.
 import type { Logger } from "../../shared/logging.js";
-import { messageOf } from "../../shared/errors.js";
 import type { ClusterStore } from "../store/store.js";
 import type { ServiceObject, TaskObject } from "../store/types.js";
 import { reconcile } from "./reconcile.js";
+import { CoalescedPass } from "../coalesced-pass.js";
 
 export class Orchestrator {
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
-  private again = false;
-  private stopped = false;
+  private readonly passes: CoalescedPass;
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -19,6 +17,7 @@ export class Orchestrator {
     private readonly log: Logger,
     private readonly periodMs = 1000,
   ) {
+    this.passes = new CoalescedPass(() => this.reconcileAll(), log, "orchestrator");
     this.unsubscribe = store.subscribe((events) => {
       if (
         events.length === 0 ||
@@ -32,26 +31,7 @@ export class Orchestrator {
 
   /** Run a pass soon; passes never overlap, a kick during one runs another after it. */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    setImmediate(() => void this.pass());
-  }
-
-  private async pass(): Promise<void> {
-    try {
-      do {
-        this.again = false;
-        await this.reconcileAll();
-      } while (this.again && !this.stopped);
-    } catch (e) {
-      this.log.warn({ err: messageOf(e) }, "orchestrator pass failed; retrying at the next change");
-    } finally {
-      this.running = false;
-    }
+    this.passes.kick();
   }
 
   private async reconcileAll(): Promise<void> {
@@ -94,7 +74,7 @@ export class Orchestrator {
   }
 
   stop(): void {
-    this.stopped = true;
+    this.passes.stop();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.unsubscribe();

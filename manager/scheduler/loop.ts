@@ -2,14 +2,12 @@
 // transaction per pass; a task that fits nowhere keeps its reason in Status.Message (what
 // `service ps` shows) and is tried again at the next change, since any change may free room.
 import type { Logger } from "../../shared/logging.js";
-import { messageOf } from "../../shared/errors.js";
 import type { ClusterStore } from "../store/store.js";
 import { schedule } from "./scheduler.js";
+import { CoalescedPass } from "../coalesced-pass.js";
 
 export class Scheduler {
-  private running = false;
-  private again = false;
-  private stopped = false;
+  private readonly passes: CoalescedPass;
   private readonly unsubscribe: () => void;
   private readonly timer: NodeJS.Timeout;
 
@@ -17,32 +15,15 @@ export class Scheduler {
     private readonly store: ClusterStore,
     private readonly log: Logger,
   ) {
+    this.passes = new CoalescedPass(() => this.scheduleOnce(), log, "scheduler");
     this.unsubscribe = store.subscribe(() => this.kick());
     this.timer = setInterval(() => this.kick(), 2000);
     this.kick();
   }
 
+  /** Run a pass soon; passes never overlap, a kick during one runs another after it. */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    setImmediate(() => void this.pass());
-  }
-
-  private async pass(): Promise<void> {
-    try {
-      do {
-        this.again = false;
-        await this.scheduleOnce();
-      } while (this.again && !this.stopped);
-    } catch (e) {
-      this.log.warn({ err: messageOf(e) }, "scheduler pass failed; retrying at the next change");
-    } finally {
-      this.running = false;
-    }
+    this.passes.kick();
   }
 
   private async scheduleOnce(): Promise<void> {
@@ -90,7 +71,7 @@ export class Scheduler {
   }
 
   stop(): void {
-    this.stopped = true;
+    this.passes.stop();
     clearInterval(this.timer);
     this.unsubscribe();
   }

@@ -259,20 +259,25 @@ export class ClusterStore {
     const refuse = (kind: Refusal["refused"]["kind"], message: string): Refusal => ({
       refused: { kind, message },
     });
+    /** A unique name for the object, unless another object holds it (in the store or this batch). */
+    const claimName = (t: TableName, obj: StoredObject): Refusal | undefined => {
+      const n = nameOf(obj);
+      if (n === undefined || !NAMED_TABLES.has(t)) return undefined;
+      const holder = holderOf(t, n);
+      if (holder != null && holder !== obj.ID)
+        return refuse(
+          "conflict",
+          `${t.replace(/s$/, "")} name ${n} is already in use by ${holder}: choose another name`,
+        );
+      names.set(`${t}/${n}`, obj.ID);
+      return undefined;
+    };
     for (const a of actions) {
       if (a.op === "create") {
         if (versionOf(a.table, a.object.ID) != null)
           return refuse("conflict", `${a.table} object ${a.object.ID} already exists`);
-        const n = nameOf(a.object);
-        if (n !== undefined && NAMED_TABLES.has(a.table)) {
-          const holder = holderOf(a.table, n);
-          if (holder != null && holder !== a.object.ID)
-            return refuse(
-              "conflict",
-              `${a.table.replace(/s$/, "")} name ${n} is already in use by ${holder}: choose another name`,
-            );
-          names.set(`${a.table}/${n}`, a.object.ID);
-        }
+        const taken = claimName(a.table, a.object);
+        if (taken) return taken;
         versions.set(`${a.table}/${a.object.ID}`, -1);
       } else if (a.op === "update") {
         const v = versionOf(a.table, a.object.ID);
@@ -282,16 +287,8 @@ export class ClusterStore {
             "conflict",
             `update out of sequence: ${a.table.replace(/s$/, "")} ${a.object.ID} is at version ${v}, not ${a.expect}: read it again and retry`,
           );
-        const n = nameOf(a.object);
-        if (n !== undefined && NAMED_TABLES.has(a.table)) {
-          const holder = holderOf(a.table, n);
-          if (holder != null && holder !== a.object.ID)
-            return refuse(
-              "conflict",
-              `${a.table.replace(/s$/, "")} name ${n} is already in use by ${holder}: choose another name`,
-            );
-          names.set(`${a.table}/${n}`, a.object.ID);
-        }
+        const taken = claimName(a.table, a.object);
+        if (taken) return taken;
         versions.set(`${a.table}/${a.object.ID}`, -1);
       } else {
         const v = versionOf(a.table, a.id);
