@@ -495,6 +495,13 @@ function serviceCommands(parent: Command): void {
     .argument("<service=replicas...>")
     .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
     .action(act(async () => (await mod.service()).serviceScale as Handler));
+  add(parent, "logs")
+    ?.description("Fetch the logs of a service's tasks")
+    .argument("<service>")
+    .option("-f, --follow", "Follow log output")
+    .option("-n, --tail <string>", "Number of lines to show from the end of the logs", "all")
+    .option("-t, --timestamps", "Show timestamps")
+    .action(act(async () => (await mod.service()).serviceLogs as Handler));
   add(parent, "rm", ["remove"])
     ?.aliases(["remove"])
     .description("Remove one or more services")

@@ -15,6 +15,7 @@ import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
 import { buildEngineApi } from "../agent/api/server.js";
 import { registerSwarmRoutes } from "../manager/controlapi/routes.js";
 import { Swarm } from "./swarm.js";
+import { registerServiceLogRoutes } from "./service-logs.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
 import { decodeRegistryAuth } from "../shared/registry-auth.js";
 import { Builder } from "../agent/engine/build/builder.js";
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
     swarmInfo: () => swarm.info(),
   });
   registerSwarmRoutes(app, swarm);
+  registerServiceLogRoutes(app, swarm, containers);
 
   await claimSocketPath(options.socketPath);
   await app.listen({ path: options.socketPath });

@@ -380,3 +380,60 @@ export async function nodeUpdate(
   out(`${ref}\n`);
   return 0;
 }
+
+/** `service logs [-f] [--tail N] [-t] SERVICE`: each line prefixed by its task, as docker prints it. */
+export async function serviceLogs(
+  ctx: CommandContext<{ follow?: boolean; tail?: string; timestamps?: boolean }>,
+): Promise<number> {
+  const [ref] = ctx.args as [string];
+  const f = ctx.flags;
+  const client = clientFor(ctx.host);
+  const svc = await client.json<ServiceView>("GET", `/services/${enc(ref)}`);
+  const names = new Map<string, string>();
+  const nameOf = async (taskId: string, nodeId: string): Promise<string> => {
+    const known = names.get(taskId);
+    if (known) return known;
+    const task = await client.json<TaskView>("GET", `/tasks/${enc(taskId)}`).catch(() => undefined);
+    const node = await client.json<NodeView>("GET", `/nodes/${enc(nodeId)}`).catch(() => undefined);
+    const name = `${svc.Spec.Name}.${task && task.Slot > 0 ? task.Slot : nodeId}.${taskId.slice(0, 12)}@${node?.Description.Hostname ?? nodeId}`;
+    names.set(taskId, name);
+    return name;
+  };
+  const res = await client.stream("GET", `/services/${enc(svc.ID)}/logs`, {
+    query: {
+      stdout: 1,
+      stderr: 1,
+      details: 1,
+      follow: f.follow ? 1 : undefined,
+      tail: f.tail === undefined || f.tail === "all" ? undefined : f.tail,
+      timestamps: f.timestamps ? 1 : undefined,
+    },
+  });
+  const { StdcopyDemuxer, STDERR } = await import("../stdcopy.js");
+  const demuxer = new StdcopyDemuxer();
+  for await (const chunk of res) {
+    for (const frame of demuxer.push(chunk as Buffer)) {
+      let text = frame.data.toString("utf8");
+      let stamp = "";
+      if (f.timestamps) {
+        const sp = text.indexOf(" ");
+        stamp = `${text.slice(0, sp)} `;
+        text = text.slice(sp + 1);
+      }
+      const sp = text.indexOf(" ");
+      const context = Object.fromEntries(
+        text
+          .slice(0, sp)
+          .split(",")
+          .map((kv) => kv.split("=") as [string, string]),
+      );
+      const prefix = await nameOf(
+        context["com.docker.swarm.task.id"] ?? "",
+        context["com.docker.swarm.node.id"] ?? "",
+      );
+      const line = `${stamp}${prefix}    | ${text.slice(sp + 1)}`;
+      (frame.stream === STDERR ? process.stderr : process.stdout).write(line);
+    }
+  }
+  return 0;
+}

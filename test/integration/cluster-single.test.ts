@@ -356,4 +356,33 @@ describe("the shoal CLI on a one-node cluster", () => {
     expect(noLabel.stderr).toContain("no label nothere");
     expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
   });
+
+  it("service logs gathers every task's lines, each prefixed by its task (docker CLI and shoal)", async () => {
+    expect((await sh(["cluster", "init"])).code).toBe(0);
+    const r = await sh([
+      "service",
+      "create",
+      "--name",
+      "talk",
+      "--replicas",
+      "2",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sh",
+      "-c",
+      "echo said-by-$(hostname); sleep 300",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = async (out: () => Promise<{ stdout: string }>) =>
+      until("two log lines", async () => {
+        const got = (await out()).stdout.split("\n").filter((l) => l.includes("said-by-"));
+        return got.length === 2 ? got : undefined;
+      });
+    const viaDocker = await lines(() => dk(["service", "logs", "talk"]));
+    for (const l of viaDocker) expect(l).toMatch(/^talk\.[12]\.\w{12}@\S+\s+\| said-by-\w+$/);
+    const viaShoal = await lines(() => sh(["service", "logs", "talk"]));
+    expect(viaShoal.map((l) => l.split("|")[1]).sort()).toEqual(viaDocker.map((l) => l.split("|")[1]).sort());
+    expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
+  });
 });
