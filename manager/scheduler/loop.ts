@@ -32,13 +32,24 @@ export class Scheduler {
       return {
         tasks: all,
         nodes: tx.list("nodes"),
-        pending: all.filter(
-          (t) => t.Status.State === "pending" && t.NodeID === "" && t.DesiredState === "running",
-        ),
+        pending: all.filter((t) => t.Status.State === "pending" && t.DesiredState === "running"),
       };
     });
     if (pending.length === 0) return;
-    const decisions = schedule(pending, nodes, tasks);
+    // A global service's task is made for one node: it is checked against that node alone.
+    const free = pending.filter((t) => t.NodeID === "");
+    const decisions = [
+      ...schedule(free, nodes, tasks),
+      ...pending
+        .filter((t) => t.NodeID !== "")
+        .flatMap((t) =>
+          schedule(
+            [{ ...t, NodeID: "" }],
+            nodes.filter((n) => n.ID === t.NodeID),
+            tasks,
+          ),
+        ),
+    ];
     const changed = decisions.filter((d) => {
       if ("nodeId" in d) return true;
       return pending.find((t) => t.ID === d.taskId)?.Status.Err !== d.reason;
@@ -49,6 +60,7 @@ export class Scheduler {
       for (const d of changed) {
         const t = tx.get("tasks", d.taskId);
         if (!t || t.Status.State !== "pending" || t.DesiredState !== "running") continue;
+        if ("nodeId" in d && t.NodeID !== "" && t.NodeID !== d.nodeId) continue;
         if ("nodeId" in d) {
           // The reason it waited is over once it is placed.
           const { Err: _waited, ...status } = t.Status;

@@ -385,4 +385,48 @@ describe("the shoal CLI on a one-node cluster", () => {
     expect(viaShoal.map((l) => l.split("|")[1]).sort()).toEqual(viaDocker.map((l) => l.split("|")[1]).sort());
     expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
   });
+
+  it("a global service runs one task per eligible node; docker service update changes replicas", async () => {
+    expect((await sh(["cluster", "init"])).code).toBe(0);
+    const g = await dk([
+      "service",
+      "create",
+      "-d",
+      "--mode",
+      "global",
+      "--name",
+      "everywhere",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(g.code, g.stderr).toBe(0);
+    await until("one global task running", async () =>
+      (await running("everywhere")).length === 1 ? true : undefined,
+    );
+    const ls = await dk(["service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}"]);
+    expect(ls.stdout).toContain("everywhere global 1/1");
+    const scale = await dk(["service", "scale", "everywhere=3"]);
+    expect(scale.code).not.toBe(0);
+    const rep = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "rep",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect((await dk(["service", "update", "-d", "--replicas", "2", "rep"])).code).toBe(0);
+    await until("two rep tasks running", async () =>
+      (await running("rep")).length === 2 ? true : undefined,
+    );
+    expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
+  });
 });
