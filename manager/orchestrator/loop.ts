@@ -4,6 +4,7 @@
 import type { Logger } from "../../shared/logging.js";
 import type { ClusterStore } from "../store/store.js";
 import type { ServiceObject, TaskObject } from "../store/types.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
 import { reconcile } from "./reconcile.js";
 import { CoalescedPass } from "../coalesced-pass.js";
 
@@ -43,6 +44,10 @@ export class Orchestrator {
     }));
     const byService = new Map<string, TaskObject[]>();
     for (const t of tasks) byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
+    await this.reap(
+      services.map((s) => s.ID),
+      tasks,
+    );
     const ids = new Set([...services.map((s) => s.ID), ...byService.keys()]);
     for (const id of ids) {
       const service = services.find((s) => s.ID === id);
@@ -71,6 +76,27 @@ export class Orchestrator {
         for (const c of due) newTask(tx, service as ServiceObject, c.slot, c.nodeId, c.spec);
       });
     }
+  }
+
+  /**
+   * The task reaper: ended tasks beyond the cluster's history limit per slot (Docker's
+   * TaskHistoryRetentionLimit, default 5), and ended tasks of removed services, leave the store;
+   * their nodes then remove the containers.
+   */
+  private async reap(serviceIds: string[], tasks: TaskObject[]): Promise<void> {
+    const cluster = this.store.view((tx) => tx.list("clusters"))[0];
+    const limit =
+      (cluster?.Spec as { Orchestration?: { TaskHistoryRetentionLimit?: number } } | undefined)?.Orchestration
+        ?.TaskHistoryRetentionLimit ?? 5;
+    const known = new Set(serviceIds);
+    const gone = tasks
+      .filter((t) => !known.has(t.ServiceID) && TERMINAL_STATES.has(t.Status.State))
+      .map((t) => t.ID);
+    const ids = [...new Set([...this.store.tasksBeyondHistory(Math.max(limit, 1)), ...gone])];
+    if (ids.length === 0) return;
+    await this.store.update((tx) => {
+      for (const id of ids) if (tx.get("tasks", id)) tx.delete("tasks", id);
+    });
   }
 
   stop(): void {

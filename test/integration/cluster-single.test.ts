@@ -429,4 +429,48 @@ describe("the shoal CLI on a one-node cluster", () => {
     );
     expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
   });
+
+  it("keeps at most five tasks of history per slot; a removed service's tasks leave the store", async () => {
+    expect((await sh(["cluster", "init"])).code).toBe(0);
+    const r = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "flappy",
+      "--restart-delay",
+      "100ms",
+      "busybox",
+      "sh",
+      "-c",
+      "exit 1",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const seen = new Set<string>();
+    let most = 0;
+    await until(
+      "seven attempts",
+      async () => {
+        const tasks = (
+          await api(
+            d.socket,
+            "GET",
+            `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: ["flappy"] }))}`,
+          )
+        ).json<Array<{ ID: string }>>();
+        for (const t of tasks) seen.add(t.ID);
+        most = Math.max(most, tasks.length);
+        return seen.size >= 7 ? true : undefined;
+      },
+      40_000,
+    );
+    expect(most).toBeLessThanOrEqual(6);
+    const svcId = (await api(d.socket, "GET", "/services/flappy")).json<{ ID: string }>().ID;
+    expect((await dk(["service", "rm", "flappy"])).code).toBe(0);
+    await until("no tasks of flappy", async () => {
+      const all = (await api(d.socket, "GET", "/tasks")).json<Array<{ ServiceID: string }>>();
+      return all.some((t) => t.ServiceID === svcId) ? undefined : true;
+    });
+    expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
+  });
 });
