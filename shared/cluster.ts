@@ -50,6 +50,10 @@ export interface TaskAssignment {
       PullOptions?: { RegistryAuth?: string };
     };
     Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number } };
+    /** The service's published ports; host-mode ones are published on this node. */
+    Endpoint?: {
+      Ports?: Array<{ Protocol?: string; TargetPort?: number; PublishedPort?: number; PublishMode?: string }>;
+    };
   };
   desiredState: TaskState;
   state: TaskState;

@@ -18,6 +18,17 @@ const SERVICE_LABEL = "com.docker.swarm.service.id";
 const SERVICE_NAME_LABEL = "com.docker.swarm.service.name";
 const NODE_LABEL = "com.docker.swarm.node.id";
 
+/** Host-mode published ports as the engine's PortBindings ("80/tcp" → this node's port). */
+function hostPorts(t: TaskAssignment): Record<string, Array<{ HostIp: string; HostPort: string }>> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of t.spec.Endpoint?.Ports ?? []) {
+    if (p.PublishMode !== "host" || !p.TargetPort) continue;
+    const key = `${p.TargetPort}/${p.Protocol ?? "tcp"}`;
+    (out[key] ??= []).push({ HostIp: "", HostPort: p.PublishedPort ? String(p.PublishedPort) : "" });
+  }
+  return out;
+}
+
 export class Worker {
   private readonly busy = new Map<string, Promise<void>>();
   private readonly watching = new Set<string>();
@@ -141,7 +152,11 @@ export class Worker {
             [NODE_LABEL]: this.nodeId,
           },
         },
-        hostConfig: { NanoCpus: limits?.NanoCPUs ?? 0, Memory: limits?.MemoryBytes ?? 0 },
+        hostConfig: {
+          NanoCpus: limits?.NanoCPUs ?? 0,
+          Memory: limits?.MemoryBytes ?? 0,
+          PortBindings: hostPorts(t),
+        },
       });
       return created.Id;
     };

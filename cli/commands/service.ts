@@ -82,7 +82,39 @@ export interface ServiceCreateFlags {
   label?: string[];
   containerLabel?: string[];
   stopGracePeriod?: string;
+  publish?: string[];
   detach?: boolean;
+}
+
+/** `--publish mode=host,published=8080,target=80[,protocol=udp]` or `8080:80[/udp]` (routing mesh). */
+export function parseServicePort(value: string): Record<string, unknown> {
+  if (value.includes("=")) {
+    const fields = Object.fromEntries(value.split(",").map((kv) => kv.split("=") as [string, string]));
+    const known = new Set(["mode", "published", "target", "protocol"]);
+    for (const k of Object.keys(fields))
+      if (!known.has(k))
+        throw new UsageError(`invalid --publish field "${k}": use mode, published, target and protocol`);
+    const target = Number(fields.target);
+    if (!Number.isInteger(target) || target < 1 || target > 65535)
+      throw new UsageError(`invalid --publish "${value}": target must be a port from 1 to 65535`);
+    return {
+      Protocol: fields.protocol ?? "tcp",
+      TargetPort: target,
+      ...(fields.published ? { PublishedPort: Number(fields.published) } : {}),
+      PublishMode: fields.mode ?? "ingress",
+    };
+  }
+  const m = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(value);
+  if (!m)
+    throw new UsageError(
+      `invalid --publish "${value}": use PUBLISHED:TARGET or mode=host,published=N,target=N`,
+    );
+  return {
+    Protocol: m[3] ?? "tcp",
+    PublishedPort: Number(m[1]),
+    TargetPort: Number(m[2]),
+    PublishMode: "ingress",
+  };
 }
 
 function wrap<T>(fn: () => T): T {
@@ -142,6 +174,7 @@ export function serviceSpec(image: string, args: string[], f: ServiceCreateFlags
       Placement: { Constraints: f.constraint ?? [] },
     },
     Mode: mode === "global" ? { Global: {} } : { Replicated: { Replicas: replicas } },
+    ...(f.publish?.length ? { EndpointSpec: { Ports: f.publish.map(parseServicePort) } } : {}),
   };
 }
 

@@ -42,6 +42,22 @@ function validateServiceSpec(
       );
   }
   for (const c of template.Placement?.Constraints ?? []) parseConstraint(c);
+  const ports =
+    (
+      spec as {
+        EndpointSpec?: {
+          Ports?: Array<{ PublishMode?: string; TargetPort?: number; PublishedPort?: number }>;
+        };
+      }
+    ).EndpointSpec?.Ports ?? [];
+  for (const p of ports) {
+    if (p.PublishMode !== "host")
+      throw invalid(
+        `service ${spec.Name} publishes port ${p.PublishedPort ?? ""}:${p.TargetPort ?? ""} through the routing mesh, which comes with overlay networks: publish with mode=host for now (--publish mode=host,published=${p.PublishedPort ?? p.TargetPort ?? 8080},target=${p.TargetPort ?? 80})`,
+      );
+    if (!p.TargetPort)
+      throw invalid(`service ${spec.Name}: a published port needs a target (container) port`);
+  }
   const r = template.Resources?.Reservations;
   if (r && nodes.length > 0) {
     const cpus = r.NanoCPUs ?? 0;

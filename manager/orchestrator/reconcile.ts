@@ -107,6 +107,7 @@ export function reconcile(
   }
   const policy = restartPolicyOf(service);
   const spec = service.Spec.TaskTemplate;
+  const endpoint = (service.Spec as { EndpointSpec?: { Ports?: unknown[] } }).EndpointSpec;
   const groups = new Map<string, TaskObject[]>();
   const global = service.Spec.Mode.Global !== undefined;
   for (const t of tasks) {
@@ -145,7 +146,9 @@ export function reconcile(
       serviceId: service.ID,
       slot: global ? 0 : Number(k),
       nodeId: global ? k : "",
-      spec: structuredClone(spec),
+      // The task carries the service's published ports (swarmkit copies the Endpoint too):
+      // the scheduler keeps host-mode ports apart and the worker publishes them.
+      spec: { ...structuredClone(spec), ...(endpoint ? { Endpoint: structuredClone(endpoint) } : {}) },
       notBefore,
     });
     const last = group[group.length - 1];

@@ -2,7 +2,7 @@
 // API, the orchestrator, scheduler and worker running tasks as containers on the local engine.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
-import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { api, inNetns, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
 import { docker, shoal } from "../helpers/cli.js";
 
@@ -470,6 +470,75 @@ describe("the shoal CLI on a one-node cluster", () => {
     await until("no tasks of flappy", async () => {
       const all = (await api(d.socket, "GET", "/tasks")).json<Array<{ ServiceID: string }>>();
       return all.some((t) => t.ServiceID === svcId) ? undefined : true;
+    });
+    expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
+  });
+
+  it("host-mode published ports: one task per node holds the port, it answers; mesh ports are refused", async () => {
+    expect((await sh(["cluster", "init"])).code).toBe(0);
+    const r = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "hweb",
+      "--replicas",
+      "2",
+      "--stop-grace-period",
+      "1s",
+      "--publish",
+      "mode=host,published=18200,target=80",
+      "busybox",
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/etc",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    await until("one running and one waiting for the port", async () => {
+      const tasks = await tasksOf("hweb");
+      const waiting = tasks.find(
+        (t) => t.Status.Err === "no suitable node: 1 already has the host port in use",
+      );
+      return (await running("hweb")).length === 1 && waiting ? true : undefined;
+    });
+    const got = await inNetns(d.netns, "busybox", ["wget", "-qO-", "http://127.0.0.1:18200/hostname"]);
+    expect(got.stdout.trim()).toMatch(/^\w{12}$/);
+    const mesh = await dk([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "mesh",
+      "--publish",
+      "8080:80",
+      "busybox",
+      "true",
+    ]);
+    expect(mesh.code).not.toBe(0);
+    expect(mesh.stderr).toContain("mode=host");
+    const viaShoal = await sh([
+      "service",
+      "create",
+      "-d",
+      "--name",
+      "h2",
+      "-p",
+      "mode=host,published=18201,target=80",
+      "busybox",
+      "httpd",
+      "-f",
+      "-p",
+      "80",
+      "-h",
+      "/etc",
+    ]);
+    expect(viaShoal.code, viaShoal.stderr).toBe(0);
+    await until("h2 answers", async () => {
+      const r2 = await inNetns(d.netns, "busybox", ["wget", "-qO-", "http://127.0.0.1:18201/hostname"]);
+      return r2.code === 0 ? true : undefined;
     });
     expect((await sh(["cluster", "leave", "--force"])).code).toBe(0);
   });
