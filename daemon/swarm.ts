@@ -60,7 +60,7 @@ export class Swarm implements SwarmHost {
       log: this.log.child({ component: "manager" }),
     });
     this.manager = manager;
-    this.controlApi = new ControlApi(manager.store);
+    this.controlApi = new ControlApi(manager.store, state.nodeId);
     this.state = state;
     this.worker = new Worker(
       state.nodeId,

@@ -92,7 +92,11 @@ function hideCredentials(s: ServiceObject): ServiceObject {
 }
 
 export class ControlApi {
-  constructor(private readonly store: ClusterStore) {}
+  /** `selfId`: the node this API answers on, for the name "self". */
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly selfId?: string,
+  ) {}
 
   private findService(ref: string): ServiceObject {
     const s = this.store.view((tx) => {
@@ -107,7 +111,8 @@ export class ControlApi {
     return s;
   }
 
-  private findNode(ref: string): NodeObject {
+  private findNode(name: string): NodeObject {
+    const ref = name === "self" && this.selfId ? this.selfId : name;
     const n = this.store.view((tx) => {
       const byId = tx.get("nodes", ref);
       if (byId) return byId;
@@ -243,10 +248,16 @@ export class ControlApi {
       );
     if (!["active", "pause", "drain"].includes(spec.Availability))
       throw invalid(`invalid availability "${spec.Availability}": use active, pause or drain`);
-    if (spec.Role !== n.Spec.Role)
+    if (spec.Role !== n.Spec.Role) {
+      const managers = this.store.view((tx) => tx.list("nodes", (x) => x.Spec.Role === "manager")).length;
+      if (spec.Role === "worker" && managers <= 1)
+        throw invalid(
+          `demoting node ${n.Description.Hostname} would leave the cluster without a manager (1 of 1, no quorum left): promote another node first`,
+        );
       throw invalid(
-        `changing node ${n.Description.Hostname}'s role needs more managers than this cluster has yet`,
+        `changing node ${n.Description.Hostname}'s role needs joined nodes, which this cluster has not yet`,
       );
+    }
     await this.store.update((tx) => tx.update("nodes", { ...n, Spec: { ...spec } }));
   }
 }

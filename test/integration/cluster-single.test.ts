@@ -75,6 +75,9 @@ describe("one-node cluster", () => {
     expect(token.stdout.trim()).toMatch(/^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$/);
     const swarm = (await api(d.socket, "GET", "/swarm")).body.toString();
     expect(swarm).not.toContain("PRIVATE KEY");
+    const demote = await dk(["node", "demote", "self"]);
+    expect(demote.code).not.toBe(0);
+    expect(demote.stderr).toContain("without a manager");
     const again = await dk(["swarm", "init"]);
     expect(again.code).not.toBe(0);
     expect(again.stderr).toContain("already part of a swarm");
