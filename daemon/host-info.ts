@@ -40,5 +40,6 @@ export async function gatherDaemonInfo(
     ncpu: cpus().length,
     memTotal: totalmem(),
     startedAt: new Date().toISOString(),
+    insecureRegistries: options.insecureRegistries,
   };
 }

@@ -11,7 +11,9 @@ let tmp: string;
 const dk = (args: string[], input?: Buffer) => docker(d.socket, args, input);
 
 beforeAll(async () => {
-  d = await startDaemon();
+  d = await startDaemon({
+    args: ["--insecure-registry", "registry.lab.test:5000", "--insecure-registry", "10.9.0.0/16"],
+  });
   tmp = await mkdtemp("/tmp/shoal-docker-");
 });
 afterAll(async () => {
@@ -27,6 +29,10 @@ describe("docker CLI against shoald", () => {
     const info = await dk(["info", "--format", "{{.Driver}} {{.CgroupDriver}} {{.OSType}}"]);
     expect(info.code).toBe(0);
     expect(info.stdout.trim()).toBe("overlay2 cgroupfs linux");
+    // docker info lists the insecure registries the daemon was started with.
+    const registries = await dk(["info"]);
+    const listed = registries.stdout.slice(registries.stdout.indexOf("Insecure Registries:"));
+    for (const r of ["registry.lab.test:5000", "10.9.0.0/16", "127.0.0.0/8"]) expect(listed).toContain(r);
   });
 
   it("answers a too-new API version with Docker's 400", async () => {

@@ -16,6 +16,21 @@ export interface DaemonInfo {
   ncpu: number;
   memTotal: number;
   startedAt: string;
+  /** --insecure-registry entries (names or CIDRs); loopback is always allowed over HTTP. */
+  insecureRegistries: string[];
+}
+
+/** dockerd's RegistryConfig: CIDRs listed as such, names as index configs marked insecure. */
+function registryConfig(insecure: string[]) {
+  const cidrs = insecure.filter((e) => /^[\d.]+\/\d+$/.test(e));
+  const names = insecure.filter((e) => !cidrs.includes(e));
+  return {
+    IndexConfigs: Object.fromEntries(
+      names.map((n) => [n, { Name: n, Mirrors: [], Secure: false, Official: false }]),
+    ),
+    InsecureRegistryCIDRs: ["127.0.0.0/8", ...cidrs],
+    Mirrors: [],
+  };
 }
 
 export function registerSystemRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
@@ -97,7 +112,7 @@ export function registerSystemRoutes(app: FastifyInstance, deps: EngineApiDeps):
       OSType: "linux",
       Architecture: process.arch === "x64" ? "x86_64" : process.arch,
       IndexServerAddress: "https://index.docker.io/v1/",
-      RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: ["127.0.0.0/8"], Mirrors: [] },
+      RegistryConfig: registryConfig(info.insecureRegistries),
       NCPU: info.ncpu,
       MemTotal: info.memTotal,
       DockerRootDir: info.dataRoot,
