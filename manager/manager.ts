@@ -5,7 +5,6 @@
 import { NodeDisk } from "./raft/disk.js";
 import { RaftNode } from "./raft/node.js";
 import type { Logger } from "../shared/logging.js";
-import { messageOf } from "../shared/errors.js";
 import { ClusterStore } from "./store/store.js";
 import { Orchestrator } from "./orchestrator/loop.js";
 import { Scheduler } from "./scheduler/loop.js";
@@ -87,13 +86,6 @@ export class Manager {
       await new Promise((r) => setTimeout(r, 20));
     }
     this.tick();
-  }
-
-  /** Wait until this member has applied everything committed so far (reads after writes). */
-  async barrier(): Promise<void> {
-    await this.raft.readBarrier(5000).catch((e: unknown) => {
-      this.o.log.warn({ err: messageOf(e) }, "read barrier failed");
-    });
   }
 
   async close(): Promise<void> {

@@ -138,14 +138,6 @@ export function renderFirewall(state: FirewallState, table = DEFAULT_TABLE): str
   return lines.join("\n") + "\n";
 }
 
-/** Remove shoal's table (tests and `shoald --cleanup`); a missing table is fine. */
-export async function removeFirewall(table = DEFAULT_TABLE): Promise<void> {
-  await runCommand("nft", ["-f", "-"], {
-    input: `table ip ${table}\ndelete table ip ${table}\n`,
-    timeoutMs: 30_000,
-  });
-}
-
 export type FirewallApply = (text: string) => Promise<void>;
 
 async function nftApply(text: string): Promise<void> {
