@@ -7,14 +7,8 @@ import type { ContainerEngineApi } from "../agent/engine/container/api.js";
 import type { LogLine } from "../agent/engine/container/types.js";
 import { stdcopyFrame } from "../agent/api/stdcopy.js";
 import { toDockerLogTime } from "../agent/api/log-time.js";
+import { qBool, qString, type Query } from "../shared/query.js";
 import { NOT_A_MANAGER, type SwarmHost } from "../manager/controlapi/routes.js";
-
-type Query = Record<string, string | string[] | undefined>;
-
-function flag(q: Query, key: string): boolean {
-  const v = Array.isArray(q[key]) ? q[key]?.at(-1) : q[key];
-  return v !== undefined && v !== "" && v !== "0" && v !== "false";
-}
 
 export function registerServiceLogRoutes(
   app: FastifyInstance,
@@ -26,18 +20,18 @@ export function registerServiceLogRoutes(
     if (!control) throw unavailable(NOT_A_MANAGER);
     const q = request.query;
     const service = control.inspectService(request.params.id);
-    const stdout = flag(q, "stdout");
-    const stderr = flag(q, "stderr");
+    const stdout = qBool(q, "stdout");
+    const stderr = qBool(q, "stderr");
     if (!stdout && !stderr)
       throw invalid("you must choose at least one stream: pass stdout=1 and/or stderr=1");
-    const tailText = typeof q.tail === "string" ? q.tail : undefined;
+    const tailText = qString(q, "tail");
     const tail =
       tailText === undefined || tailText === "all" || tailText === "" ? undefined : Number(tailText);
     if (tail !== undefined && (!Number.isInteger(tail) || tail < 0))
       throw invalid(`invalid value "${tailText}" for tail: use a number of lines or "all"`);
-    const follow = flag(q, "follow");
-    const details = flag(q, "details");
-    const timestamps = flag(q, "timestamps");
+    const follow = qBool(q, "follow");
+    const details = qBool(q, "details");
+    const timestamps = qBool(q, "timestamps");
     const tasks = control
       .listTasks({ service: [service.ID] })
       .map((t) => ({

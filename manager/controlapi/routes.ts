@@ -2,10 +2,10 @@
 // daemon's socket: a node that is not a manager answers 503 with Docker's words.
 import type { FastifyInstance } from "fastify";
 import { invalid, unavailable } from "../../shared/errors.js";
+import { qBool, qFilters, qString, type Query } from "../../shared/query.js";
 import type { ControlApi } from "./control.js";
 import type { NodeObject, ServiceObject } from "../store/types.js";
 
-type Query = Record<string, string | string[] | undefined>;
 type IdReq = { Params: { id: string }; Querystring: Query };
 
 /** What the daemon offers the routes: the control API while this node manages, and membership. */
@@ -20,29 +20,8 @@ export interface SwarmHost {
 export const NOT_A_MANAGER =
   'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
-function first(q: Query, key: string): string | undefined {
-  const v = q[key];
-  return Array.isArray(v) ? v[v.length - 1] : v;
-}
-
-function filtersOf(q: Query): Record<string, string[]> {
-  const raw = first(q, "filters");
-  if (!raw) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw invalid(`invalid filters: ${raw} is not JSON`);
-  }
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as Record<string, boolean>);
-  }
-  return out;
-}
-
 function version(q: Query): number {
-  const v = first(q, "version");
+  const v = qString(q, "version");
   if (v === undefined || !/^\d+$/.test(v))
     throw invalid("an update needs the version it was made from: pass ?version=N");
   return Number(v);
@@ -83,7 +62,7 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
     );
   });
   app.post<{ Querystring: Query }>("/swarm/leave", async (request, reply) => {
-    const force = ["1", "true"].includes(first(request.query, "force") ?? "");
+    const force = qBool(request.query, "force");
     await host.leave(force);
     return reply.code(200).send();
   });
@@ -98,9 +77,9 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
   );
   app.get<{ Querystring: Query }>("/services", async (request) => {
     const c = control();
-    const withStatus = ["1", "true"].includes(first(request.query, "status") ?? "");
+    const withStatus = qBool(request.query, "status");
     return c
-      .listServices(filtersOf(request.query))
+      .listServices(qFilters(request.query))
       .map((s) => (withStatus ? { ...s, ServiceStatus: c.serviceStatus(s.ID) } : s));
   });
   app.get<IdReq>("/services/:id", async (request) => control().inspectService(request.params.id));
@@ -112,7 +91,7 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
     return reply.code(200).send();
   });
 
-  app.get<{ Querystring: Query }>("/tasks", async (request) => control().listTasks(filtersOf(request.query)));
+  app.get<{ Querystring: Query }>("/tasks", async (request) => control().listTasks(qFilters(request.query)));
   app.get<IdReq>("/tasks/:id", async (request) => control().inspectTask(request.params.id));
 
   app.get("/nodes", async () => control().listNodes());

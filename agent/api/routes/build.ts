@@ -11,7 +11,7 @@ import { registryHostOf, type AuthConfig } from "../../../shared/registry-auth.j
 import { BuildStepError, type Builder, type BuildOptions, type PullFn } from "../../engine/build/builder.js";
 import { credentialsOf } from "../../engine/registry/service.js";
 import { jsonLinesResponse } from "../json-lines.js";
-import { qBool, qList, qString, type Query } from "../query.js";
+import { qBool, qList, qString, type Query } from "../../../shared/query.js";
 import type { EngineApiDeps } from "../server.js";
 
 function jsonMap(raw: string | undefined, name: string, nullable: boolean): Record<string, string | null> {

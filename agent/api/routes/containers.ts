@@ -3,7 +3,7 @@ import type { EngineApiDeps } from "../server.js";
 import type { CreateContainerRequest, WaitCondition } from "../../engine/container/api.js";
 import type { LogLine } from "../../engine/container/types.js";
 import { invalid, isShoalError, messageOf } from "../../../shared/errors.js";
-import { qBool, qFilters, qInt, qString, type Query } from "../query.js";
+import { qBool, qFilters, qInt, qString, type Query } from "../../../shared/query.js";
 import { toContainerInspect, toContainerSummary } from "../container-view.js";
 import { stdcopyFrame } from "../stdcopy.js";
 import { hijack } from "../hijack.js";

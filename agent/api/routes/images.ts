@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Readable } from "node:stream";
 import type { EngineApiDeps } from "../server.js";
 import { invalid, messageOf, notFound } from "../../../shared/errors.js";
-import { qBool, qFilters, qList, qString, type Query } from "../query.js";
+import { qBool, qFilters, qList, qString, type Query } from "../../../shared/query.js";
 import { jsonLinesResponse } from "../json-lines.js";
 import { pullImage, pushImage } from "./registry.js";
 import { toImageInspect, toImageSummary } from "../../engine/image/inspect.js";

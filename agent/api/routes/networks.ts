@@ -3,7 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import type { EngineApiDeps } from "../server.js";
 import { invalid } from "../../../shared/errors.js";
-import { qFilters, type Query } from "../query.js";
+import { qFilters, type Query } from "../../../shared/query.js";
 import type { NetworkRecord, CreateNetworkRequest } from "../../engine/network/types.js";
 import { PREDEFINED } from "../../engine/network/types.js";
 import type { AttachedContainer } from "../../engine/network/manager.js";

@@ -9,7 +9,7 @@ import { familiarString, parseReference } from "../../../shared/reference.js";
 import { credentialsOf, type RegistryService } from "../../engine/registry/service.js";
 import type { Emit } from "../../engine/registry/progress.js";
 import { jsonLinesResponse } from "../json-lines.js";
-import { qString, type Query } from "../query.js";
+import { qString, type Query } from "../../../shared/query.js";
 import type { EngineApiDeps } from "../server.js";
 
 function registryOf(deps: EngineApiDeps): RegistryService {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { EngineApiDeps } from "../server.js";
 import { invalid } from "../../../shared/errors.js";
-import { qBool, qFilters, type Query } from "../query.js";
+import { qBool, qFilters, type Query } from "../../../shared/query.js";
 import type { VolumeRecord } from "../../engine/volume/types.js";
 
 type NameReq = { Querystring: Query; Params: { name: string } };

@@ -1,5 +1,5 @@
 // Query-string conventions of the Engine API: booleans as 1/true/0/false, filters as JSON.
-import { invalid } from "../../shared/errors.js";
+import { invalid } from "./errors.js";
 
 export type Query = Record<string, string | string[] | undefined>;
 
