@@ -2,7 +2,7 @@
 // with (`--with-registry-auth`); without them the task is rejected with the registry's words.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
+import { tasksOf as clusterTasks, until as waitUntil, type Task } from "../helpers/cluster.js";
 import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
 import { docker, shoal } from "../helpers/cli.js";
@@ -15,25 +15,8 @@ let shoalConfig: string;
 const dk = (args: string[], input?: Buffer) => docker(d.socket, args, input, { DOCKER_CONFIG: dockerConfig });
 const sh = (args: string[], input?: Buffer) => shoal(d.socket, args, input, { SHOAL_CONFIG: shoalConfig });
 
-interface Task {
-  DesiredState: string;
-  Status: { State: string; Err?: string };
-}
-
-async function tasksOf(service: string): Promise<Task[]> {
-  const filters = encodeURIComponent(JSON.stringify({ service: [service] }));
-  return (await api(d.socket, "GET", `/tasks?filters=${filters}`)).json<Task[]>();
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const tasksOf = (service: string): Promise<Task[]> => clusterTasks(d.socket, service);
+const until = <T>(what: string, fn: () => Promise<T | undefined>): Promise<T> => waitUntil(what, fn, 30_000);
 
 beforeAll(async () => {
   d = await startDaemon();

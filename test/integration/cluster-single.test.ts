@@ -2,6 +2,7 @@
 // API, the orchestrator, scheduler and worker running tasks as containers on the local engine.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
+import { runningTasks, tasksOf as clusterTasks, until, type Task } from "../helpers/cluster.js";
 import { api, inNetns, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
 import { docker, shoal } from "../helpers/cli.js";
@@ -9,36 +10,8 @@ import { docker, shoal } from "../helpers/cli.js";
 let d: TestDaemon;
 const dk = (args: string[]) => docker(d.socket, args);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: T | undefined;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last !== undefined) return last;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-interface Task {
-  ID: string;
-  Slot: number;
-  DesiredState: string;
-  Status: { State: string; Message: string; Err?: string; ContainerStatus?: { ContainerID: string } };
-}
-
-async function tasksOf(service: string): Promise<Task[]> {
-  const r = await api(
-    d.socket,
-    "GET",
-    `/tasks?filters=${encodeURIComponent(JSON.stringify({ service: [service] }))}`,
-  );
-  return r.json<Task[]>();
-}
-
-async function running(service: string): Promise<Task[]> {
-  return (await tasksOf(service)).filter((t) => t.Status.State === "running" && t.DesiredState === "running");
-}
+const tasksOf = (service: string): Promise<Task[]> => clusterTasks(d.socket, service);
+const running = (service: string): Promise<Task[]> => runningTasks(d.socket, service);
 
 beforeAll(async () => {
   d = await startDaemon();
