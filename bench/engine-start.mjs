@@ -1,13 +1,9 @@
 // See bench/engine-start. Prints a table, then one JSON line with the figures.
-import { spawn, execFile } from "node:child_process";
-import { mkdtemp, mkdir, writeFile, readFile, rm, readdir } from "node:fs/promises";
-import { request } from "node:http";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
-import { setTimeout as sleep } from "node:timers/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, mkdir, writeFile, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { cleanupUnder, makeNetns, median, repo, run, startShoald, stopProcess, unixRequest } from "./lib.mjs";
 
-const run = promisify(execFile);
-const repo = resolve(import.meta.dirname, "..");
 const runs = Number(process.argv[2] ?? 25);
 const root = await mkdtemp("/tmp/shoal-bench-");
 const sock = join(root, "shoal.sock");
@@ -20,30 +16,7 @@ const netns = `shoal-bench-${root
   .replace(/[^a-z0-9]/g, "x")}`;
 const benchNetwork = "shoal-bench-net";
 
-function api(method, path, body) {
-  return new Promise((ok, fail) => {
-    const payload =
-      body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-    const req = request(
-      {
-        socketPath: sock,
-        method,
-        path,
-        headers: payload
-          ? { "Content-Type": Buffer.isBuffer(body) ? "application/x-tar" : "application/json" }
-          : {},
-      },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => ok({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on("error", fail);
-    if (payload) req.write(payload);
-    req.end();
-  });
-}
+const api = (method, path, body) => unixRequest(sock, method, path, body);
 
 function timeProcess(file, args) {
   return new Promise((ok, fail) => {
@@ -59,60 +32,25 @@ function timeProcess(file, args) {
   });
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
 await writeFile(join(root, "daemon.json"), "{}\n");
 // Names the container DNS cannot answer go to 127.0.0.1 inside the namespace, never to the host's resolvers.
 await writeFile(join(root, "resolv.conf"), "nameserver 127.0.0.1\n");
-let netnsMade = false;
 let daemon;
 try {
-  await run("ip", ["netns", "add", netns]);
-  netnsMade = true;
-  await run("ip", ["-n", netns, "link", "set", "lo", "up"]);
+  await makeNetns(netns);
 } catch (e) {
-  if (netnsMade) await run("ip", ["netns", "del", netns]).catch(() => {});
   await rm(root, { recursive: true, force: true });
   throw e;
 }
 try {
-  daemon = spawn(
-    "nsenter",
-    [
-      `--net=/run/netns/${netns}`,
-      process.execPath,
-      join(repo, "dist/daemon/main.js"),
-      "--data-root",
-      join(root, "data"),
-      "--exec-root",
-      join(root, "run"),
-      "-H",
-      `unix://${sock}`,
-      "--cgroup-parent",
-      cgroupParent,
-      "--config-file",
-      join(root, "daemon.json"),
-      "--log-level",
-      "warn",
-      "--resolv-conf",
-      join(root, "resolv.conf"),
-    ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
-  daemon.once("error", (e) => console.error(`cannot start shoald: ${e.message}`));
-  for (let i = 0; ; i++) {
-    if (daemon.exitCode !== null || daemon.signalCode !== null) throw new Error("shoald exited at start");
-    try {
-      if ((await api("GET", "/_ping")).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (i > 200) throw new Error("shoald did not start");
-    await sleep(50);
-  }
+  daemon = await startShoald({
+    netns,
+    dir: root,
+    sock,
+    cgroupParent,
+    configFile: join(root, "daemon.json"),
+    resolvConf: join(root, "resolv.conf"),
+  });
   const tar = join(root, "busybox.tar");
   await run(process.execPath, [join(repo, "test/fixtures/busybox-image.mjs"), tar, "busybox:latest"]);
   const loaded = await api("POST", "/images/load", await readFile(tar));
@@ -282,33 +220,13 @@ try {
     console.log(`${what.padEnd(46)} ${String(ms).padStart(10)} ${String(ratio).padStart(8)}`);
   console.log(JSON.stringify(fig));
 } finally {
-  if (daemon?.pid !== undefined && daemon.exitCode === null && daemon.signalCode === null) {
-    const exited = new Promise((r) => daemon.once("exit", r));
-    daemon.kill("SIGTERM");
-    await exited;
-  }
+  await stopProcess(daemon);
   const list = await run("runc", ["--root", join(root, "run", "runtime"), "list", "-q"]).catch(() => ({
     stdout: "",
   }));
   for (const id of list.stdout.split("\n").filter(Boolean))
     await run("runc", ["--root", join(root, "run", "runtime"), "delete", "-f", id]).catch(() => {});
-  const mounts = (await readFile("/proc/mounts", "utf8"))
-    .split("\n")
-    .map((l) => l.split(" ")[1])
-    .filter((m) => m && m.startsWith(root));
-  for (const m of mounts.reverse()) await run("umount", ["-l", m]).catch(() => {});
-  for (const h of await readdir("/sys/fs/cgroup").catch(() => [])) {
-    await run("find", [
-      join("/sys/fs/cgroup", h, cgroupParent),
-      "-depth",
-      "-type",
-      "d",
-      "-exec",
-      "rmdir",
-      "{}",
-      ";",
-    ]).catch(() => {});
-  }
+  await cleanupUnder(root, cgroupParent);
   // Takes the bridges, veths and shoal's nftables table along with it.
   await run("ip", ["netns", "del", netns]).catch(() => {});
   await rm(root, { recursive: true, force: true });

@@ -1,15 +1,12 @@
 // See bench/images. Prints a table, then one JSON line with the figures.
-import { spawn, execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, writeFile, readFile, rm, readdir, mkdir } from "node:fs/promises";
-import { request } from "node:http";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { mkdtemp, writeFile, rm, mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { cleanupUnder, makeNetns, median, repo, run, startShoald, stopProcess, unixRequest } from "./lib.mjs";
 import { dockerArchive, imageConfig, makeTar } from "../test/fixtures/tarlib.mjs";
 
-const run = promisify(execFile);
-const repo = resolve(import.meta.dirname, "..");
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
   const i = args.indexOf(name);
@@ -33,26 +30,7 @@ const imageRef = `${registryHost}/bench/big:1`;
 const warmRef = `${registryHost}/bench/warm:1`;
 const children = new Set();
 
-function api(sock, method, path, body) {
-  return new Promise((ok, fail) => {
-    const req = request(
-      {
-        socketPath: sock,
-        method,
-        path,
-        headers: body ? { "Content-Type": "application/x-tar", "Content-Length": body.length } : {},
-      },
-      (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => ok({ status: res.statusCode, body: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on("error", fail);
-    if (body) req.write(body);
-    req.end();
-  });
-}
+const api = unixRequest;
 
 function timeProcess(file, argv) {
   return new Promise((ok, fail) => {
@@ -67,11 +45,6 @@ function timeProcess(file, argv) {
     });
   });
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** A layer of ~layerMb MB: 8 files, half random (incompressible), half random text (gzip ~1/4 off). */
 async function makeLayer(index) {
@@ -89,26 +62,14 @@ async function startDaemon(name) {
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
   const sock = join(dir, "shoal.sock");
-  const child = spawn(
-    "nsenter",
-    [
-      `--net=/run/netns/${netns}`,
-      process.execPath,
-      join(repo, "dist/daemon/main.js"),
-      "--data-root",
-      join(dir, "data"),
-      "--exec-root",
-      join(dir, "run"),
-      "-H",
-      `unix://${sock}`,
-      "--cgroup-parent",
-      cgroupParent,
-      "--config-file",
-      join(root, "daemon.json"),
-      "--log-level",
-      "warn",
-      "--resolv-conf",
-      join(root, "resolv.conf"),
+  const child = await startShoald({
+    netns,
+    dir,
+    sock,
+    cgroupParent,
+    configFile: join(root, "daemon.json"),
+    resolvConf: join(root, "resolv.conf"),
+    args: [
       "--certs-dir",
       join(root, "certs.d"),
       "--bridge",
@@ -117,27 +78,13 @@ async function startDaemon(name) {
       "--max-concurrent-downloads",
       String(layerCount),
     ],
-    { stdio: ["ignore", "ignore", "inherit"] },
-  );
+  });
   children.add(child);
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error("shoald exited at start");
-    try {
-      if ((await api(sock, "GET", "/_ping")).status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    if (i > 200) throw new Error("shoald did not start");
-    await sleep(50);
-  }
   return { child, sock, dir };
 }
 
 async function stop(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  await exited;
+  await stopProcess(child);
   children.delete(child);
 }
 
@@ -145,9 +92,8 @@ await writeFile(join(root, "daemon.json"), "{}\n");
 await writeFile(join(root, "resolv.conf"), "nameserver 127.0.0.1\n");
 let netnsMade = false;
 try {
-  await run("ip", ["netns", "add", netns]);
+  await makeNetns(netns);
   netnsMade = true;
-  await run("ip", ["-n", netns, "link", "set", "lo", "up"]);
 
   // The registry: Debian's docker-registry on the namespace's loopback, storage in our folder.
   const regConfig = {
@@ -306,30 +252,8 @@ try {
     console.log(`${what.padEnd(52)} ${String(s).padStart(8)} ${String(r).padStart(9)}`);
   console.log(JSON.stringify(fig));
 } finally {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise((r) => c.once("exit", r));
-      c.kill("SIGKILL");
-      await exited;
-    }
-  }
-  const mounts = (await readFile("/proc/mounts", "utf8"))
-    .split("\n")
-    .map((l) => l.split(" ")[1])
-    .filter((m) => m && m.startsWith(root));
-  for (const m of mounts.reverse()) await run("umount", ["-l", m]).catch(() => {});
-  for (const h of await readdir("/sys/fs/cgroup").catch(() => [])) {
-    await run("find", [
-      join("/sys/fs/cgroup", h, cgroupParent),
-      "-depth",
-      "-type",
-      "d",
-      "-exec",
-      "rmdir",
-      "{}",
-      ";",
-    ]).catch(() => {});
-  }
+  for (const c of children) await stopProcess(c, "SIGKILL");
+  await cleanupUnder(root, cgroupParent);
   if (netnsMade) await run("ip", ["netns", "del", netns]).catch(() => {});
   await rm(root, { recursive: true, force: true });
 }
