@@ -228,6 +228,9 @@ export class Lab {
       } catch {
         // already gone
       }
+      // SIGKILL is asynchronous: wait until the kernel has taken the process down, so that a
+      // restart right after cannot meet the old daemon's socket or lock.
+      for (let i = 0; i < 100 && (await pidAlive(h.pid)); i++) await sleep(20);
     }
     await this.killContainers(h);
     h.pid = undefined;
