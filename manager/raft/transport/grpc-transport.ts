@@ -18,10 +18,19 @@ export interface GrpcTransportOptions {
   id: NodeId;
   /** host:port to listen on; port 0 picks a free one (see `port` after start()). */
   listen: string;
+  /**
+   * A server owned by someone else (shoald's one node port): the Raft service is added to it
+   * and start()/stop() neither bind nor shut it down. `listen` is then only informative.
+   */
+  sharedServer?: grpc.Server;
+  /** Who may send: given the incoming call, a reason to refuse it or undefined. Default: anyone. */
+  authorize?: (call: grpc.ServerReadableStream<unknown, unknown>) => string | undefined;
   /** Every other member: id → host:port. */
   peers: Map<NodeId, string>;
   /** Mutual TLS in production; insecure when absent (tests on loopback). */
   credentials?: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
+  /** Extra options for the channels to peers (the TLS name to expect, for instance). */
+  channelOptions?: grpc.ChannelOptions;
   /** A message for this node. Called from I/O callbacks, never from inside send(). */
   onMessage: (m: Message) => void;
   /** A message to `id` was dropped or its stream broke: the core should probe that peer. */
@@ -99,15 +108,19 @@ export class GrpcTransport {
   async start(): Promise<void> {
     if (this.stopped) throw new Error("raft transport: start() after stop()");
     if (this.server) throw new Error("raft transport: already started");
+    const impl: pb.RaftServer = {
+      send: (call, callback) => this.serveSend(call, callback),
+      sendSnapshot: (call, callback) => this.serveSnapshot(call, callback),
+    };
+    if (this.opts.sharedServer) {
+      this.opts.sharedServer.addService(pb.RaftService, impl);
+      return;
+    }
     const server = new grpc.Server({
       "grpc.max_receive_message_length": this.settings.maxReceiveMessageBytes,
       "grpc.keepalive_time_ms": this.settings.keepalive.timeMs,
       "grpc.keepalive_timeout_ms": this.settings.keepalive.timeoutMs,
     });
-    const impl: pb.RaftServer = {
-      send: (call, callback) => this.serveSend(call, callback),
-      sendSnapshot: (call, callback) => this.serveSnapshot(call, callback),
-    };
     server.addService(pb.RaftService, impl);
     this.server = server;
     this.boundPort = await new Promise<number>((resolve, reject) => {
@@ -192,6 +205,11 @@ export class GrpcTransport {
   }
 
   /** @internal */
+  get extraChannelOptions(): grpc.ChannelOptions {
+    return this.opts.channelOptions ?? {};
+  }
+
+  /** @internal */
   get channelCredentials(): grpc.ChannelCredentials {
     return this.credentials.client;
   }
@@ -233,10 +251,23 @@ export class GrpcTransport {
 
   // ---- server side ----
 
+  private refused(
+    call: grpc.ServerReadableStream<unknown, unknown>,
+    callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null) => void,
+  ): boolean {
+    const reason = this.opts.authorize?.(call);
+    if (reason === undefined) return false;
+    this.log.warn({ peer: call.getPeer(), reason }, "raft transport: refused a peer");
+    call.on("error", () => {});
+    callback({ code: grpc.status.PERMISSION_DENIED, details: reason });
+    return true;
+  }
+
   private serveSend(
     call: grpc.ServerReadableStream<pb.RaftMessage, pb.SendAck>,
     callback: grpc.sendUnaryData<pb.SendAck>,
   ): void {
+    if (this.refused(call, callback)) return;
     // Headers at once tell the sender its stream is up (see Peer.connect).
     call.sendMetadata(new grpc.Metadata());
     let received = 0;
@@ -253,6 +284,7 @@ export class GrpcTransport {
     call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotAck>,
     callback: grpc.sendUnaryData<pb.SnapshotAck>,
   ): void {
+    if (this.refused(call, callback)) return;
     let head: pb.RaftMessage | undefined;
     let data: Buffer | undefined;
     let total = 0;
@@ -370,6 +402,7 @@ class Peer {
     const cfg = transport.config;
     this.backoffMs = cfg.backoff.initialMs;
     this.client = new RaftClient(addr, transport.channelCredentials, {
+      ...transport.extraChannelOptions,
       // Our own backoff decides when to retry; grpc-js's default (1 s growing to 2 min) would keep
       // a restarted peer cut off long after it came back.
       "grpc.initial_reconnect_backoff_ms": cfg.backoff.initialMs,
