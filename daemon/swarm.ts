@@ -140,6 +140,10 @@ export class Swarm implements SwarmHost {
     });
   }
 
+  join(): Promise<void> {
+    return Promise.reject(unavailable("joining is being built"));
+  }
+
   leave(force: boolean): Promise<void> {
     return this.serial(async () => {
       if (!this.manager) throw unavailable("This node is not part of a swarm");

@@ -12,6 +12,13 @@ type IdReq = { Params: { id: string }; Querystring: Query };
 export interface SwarmHost {
   control(): ControlApi | undefined;
   init(request: { ListenAddr?: string; AdvertiseAddr?: string; ForceNewCluster?: boolean }): Promise<string>;
+  /** POST /swarm/join: become a worker or manager of the cluster behind RemoteAddrs. */
+  join(request: {
+    ListenAddr?: string;
+    AdvertiseAddr?: string;
+    RemoteAddrs?: string[];
+    JoinToken?: string;
+  }): Promise<void>;
   leave(force: boolean): Promise<void>;
   /** GET /swarm's body. */
   inspect(): Record<string, unknown> | undefined;
@@ -56,10 +63,9 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
     const id = await host.init((request.body ?? {}) as Parameters<SwarmHost["init"]>[0]);
     return reply.type("application/json").send(JSON.stringify(id));
   });
-  app.post("/swarm/join", async () => {
-    throw unavailable(
-      "joining a cluster is not supported yet: run `shoal cluster init` on this node instead",
-    );
+  app.post("/swarm/join", async (request, reply) => {
+    await host.join((request.body ?? {}) as Parameters<SwarmHost["join"]>[0]);
+    return reply.code(200).send();
   });
   app.post<{ Querystring: Query }>("/swarm/leave", async (request, reply) => {
     const force = qBool(request.query, "force");
