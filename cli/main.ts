@@ -70,6 +70,8 @@ const mod = {
   system: () => import("./commands/system.js"),
   network: () => import("./commands/network.js"),
   service: () => import("./commands/service.js"),
+  node: () => import("./commands/node.js"),
+  cluster: () => import("./commands/cluster.js"),
   volume: () => import("./commands/volume.js"),
 };
 
@@ -440,11 +442,59 @@ function clusterCommands(parent: Command): void {
     ?.description("Make this node a cluster's first manager")
     .option("--advertise-addr <address>", "Address other nodes reach this one at")
     .option("--listen-addr <address>", "Address the cluster API listens on", "0.0.0.0:2377")
-    .action(act(async () => (await mod.service()).clusterInit as Handler));
+    .action(act(async () => (await mod.cluster()).clusterInit as Handler));
+  add(parent, "join")
+    ?.description("Join a cluster as a worker or a manager (the token decides)")
+    .argument("<host:port>", "a manager's address")
+    .option("--token <string>", "Token for entry into the cluster (`shoal cluster join-token` on a manager)")
+    .option("--advertise-addr <address>", "Address other nodes reach this one at")
+    .option("--listen-addr <address>", "Address this node listens on for the cluster", "0.0.0.0:2377")
+    .action(act(async () => (await mod.cluster()).clusterJoin as Handler));
+  add(parent, "join-token")
+    ?.description("Manage join tokens")
+    .argument("<worker|manager>")
+    .option("-q, --quiet", "Only display token")
+    .option("--rotate", "Rotate join token")
+    .action(act(async () => (await mod.cluster()).clusterJoinToken as Handler));
   add(parent, "leave")
     ?.description("Leave the cluster")
     .option("-f, --force", "Leave even as the last manager (erases the cluster's state)")
-    .action(act(async () => (await mod.service()).clusterLeave as Handler));
+    .action(act(async () => (await mod.cluster()).clusterLeave as Handler));
+}
+
+function nodeCommands(parent: Command): void {
+  add(parent, "ls", ["list"])
+    ?.aliases(["list"])
+    .description("List nodes in the cluster")
+    .option("-q, --quiet", "Only display IDs")
+    .option("--format <string>", "Format output using a custom template")
+    .action(act(async () => (await mod.node()).nodeLs as Handler));
+  add(parent, "inspect")
+    ?.description("Display detailed information on one or more nodes")
+    .argument("<node...>", "node id, hostname or self")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .action(act(async () => (await mod.node()).nodeInspect as Handler));
+  add(parent, "update")
+    ?.description("Update a node")
+    .argument("<node>")
+    .option("--availability <string>", 'Availability of the node ("active", "pause", "drain")')
+    .option("--label-add <list>", "Add or update a node label (key=value)", collect)
+    .option("--label-rm <list>", "Remove a node label if exists", collect)
+    .action(act(async () => (await mod.node()).nodeUpdate as Handler));
+  add(parent, "promote")
+    ?.description("Promote one or more nodes to manager in the cluster")
+    .argument("<node...>", "node id, hostname or self")
+    .action(act(async () => (await mod.node()).nodePromote as Handler));
+  add(parent, "demote")
+    ?.description("Demote one or more nodes from manager in the cluster")
+    .argument("<node...>", "node id, hostname or self")
+    .action(act(async () => (await mod.node()).nodeDemote as Handler));
+  add(parent, "rm", ["remove"])
+    ?.aliases(["remove"])
+    .description("Remove one or more nodes from the cluster")
+    .argument("<node...>")
+    .option("-f, --force", "Force remove a node from the cluster")
+    .action(act(async () => (await mod.node()).nodeRm as Handler));
 }
 
 function serviceCommands(parent: Command): void {
@@ -496,6 +546,32 @@ function serviceCommands(parent: Command): void {
     .argument("<service=replicas...>")
     .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
     .action(act(async () => (await mod.service()).serviceScale as Handler));
+  add(parent, "update")
+    ?.description("Update a service (a changed task template replaces its tasks, one at a time by default)")
+    .argument("<service>")
+    .option("--image <string>", "Service image tag")
+    .option("--replicas <uint>", "Number of tasks")
+    .option("--env-add <list>", "Add or update an environment variable", collect)
+    .option("--env-rm <list>", "Remove an environment variable", collect)
+    .option("--label-add <list>", "Add or update a service label", collect)
+    .option("--label-rm <list>", "Remove a label by its key", collect)
+    .option("--constraint-add <list>", "Add or update a placement constraint", collect)
+    .option("--constraint-rm <list>", "Remove a constraint", collect)
+    .option("--reserve-cpu <decimal>", "Reserve CPUs")
+    .option("--reserve-memory <bytes>", "Reserve Memory")
+    .option("--limit-cpu <decimal>", "Limit CPUs")
+    .option("--limit-memory <bytes>", "Limit Memory")
+    .option("--restart-condition <string>", 'Restart when condition is met ("none", "on-failure", "any")')
+    .option("--restart-delay <duration>", "Delay between restart attempts")
+    .option("--restart-max-attempts <uint>", "Maximum number of restarts before giving up")
+    .option(
+      "--update-parallelism <uint>",
+      "Maximum number of tasks updated simultaneously (0 to update all at once)",
+    )
+    .option("--force", "Force update even if no changes require it")
+    .option("--rollback", "Rollback to previous specification")
+    .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
+    .action(act(async () => (await mod.service()).serviceUpdate as Handler));
   add(parent, "logs")
     ?.description("Fetch the logs of a service's tasks")
     .argument("<service>")
@@ -588,28 +664,7 @@ function buildProgram(argv: string[]): Command {
   const service = add(program, "service")?.description("Manage services");
   if (service) serviceCommands(service);
   const node = add(program, "node")?.description("Manage cluster nodes");
-  if (node) {
-    node
-      .command("ls")
-      .description("List nodes in the cluster")
-      .option("-q, --quiet", "Only display IDs")
-      .option("--format <string>", "Format output using a custom template")
-      .action(act(async () => (await mod.service()).nodeLs as Handler));
-    node
-      .command("inspect")
-      .description("Display detailed information on one or more nodes")
-      .argument("<node...>", "node id, hostname or self")
-      .option("-f, --format <string>", "Format output using a custom template")
-      .action(act(async () => (await mod.service()).nodeInspect as Handler));
-    node
-      .command("update")
-      .description("Update a node")
-      .argument("<node>")
-      .option("--availability <string>", 'Availability of the node ("active", "pause", "drain")')
-      .option("--label-add <list>", "Add or update a node label (key=value)", collect)
-      .option("--label-rm <list>", "Remove a node label if exists", collect)
-      .action(act(async () => (await mod.service()).nodeUpdate as Handler));
-  }
+  if (node) nodeCommands(node);
 
   const network = add(program, "network")?.description("Manage networks");
   if (network) networkCommands(network);

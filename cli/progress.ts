@@ -15,14 +15,14 @@ export interface ProgressOutput {
   columns?: number;
 }
 
-/** The bar docker draws: `[=====>      ]  1.2MB/4.3MB`. */
-export function progressBar(current: number, total: number, width = 50): string {
+/** The bar docker draws: `[=====>      ]  1.2MB/4.3MB` (without the sizes when `counts` is false). */
+export function progressBar(current: number, total: number, width = 50, counts = true): string {
   if (total <= 0) return humanSize(current);
   const ratio = Math.min(1, Math.max(0, current / total));
   const filled = Math.floor(ratio * width);
   const arrow = filled < width ? ">" : "";
   const bar = `[${"=".repeat(filled)}${arrow}${" ".repeat(Math.max(0, width - filled - arrow.length))}]`;
-  return `${bar} ${humanSize(current).padStart(8)}/${humanSize(total)}`;
+  return counts ? `${bar} ${humanSize(current).padStart(8)}/${humanSize(total)}` : bar;
 }
 
 function progressText(m: JsonMessage): string {

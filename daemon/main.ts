@@ -15,6 +15,7 @@ import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
 import { buildEngineApi } from "../agent/api/server.js";
 import { registerSwarmRoutes } from "../manager/controlapi/routes.js";
 import { Swarm } from "./swarm.js";
+import { registerClusterForwarding } from "./api-forward.js";
 import { registerServiceLogRoutes } from "./service-logs.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
 import { decodeRegistryAuth } from "../shared/registry-auth.js";
@@ -52,7 +53,13 @@ async function main(): Promise<void> {
     });
     await job.run(() => undefined);
   };
-  const swarm = new Swarm(options.dataRoot, containers, log.child({ component: "swarm" }), pullForTasks);
+  const swarm = new Swarm({
+    dataRoot: options.dataRoot,
+    socketPath: options.socketPath,
+    engine: containers,
+    log: log.child({ component: "swarm" }),
+    pull: pullForTasks,
+  });
   await swarm.open();
   const builder = await Builder.open({
     dataRoot: options.dataRoot,
@@ -71,6 +78,7 @@ async function main(): Promise<void> {
     info,
     swarmInfo: () => swarm.info(),
   });
+  registerClusterForwarding(app, swarm, log.child({ component: "forward" }));
   registerSwarmRoutes(app, swarm);
   registerServiceLogRoutes(app, swarm, containers);
 

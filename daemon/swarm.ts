@@ -1,76 +1,98 @@
-// shoald's cluster membership: `swarm init` makes this daemon a cluster's manager (a Raft
-// member whose state machine is the cluster store) and its own worker; a restart reopens both
-// from <data-root>/swarm; `swarm leave --force` takes them down. Lives in daemon/ because it is
-// where manager and agent code meet: the worker gets its assignments from the manager's
-// dispatcher through the shared AssignmentChannel interface.
+// shoald's cluster membership: `swarm init` makes this daemon a cluster's first manager,
+// `swarm join` makes it a worker or a manager of an existing one, a restart reopens whatever it
+// was from <data-root>/swarm, and `swarm leave` takes it out. Every node serves the cluster port
+// (NodeServer) and runs an agent whose session goes to the leader's dispatcher over gRPC, the
+// manager's own agent included, so a failover changes nothing for it. Lives in daemon/ because
+// it is where manager and agent code meet.
 import { randomInt } from "node:crypto";
 import { availableParallelism, hostname, totalmem } from "node:os";
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { unavailable } from "../shared/errors.js";
+import { forbidden, invalid, messageOf, unavailable } from "../shared/errors.js";
 import { ensureDir, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../shared/fsutil.js";
-import { createRootCA, issueNodeCertificate, makeJoinToken } from "../manager/ca/ca.js";
+import { runCommand } from "../shared/command.js";
+import { clientCredentials, MANAGER_TLS_NAME, channelOptions, peerCertificatePem } from "../shared/grpc-tls.js";
+import type { TlsIdentity } from "../shared/grpc-tls.js";
 import type { Logger } from "../shared/logging.js";
-import type { ContainerEngineApi } from "../agent/engine/container/api.js";
-import { Worker } from "../agent/worker/worker.js";
 import type { ImagePuller } from "../shared/cluster.js";
+import type { NodeDescription } from "../proto/gen/cluster.js";
+import {
+  caDigest,
+  createCsr,
+  createRootCA,
+  issueNodeCertificate,
+  makeJoinToken,
+  newNodeKey,
+  parseJoinToken,
+  verifyNodeCertificate,
+} from "../manager/ca/ca.js";
+import { CAServer } from "../manager/ca/server.js";
 import { Manager } from "../manager/manager.js";
 import { ControlApi, view } from "../manager/controlapi/control.js";
 import type { SwarmHost } from "../manager/controlapi/routes.js";
 import { newObjectId } from "../manager/store/store.js";
+import { DispatcherServer } from "../manager/dispatcher/server.js";
+import type { ContainerEngineApi } from "../agent/engine/container/api.js";
+import { Worker } from "../agent/worker/worker.js";
+import { ManagerSession } from "../agent/worker/session.js";
+import { NodeServer } from "./node-server.js";
+import { nodeService } from "./node-service.js";
+import { caClient, caClientJoining, callLeader, nodeClient, withPort } from "./cluster-client.js";
+import type { ForwardRouter } from "./api-forward.js";
+
+type Role = "manager" | "worker";
 
 interface SwarmState {
   nodeId: string;
-  raftId: number;
   clusterId: string;
-  addr: string;
+  role: Role;
+  /** This node's Raft member id while it manages (a new one for every promotion). */
+  raftId: number;
+  /** What the cluster port binds, e.g. 0.0.0.0:2377. */
+  listenAddr: string;
+  /** host:port the other nodes use to reach this one. */
+  advertiseAddr: string;
+  /** Managers last heard of (a worker's way back after its restart). */
+  managers: string[];
 }
 
-export class Swarm implements SwarmHost {
-  private manager: Manager | undefined;
-  private worker: Worker | undefined;
-  private controlApi: ControlApi | undefined;
+export interface SwarmOptions {
+  dataRoot: string;
+  socketPath: string;
+  engine: ContainerEngineApi;
+  log: Logger;
+  pull?: ImagePuller;
+}
+
+/** Paths of the cluster API that a node without the store sends to a manager. */
+const CLUSTER_API = /^\/(?:swarm|nodes|services|tasks|secrets|configs)(?:\/|$)/;
+/** Membership calls every node answers for itself. */
+const LOCAL_ONLY = /^\/swarm\/(?:init|join|leave)$/;
+
+function platformArch(): string {
+  return process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch;
+}
+
+export class Swarm implements SwarmHost, ForwardRouter {
   private state: SwarmState | undefined;
+  private identity: TlsIdentity | undefined;
+  private server: NodeServer | undefined;
+  private manager: Manager | undefined;
+  private dispatcher: DispatcherServer | undefined;
+  private controlApi: ControlApi | undefined;
+  private session: ManagerSession | undefined;
+  private worker: Worker | undefined;
+  private readonly clients = new Map<string, ReturnType<ReturnType<typeof nodeClient>>>();
   private changing: Promise<unknown> = Promise.resolve();
 
-  constructor(
-    private readonly dataRoot: string,
-    private readonly engine: ContainerEngineApi,
-    private readonly log: Logger,
-    private readonly pull?: ImagePuller,
-  ) {}
+  constructor(private readonly o: SwarmOptions) {}
 
   private get dir(): string {
-    return join(this.dataRoot, "swarm");
+    return join(this.o.dataRoot, "swarm");
   }
 
-  /** At daemon start: rejoin the cluster this daemon was part of. */
-  async open(): Promise<void> {
-    const state = await readJsonIfExists<SwarmState>(join(this.dir, "state.json"));
-    if (!state) return;
-    await this.run(state, false);
-    this.log.info({ node: state.nodeId }, "rejoined the cluster as its manager");
-  }
-
-  private async run(state: SwarmState, bootstrap: boolean): Promise<Manager> {
-    const manager = await Manager.open({
-      dir: join(this.dir, "raft"),
-      raftId: state.raftId,
-      bootstrap,
-      log: this.log.child({ component: "manager" }),
-    });
-    this.manager = manager;
-    this.controlApi = new ControlApi(manager.store, state.nodeId);
-    this.state = state;
-    this.worker = new Worker(
-      state.nodeId,
-      manager.dispatcher,
-      this.engine,
-      this.log.child({ component: "worker" }),
-      this.pull,
-    );
-    this.worker.start();
-    return manager;
+  private get log(): Logger {
+    return this.o.log;
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -79,93 +101,418 @@ export class Swarm implements SwarmHost {
     return next;
   }
 
+  // ---- start-up ------------------------------------------------------------------------------
+
+  /** At daemon start: rejoin the cluster this daemon was part of. */
+  async open(): Promise<void> {
+    const state = await readJsonIfExists<SwarmState>(join(this.dir, "state.json"));
+    if (!state || !state.role) return;
+    const certs = join(this.dir, "certs");
+    this.identity = {
+      caPem: await readFile(join(certs, "ca.crt"), "utf8"),
+      certPem: await readFile(join(certs, "node.crt"), "utf8"),
+      keyPem: await readFile(join(certs, "node.key"), "utf8"),
+    };
+    this.state = state;
+    await this.startServer(state);
+    if (state.role === "manager") await this.startManager(state, false);
+    await this.startAgent(state);
+    this.log.info({ node: state.nodeId, role: state.role }, "rejoined the cluster");
+  }
+
+  private async startServer(state: SwarmState): Promise<void> {
+    const identity = this.requireIdentity();
+    const server = new NodeServer(
+      identity,
+      nodeService({
+        socketPath: this.o.socketPath,
+        caPem: () => this.identity?.caPem,
+        role: () => this.state?.role,
+        manager: () => this.manager,
+        log: this.log.child({ module: "node-service" }),
+      }),
+    );
+    await server.listen(state.listenAddr);
+    this.server = server;
+  }
+
+  private requireIdentity(): TlsIdentity {
+    if (!this.identity) throw new Error("this node has no certificate");
+    return this.identity;
+  }
+
+  private async startManager(state: SwarmState, bootstrap: boolean): Promise<Manager> {
+    const server = this.server;
+    if (!server) throw new Error("the cluster port is not open");
+    const identity = this.requireIdentity();
+    const log = this.log.child({ component: "manager" });
+    const manager = await Manager.open({
+      dir: join(this.dir, "raft"),
+      raftId: state.raftId,
+      nodeId: state.nodeId,
+      addr: state.advertiseAddr,
+      bootstrap,
+      log,
+      network: {
+        server: server.server,
+        credentials: { server: server.credentials, client: clientCredentials(identity) },
+        channelOptions: channelOptions(MANAGER_TLS_NAME),
+        authorize: (call) => {
+          const pem = peerCertificatePem(call);
+          if (!pem) return "raft needs a manager's certificate";
+          try {
+            const who = verifyNodeCertificate(pem, identity.caPem);
+            return who.role === "manager" ? undefined : `node ${who.nodeId} is not a manager`;
+          } catch (e) {
+            return messageOf(e);
+          }
+        },
+      },
+      onRemoved: () => void this.serial(() => this.stopManager()),
+      onLeadership: (leading) => this.dispatcher?.leadershipChanged(leading),
+    });
+    this.manager = manager;
+    this.controlApi = new ControlApi(manager.store, state.nodeId);
+    this.dispatcher = new DispatcherServer({
+      store: manager.store,
+      core: manager.dispatcher,
+      isLeader: () => manager.isLeader(),
+      leaderAddr: () => manager.leaderAddr(),
+      managers: () => manager.memberList().map((m) => ({ nodeId: m.nodeId, addr: m.addr })),
+      caPem: () => this.requireIdentity().caPem,
+      log: log.child({ module: "dispatcher" }),
+    });
+    if (manager.isLeader()) this.dispatcher.leadershipChanged(true);
+    const ca = new CAServer({
+      store: manager.store,
+      isLeader: () => manager.isLeader(),
+      leaderAddr: () => manager.leaderAddr(),
+      log: log.child({ module: "ca" }),
+    });
+    server.setManagerServices({ ca: ca.implementation(), dispatcher: this.dispatcher.implementation() });
+    return manager;
+  }
+
+  private async stopManager(): Promise<void> {
+    this.server?.setManagerServices(undefined);
+    this.dispatcher?.close();
+    this.dispatcher = undefined;
+    this.controlApi = undefined;
+    const m = this.manager;
+    this.manager = undefined;
+    await m?.close();
+  }
+
+  private description(state: SwarmState): NodeDescription {
+    return {
+      hostname: hostname(),
+      os: "linux",
+      architecture: platformArch(),
+      nanoCpus: availableParallelism() * 1e9,
+      memoryBytes: totalmem(),
+      addr: state.advertiseAddr.replace(/:\d+$/, ""),
+    };
+  }
+
+  private async startAgent(state: SwarmState): Promise<void> {
+    const managers = [...new Set([...(state.role === "manager" ? [state.advertiseAddr] : []), ...state.managers])];
+    const session = new ManagerSession({
+      nodeId: state.nodeId,
+      managers,
+      identity: () => this.requireIdentity(),
+      description: this.description(state),
+      listenAddr: state.advertiseAddr,
+      stateDir: join(this.dir, "worker"),
+      log: this.log.child({ component: "session" }),
+      onRole: (role) => void this.serial(() => this.changeRole(role)),
+      onManagers: (list) => void this.rememberManagers(list.map((m) => m.addr)),
+    });
+    this.session = session;
+    this.worker = new Worker(state.nodeId, session, this.o.engine, this.log.child({ component: "worker" }), this.o.pull);
+    this.worker.start();
+    await session.start();
+  }
+
+  private async rememberManagers(addrs: string[]): Promise<void> {
+    const state = this.state;
+    if (!state || addrs.length === 0) return;
+    const sorted = [...new Set(addrs)].sort();
+    if (JSON.stringify(sorted) === JSON.stringify([...state.managers].sort())) return;
+    state.managers = sorted;
+    await this.saveState().catch((e: unknown) => this.log.warn({ err: messageOf(e) }, "saving the manager list failed"));
+  }
+
+  private async saveState(): Promise<void> {
+    if (this.state) await writeJsonAtomic(join(this.dir, "state.json"), this.state);
+  }
+
+  private async writeCerts(identity: TlsIdentity): Promise<void> {
+    const certs = await ensureDir(join(this.dir, "certs"));
+    await writeFileAtomic(join(certs, "ca.crt"), identity.caPem);
+    await writeFileAtomic(join(certs, "node.crt"), identity.certPem);
+    await writeFileAtomic(join(certs, "node.key"), identity.keyPem, 0o600);
+  }
+
+  // ---- what the API routes call ------------------------------------------------------------------
+
   control(): ControlApi | undefined {
     return this.controlApi;
   }
 
   init(request: { ListenAddr?: string; AdvertiseAddr?: string }): Promise<string> {
     return this.serial(async () => {
-      if (this.manager)
+      if (this.state)
         throw unavailable(
           'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.',
         );
+      const listenAddr = withPort(request.ListenAddr || "0.0.0.0:2377");
+      const port = Number(listenAddr.split(":").pop());
+      const advertiseAddr = request.AdvertiseAddr
+        ? withPort(request.AdvertiseAddr, port)
+        : listenAddr.startsWith("0.0.0.0")
+          ? `127.0.0.1:${port}`
+          : listenAddr;
       const state: SwarmState = {
         nodeId: newObjectId(),
-        raftId: randomInt(1, 2 ** 31),
         clusterId: newObjectId(),
-        addr: (request.AdvertiseAddr || request.ListenAddr || "127.0.0.1:2377").replace(
-          /^0\.0\.0\.0/,
-          "127.0.0.1",
-        ),
-      };
-      await ensureDir(this.dir);
-      // The cluster's CA, and this node's own certificate from it (what its gRPC links will use).
-      const ca = await createRootCA();
-      const own = await issueNodeCertificate(ca, {
-        nodeId: state.nodeId,
         role: "manager",
-        clusterId: state.clusterId,
-      });
-      await ensureDir(join(this.dir, "certs"));
-      await writeFileAtomic(join(this.dir, "certs", "ca.crt"), ca.certPem);
-      await writeFileAtomic(join(this.dir, "certs", "node.crt"), own.certPem);
-      await writeFileAtomic(join(this.dir, "certs", "node.key"), own.keyPem, 0o600);
-      const manager = await this.run(state, true);
-      await manager.store.update((tx) => {
-        tx.create("clusters", {
-          ID: state.clusterId,
-          Spec: { Name: "default", Orchestration: { TaskHistoryRetentionLimit: 5 } },
-          JoinTokens: { Worker: makeJoinToken(ca.certPem), Manager: makeJoinToken(ca.certPem) },
-          RootCA: { CACert: ca.certPem, CAKey: ca.keyPem },
+        raftId: randomInt(1, 2 ** 31),
+        listenAddr,
+        advertiseAddr,
+        managers: [],
+      };
+      try {
+        await ensureDir(this.dir);
+        const ca = await createRootCA();
+        const own = await issueNodeCertificate(ca, {
+          nodeId: state.nodeId,
+          role: "manager",
+          clusterId: state.clusterId,
         });
-        tx.create("nodes", {
-          ID: state.nodeId,
-          Spec: { Role: "manager", Availability: "active" },
-          Description: {
-            Hostname: hostname(),
-            Platform: { Architecture: process.arch === "x64" ? "x86_64" : process.arch, OS: "linux" },
-            Resources: { NanoCPUs: availableParallelism() * 1e9, MemoryBytes: totalmem() },
-          },
-          Status: { State: "ready", Addr: state.addr.split(":")[0] },
-          ManagerStatus: { Leader: true, Reachability: "reachable", Addr: state.addr },
+        this.identity = { caPem: ca.certPem, certPem: own.certPem, keyPem: own.keyPem };
+        await this.writeCerts(this.identity);
+        this.state = state;
+        await this.startServer(state);
+        const manager = await this.startManager(state, true);
+        const d = this.description(state);
+        await manager.store.update((tx) => {
+          tx.create("clusters", {
+            ID: state.clusterId,
+            Spec: {
+              Name: "default",
+              Orchestration: { TaskHistoryRetentionLimit: 5 },
+              Dispatcher: { HeartbeatPeriod: 1e9 },
+            },
+            JoinTokens: { Worker: makeJoinToken(ca.certPem), Manager: makeJoinToken(ca.certPem) },
+            RootCA: { CACert: ca.certPem, CAKey: ca.keyPem },
+          });
+          tx.create("nodes", {
+            ID: state.nodeId,
+            Spec: { Role: "manager", Availability: "active" },
+            Description: {
+              Hostname: d.hostname,
+              Platform: { Architecture: d.architecture, OS: d.os },
+              Resources: { NanoCPUs: d.nanoCpus, MemoryBytes: d.memoryBytes },
+            },
+            Status: { State: "ready", Addr: d.addr },
+            ManagerStatus: { Leader: true, Reachability: "reachable", Addr: state.advertiseAddr },
+            ListenAddr: state.advertiseAddr,
+          });
         });
-      });
-      // Written last: a daemon that dies before this point starts outside any cluster.
-      await writeJsonAtomic(join(this.dir, "state.json"), state);
-      this.log.info(
-        { node: state.nodeId, cluster: state.clusterId },
-        "cluster initialised; this node is its manager",
-      );
+        await this.startAgent(state);
+        // Written last: a daemon that dies before this point starts outside any cluster.
+        await this.saveState();
+      } catch (e) {
+        await this.teardown();
+        throw e;
+      }
+      this.log.info({ node: state.nodeId, cluster: state.clusterId }, "cluster initialised; this node is its manager");
       return state.nodeId;
     });
   }
 
-  join(): Promise<void> {
-    return Promise.reject(unavailable("joining is being built"));
+  join(request: { ListenAddr?: string; AdvertiseAddr?: string; RemoteAddrs?: string[]; JoinToken?: string }): Promise<void> {
+    return this.serial(async () => {
+      if (this.state)
+        throw unavailable(
+          'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.',
+        );
+      if (!request.JoinToken) throw invalid("joining needs a token: pass --token (see `join-token` on a manager)");
+      const remotes = (request.RemoteAddrs ?? []).filter(Boolean).map((a) => withPort(a));
+      if (remotes.length === 0) throw invalid("joining needs a manager's address: give HOST:PORT after the options");
+      const token = parseJoinToken(request.JoinToken);
+      const listenAddr = withPort(request.ListenAddr || "0.0.0.0:2377");
+      const port = Number(listenAddr.split(":").pop());
+      const advertiseAddr = request.AdvertiseAddr
+        ? withPort(request.AdvertiseAddr, port)
+        : await this.routeSourceAddr(remotes[0], port, listenAddr);
+      try {
+        // The CA's certificate, checked against the digest the token carries before anything
+        // from this manager is trusted.
+        const { res: root, addr: caAddr } = await callLeader(
+          remotes[0],
+          caClientJoining(),
+          (c) => c.getRootCaCertificate,
+          {},
+        );
+        if (caDigest(root.caCert) !== token.caDigest) {
+          this.log.warn({ manager: caAddr }, "refused to join: the manager's CA does not match the token");
+          throw forbidden(
+            `the manager at ${caAddr} belongs to another cluster: its CA does not match the join token; check the token and the address`,
+          );
+        }
+        const keyPem = await newNodeKey();
+        const csr = await createCsr(keyPem, { nodeId: "joining", role: "worker", clusterId: "joining" });
+        const draft: SwarmState = {
+          nodeId: "",
+          clusterId: "",
+          role: "worker",
+          raftId: randomInt(1, 2 ** 31),
+          listenAddr,
+          advertiseAddr,
+          managers: remotes,
+        };
+        const { res: issued, addr: leader } = await callLeader(
+          caAddr,
+          caClientJoining(root.caCert),
+          (c) => c.issueNodeCertificate,
+          { token: request.JoinToken.trim(), csr, description: this.description(draft), listenAddr: advertiseAddr },
+        );
+        const state: SwarmState = {
+          ...draft,
+          nodeId: issued.nodeId,
+          clusterId: issued.clusterId,
+          role: issued.role === "manager" ? "manager" : "worker",
+          managers: [...new Set([leader, ...remotes])],
+        };
+        this.identity = { caPem: issued.caCert, certPem: issued.cert, keyPem };
+        await ensureDir(this.dir);
+        await this.writeCerts(this.identity);
+        this.state = state;
+        await this.startServer(state);
+        if (state.role === "manager") await this.joinRaft(state, leader);
+        await this.startAgent(state);
+        await this.saveState();
+        this.log.info({ node: state.nodeId, role: state.role, manager: leader }, "joined the cluster");
+      } catch (e) {
+        await this.teardown();
+        throw e;
+      }
+    });
+  }
+
+  /** The local address the kernel would use to reach a manager (what Docker advertises by default). */
+  private async routeSourceAddr(remote: string, port: number, listenAddr: string): Promise<string> {
+    if (!listenAddr.startsWith("0.0.0.0")) return listenAddr;
+    const ip = remote.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+    try {
+      const { stdout } = await runCommand("ip", ["-j", "route", "get", ip]);
+      const src = (JSON.parse(stdout) as Array<{ prefsrc?: string }>)[0]?.prefsrc;
+      if (src) return `${src}:${port}`;
+    } catch {
+      // fall through to the error below
+    }
+    throw invalid(`cannot tell which address to advertise for reaching ${remote}: pass --advertise-addr`);
+  }
+
+  /** Become a Raft member: open an empty member, have the leader add it, learn the others. */
+  private async joinRaft(state: SwarmState, leaderAddr: string): Promise<void> {
+    const manager = await this.startManager(state, false);
+    const { res } = await callLeader(leaderAddr, nodeClient(this.requireIdentity()), (c) => c.joinRaft, {
+      raftId: state.raftId,
+      addr: state.advertiseAddr,
+    });
+    await manager.learnMembers(res.members.map((m) => ({ raftId: m.raftId, addr: m.addr, nodeId: m.nodeId })));
+    await manager.waitForLeader(30_000);
+  }
+
+  /** The store changed this node's role (promote/demote): get a certificate for it and act on it. */
+  private async changeRole(role: string): Promise<void> {
+    const state = this.state;
+    if (!state || (role !== "manager" && role !== "worker") || role === state.role) return;
+    this.log.info({ from: state.role, to: role }, "this node's role changed");
+    const keyPem = await newNodeKey();
+    const csr = await createCsr(keyPem, { nodeId: state.nodeId, role, clusterId: state.clusterId });
+    const managers = [...new Set([...state.managers])];
+    const { res, addr: leader } = await callLeader(
+      managers[0] ?? state.advertiseAddr,
+      caClient(this.requireIdentity()),
+      (c) => c.renewNodeCertificate,
+      { csr },
+    );
+    if (res.role !== role) return;
+    this.identity = { caPem: res.caCert, certPem: res.cert, keyPem };
+    await this.writeCerts(this.identity);
+    this.server?.provider.update(this.identity);
+    this.clients.clear();
+    if (role === "manager") {
+      state.raftId = randomInt(1, 2 ** 31);
+      await rm(join(this.dir, "raft"), { recursive: true, force: true });
+      await this.joinRaft(state, leader);
+      state.role = "manager";
+    } else {
+      await this.leaveRaft(state, leader);
+      await this.stopManager();
+      await rm(join(this.dir, "raft"), { recursive: true, force: true });
+      state.role = "worker";
+    }
+    await this.saveState();
+  }
+
+  /** Ask the leader to drop this member; a leader leaving hands leadership over first, so retry. */
+  private async leaveRaft(state: SwarmState, leaderAddr: string): Promise<void> {
+    const until = Date.now() + 15_000;
+    let target = this.manager?.leaderAddr() ?? leaderAddr;
+    for (;;) {
+      try {
+        await callLeader(target, nodeClient(this.requireIdentity()), (c) => c.leaveRaft, { raftId: state.raftId });
+        return;
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 300));
+        target = this.manager?.leaderAddr() ?? target;
+      }
+    }
   }
 
   leave(force: boolean): Promise<void> {
     return this.serial(async () => {
-      if (!this.manager) throw unavailable("This node is not part of a swarm");
-      if (!force)
-        throw unavailable(
-          "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
-        );
-      this.worker?.close();
-      const nodeId = this.state?.nodeId ?? "";
-      await this.manager.close();
-      this.manager = undefined;
-      this.controlApi = undefined;
-      this.worker = undefined;
-      this.state = undefined;
-      for (const c of this.engine.list({
+      const state = this.state;
+      if (!state) throw unavailable("This node is not part of a swarm");
+      if (state.role === "manager") {
+        if (!force)
+          throw unavailable(
+            "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.",
+          );
+        if (this.manager && this.manager.memberList().length > 1)
+          await this.leaveRaft(state, this.manager.leaderAddr() ?? state.advertiseAddr).catch((e: unknown) =>
+            this.log.warn({ err: messageOf(e) }, "leaving the raft group failed; leaving anyway"),
+          );
+      }
+      await this.teardown();
+      for (const c of this.o.engine.list({
         all: true,
-        filters: { label: [`com.docker.swarm.node.id=${nodeId}`] },
+        filters: { label: [`com.docker.swarm.node.id=${state.nodeId}`] },
       }))
-        await this.engine.remove(c.Id, { force: true }).catch(() => undefined);
-      await rm(this.dir, { recursive: true, force: true });
-      this.log.info({ node: nodeId }, "left the cluster");
+        await this.o.engine.remove(c.Id, { force: true }).catch(() => undefined);
+      this.log.info({ node: state.nodeId }, "left the cluster");
     });
+  }
+
+  /** Stop every cluster part and forget the cluster (also what a failed init or join undoes). */
+  private async teardown(): Promise<void> {
+    this.worker?.close();
+    await this.session?.close();
+    await this.stopManager().catch(() => undefined);
+    await this.server?.close().catch(() => undefined);
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    this.worker = undefined;
+    this.session = undefined;
+    this.server = undefined;
+    this.state = undefined;
+    this.identity = undefined;
+    await rm(this.dir, { recursive: true, force: true });
   }
 
   inspect(): Record<string, unknown> | undefined {
@@ -187,24 +534,71 @@ export class Swarm implements SwarmHost {
 
   /** /info's Swarm section. */
   info(): Record<string, unknown> | undefined {
+    const state = this.state;
+    if (!state) return undefined;
     const m = this.manager;
-    if (!m || !this.state) return undefined;
-    const nodes = m.store.view((tx) => tx.list("nodes"));
+    const nodes = m?.store.view((tx) => tx.list("nodes"));
+    const remote = m
+      ? m.memberList().map((x) => ({ NodeID: x.nodeId, Addr: x.addr }))
+      : state.managers.map((addr) => ({ NodeID: "", Addr: addr }));
     return {
-      NodeID: this.state.nodeId,
-      NodeAddr: this.state.addr.split(":")[0],
+      NodeID: state.nodeId,
+      NodeAddr: state.advertiseAddr.replace(/:\d+$/, ""),
       LocalNodeState: "active",
-      ControlAvailable: true,
+      ControlAvailable: state.role === "manager" && !!m,
       Error: "",
-      RemoteManagers: [{ NodeID: this.state.nodeId, Addr: this.state.addr }],
-      Nodes: nodes.length,
-      Managers: nodes.filter((n) => n.Spec.Role === "manager").length,
-      Cluster: this.inspect(),
+      RemoteManagers: remote,
+      ...(nodes
+        ? {
+            Nodes: nodes.length,
+            Managers: nodes.filter((n) => n.Spec.Role === "manager").length,
+            Cluster: this.inspect(),
+          }
+        : {}),
     };
+  }
+
+  // ---- ForwardRouter -------------------------------------------------------------------------
+
+  target(method: string, path: string): string | undefined {
+    const state = this.state;
+    if (!state || !CLUSTER_API.test(path) || LOCAL_ONLY.test(path)) return undefined;
+    const m = this.manager;
+    if (m) {
+      if (method === "GET" || m.isLeader()) return undefined;
+      return m.leaderAddr();
+    }
+    return this.session?.manager ?? state.managers[0];
+  }
+
+  client(addr: string): ReturnType<ReturnType<typeof nodeClient>> {
+    let c = this.clients.get(addr);
+    if (!c) {
+      c = nodeClient(this.requireIdentity())(addr);
+      this.clients.set(addr, c);
+    }
+    return c;
+  }
+
+  async afterWrite(): Promise<void> {
+    await this.manager?.readBarrier(5_000);
+  }
+
+  /** A node's Node service, to read a task's logs where it runs. */
+  nodeAddr(nodeId: string): string | undefined {
+    return this.manager?.store.view((tx) => tx.get("nodes", nodeId))?.ListenAddr;
+  }
+
+  get nodeId(): string | undefined {
+    return this.state?.nodeId;
   }
 
   async close(): Promise<void> {
     this.worker?.close();
-    await this.manager?.close();
+    await this.session?.close();
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    await this.stopManager().catch(() => undefined);
+    await this.server?.close().catch(() => undefined);
   }
 }

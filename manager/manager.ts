@@ -1,31 +1,82 @@
 // A manager: the Raft member whose state machine is the cluster store, and, while it leads,
-// the orchestrator and the scheduler. Today a cluster has one manager (the Raft group has one
-// member, so no transport is needed); joining managers over mutual TLS comes next, and the
-// pieces here (store, proposer, leader-only loops) do not change for it.
+// the orchestrator and the scheduler. Members talk over the node's gRPC server (mutual TLS);
+// who the members are and where they listen is itself in the Raft log (the context of each
+// membership change), kept beside the WAL in members.json so a restarted member can reach its
+// peers before it has replayed anything.
+import { join } from "node:path";
+import type * as grpc from "@grpc/grpc-js";
 import { NodeDisk } from "./raft/disk.js";
-import { RaftNode } from "./raft/node.js";
+import { NotLeaderError, RaftNode } from "./raft/node.js";
+import { GrpcTransport } from "./raft/transport/grpc-transport.js";
+import type { ConfChange, ConfState } from "./raft/types.js";
 import type { Logger } from "../shared/logging.js";
+import { readJsonIfExists, writeJsonAtomic } from "../shared/fsutil.js";
+import { unavailable } from "../shared/errors.js";
 import { ClusterStore } from "./store/store.js";
 import { Orchestrator } from "./orchestrator/loop.js";
 import { Scheduler } from "./scheduler/loop.js";
 import { Dispatcher } from "./dispatcher/local.js";
 
+export interface ManagerNetwork {
+  /** The node's gRPC server; the Raft service is added to it. */
+  server: grpc.Server;
+  credentials: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
+  channelOptions: grpc.ChannelOptions;
+  /** Refuses Raft streams from anything but a manager of this cluster. */
+  authorize: (call: grpc.ServerReadableStream<unknown, unknown>) => string | undefined;
+}
+
 export interface ManagerOptions {
-  /** Folder of the Raft WAL and snapshots. */
+  /** Folder of the Raft WAL, snapshots and members.json. */
   dir: string;
   raftId: number;
+  nodeId: string;
+  /** host:port of this node's gRPC server, as the other managers reach it. */
+  addr: string;
   /** A brand-new cluster: this member is its first voter. */
   bootstrap: boolean;
+  network?: ManagerNetwork;
   log: Logger;
   tickMs?: number;
+  /** Called when a membership change removed this member (it was demoted or removed). */
+  onRemoved?: () => void;
+  /** Called when this member starts or stops leading. */
+  onLeadership?: (leading: boolean) => void;
+}
+
+export interface Member {
+  raftId: number;
+  addr: string;
+  nodeId: string;
+}
+
+interface MemberContext {
+  addr: string;
+  nodeId: string;
+}
+
+const encodeContext = (c: MemberContext): Uint8Array => Buffer.from(JSON.stringify(c));
+
+function decodeContext(b: Uint8Array | undefined): MemberContext | undefined {
+  if (!b || b.byteLength === 0) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(b).toString()) as MemberContext;
+    return typeof v.addr === "string" ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class Manager {
   readonly store = new ClusterStore();
   readonly dispatcher: Dispatcher;
   private raft!: RaftNode;
+  private transport: GrpcTransport | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private loops: { orchestrator: Orchestrator; scheduler: Scheduler } | undefined;
+  private readonly members = new Map<number, Member>();
+  private promoting = false;
+  private lastStatusSync = 0;
   private closed = false;
 
   private constructor(private readonly o: ManagerOptions) {
@@ -34,39 +85,154 @@ export class Manager {
 
   static async open(o: ManagerOptions): Promise<Manager> {
     const m = new Manager(o);
+    const saved = await readJsonIfExists<Member[]>(m.membersFile);
+    for (const member of saved ?? []) m.members.set(member.raftId, member);
+    m.members.set(o.raftId, { raftId: o.raftId, addr: o.addr, nodeId: o.nodeId });
+    if (o.network) {
+      m.transport = new GrpcTransport({
+        id: o.raftId,
+        listen: o.addr,
+        sharedServer: o.network.server,
+        authorize: o.network.authorize,
+        credentials: o.network.credentials,
+        channelOptions: o.network.channelOptions,
+        peers: new Map([...m.members.values()].filter((x) => x.raftId !== o.raftId).map((x) => [x.raftId, x.addr])),
+        onMessage: (msg) => m.raft?.step(msg),
+        onUnreachable: (id) => m.raft?.reportUnreachable(id),
+        onSnapshotStatus: (id, ok) => m.raft?.reportSnapshot(id, ok),
+        log: o.log.child({ module: "raft-transport" }),
+      });
+      await m.transport.start();
+    }
     m.raft = await RaftNode.open({
       id: o.raftId,
       bootstrapPeers: o.bootstrap ? [o.raftId] : undefined,
       dir: o.dir,
       disk: new NodeDisk(),
-      // One member: nothing to send. Peers come with manager joins.
-      transport: { send: () => undefined },
+      transport: m.transport ?? { send: () => undefined },
       stateMachine: m.store,
       rand: Math.random,
       logger: o.log,
+      onConfChange: (cc, cs) => m.onConfChange(cc, cs),
     });
+    await m.saveMembers();
     m.store.setProposer((command) => m.raft.propose(command, 10_000));
-    // A single member need not wait out an election timeout.
-    m.raft.campaign();
+    // A lone member need not wait out an election timeout.
+    if (o.bootstrap || (saved?.length === 1 && saved[0].raftId === o.raftId)) m.raft.campaign();
     m.ticker = setInterval(() => m.tick(), o.tickMs ?? 100);
-    await m.waitLeader(10_000);
+    if (o.bootstrap) await m.waitLeader(10_000);
     return m;
+  }
+
+  private get membersFile(): string {
+    return join(this.o.dir, "members.json");
+  }
+
+  private saveMembers(): Promise<void> {
+    return writeJsonAtomic(this.membersFile, [...this.members.values()]);
+  }
+
+  private onConfChange(cc: ConfChange, _cs: ConfState): void {
+    if (cc.type === "remove_node") {
+      this.members.delete(cc.nodeId);
+      this.transport?.removePeer(cc.nodeId);
+      if (cc.nodeId === this.o.raftId) {
+        this.o.log.info("this member was removed from the raft group");
+        queueMicrotask(() => this.o.onRemoved?.());
+      }
+    } else {
+      const ctx = decodeContext(cc.context);
+      if (ctx) {
+        this.members.set(cc.nodeId, { raftId: cc.nodeId, addr: ctx.addr, nodeId: ctx.nodeId });
+        if (cc.nodeId !== this.o.raftId) this.transport?.addPeer(cc.nodeId, ctx.addr);
+      }
+    }
+    void this.saveMembers().catch((e: unknown) => this.o.log.warn({ err: String(e) }, "saving members.json failed"));
   }
 
   private tick(): void {
     if (this.closed) return;
     this.raft.tick();
-    const leading = this.raft.leadership().role === "leader";
+    const leading = this.isLeader();
     if (leading && !this.loops) {
       this.o.log.info("this manager leads: orchestrator and scheduler started");
       this.loops = {
         orchestrator: new Orchestrator(this.store, this.o.log.child({ module: "orchestrator" })),
         scheduler: new Scheduler(this.store, this.o.log.child({ module: "scheduler" })),
       };
+      this.lastStatusSync = 0;
+      this.o.onLeadership?.(true);
     } else if (!leading && this.loops) {
       this.o.log.info("this manager no longer leads: orchestrator and scheduler stopped");
       this.stopLoops();
+      this.o.onLeadership?.(false);
     }
+    if (leading) {
+      this.promoteCaughtUpLearners();
+      if (Date.now() - this.lastStatusSync > 1000) {
+        this.lastStatusSync = Date.now();
+        void this.syncManagerStatus();
+      }
+    }
+  }
+
+  /** A learner that has the log is made a voter: one change at a time, as Raft asks. */
+  private promoteCaughtUpLearners(): void {
+    if (this.promoting) return;
+    const s = this.raft.status();
+    const learner = s.confState.learners.find((id) => (s.progress?.[id]?.match ?? 0) + 5 >= s.commit);
+    if (learner === undefined) return;
+    const member = this.members.get(learner);
+    this.promoting = true;
+    this.raft
+      .changeMembership(
+        {
+          type: "add_node",
+          nodeId: learner,
+          context: member ? encodeContext({ addr: member.addr, nodeId: member.nodeId }) : undefined,
+        },
+        10_000,
+      )
+      .then(() => this.o.log.info({ raftId: learner, node: member?.nodeId }, "a new manager is now a voter"))
+      .catch((e: unknown) => this.o.log.warn({ raftId: learner, err: String(e) }, "promoting a learner failed"))
+      .finally(() => {
+        this.promoting = false;
+      });
+  }
+
+  /** The nodes' ManagerStatus (leader, reachable) as the leader sees it, written when it changes. */
+  private async syncManagerStatus(): Promise<void> {
+    const s = this.raft.status();
+    const byNode = new Map([...this.members.values()].map((m) => [m.nodeId, m]));
+    const changes = this.store.view((tx) =>
+      tx
+        .list("nodes", (n) => n.Spec.Role === "manager" || n.ManagerStatus !== undefined)
+        .flatMap((n) => {
+          const member = byNode.get(n.ID);
+          const leader = member?.raftId === this.o.raftId;
+          const reachable = leader || (member ? (s.progress?.[member.raftId]?.recentActive ?? false) : false);
+          const next = member
+            ? {
+                Leader: leader || undefined,
+                Reachability: reachable ? ("reachable" as const) : ("unreachable" as const),
+                Addr: member.addr,
+              }
+            : undefined;
+          const cur = n.ManagerStatus;
+          if (JSON.stringify(cur ?? null) === JSON.stringify(next ?? null)) return [];
+          if (!next && n.Spec.Role === "manager" && cur?.Reachability === "unknown") return [];
+          return [{ ...n, ManagerStatus: next }];
+        }),
+    );
+    if (changes.length === 0) return;
+    await this.store
+      .update((tx) => {
+        for (const n of changes) {
+          const cur = tx.get("nodes", n.ID);
+          if (cur) tx.update("nodes", { ...cur, ManagerStatus: n.ManagerStatus });
+        }
+      })
+      .catch(() => undefined);
   }
 
   private stopLoops(): void {
@@ -76,7 +242,60 @@ export class Manager {
   }
 
   isLeader(): boolean {
-    return this.raft.leadership().role === "leader";
+    return !this.closed && this.raft.leadership().role === "leader";
+  }
+
+  get raftId(): number {
+    return this.o.raftId;
+  }
+
+  /** host:port of the leader's gRPC server, if a leader is known. */
+  leaderAddr(): string | undefined {
+    const lead = this.raft.leadership().lead;
+    return lead ? this.members.get(lead)?.addr : undefined;
+  }
+
+  /** A joining member learns the others from the leader's answer (the log only has their ids). */
+  async learnMembers(list: Member[]): Promise<void> {
+    for (const member of list) {
+      if (member.raftId === this.o.raftId) continue;
+      this.members.set(member.raftId, member);
+      this.transport?.addPeer(member.raftId, member.addr);
+    }
+    await this.saveMembers();
+  }
+
+  memberList(): Member[] {
+    return [...this.members.values()];
+  }
+
+  /**
+   * Leader: add a manager as a learner; it is made a voter once it has caught up (tick). The
+   * answer is the member list, which the new member needs to answer the leader at all.
+   */
+  async addMember(raftId: number, addr: string, nodeId: string): Promise<Member[]> {
+    if (!this.isLeader()) throw new NotLeaderError(this.raft.leadership().lead);
+    const known = this.members.get(raftId);
+    if (!known || known.addr !== addr) {
+      await this.raft.changeMembership(
+        { type: "add_learner", nodeId: raftId, context: encodeContext({ addr, nodeId }) },
+        10_000,
+      );
+    }
+    return this.memberList();
+  }
+
+  /** Leader: remove a member. The leader itself hands leadership over first, then the caller retries. */
+  async removeMember(raftId: number): Promise<void> {
+    if (!this.isLeader()) throw new NotLeaderError(this.raft.leadership().lead);
+    if (!this.members.has(raftId)) return;
+    if (raftId === this.o.raftId) {
+      const other = this.raft.status().confState.voters.find((v) => v !== raftId);
+      if (other === undefined) throw unavailable("the last manager cannot leave the raft group");
+      this.raft.transferLeadership(other);
+      throw unavailable("this manager is handing leadership over before it leaves: try again");
+    }
+    await this.raft.changeMembership({ type: "remove_node", nodeId: raftId }, 10_000);
   }
 
   async waitLeader(timeoutMs: number): Promise<void> {
@@ -88,10 +307,26 @@ export class Manager {
     this.tick();
   }
 
+  /** Wait until this member knows a leader (a joining or restarted member). */
+  async waitForLeader(timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (!this.raft.leadership().lead) {
+      if (Date.now() > until) throw unavailable("no raft leader could be found in time: are a majority of managers up?");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Wait until the store has applied everything the leader had committed when asked. */
+  async readBarrier(timeoutMs: number): Promise<void> {
+    await this.raft.readBarrier(timeoutMs);
+  }
+
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     this.stopLoops();
     await this.raft.close();
+    await this.transport?.stop();
   }
 }

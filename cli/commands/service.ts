@@ -1,5 +1,7 @@
-// Cluster commands: cluster init/leave, service create/ls/ps/inspect/scale/update/rm, node ls.
-// Requests and tables follow the docker CLI's, so either CLI drives the same cluster.
+// Service commands: service create/ls/ps/inspect/scale/update/rm/logs (node and cluster
+// commands live in node.ts and cluster.ts). Requests and tables follow the docker CLI's, so
+// either CLI drives the same cluster; create, update and scale wait for the service to
+// converge (cli/service-progress.ts) unless --detach.
 
 import { clientFor, type ApiClient } from "../client.js";
 import { out, type CommandContext } from "../context.js";
@@ -43,27 +45,6 @@ interface NodeView {
 }
 
 const cap = (s: string): string => (s === "" ? s : s[0].toUpperCase() + s.slice(1));
-
-export async function clusterInit(
-  ctx: CommandContext<{ advertiseAddr?: string; listenAddr?: string }>,
-): Promise<number> {
-  const id = await clientFor(ctx.host).json<string>("POST", "/swarm/init", {
-    body: {
-      ListenAddr: ctx.flags.listenAddr ?? "0.0.0.0:2377",
-      AdvertiseAddr: ctx.flags.advertiseAddr ?? "",
-    },
-  });
-  out(`Cluster initialized: current node (${id}) is now a manager.\n`);
-  return 0;
-}
-
-export async function clusterLeave(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
-  await clientFor(ctx.host).call("POST", "/swarm/leave", {
-    query: { force: ctx.flags.force ? 1 : undefined },
-  });
-  out("Node left the cluster.\n");
-  return 0;
-}
 
 export interface ServiceCreateFlags {
   name?: string;
@@ -178,29 +159,10 @@ export function serviceSpec(image: string, args: string[], f: ServiceCreateFlags
   };
 }
 
-/** Wait until the service's running tasks match what it wants, showing progress. */
-async function converge(client: ApiClient, id: string, timeoutMs = 120_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < until) {
-    const list = await client.json<ServiceView[]>("GET", "/services", {
-      query: { status: 1, filters: JSON.stringify({ id: [id] }) },
-    });
-    const s = list.find((x) => x.ID === id);
-    if (!s) return;
-    const status = s.ServiceStatus ?? { RunningTasks: 0, DesiredTasks: 0 };
-    const line = `${s.Spec.Name}: ${status.RunningTasks}/${status.DesiredTasks} running`;
-    if (line !== last) {
-      out(`${line}\n`);
-      last = line;
-    }
-    if (status.RunningTasks === status.DesiredTasks) {
-      out("verify: Service converged\n");
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  out("the service did not converge in time: see `shoal service ps` for why\n");
+/** Wait for the service to converge, showing progress (service-progress.ts). */
+async function converge(client: ApiClient, id: string): Promise<void> {
+  const { waitForConvergence } = await import("../service-progress.js");
+  await waitForConvergence(client, id);
 }
 
 export async function serviceCreate(ctx: CommandContext<ServiceCreateFlags>): Promise<number> {
@@ -333,6 +295,168 @@ export async function serviceScale(ctx: CommandContext<{ detach?: boolean }>): P
   return 0;
 }
 
+export interface ServiceUpdateFlags {
+  image?: string;
+  replicas?: string;
+  envAdd?: string[];
+  envRm?: string[];
+  labelAdd?: string[];
+  labelRm?: string[];
+  constraintAdd?: string[];
+  constraintRm?: string[];
+  reserveCpu?: string;
+  reserveMemory?: string;
+  limitCpu?: string;
+  limitMemory?: string;
+  restartCondition?: string;
+  restartDelay?: string;
+  restartMaxAttempts?: string;
+  updateParallelism?: string;
+  force?: boolean;
+  rollback?: boolean;
+  detach?: boolean;
+}
+
+type Spec = Record<string, unknown> & {
+  Name: string;
+  Labels?: Record<string, string>;
+  Mode: { Replicated?: { Replicas: number }; Global?: object };
+  TaskTemplate: Record<string, unknown> & {
+    ContainerSpec?: Record<string, unknown> & { Image?: string; Env?: string[] };
+    Resources?: { Reservations?: Record<string, number>; Limits?: Record<string, number> };
+    RestartPolicy?: Record<string, unknown>;
+    Placement?: Record<string, unknown> & { Constraints?: string[] };
+    ForceUpdate?: number;
+  };
+};
+
+/**
+ * The spec after `service update` flags, from the current one (as the docker CLI does it):
+ * only what the flags name changes; `--force` bumps TaskTemplate.ForceUpdate so every task is
+ * replaced even when nothing else changed.
+ */
+export function updatedServiceSpec(current: Spec, f: ServiceUpdateFlags): Spec {
+  const spec = structuredClone(current);
+  const t = spec.TaskTemplate;
+  const cs = (t.ContainerSpec ??= {});
+  if (f.image !== undefined) {
+    if (f.image === "") throw new UsageError("invalid --image: give an image reference");
+    cs.Image = f.image;
+  }
+  if (f.replicas !== undefined) {
+    if (spec.Mode.Global !== undefined)
+      throw new UsageError(`service ${spec.Name} is global: --replicas goes with replicated services only`);
+    const n = Number(f.replicas);
+    if (!/^\d+$/.test(f.replicas) || !Number.isInteger(n))
+      throw new UsageError(`invalid --replicas "${f.replicas}": use a whole number of 0 or more`);
+    spec.Mode = { Replicated: { Replicas: n } };
+  }
+  if (f.envAdd?.length || f.envRm?.length) {
+    const keyOf = (e: string): string => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
+    const drop = new Set([...(f.envRm ?? []), ...(f.envAdd ?? []).map(keyOf)].map(keyOf));
+    cs.Env = [...(cs.Env ?? []).filter((e) => !drop.has(keyOf(e))), ...(f.envAdd ?? [])];
+  }
+  if (f.labelAdd?.length || f.labelRm?.length) {
+    const labels = { ...(spec.Labels ?? {}) };
+    for (const k of f.labelRm ?? []) delete labels[k];
+    spec.Labels = { ...labels, ...parseLabels(f.labelAdd ?? []) };
+  }
+  if (f.constraintAdd?.length || f.constraintRm?.length) {
+    const placement = (t.Placement ??= {});
+    const rm = new Set((f.constraintRm ?? []).map((c) => c.replace(/\s+/g, "")));
+    const kept = (placement.Constraints ?? []).filter((c) => !rm.has(c.replace(/\s+/g, "")));
+    placement.Constraints = [...new Set([...kept, ...(f.constraintAdd ?? [])])];
+  }
+  const resources = (t.Resources ??= {});
+  const set = (kind: "Reservations" | "Limits", key: string, value: number): void => {
+    resources[kind] = { ...(resources[kind] ?? {}), [key]: value };
+  };
+  if (f.reserveCpu !== undefined)
+    set(
+      "Reservations",
+      "NanoCPUs",
+      wrap(() => parseNanoCpus(f.reserveCpu as string, "--reserve-cpu")),
+    );
+  if (f.reserveMemory !== undefined)
+    set(
+      "Reservations",
+      "MemoryBytes",
+      wrap(() => parseBytes(f.reserveMemory as string, "--reserve-memory")),
+    );
+  if (f.limitCpu !== undefined)
+    set(
+      "Limits",
+      "NanoCPUs",
+      wrap(() => parseNanoCpus(f.limitCpu as string, "--limit-cpu")),
+    );
+  if (f.limitMemory !== undefined)
+    set(
+      "Limits",
+      "MemoryBytes",
+      wrap(() => parseBytes(f.limitMemory as string, "--limit-memory")),
+    );
+  if (
+    f.restartCondition !== undefined ||
+    f.restartDelay !== undefined ||
+    f.restartMaxAttempts !== undefined
+  ) {
+    const policy = (t.RestartPolicy ??= {});
+    if (f.restartCondition !== undefined) {
+      if (!["none", "on-failure", "any"].includes(f.restartCondition))
+        throw new UsageError(
+          `invalid --restart-condition "${f.restartCondition}": use none, on-failure or any`,
+        );
+      policy.Condition = f.restartCondition;
+    }
+    if (f.restartDelay !== undefined)
+      policy.Delay = wrap(() => parseDurationMs(f.restartDelay as string, "--restart-delay")) * 1e6;
+    if (f.restartMaxAttempts !== undefined) {
+      if (!/^\d+$/.test(f.restartMaxAttempts))
+        throw new UsageError(`invalid --restart-max-attempts "${f.restartMaxAttempts}": use a whole number`);
+      policy.MaxAttempts = Number(f.restartMaxAttempts);
+    }
+  }
+  if (f.updateParallelism !== undefined) {
+    if (!/^\d+$/.test(f.updateParallelism))
+      throw new UsageError(
+        `invalid --update-parallelism "${f.updateParallelism}": use a whole number (0 = all at once)`,
+      );
+    spec.UpdateConfig = {
+      ...((spec.UpdateConfig as object) ?? {}),
+      Parallelism: Number(f.updateParallelism),
+    };
+  }
+  if (f.force) t.ForceUpdate = (t.ForceUpdate ?? 0) + 1;
+  return spec;
+}
+
+/** `service update [flags] SERVICE`: one versioned update (a stale version is retried once), then progress. */
+export async function serviceUpdate(ctx: CommandContext<ServiceUpdateFlags>): Promise<number> {
+  const [ref] = ctx.args as [string];
+  const client = clientFor(ctx.host);
+  let id: string;
+  for (let attempt = 0; ; attempt++) {
+    const svc = await client.json<{ ID: string; Version: { Index: number }; Spec: Spec }>(
+      "GET",
+      `/services/${enc(ref)}`,
+    );
+    id = svc.ID;
+    const body = ctx.flags.rollback ? svc.Spec : updatedServiceSpec(svc.Spec, ctx.flags);
+    try {
+      await client.call("POST", `/services/${enc(svc.ID)}/update`, {
+        query: { version: svc.Version.Index, rollback: ctx.flags.rollback ? "previous" : undefined },
+        body,
+      });
+      break;
+    } catch (e) {
+      if (attempt > 0 || !(e instanceof Error) || !/out of sequence/.test(e.message)) throw e;
+    }
+  }
+  out(`${ref}\n`);
+  if (!ctx.flags.detach) await converge(client, id);
+  return 0;
+}
+
 export async function serviceRm(ctx: CommandContext): Promise<number> {
   const [refs] = ctx.args as [string[]];
   const client = clientFor(ctx.host);
@@ -340,77 +464,6 @@ export async function serviceRm(ctx: CommandContext): Promise<number> {
     await client.call("DELETE", `/services/${enc(ref)}`);
     out(`${ref}\n`);
   }
-  return 0;
-}
-
-export async function nodeLs(ctx: CommandContext<{ quiet?: boolean; format?: string }>): Promise<number> {
-  const nodes = await clientFor(ctx.host).json<NodeView[]>("GET", "/nodes");
-  const { renderList } = await import("../format/table.js");
-  const rows = nodes
-    .sort((a, b) => a.Description.Hostname.localeCompare(b.Description.Hostname))
-    .map((n) => ({
-      ID: n.ID,
-      Hostname: n.Description.Hostname,
-      Status: cap(n.Status.State),
-      Availability: cap(n.Spec.Availability),
-      ManagerStatus: n.ManagerStatus
-        ? n.ManagerStatus.Leader
-          ? "Leader"
-          : cap(n.ManagerStatus.Reachability)
-        : "",
-    }));
-  out(
-    renderList(rows, ctx.flags.quiet ? "{{.ID}}" : ctx.flags.format, {
-      defaultFormat: "table {{.ID}}\t{{.Hostname}}\t{{.Status}}\t{{.Availability}}\t{{.ManagerStatus}}",
-      headers: {
-        ID: "ID",
-        Hostname: "HOSTNAME",
-        Status: "STATUS",
-        Availability: "AVAILABILITY",
-        ManagerStatus: "MANAGER STATUS",
-      },
-    }),
-  );
-  return 0;
-}
-
-/** "self" names the node the CLI talks to, as in the docker CLI. */
-async function nodeRef(client: ApiClient, ref: string): Promise<string> {
-  if (ref !== "self") return ref;
-  const info = await client.json<{ Swarm?: { NodeID?: string } }>("GET", "/info");
-  return info.Swarm?.NodeID || ref;
-}
-
-export async function nodeInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
-  const [refs] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
-  const found: unknown[] = [];
-  for (const ref of refs)
-    found.push(await client.json<unknown>("GET", `/nodes/${enc(await nodeRef(client, ref))}`));
-  await printInspected(found, ctx.flags.format);
-  return 0;
-}
-
-/** `node update --availability drain --label-add zone=east NODE`: one versioned update. */
-export async function nodeUpdate(
-  ctx: CommandContext<{ availability?: string; labelAdd?: string[]; labelRm?: string[] }>,
-): Promise<number> {
-  const [ref] = ctx.args as [string];
-  const f = ctx.flags;
-  const client = clientFor(ctx.host);
-  const node = await client.json<
-    NodeView & { Version: { Index: number }; Spec: { Labels?: Record<string, string> } }
-  >("GET", `/nodes/${enc(await nodeRef(client, ref))}`);
-  const labels = { ...(node.Spec.Labels ?? {}), ...parseLabels(f.labelAdd ?? []) };
-  for (const k of f.labelRm ?? []) {
-    if (!(k in labels)) throw new UsageError(`node ${ref} has no label ${k} to remove`);
-    delete labels[k];
-  }
-  await client.call("POST", `/nodes/${enc(node.ID)}/update`, {
-    query: { version: node.Version.Index },
-    body: { ...node.Spec, Availability: f.availability ?? node.Spec.Availability, Labels: labels },
-  });
-  out(`${ref}\n`);
   return 0;
 }
 

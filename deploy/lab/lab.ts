@@ -171,6 +171,15 @@ export class Lab {
       "nsenter",
       [
         `--net=/run/netns/${h.netns}`,
+        // Its own UTS namespace, so each host has its own host name (what `node ls` shows). Every
+        // step execs, so the pid is the daemon's.
+        "unshare",
+        "--uts",
+        "--",
+        "sh",
+        "-c",
+        'hostname "$0" && exec "$@"',
+        h.name,
         process.execPath,
         shoald,
         "--data-root",

@@ -11,6 +11,7 @@ function count(value: string): number {
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command("lab").description("shoal's lab: hosts in network namespaces on one machine");
+  program.enablePositionalOptions();
   program.option("--name <name>", "which lab", "lab");
   const name = (): string => program.opts<{ name: string }>().name;
 

@@ -27,7 +27,8 @@ export interface NodeIdentity {
 
 const generate = promisify(generateKeyPair);
 
-async function ecKey(): Promise<string> {
+/** A node's private key (ECDSA P-256, PKCS#8 PEM); made on the node, never sent. */
+export async function newNodeKey(): Promise<string> {
   const { privateKey } = await generate("ec", {
     namedCurve: "P-256",
     privateKeyEncoding: { type: "pkcs8", format: "pem" },
@@ -56,7 +57,7 @@ function serial(): string {
 
 /** A new root CA (ECDSA P-256, 20 years, like swarmkit's default root). */
 export async function createRootCA(): Promise<KeyPair> {
-  const keyPem = await ecKey();
+  const keyPem = await newNodeKey();
   const certPem = await withFiles({ "ca.key": keyPem }, async (dir) => {
     await runCommand("openssl", [
       "req",
@@ -146,7 +147,7 @@ export async function signNodeCsr(ca: KeyPair, csrPem: string, id: NodeIdentity,
 
 /** A key and a certificate for a node, signed here (the manager's own, or a test's). */
 export async function issueNodeCertificate(ca: KeyPair, id: NodeIdentity, days = 90): Promise<KeyPair> {
-  const keyPem = await ecKey();
+  const keyPem = await newNodeKey();
   const certPem = await signNodeCsr(ca, await createCsr(keyPem, id), id, days);
   return { certPem, keyPem };
 }

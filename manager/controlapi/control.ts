@@ -1,10 +1,13 @@
 // The control API's logic, in the Docker swarm API's terms: services, tasks and nodes read from
 // the store and changed through it. Checks that can be made up front are (names, replicas,
 // constraints, reservations no node could hold), so a bad request is a 400 that names the fix.
-import { conflict, invalid, notFound } from "../../shared/errors.js";
+import { conflict, invalid, notFound, unavailable } from "../../shared/errors.js";
 import type { ClusterStore } from "../store/store.js";
-import type { NodeObject, ServiceObject, StoredObject, TaskObject } from "../store/types.js";
+import type { ClusterObject, NodeObject, ServiceObject, StoredObject, TaskObject } from "../store/types.js";
 import { parseConstraint } from "../scheduler/constraints.js";
+import { sameSpec, upToDate } from "../orchestrator/reconcile.js";
+import { makeJoinToken } from "../ca/ca.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
 
 const NAME_RULE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
 
@@ -91,6 +94,109 @@ function hideCredentials(s: ServiceObject): ServiceObject {
   };
 }
 
+/** How a node is named in messages: its name if it has one, else its hostname. */
+export function nodeName(n: NodeObject): string {
+  return n.Spec.Name || n.Description.Hostname || n.ID;
+}
+
+/** The smallest majority of `n` voters. */
+export function quorumOf(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+/**
+ * Why demoting `target` must be refused, or undefined when it may go ahead. The managers' Raft
+ * group must keep a leader: the last manager cannot go; and, as swarmkit's CanRemoveMember,
+ * demoting a reachable manager (node Status.State "ready") must leave the reachable ones a
+ * majority of the managers that remain. A change of managers also needs the current group's
+ * quorum to commit at all.
+ */
+export function demoteRefusal(nodes: NodeObject[], target: NodeObject): string | undefined {
+  if (target.Spec.Role !== "manager") return undefined;
+  const name = nodeName(target);
+  const managers = nodes.filter((n) => n.Spec.Role === "manager");
+  const reachable = managers.filter((n) => n.Status.State === "ready");
+  if (managers.length <= 1)
+    return `demoting node ${name} would leave the cluster without a manager (it is the only one): promote another node first with \`node promote NODE\``;
+  if (reachable.length < quorumOf(managers.length))
+    return `only ${reachable.length} of ${managers.length} managers are reachable, below the quorum of ${quorumOf(managers.length)}, so the cluster cannot change its managers: bring the other managers back first`;
+  if (target.Status.State !== "ready") return undefined;
+  const remaining = managers.length - 1;
+  const left = reachable.length - 1;
+  if (left < quorumOf(remaining))
+    return `demoting node ${name} would leave ${left} of ${remaining} managers reachable, below the quorum of ${quorumOf(remaining)}; bring the other managers back first`;
+  return undefined;
+}
+
+/** A value at a dotted path of a spec. */
+function at(o: unknown, path: string): unknown {
+  let v = o;
+  for (const k of path.split(".")) v = v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
+  return v;
+}
+
+/** Parts of the cluster spec shoal keeps as they are; `swarm update` may send them back unchanged. */
+const FIXED_CLUSTER_FIELDS: Array<[string, string]> = [
+  ["Raft.SnapshotInterval", "--snapshot-interval"],
+  ["Raft.KeepOldSnapshots", "Raft.KeepOldSnapshots"],
+  ["Raft.LogEntriesForSlowFollowers", "Raft.LogEntriesForSlowFollowers"],
+  ["Raft.ElectionTick", "Raft.ElectionTick"],
+  ["Raft.HeartbeatTick", "Raft.HeartbeatTick"],
+  ["EncryptionConfig.AutoLockManagers", "--autolock"],
+  ["TaskDefaults", "--log-driver"],
+  ["CAConfig.ExternalCAs", "--external-ca"],
+  ["CAConfig.SigningCACert", "swarm ca --rotate"],
+  ["CAConfig.SigningCAKey", "swarm ca --rotate"],
+  ["CAConfig.ForceRotate", "swarm ca --rotate"],
+];
+
+/** The cluster spec after `swarm update`: what shoal acts on is taken, the rest must not change. */
+export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown): ClusterObject["Spec"] {
+  if (!given || typeof given !== "object" || Array.isArray(given))
+    throw invalid("a swarm update needs the cluster's spec as a JSON object: inspect the swarm and send its Spec back");
+  const g = given as Record<string, unknown>;
+  if (g.Name !== undefined && g.Name !== "" && g.Name !== current.Name)
+    throw invalid(`the cluster is named ${current.Name} and cannot be renamed: send its Spec back with that Name`);
+  for (const [path, flag] of FIXED_CLUSTER_FIELDS) {
+    const want = at(g, path);
+    if (!sameSpec(want, at(current, path)) && !sameSpec(want, undefined))
+      throw invalid(
+        `changing the cluster's ${path} (${flag}) is not supported by shoal: leave it out of the update`,
+      );
+  }
+  const next = structuredClone(current) as Record<string, unknown> & ClusterObject["Spec"];
+  if (g.Labels !== undefined) {
+    if (g.Labels !== null && (typeof g.Labels !== "object" || Array.isArray(g.Labels)))
+      throw invalid("the cluster's Labels must be an object of strings");
+    next.Labels = (g.Labels ?? {}) as Record<string, string>;
+  }
+  const limit = at(g, "Orchestration.TaskHistoryRetentionLimit");
+  if (limit !== undefined && limit !== null) {
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0)
+      throw invalid(
+        `invalid task history limit ${JSON.stringify(limit)}: use a whole number of 0 or more (--task-history-limit)`,
+      );
+    next.Orchestration = { ...((next.Orchestration as object) ?? {}), TaskHistoryRetentionLimit: limit };
+  }
+  const heartbeat = at(g, "Dispatcher.HeartbeatPeriod");
+  if (heartbeat !== undefined && heartbeat !== null && heartbeat !== 0) {
+    if (typeof heartbeat !== "number" || !Number.isInteger(heartbeat) || heartbeat < 1e8)
+      throw invalid(
+        `invalid heartbeat period ${JSON.stringify(heartbeat)} ns: use at least 100ms (--dispatcher-heartbeat)`,
+      );
+    next.Dispatcher = { ...((next.Dispatcher as object) ?? {}), HeartbeatPeriod: heartbeat };
+  }
+  const expiry = at(g, "CAConfig.NodeCertExpiry");
+  if (expiry !== undefined && expiry !== null && expiry !== 0) {
+    if (typeof expiry !== "number" || !Number.isInteger(expiry) || expiry < 3600e9)
+      throw invalid(
+        `invalid node certificate expiry ${JSON.stringify(expiry)} ns: use at least 1h (--cert-expiry)`,
+      );
+    next.CAConfig = { ...((next.CAConfig as object) ?? {}), NodeCertExpiry: expiry };
+  }
+  return next;
+}
+
 export class ControlApi {
   /** `selfId`: the node this API answers on, for the name "self". */
   constructor(
@@ -169,12 +275,28 @@ export class ControlApi {
     });
   }
 
+  /**
+   * `POST /services/{id}/update?version=N`: the whole new spec. A changed task template (image,
+   * env, resources, ForceUpdate...) makes the orchestrator replace the tasks, a few at a time.
+   * `rollback: "previous"` (`docker service rollback`) goes back to the PreviousSpec instead.
+   */
   async updateService(
     ref: string,
     version: number,
-    spec: ServiceObject["Spec"],
+    given: ServiceObject["Spec"],
+    o: { rollback?: string } = {},
   ): Promise<{ Warnings: string[] }> {
     const current = this.findService(ref);
+    let spec = given;
+    if (o.rollback !== undefined && o.rollback !== "" && o.rollback !== "none") {
+      if (o.rollback !== "previous")
+        throw invalid(`invalid rollback "${o.rollback}": use rollback=previous`);
+      if (!current.PreviousSpec)
+        throw invalid(
+          `service ${current.Spec.Name} has no previous spec to roll back to: it was never updated`,
+        );
+      spec = structuredClone(current.PreviousSpec);
+    }
     if (!Number.isInteger(version))
       throw invalid("an update needs the version it was made from: pass ?version=N");
     if (current.Meta.Version.Index !== version)
@@ -217,9 +339,18 @@ export class ControlApi {
         return ref;
       }
     });
+    // `_up-to-date` (the docker CLI's progress asks for it): only tasks made from their
+    // service's current spec.
+    const upToDateOnly = (filters["_up-to-date"] ?? []).some((v) => v !== "false" && v !== "0");
+    const nodes = upToDateOnly ? this.store.view((tx) => tx.list("nodes")) : [];
     return this.store
       .view((tx) => tx.list("tasks"))
       .filter((t: TaskObject) => !serviceIds || serviceIds.includes(t.ServiceID))
+      .filter((t) => {
+        if (!upToDateOnly) return true;
+        const s = services.get(t.ServiceID);
+        return s !== undefined && upToDate(s, t, nodes);
+      })
       .filter((t) => !nodeIds || nodeIds.includes(t.NodeID))
       .filter((t) => !filters["desired-state"] || filters["desired-state"].includes(t.DesiredState))
       .filter((t) => !filters.id || filters.id.some((p) => t.ID.startsWith(p)))
@@ -240,24 +371,106 @@ export class ControlApi {
     return view(this.findNode(ref));
   }
 
+  /**
+   * `POST /nodes/{id}/update`: availability, labels and the role. A role change (promote,
+   * demote) is written as the node's desired role in Spec.Role; the node's daemon reacts by
+   * joining or leaving the managers' Raft group. A demotion that would cost the cluster its
+   * last manager or its quorum is refused.
+   */
   async updateNode(ref: string, version: number, spec: NodeObject["Spec"]): Promise<void> {
     const n = this.findNode(ref);
+    if (!spec || typeof spec !== "object")
+      throw invalid(`a node update needs the node's spec: inspect node ${nodeName(n)} and send its Spec back`);
     if (n.Meta.Version.Index !== version)
       throw conflict(
-        `update out of sequence: node ${n.Description.Hostname} is at version ${n.Meta.Version.Index}, not ${version}: inspect it again and retry`,
+        `update out of sequence: node ${nodeName(n)} is at version ${n.Meta.Version.Index}, not ${version}: inspect it again and retry`,
       );
     if (!["active", "pause", "drain"].includes(spec.Availability))
       throw invalid(`invalid availability "${spec.Availability}": use active, pause or drain`);
-    if (spec.Role !== n.Spec.Role) {
-      const managers = this.store.view((tx) => tx.list("nodes", (x) => x.Spec.Role === "manager")).length;
-      if (spec.Role === "worker" && managers <= 1)
-        throw invalid(
-          `demoting node ${n.Description.Hostname} would leave the cluster without a manager (1 of 1, no quorum left): promote another node first`,
-        );
-      throw invalid(
-        `changing node ${n.Description.Hostname}'s role needs joined nodes, which this cluster has not yet`,
-      );
+    if (spec.Role !== "manager" && spec.Role !== "worker")
+      throw invalid(`invalid role "${String(spec.Role)}" for node ${nodeName(n)}: use manager or worker`);
+    if (spec.Role === "worker" && n.Spec.Role === "manager") {
+      const nodes = this.store.view((tx) => tx.list("nodes"));
+      const refusal = demoteRefusal(nodes, n);
+      if (refusal) throw invalid(refusal);
     }
     await this.store.update((tx) => tx.update("nodes", { ...n, Spec: { ...spec } }));
+  }
+
+  /**
+   * `DELETE /nodes/{id}?force=`: a worker that is down (or any worker, with force) leaves the
+   * cluster's books. Its tasks are marked orphaned in the same transaction, so the orchestrator
+   * puts replacements on other nodes at once.
+   */
+  async removeNode(ref: string, force: boolean): Promise<void> {
+    const n = this.findNode(ref);
+    const name = nodeName(n);
+    if (n.Spec.Role === "manager")
+      throw invalid(
+        `node ${name} is a manager and cannot be removed: demote it first with \`node demote ${name}\``,
+      );
+    if (n.ManagerStatus)
+      throw invalid(
+        `node ${name} is still leaving the managers' Raft group: wait until \`node ls\` shows no manager status for it, then remove it`,
+      );
+    if (!force && n.Status.State !== "down")
+      throw invalid(
+        `node ${name} is not down and can't be removed: stop its daemon (or have it leave the cluster) or use --force`,
+      );
+    const now = new Date().toISOString();
+    await this.store.update((tx) => {
+      tx.delete("nodes", n.ID, n.Meta.Version.Index);
+      for (const t of tx.tasksOfNode(n.ID)) {
+        if (TERMINAL_STATES.has(t.Status.State) && t.DesiredState !== "running") continue;
+        tx.update("tasks", {
+          ...t,
+          DesiredState: "shutdown",
+          Status: TERMINAL_STATES.has(t.Status.State)
+            ? t.Status
+            : { ...t.Status, State: "orphaned", Message: `node ${name} was removed from the cluster`, Timestamp: now },
+        });
+      }
+    });
+  }
+
+  /** The cluster object (one per cluster). */
+  private cluster(): ClusterObject {
+    const c = this.store.view((tx) => tx.list("clusters"))[0];
+    if (!c) throw unavailable("this manager has no cluster object yet: wait for it to catch up and retry");
+    return c;
+  }
+
+  /**
+   * `POST /swarm/update?version=N&rotateWorkerToken=&rotateManagerToken=`: the cluster's spec
+   * (what shoal acts on: labels, task history limit, heartbeat period, certificate expiry) and
+   * join token rotation. A rotated token no longer admits new nodes; joined ones stay.
+   */
+  async updateCluster(
+    version: number,
+    spec: unknown,
+    o: { rotateWorkerToken?: boolean; rotateManagerToken?: boolean; rotateManagerUnlockKey?: boolean } = {},
+  ): Promise<void> {
+    const c = this.cluster();
+    if (c.Meta.Version.Index !== version)
+      throw conflict(
+        `update out of sequence: the cluster is at version ${c.Meta.Version.Index}, not ${version}: inspect it again (swarm inspect) and retry`,
+      );
+    if (o.rotateManagerUnlockKey)
+      throw invalid("this cluster is not locked (shoal has no autolock), so there is no unlock key to rotate");
+    const next = nextClusterSpec(c.Spec, spec);
+    const ca = c.RootCA?.CACert;
+    if ((o.rotateWorkerToken || o.rotateManagerToken) && !ca)
+      throw unavailable("the cluster has no CA yet, so its join tokens cannot be rotated");
+    const tokens = c.JoinTokens ?? { Worker: "", Manager: "" };
+    await this.store.update((tx) =>
+      tx.update("clusters", {
+        ...c,
+        Spec: next,
+        JoinTokens: {
+          Worker: o.rotateWorkerToken && ca ? makeJoinToken(ca) : tokens.Worker,
+          Manager: o.rotateManagerToken && ca ? makeJoinToken(ca) : tokens.Manager,
+        },
+      }),
+    );
   }
 }

@@ -77,6 +77,16 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
     if (!body) throw unavailable(NOT_A_MANAGER);
     return body;
   });
+  // `docker swarm update`, and `docker swarm join-token --rotate` (the spec sent back as read).
+  app.post<{ Querystring: Query }>("/swarm/update", async (request, reply) => {
+    const q = request.query;
+    await control().updateCluster(version(q), request.body, {
+      rotateWorkerToken: qBool(q, "rotateWorkerToken"),
+      rotateManagerToken: qBool(q, "rotateManagerToken"),
+      rotateManagerUnlockKey: qBool(q, "rotateManagerUnlockKey"),
+    });
+    return reply.code(200).send();
+  });
 
   app.post("/services/create", async (request, reply) =>
     reply.code(201).send(await control().createService(withRegistryAuth(request.body, request.headers))),
@@ -90,7 +100,12 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
   });
   app.get<IdReq>("/services/:id", async (request) => control().inspectService(request.params.id));
   app.post<IdReq>("/services/:id/update", async (request) =>
-    control().updateService(request.params.id, version(request.query), request.body as ServiceObject["Spec"]),
+    control().updateService(
+      request.params.id,
+      version(request.query),
+      withRegistryAuth(request.body, request.headers),
+      { rollback: qString(request.query, "rollback") },
+    ),
   );
   app.delete<IdReq>("/services/:id", async (request, reply) => {
     await control().removeService(request.params.id);
@@ -106,10 +121,8 @@ export function registerSwarmRoutes(app: FastifyInstance, host: SwarmHost): void
     await control().updateNode(request.params.id, version(request.query), request.body as NodeObject["Spec"]);
     return reply.code(200).send();
   });
-  app.delete<IdReq>("/nodes/:id", async (request) => {
-    const n = control().inspectNode(request.params.id);
-    throw invalid(
-      `node ${n.Description.Hostname} is this cluster's only manager and cannot be removed: use swarm leave --force`,
-    );
+  app.delete<IdReq>("/nodes/:id", async (request, reply) => {
+    await control().removeNode(request.params.id, qBool(request.query, "force"));
+    return reply.code(200).send();
   });
 }

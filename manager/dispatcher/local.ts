@@ -4,7 +4,7 @@
 import type { AssignmentChannel, TaskAssignment, TaskStatusReport } from "../../shared/cluster.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
 import type { ClusterStore } from "../store/store.js";
-import type { TaskObject } from "../store/types.js";
+import type { StoreEvent, TaskObject } from "../store/types.js";
 
 /** The order a task's state moves in; a report never moves it back. */
 const ORDER = ["new", "pending", "assigned", "accepted", "preparing", "starting", "running"];
@@ -77,4 +77,42 @@ export class Dispatcher implements AssignmentChannel {
       }
     });
   }
+}
+
+/**
+ * The nodes whose assignments a committed batch may change; "all" for a snapshot restore (an
+ * empty batch), after which every node must be looked at again.
+ */
+export function nodesTouched(events: StoreEvent[]): Set<string> | "all" {
+  if (events.length === 0) return "all";
+  const nodes = new Set<string>();
+  for (const e of events) {
+    if (e.table !== "tasks") continue;
+    nodes.add((e.object as TaskObject).NodeID);
+    const old = e.old as TaskObject | undefined;
+    if (old) nodes.add(old.NodeID);
+  }
+  return nodes;
+}
+
+/**
+ * The changes that turn the set a node was sent (`sent`: id → the assignment as JSON) into
+ * `now`; `sent` is brought up to date. Remote agents get these instead of the whole set each time.
+ */
+export function diffAssignments(
+  sent: Map<string, string>,
+  now: TaskAssignment[],
+): { update: TaskAssignment[]; remove: string[] } {
+  const update: TaskAssignment[] = [];
+  const seen = new Set<string>();
+  for (const t of now) {
+    seen.add(t.id);
+    const json = JSON.stringify(t);
+    if (sent.get(t.id) === json) continue;
+    sent.set(t.id, json);
+    update.push(t);
+  }
+  const remove = [...sent.keys()].filter((id) => !seen.has(id));
+  for (const id of remove) sent.delete(id);
+  return { update, remove };
 }

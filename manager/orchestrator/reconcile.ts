@@ -1,7 +1,9 @@
 // What the orchestrators decide for one service, as a pure function of the service, its tasks,
 // the nodes and the time: which tasks to make and which to shut down. Replicated services keep
 // one live task per slot 1..replicas; global services one per eligible node. A task that ended
-// is replaced as its restart policy says (condition, delay, attempts within a window).
+// is replaced as its restart policy says (condition, delay, attempts within a window). A live
+// task made from an older spec (the service was updated, or forced with ForceUpdate) is
+// replaced too, a few slots at a time (UpdateConfig.Parallelism, Docker's default 1; 0 = all).
 import { parseConstraint, satisfies } from "../scheduler/constraints.js";
 import type { NodeObject, ServiceObject, TaskObject, TaskState } from "../store/types.js";
 
@@ -53,6 +55,72 @@ export function restartPolicyOf(service: ServiceObject): RestartPolicy {
     maxAttempts: p?.MaxAttempts ?? 0,
     windowMs: p?.Window !== undefined ? p.Window / 1e6 : 0,
   };
+}
+
+/**
+ * A value with its zero values left out, keys sorted: how swarmkit's protobuf specs compare, so
+ * that `Env: []`, `Labels: {}` or `Delay: 0` (which the docker CLI drops when it sends a spec
+ * back) equal a missing field.
+ */
+function canonical(v: unknown): unknown {
+  if (v === null || v === undefined || v === false || v === 0 || v === "") return undefined;
+  if (Array.isArray(v)) {
+    const items = v.map((x) => canonical(x) ?? null);
+    return items.length === 0 ? undefined : items;
+  }
+  if (typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v as object).sort()) {
+      const c = canonical((v as Record<string, unknown>)[k]);
+      if (c !== undefined) out[k] = c;
+    }
+    return Object.keys(out).length === 0 ? undefined : out;
+  }
+  return v;
+}
+
+/** Whether two specs are equal as swarmkit compares them (zero values equal missing ones). */
+export function sameSpec(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a) ?? null) === JSON.stringify(canonical(b) ?? null);
+}
+
+/** The spec a new task of the service gets: its task template and its published ports. */
+export function taskSpecOf(service: ServiceObject): Record<string, unknown> {
+  const endpoint = (service.Spec as { EndpointSpec?: { Ports?: unknown[] } }).EndpointSpec;
+  // The task carries the service's published ports (swarmkit copies the Endpoint too): the
+  // scheduler keeps host-mode ports apart and the worker publishes them.
+  return {
+    ...structuredClone(service.Spec.TaskTemplate),
+    ...(endpoint ? { Endpoint: structuredClone(endpoint) } : {}),
+  };
+}
+
+/**
+ * Whether a task was made from the service's current spec. As swarmkit's IsTaskDirty, a change of
+ * placement constraints alone leaves a task whose node still satisfies them where it is.
+ */
+export function upToDate(service: ServiceObject, task: TaskObject, nodes: NodeObject[] = []): boolean {
+  const want = taskSpecOf(service);
+  if (sameSpec(task.Spec, want)) return true;
+  const { Placement: wantPlacement, ...wantRest } = want as { Placement?: { Constraints?: string[] } };
+  const { Placement: _had, ...hadRest } = task.Spec;
+  if (!sameSpec(hadRest, wantRest)) return false;
+  const node = nodes.find((n) => n.ID === task.NodeID);
+  if (!node) return false;
+  try {
+    return (wantPlacement?.Constraints ?? []).map(parseConstraint).every((c) => satisfies(node, c));
+  } catch {
+    return false;
+  }
+}
+
+/** UpdateConfig.Parallelism: how many running tasks are replaced at once; 0 = all at once. */
+function updateParallelism(service: ServiceObject): number {
+  const u = (service.Spec as { UpdateConfig?: { Parallelism?: number } }).UpdateConfig;
+  // Swarmkit's default when a spec has no UpdateConfig is 1, as the docker CLI sends.
+  if (!u) return 1;
+  const p = u.Parallelism ?? 0;
+  return Number.isInteger(p) && p > 0 ? p : Infinity;
 }
 
 function live(t: TaskObject): boolean {
@@ -107,7 +175,7 @@ export function reconcile(
   }
   const policy = restartPolicyOf(service);
   const spec = service.Spec.TaskTemplate;
-  const endpoint = (service.Spec as { EndpointSpec?: { Ports?: unknown[] } }).EndpointSpec;
+  const fresh = (t: TaskObject): boolean => upToDate(service, t, nodes);
   const groups = new Map<string, TaskObject[]>();
   const global = service.Spec.Mode.Global !== undefined;
   for (const t of tasks) {
@@ -135,22 +203,48 @@ export function reconcile(
     nodes.filter((n) => n.Status.State !== "down" && n.Spec.Availability !== "drain").map((n) => n.ID),
   );
   const stranded = (t: TaskObject): boolean => !global && t.NodeID !== "" && !usable.has(t.NodeID);
+  const sorted = (k: string): TaskObject[] =>
+    (groups.get(k) ?? []).sort((a, b) => a.Meta.Version.Index - b.Meta.Version.Index);
+  // A rolling update: slots already moved to the current spec whose task does not run yet (it
+  // is starting, or failed and waits for its restart) hold the next ones back.
+  let budget = updateParallelism(service);
   for (const k of wanted) {
-    const group = (groups.get(k) ?? []).sort((a, b) => a.Meta.Version.Index - b.Meta.Version.Index);
+    const group = sorted(k);
+    const current = group.filter((t) => live(t) && !stranded(t) && fresh(t));
+    if (current.length > 0) {
+      if (!current.some((t) => t.Status.State === "running")) budget--;
+      continue;
+    }
+    if (group.some(live)) continue;
+    // Ended while meant to run, and about to be restarted: still in progress.
+    const waiting = group.filter((t) => t.DesiredState === "running" && fresh(t) && !stranded(t));
+    if (waiting.some((t) => restartDecision(t, group, policy, now).restart)) budget--;
+  }
+  for (const k of wanted) {
+    const group = sorted(k);
     for (const t of group.filter(live).filter(stranded)) plan.shutdown.push(t.ID);
     const running = group.filter(live).filter((t) => !stranded(t));
     // A slot holds one live task: extras (a restart raced a recovery) are shut down, newest kept.
     for (const extra of running.slice(0, -1)) plan.shutdown.push(extra.ID);
-    if (running.length > 0) continue;
     const newTask = (notBefore: number): NewTask => ({
       serviceId: service.ID,
       slot: global ? 0 : Number(k),
       nodeId: global ? k : "",
-      // The task carries the service's published ports (swarmkit copies the Endpoint too):
-      // the scheduler keeps host-mode ports apart and the worker publishes them.
-      spec: { ...structuredClone(spec), ...(endpoint ? { Endpoint: structuredClone(endpoint) } : {}) },
+      spec: taskSpecOf(service),
       notBefore,
     });
+    if (running.length > 0) {
+      // Made from an older spec: replaced (stop first, then a new task in the slot). A task that
+      // does not run yet is replaced at once; running ones as the update's parallelism allows.
+      const current = running[running.length - 1];
+      if (fresh(current)) continue;
+      const started = current.Status.State === "running";
+      if (started && budget <= 0) continue;
+      if (started) budget--;
+      plan.shutdown.push(current.ID);
+      plan.create.push(newTask(0));
+      continue;
+    }
     const last = group[group.length - 1];
     if (!last || stranded(last)) {
       plan.create.push(newTask(0));
@@ -162,10 +256,12 @@ export function reconcile(
       continue;
     }
     // It ended while meant to run: the restart policy decides. A task not restarted stays as
-    // it is (desired running, ended), so the slot is not refilled at the next pass either.
+    // it is (desired running, ended), so the slot is not refilled at the next pass either; nor
+    // is it shut down before its restart delay is over (the loop makes only the tasks that are
+    // due), or the next pass would refill the slot at once.
     const d = restartDecision(last, group, policy, now);
     if (d.restart) {
-      plan.shutdown.push(last.ID);
+      if (d.notBefore <= now) plan.shutdown.push(last.ID);
       plan.create.push(newTask(d.notBefore));
     }
   }

@@ -42,6 +42,8 @@ export interface NodeObject extends StoredObject {
   };
   Status: { State: NodeState; Message?: string; Addr: string };
   ManagerStatus?: { Leader?: boolean; Reachability: "reachable" | "unreachable" | "unknown"; Addr: string };
+  /** host:port of the node's gRPC server (shoal's own field: where managers reach the node). */
+  ListenAddr?: string;
 }
 
 export interface ServiceObject extends StoredObject {

@@ -206,6 +206,7 @@ export interface JoinRaftRequest {
 export interface RaftMember {
   raftId: number;
   addr: string;
+  nodeId: string;
 }
 
 export interface JoinRaftResponse {
@@ -2336,7 +2337,7 @@ export const JoinRaftRequest: MessageFns<JoinRaftRequest> = {
 };
 
 function createBaseRaftMember(): RaftMember {
-  return { raftId: 0, addr: "" };
+  return { raftId: 0, addr: "", nodeId: "" };
 }
 
 export const RaftMember: MessageFns<RaftMember> = {
@@ -2346,6 +2347,9 @@ export const RaftMember: MessageFns<RaftMember> = {
     }
     if (message.addr !== "") {
       writer.uint32(18).string(message.addr);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(26).string(message.nodeId);
     }
     return writer;
   },
@@ -2379,6 +2383,14 @@ export const RaftMember: MessageFns<RaftMember> = {
             message.addr = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2399,6 +2411,11 @@ export const RaftMember: MessageFns<RaftMember> = {
         ? globalThis.Number(object.raft_id)
         : 0,
       addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
     };
   },
 
@@ -2410,6 +2427,9 @@ export const RaftMember: MessageFns<RaftMember> = {
     if (message.addr !== "") {
       obj.addr = message.addr;
     }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
     return obj;
   },
 
@@ -2420,6 +2440,7 @@ export const RaftMember: MessageFns<RaftMember> = {
     const message = createBaseRaftMember();
     message.raftId = object.raftId ?? 0;
     message.addr = object.addr ?? "";
+    message.nodeId = object.nodeId ?? "";
     return message;
   },
 };

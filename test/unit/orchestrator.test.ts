@@ -32,7 +32,8 @@ function task(
     ServiceID: "svc",
     Slot: slot,
     NodeID: o.node ?? "",
-    Spec: {},
+    // What service() below makes its tasks from: the tasks are up to date.
+    Spec: { ContainerSpec: { Image: "busybox" } },
     Status: { Timestamp: new Date(o.at ?? NOW - 60_000).toISOString(), State: state, Message: "" },
     DesiredState: desired,
   };
@@ -86,9 +87,18 @@ describe("replicated services", () => {
       [],
       NOW,
     );
-    expect(plan.shutdown).toEqual([failed.ID]);
+    // Not yet due: the failed task stays as it is, the new one is planned for later.
+    expect(plan.shutdown).toEqual([]);
     expect(plan.create).toHaveLength(1);
     expect(plan.create[0].notBefore).toBe(NOW - 1000 + 5000);
+    const due = reconcile(
+      service({ Replicated: { Replicas: 1 } }, { Condition: "any", Delay: 5e9 }),
+      [failed],
+      [],
+      NOW + 4000,
+    );
+    expect(due.shutdown).toEqual([failed.ID]);
+    expect(due.create.map((c) => c.notBefore)).toEqual([NOW + 4000]);
   });
 
   it("on-failure leaves a task that completed; none never restarts", () => {

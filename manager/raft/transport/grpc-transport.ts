@@ -187,6 +187,8 @@ export class GrpcTransport {
     this.stopped = true;
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
+    // A shared server lives on; only our service leaves it (a demoted manager's node keeps serving).
+    if (this.opts.sharedServer) this.opts.sharedServer.removeService(pb.RaftService);
     const server = this.server;
     this.server = null;
     if (!server) return;

@@ -1,0 +1,94 @@
+// Calls this daemon makes to other nodes: the CA while joining or renewing, Raft membership and
+// API forwarding. A manager that is not the leader answers UNAVAILABLE with the leader's address
+// in the `shoal-leader` trailer; calls here follow that, so callers can name any manager.
+import * as grpc from "@grpc/grpc-js";
+import * as pb from "../proto/gen/cluster.js";
+import {
+  channelOptions,
+  clientCredentials,
+  joiningCredentials,
+  MANAGER_TLS_NAME,
+  type TlsIdentity,
+} from "../shared/grpc-tls.js";
+import { forbidden, invalid, ShoalError, unavailable } from "../shared/errors.js";
+import { LEADER_METADATA } from "../manager/ca/server.js";
+
+const CALL_TIMEOUT_MS = 15_000;
+
+/** "10.0.0.1" → "10.0.0.1:2377"; "[::1]:7" and "h:7" stay. */
+export function withPort(addr: string, port = 2377): string {
+  if (/^\[.*\]:\d+$/.test(addr) || /^[^:]+:\d+$/.test(addr)) return addr;
+  return `${addr}:${port}`;
+}
+
+/** A gRPC failure as the error a user sees, naming the node that answered. */
+export function remoteError(addr: string, e: grpc.ServiceError): ShoalError {
+  const what = e.details || e.message;
+  switch (e.code) {
+    case grpc.status.PERMISSION_DENIED:
+    case grpc.status.UNAUTHENTICATED:
+      return forbidden(`the manager at ${addr} refused this node: ${what}`);
+    case grpc.status.INVALID_ARGUMENT:
+      return invalid(`the manager at ${addr} refused the request: ${what}`);
+    default:
+      return unavailable(`the manager at ${addr} could not be reached or failed: ${what}`);
+  }
+}
+
+function leaderHint(e: grpc.ServiceError): string | undefined {
+  if (e.code !== grpc.status.UNAVAILABLE) return undefined;
+  const v = e.metadata?.get(LEADER_METADATA)[0];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => unknown;
+
+/**
+ * One unary call, retried at the leader when a follower names it (at most 3 hops). `make` builds
+ * the client for an address; the client is closed after the call.
+ */
+export async function callLeader<C extends grpc.Client, Req, Res>(
+  addr: string,
+  make: (addr: string) => C,
+  method: (c: C) => Unary<Req, Res>,
+  req: Req,
+): Promise<{ res: Res; addr: string }> {
+  let target = addr;
+  for (let hop = 0; ; hop++) {
+    const client = make(target);
+    try {
+      const res = await new Promise<Res>((resolve, reject) =>
+        method(client).call(
+          client,
+          req,
+          new grpc.Metadata(),
+          { deadline: Date.now() + CALL_TIMEOUT_MS },
+          (err: grpc.ServiceError | null, value?: Res) => (err ? reject(err) : resolve(value as Res)),
+        ),
+      );
+      return { res, addr: target };
+    } catch (e) {
+      const err = e as grpc.ServiceError;
+      const hint = leaderHint(err);
+      if (hint && hint !== target && hop < 3) {
+        target = hint;
+        continue;
+      }
+      throw remoteError(target, err);
+    } finally {
+      client.close();
+    }
+  }
+}
+
+export const caClientJoining = (caPem?: string) => (addr: string) =>
+  new pb.CAClient(addr, joiningCredentials(caPem), channelOptions(MANAGER_TLS_NAME));
+
+export const caClient = (identity: TlsIdentity) => (addr: string) =>
+  new pb.CAClient(addr, clientCredentials(identity), channelOptions(MANAGER_TLS_NAME));
+
+/** A client of another node's Node service; `tlsName` is "swarm-manager" or that node's id. */
+export const nodeClient =
+  (identity: TlsIdentity, tlsName = MANAGER_TLS_NAME) =>
+  (addr: string) =>
+    new pb.NodeClient(addr, clientCredentials(identity), channelOptions(tlsName));

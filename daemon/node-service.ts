@@ -1,0 +1,128 @@
+// The Node service every daemon serves on its cluster port: Forward runs an Engine API request on
+// this node's own socket for another node (a worker's CLI asking a manager, a follower's write
+// going to the leader, a manager reading a task's logs), streaming the answer back as it comes;
+// JoinRaft and LeaveRaft change the managers' Raft group on the leader. Callers must hold a
+// certificate from this cluster's CA; forwarding to a worker and Raft changes need a manager's.
+import * as grpc from "@grpc/grpc-js";
+import { request as httpRequest } from "node:http";
+import * as pb from "../proto/gen/cluster.js";
+import { messageOf } from "../shared/errors.js";
+import { peerCertificatePem } from "../shared/grpc-tls.js";
+import type { Logger } from "../shared/logging.js";
+import { verifyNodeCertificate, type NodeIdentity } from "../manager/ca/ca.js";
+import { grpcError, notLeaderError } from "../manager/ca/server.js";
+import type { Manager } from "../manager/manager.js";
+import { NotLeaderError } from "../manager/raft/node.js";
+
+export interface NodeServiceHost {
+  socketPath: string;
+  caPem(): string | undefined;
+  /** This node's role now. */
+  role(): "manager" | "worker" | undefined;
+  manager(): Manager | undefined;
+  log: Logger;
+}
+
+type Call = Parameters<typeof peerCertificatePem>[0] & { getPeer(): string };
+
+/** Paths a worker may have a manager run: the cluster API, nothing of the manager's own engine. */
+const CLUSTER_PATH = /^(?:\/v[0-9.]+)?\/(?:swarm|nodes|services|tasks|secrets|configs|networks)(?:[/?]|$)/;
+
+export function nodeService(host: NodeServiceHost): pb.NodeServer {
+  const identify = (call: Call): NodeIdentity => {
+    const ca = host.caPem();
+    if (!ca) throw Object.assign(new Error("this node is not part of a cluster"), { code: grpc.status.UNAVAILABLE });
+    const pem = peerCertificatePem(call);
+    if (!pem)
+      throw Object.assign(new Error("a client certificate of this cluster is required"), {
+        code: grpc.status.UNAUTHENTICATED,
+      });
+    try {
+      return verifyNodeCertificate(pem, ca);
+    } catch (e) {
+      host.log.warn({ peer: call.getPeer(), err: messageOf(e) }, "refused a node call");
+      throw Object.assign(new Error(messageOf(e)), { code: grpc.status.UNAUTHENTICATED });
+    }
+  };
+  const asStatus = (e: unknown): Partial<grpc.StatusObject> =>
+    e instanceof NotLeaderError
+      ? notLeaderError(host.manager()?.leaderAddr())
+      : e instanceof Error && "code" in e && typeof e.code === "number"
+        ? { code: e.code, details: e.message }
+        : e && typeof e === "object" && "code" in e && "details" in e
+          ? (e as Partial<grpc.StatusObject>)
+          : grpcError(e);
+
+  return {
+    forward: (call) => {
+      let who: NodeIdentity;
+      try {
+        who = identify(call);
+        if (who.role !== "manager" && !(host.role() === "manager" && CLUSTER_PATH.test(call.request.url)))
+          throw Object.assign(new Error("only managers may run requests on another node"), {
+            code: grpc.status.PERMISSION_DENIED,
+          });
+      } catch (e) {
+        call.emit("error", asStatus(e));
+        return;
+      }
+      const r = call.request;
+      const headers: Record<string, string> = {};
+      for (const h of r.headers) headers[h.name] = h.value;
+      headers["content-length"] = String(r.body.length);
+      const req = httpRequest(
+        { socketPath: host.socketPath, method: r.method, path: r.url, headers },
+        (res) => {
+          call.write({
+            status: res.statusCode ?? 500,
+            headers: Object.entries(res.headers).flatMap(([name, v]) =>
+              v === undefined ? [] : (Array.isArray(v) ? v : [v]).map((value) => ({ name, value })),
+            ),
+            body: Buffer.alloc(0),
+          });
+          res.on("data", (chunk: Buffer) => call.write({ status: 0, headers: [], body: chunk }));
+          res.on("end", () => call.end());
+          res.on("error", (e) => call.emit("error", { code: grpc.status.INTERNAL, details: messageOf(e) }));
+        },
+      );
+      req.on("error", (e) => call.emit("error", { code: grpc.status.INTERNAL, details: messageOf(e) }));
+      // A caller that goes away (logs -f ended) ends the local request too.
+      call.on("cancelled", () => req.destroy());
+      req.end(r.body);
+    },
+    joinRaft: (call, cb) => {
+      void (async () => {
+        const who = identify(call);
+        if (who.role !== "manager")
+          throw Object.assign(new Error("only a manager's certificate can join the raft group"), {
+            code: grpc.status.PERMISSION_DENIED,
+          });
+        const m = host.manager();
+        if (!m) throw notLeaderError(undefined);
+        const members = await m.addMember(call.request.raftId, call.request.addr, who.nodeId);
+        return {
+          members: members.map((x) => ({ raftId: x.raftId, addr: x.addr, nodeId: x.nodeId })),
+        };
+      })().then(
+        (r) => cb(null, r),
+        (e: unknown) => cb(asStatus(e)),
+      );
+    },
+    leaveRaft: (call, cb) => {
+      void (async () => {
+        const who = identify(call);
+        if (who.role !== "manager")
+          throw Object.assign(new Error("only a manager can change the raft group"), {
+            code: grpc.status.PERMISSION_DENIED,
+          });
+        const m = host.manager();
+        if (!m) throw notLeaderError(undefined);
+        await m.removeMember(call.request.raftId);
+        return {};
+      })().then(
+        (r) => cb(null, r),
+        (e: unknown) => cb(asStatus(e)),
+      );
+    },
+  };
+}

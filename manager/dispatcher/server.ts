@@ -1,0 +1,496 @@
+// The dispatcher's gRPC face for agents on other hosts, wrapping the in-process core (local.ts).
+// Only the leader serves: followers refuse with the leader's address so the agent moves there,
+// since the leader is the one whose store writes (node state, task status) need no forwarding.
+// The caller is whoever its client certificate says: ids in requests are never trusted.
+// Liveness follows swarmkit: a session per node, heartbeats with a deadline, and a node whose
+// deadline passes is marked down so the orchestrator replaces its tasks elsewhere.
+import { randomBytes } from "node:crypto";
+import * as grpc from "@grpc/grpc-js";
+import {
+  AssignmentsType,
+  type Assignment,
+  type AssignmentsMessage,
+  type AssignmentsRequest,
+  type DispatcherServer as DispatcherServerImpl,
+  type NodeDescription,
+  type SessionMessage,
+  type SessionRequest,
+  type TaskStatus,
+} from "../../proto/gen/cluster.js";
+import type { TaskAssignment, TaskState, TaskStatusReport } from "../../shared/cluster.js";
+import { isShoalError, messageOf, type ErrorKind } from "../../shared/errors.js";
+import { peerCertificatePem } from "../../shared/grpc-tls.js";
+import type { Logger } from "../../shared/logging.js";
+import { verifyNodeCertificate } from "../ca/ca.js";
+import type { ClusterStore } from "../store/store.js";
+import type { NodeObject } from "../store/types.js";
+import { diffAssignments, nodesTouched, type Dispatcher } from "./local.js";
+
+export interface DispatcherServerOptions {
+  store: ClusterStore;
+  core: Dispatcher;
+  isLeader(): boolean;
+  leaderAddr(): string | undefined;
+  managers(): Array<{ nodeId: string; addr: string }>;
+  caPem(): string;
+  /** Default 1000. */
+  heartbeatPeriodMs?: number;
+  /** A node is down after period × missed without a heartbeat. Default 3. */
+  missedHeartbeats?: number;
+  /** The node whose agent uses `core` in process (this manager's own): it never heartbeats, so it is never marked down here. */
+  localNodeId?: string;
+  log: Logger;
+}
+
+/** Trailing metadata key naming the leader (host:port) on a follower's refusal. */
+export const LEADER_METADATA = "shoal-leader";
+
+const STATES: ReadonlySet<string> = new Set<TaskState>([
+  "new",
+  "pending",
+  "assigned",
+  "accepted",
+  "preparing",
+  "starting",
+  "running",
+  "complete",
+  "shutdown",
+  "failed",
+  "rejected",
+  "orphaned",
+  "remove",
+]);
+
+/** Bursts of commits (a scale to 100) become one incremental message. */
+const COALESCE_MS = 10;
+
+type Status = Partial<grpc.StatusObject>;
+type SurfaceCall = Parameters<typeof peerCertificatePem>[0];
+type StreamCall<Req, Res> = grpc.ServerWritableStream<Req, Res>;
+
+class CallError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+    readonly metadata?: grpc.Metadata,
+  ) {
+    super(message);
+  }
+}
+
+const CODES: Record<ErrorKind, grpc.status> = {
+  invalid: grpc.status.INVALID_ARGUMENT,
+  unauthorized: grpc.status.UNAUTHENTICATED,
+  forbidden: grpc.status.PERMISSION_DENIED,
+  not_found: grpc.status.NOT_FOUND,
+  conflict: grpc.status.ABORTED,
+  not_modified: grpc.status.FAILED_PRECONDITION,
+  internal: grpc.status.INTERNAL,
+  unavailable: grpc.status.UNAVAILABLE,
+};
+
+function statusOf(e: unknown): Status {
+  if (e instanceof CallError) return { code: e.code, details: e.message, metadata: e.metadata };
+  if (isShoalError(e)) return { code: CODES[e.kind], details: e.message };
+  return { code: grpc.status.INTERNAL, details: messageOf(e) };
+}
+
+/** A write that lost a version race is read again and retried: another writer changed the object. */
+async function retryConflicts<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i >= attempts || !isShoalError(e) || e.kind !== "conflict") throw e;
+    }
+  }
+}
+
+function toProto(t: TaskAssignment): Assignment {
+  return {
+    id: t.id,
+    serviceId: t.serviceId,
+    serviceName: t.serviceName,
+    slot: t.slot,
+    specJson: Buffer.from(JSON.stringify(t.spec)),
+    desiredState: t.desiredState,
+    state: t.state,
+  };
+}
+
+function toReport(s: TaskStatus): TaskStatusReport {
+  if (!STATES.has(s.state))
+    throw new CallError(grpc.status.INVALID_ARGUMENT, `task ${s.taskId}: unknown state "${s.state}"`);
+  return {
+    taskId: s.taskId,
+    state: s.state as TaskState,
+    message: s.message,
+    ...(s.err ? { err: s.err } : {}),
+    ...(s.containerId ? { containerId: s.containerId } : {}),
+    ...(s.exitCode !== undefined ? { exitCode: s.exitCode } : {}),
+  };
+}
+
+/** The node as its session request describes it; unchanged fields stay as stored. */
+function described(n: NodeObject, d: NodeDescription | undefined): NodeObject {
+  if (!d) return structuredClone(n);
+  return {
+    ...n,
+    Description: {
+      Hostname: d.hostname || n.Description.Hostname,
+      Platform: {
+        Architecture: d.architecture || n.Description.Platform.Architecture,
+        OS: d.os || n.Description.Platform.OS,
+      },
+      Resources: {
+        NanoCPUs: d.nanoCpus || n.Description.Resources.NanoCPUs,
+        MemoryBytes: d.memoryBytes || n.Description.Resources.MemoryBytes,
+      },
+    },
+    Status: { ...n.Status, Addr: d.addr || n.Status.Addr },
+  };
+}
+
+/** One open server stream; ending it twice, or after the client went away, does nothing. */
+class Stream<Req, Res> {
+  private ended = false;
+  private readonly cleanups: Array<() => void> = [];
+
+  constructor(readonly call: StreamCall<Req, Res>) {
+    call.on("cancelled", () => this.end());
+    call.on("error", () => this.end());
+  }
+
+  get open(): boolean {
+    return !this.ended && !this.call.cancelled;
+  }
+
+  onEnd(fn: () => void): void {
+    if (this.ended) fn();
+    else this.cleanups.push(fn);
+  }
+
+  send(msg: Res): void {
+    if (this.open) this.call.write(msg);
+  }
+
+  end(status?: Status): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const fn of this.cleanups.splice(0)) fn();
+    if (this.call.cancelled) return;
+    if (status) this.call.emit("error", status);
+    else this.call.end();
+  }
+}
+
+interface Session {
+  id: string;
+  nodeId: string;
+  stream: Stream<SessionRequest, SessionMessage>;
+  /** What the last SessionMessage said (managers, role), to send again only on a change. */
+  said: string;
+}
+
+export class DispatcherServer {
+  private readonly periodMs: number;
+  private readonly timeoutMs: number;
+  private readonly sessions = new Map<string, Session>();
+  /** Nodes watched for heartbeats while leading: node id → ms since the epoch. */
+  private readonly deadlines = new Map<string, number>();
+  private readonly markingDown = new Set<string>();
+  private leading = false;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+  private refreshQueued = false;
+  /** Open assignment streams per node: what to run when the node's tasks may have changed. */
+  private readonly assignmentStreams = new Map<string, Set<() => void>>();
+  /** What managers() said at the last look, to tell sessions only of a change. */
+  private managersSaid = "";
+
+  constructor(private readonly o: DispatcherServerOptions) {
+    this.periodMs = o.heartbeatPeriodMs ?? 1000;
+    this.timeoutMs = this.periodMs * (o.missedHeartbeats ?? 3);
+    this.timer = setInterval(() => this.tick(), Math.max(20, Math.floor(this.periodMs / 4)));
+    // One subscription for every stream: a commit costs a look at its events, not one per node.
+    this.unsubscribe = o.store.subscribe((events) => {
+      if (events.length === 0 || events.some((e) => e.table === "nodes")) this.queueRefresh();
+      const touched = nodesTouched(events);
+      for (const [nodeId, kicks] of this.assignmentStreams)
+        if (touched === "all" || touched.has(nodeId)) for (const kick of kicks) kick();
+    });
+  }
+
+  /** The lead's hook on a Raft role change; also noticed by polling isLeader(). */
+  leadershipChanged(leading: boolean): void {
+    if (this.closed || leading === this.leading) return;
+    this.leading = leading;
+    this.deadlines.clear();
+    if (leading) {
+      // A failover must not mark down nodes that were heartbeating to the old leader: every
+      // node gets a whole timeout to find this manager.
+      const until = Date.now() + this.timeoutMs;
+      for (const n of this.o.store.view((tx) => tx.list("nodes")))
+        void until;
+      this.o.log.info({ nodes: this.deadlines.size }, "dispatcher: leading; waiting for agents' heartbeats");
+      return;
+    }
+    this.o.log.info({ sessions: this.sessions.size }, "dispatcher: no longer leading; ending agent sessions");
+    for (const s of [...this.sessions.values()]) this.endSession(s, this.notLeader());
+  }
+
+  implementation(): DispatcherServerImpl {
+    return {
+      session: (call) => void this.serveSession(call),
+      heartbeat: (call, callback) => {
+        try {
+          const session = this.sessionOf(call, call.request.sessionId);
+          this.deadlines.set(session.nodeId, Date.now() + this.timeoutMs);
+          callback(null, { periodMs: this.periodMs });
+        } catch (e) {
+          callback(statusOf(e));
+        }
+      },
+      assignments: (call) => this.serveAssignments(call),
+      updateTaskStatus: (call, callback) => {
+        void (async () => {
+          const session = this.sessionOf(call, call.request.sessionId);
+          const reports = call.request.updates.map(toReport);
+          await retryConflicts(() => this.o.core.report(session.nodeId, reports));
+        })().then(
+          () => callback(null, {}),
+          (e: unknown) => callback(statusOf(e)),
+        );
+      },
+    };
+  }
+
+  /** Stop the timers and end every stream (the daemon is stopping, or the server goes). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.unsubscribe();
+    for (const s of [...this.sessions.values()])
+      this.endSession(s, { code: grpc.status.UNAVAILABLE, details: "the manager is stopping" });
+    this.deadlines.clear();
+  }
+
+  // ---- calls --------------------------------------------------------------------------------
+
+  private notLeader(): CallError {
+    const md = new grpc.Metadata();
+    const leader = this.o.leaderAddr();
+    if (leader) md.set(LEADER_METADATA, leader);
+    return new CallError(grpc.status.UNAVAILABLE, "not the leader", md);
+  }
+
+  /** Who calls, from its certificate; refuses callers that are not (or no longer) cluster nodes. */
+  private admit(call: SurfaceCall): string {
+    if (this.closed) throw new CallError(grpc.status.UNAVAILABLE, "the manager is stopping");
+    let pem: string | undefined;
+    try {
+      pem = peerCertificatePem(call);
+    } catch (e) {
+      throw new CallError(grpc.status.UNAUTHENTICATED, `unreadable client certificate: ${messageOf(e)}`);
+    }
+    if (!pem)
+      throw new CallError(
+        grpc.status.UNAUTHENTICATED,
+        // grpc-js shows only certificates that passed the TLS check against our CA.
+        "no client certificate from this cluster's CA: the dispatcher serves only nodes of this cluster (join it first)",
+      );
+    let nodeId: string;
+    try {
+      nodeId = verifyNodeCertificate(pem, this.o.caPem()).nodeId;
+    } catch (e) {
+      throw new CallError(grpc.status.UNAUTHENTICATED, `client certificate refused: ${messageOf(e)}`);
+    }
+    if (!this.syncLeadership()) throw this.notLeader();
+    if (!this.o.store.view((tx) => tx.get("nodes", nodeId)))
+      throw new CallError(grpc.status.PERMISSION_DENIED, `node ${nodeId} was removed from the cluster`);
+    return nodeId;
+  }
+
+  private sessionOf(call: SurfaceCall, sessionId: string): Session {
+    const nodeId = this.admit(call);
+    const s = this.sessions.get(nodeId);
+    if (!s || s.id !== sessionId)
+      throw new CallError(
+        grpc.status.NOT_FOUND,
+        `session ${sessionId || "(none)"} of node ${nodeId} is not open on this manager: open a new session`,
+      );
+    return s;
+  }
+
+  private async serveSession(call: StreamCall<SessionRequest, SessionMessage>): Promise<void> {
+    const stream = new Stream(call);
+    let nodeId: string;
+    try {
+      nodeId = this.admit(call);
+      // Before the store write: a deadline that expired meanwhile must not mark down a node
+      // that is just arriving (markDown checks for it).
+      this.deadlines.set(nodeId, Date.now() + this.timeoutMs);
+      await this.markReady(nodeId, call.request);
+      if (!this.syncLeadership()) throw this.notLeader();
+    } catch (e) {
+      stream.end(statusOf(e));
+      return;
+    }
+    if (!stream.open) return;
+    const old = this.sessions.get(nodeId);
+    if (old) this.endSession(old, { code: grpc.status.ABORTED, details: "replaced by a newer session of this node" });
+    const session: Session = { id: randomBytes(12).toString("hex"), nodeId, stream, said: "" };
+    this.sessions.set(nodeId, session);
+    // The node is not down because its stream closed: only a missed deadline says that.
+    stream.onEnd(() => {
+      if (this.sessions.get(nodeId) === session) this.sessions.delete(nodeId);
+    });
+    this.o.log.info({ node: nodeId, session: session.id }, "dispatcher: agent session opened");
+    this.tell(session);
+  }
+
+  private async markReady(nodeId: string, req: SessionRequest): Promise<void> {
+    await retryConflicts(() =>
+      this.o.store.update((tx) => {
+        const n = tx.get("nodes", nodeId);
+        if (!n) throw new CallError(grpc.status.PERMISSION_DENIED, `node ${nodeId} was removed from the cluster`);
+        const next = described(n, req.description);
+        next.Status = { State: "ready", Addr: next.Status.Addr };
+        if (JSON.stringify(next) !== JSON.stringify(n)) tx.update("nodes", next);
+      }),
+    );
+  }
+
+  /** Send the session a SessionMessage if what it would say changed since the last one. */
+  private tell(s: Session, managers = this.o.managers()): void {
+    const node = this.o.store.view((tx) => tx.get("nodes", s.nodeId));
+    if (!node) {
+      this.endSession(s, {
+        code: grpc.status.PERMISSION_DENIED,
+        details: `node ${s.nodeId} was removed from the cluster`,
+      });
+      return;
+    }
+    const msg: SessionMessage = {
+      sessionId: s.id,
+      managers,
+      heartbeatPeriodMs: this.periodMs,
+      role: node.Spec.Role,
+    };
+    const said = JSON.stringify([msg.managers, msg.role]);
+    if (said === s.said) return;
+    s.said = said;
+    s.stream.send(msg);
+  }
+
+  private endSession(s: Session, status: Status): void {
+    if (this.sessions.get(s.nodeId) === s) this.sessions.delete(s.nodeId);
+    s.stream.end(status);
+  }
+
+  private serveAssignments(call: StreamCall<AssignmentsRequest, AssignmentsMessage>): void {
+    const stream = new Stream(call);
+    let session: Session;
+    try {
+      session = this.sessionOf(call, call.request.sessionId);
+    } catch (e) {
+      stream.end(statusOf(e));
+      return;
+    }
+    const { nodeId } = session;
+    const sent = new Map<string, string>();
+    let timer: NodeJS.Timeout | undefined;
+    const flush = (): void => {
+      timer = undefined;
+      if (!stream.open) return;
+      const { update, remove } = diffAssignments(sent, this.o.core.assignments(nodeId));
+      if (update.length === 0 && remove.length === 0) return;
+      stream.send({ type: AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, update: this.o.core.assignments(nodeId).map(toProto), remove });
+    };
+    const kick = (): void => {
+      timer ??= setTimeout(flush, COALESCE_MS);
+    };
+    const kicks = this.assignmentStreams.get(nodeId) ?? new Set();
+    kicks.add(kick);
+    this.assignmentStreams.set(nodeId, kicks);
+    stream.onEnd(() => {
+      kicks.delete(kick);
+      if (kicks.size === 0 && this.assignmentStreams.get(nodeId) === kicks) this.assignmentStreams.delete(nodeId);
+      if (timer) clearTimeout(timer);
+    });
+    // The assignments live and die with the session they were asked under.
+    session.stream.onEnd(() =>
+      stream.end(
+        this.syncLeadership()
+          ? { code: grpc.status.NOT_FOUND, details: "the session ended: open a new session" }
+          : statusOf(this.notLeader()),
+      ),
+    );
+    const all = this.o.core.assignments(nodeId);
+    diffAssignments(sent, all);
+    stream.send({ type: AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE, update: all.map(toProto), remove: [] });
+  }
+
+  // ---- liveness -----------------------------------------------------------------------------
+
+  private syncLeadership(): boolean {
+    const leading = !this.closed && this.o.isLeader();
+    if (leading !== this.leading) this.leadershipChanged(leading);
+    return leading;
+  }
+
+  private tick(): void {
+    if (!this.syncLeadership()) return;
+    const now = Date.now();
+    for (const [nodeId, deadline] of this.deadlines) if (deadline < now) void this.markDown(nodeId);
+    // managers() may change without a store event (a Raft membership change).
+    const managers = this.o.managers();
+    const said = JSON.stringify(managers);
+    if (said === this.managersSaid) return;
+    this.managersSaid = said;
+    for (const s of [...this.sessions.values()]) this.tell(s, managers);
+  }
+
+  private queueRefresh(): void {
+    if (this.refreshQueued || this.closed) return;
+    this.refreshQueued = true;
+    setImmediate(() => {
+      this.refreshQueued = false;
+      if (this.closed) return;
+      const managers = this.o.managers();
+      for (const s of [...this.sessions.values()]) this.tell(s, managers);
+    });
+  }
+
+  private async markDown(nodeId: string): Promise<void> {
+    if (this.markingDown.has(nodeId)) return;
+    this.markingDown.add(nodeId);
+    const expired = this.deadlines.get(nodeId);
+    this.deadlines.delete(nodeId);
+    const s = this.sessions.get(nodeId);
+    if (s) this.endSession(s, { code: grpc.status.UNAVAILABLE, details: "heartbeat failure: open a new session" });
+    try {
+      let marked = false;
+      await retryConflicts(() =>
+        this.o.store.update((tx) => {
+          marked = false;
+          // A new session since (it set a fresh deadline) means the node came back.
+          if (this.deadlines.has(nodeId) || !this.leading) return;
+          const n = tx.get("nodes", nodeId);
+          if (!n || n.Status.State === "down") return;
+          tx.update("nodes", { ...n, Status: { ...n.Status, State: "down", Message: "heartbeat failure" } });
+          marked = true;
+        }),
+      );
+      if (marked) this.o.log.warn({ node: nodeId }, "dispatcher: node missed its heartbeats; marked down");
+    } catch (e) {
+      this.o.log.warn({ node: nodeId, err: messageOf(e) }, "dispatcher: marking a node down failed; retrying");
+      if (this.leading && !this.deadlines.has(nodeId) && expired !== undefined)
+        this.deadlines.set(nodeId, Date.now() + this.periodMs);
+    } finally {
+      this.markingDown.delete(nodeId);
+    }
+  }
+}
