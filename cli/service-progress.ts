@@ -136,7 +136,7 @@ class Display {
 
   line(id: string, status: string, step?: number): void {
     const tty = Boolean(this.out.isTTY);
-    const bar = tty && step !== undefined ? progressBar(step, RUNNING, 50, false) : "";
+    const bar = tty && step ? progressBar(step, RUNNING, 50, false) : "";
     const key = `${status}\u0000${bar}`;
     if (this.shown.get(id) === key) return;
     this.shown.set(id, key);

@@ -19,7 +19,12 @@ import {
 import type { AssignmentChannel, TaskAssignment, TaskState, TaskStatusReport } from "../../shared/cluster.js";
 import { messageOf } from "../../shared/errors.js";
 import { ensureDir, readJsonIfExists, writeJsonAtomic } from "../../shared/fsutil.js";
-import { channelOptions, clientCredentials, MANAGER_TLS_NAME, type TlsIdentity } from "../../shared/grpc-tls.js";
+import {
+  channelOptions,
+  clientCredentials,
+  MANAGER_TLS_NAME,
+  type TlsIdentity,
+} from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
 
 export interface ManagerSessionOptions {
@@ -216,13 +221,17 @@ export class ManagerSession implements AssignmentChannel {
   watch(nodeId: string, onChange: (tasks: TaskAssignment[]) => void): () => void {
     this.checkNode(nodeId);
     this.watchers.add(onChange);
-    if (this.tasks) onChange([...this.tasks.values()]);
+    if (this.tasks) onChange([...this.tasks.values()].map((t) => structuredClone(t)));
     return () => this.watchers.delete(onChange);
   }
 
   /** Queues the reports; they reach a manager as soon as one is reachable. */
   report(nodeId: string, reports: TaskStatusReport[]): Promise<void> {
-    this.checkNode(nodeId);
+    try {
+      this.checkNode(nodeId);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (this.closed) return Promise.resolve();
     for (const r of reports) {
       this.pending.set(r.taskId, r);
@@ -264,8 +273,15 @@ export class ManagerSession implements AssignmentChannel {
           redirects = 0;
         }
         if (end.established || wasUp)
-          this.o.log.info({ manager: addr, reason: end.reason, leader: end.redirect }, "manager session ended");
-        else this.o.log.debug({ manager: addr, reason: end.reason, leader: end.redirect }, "no session with manager");
+          this.o.log.info(
+            { manager: addr, reason: end.reason, leader: end.redirect },
+            "manager session ended",
+          );
+        else
+          this.o.log.debug(
+            { manager: addr, reason: end.reason, leader: end.redirect },
+            "no session with manager",
+          );
         wasUp = end.established;
         if (end.redirect && end.redirect !== addr && redirects < MAX_REDIRECTS) {
           redirects++;
@@ -306,7 +322,9 @@ export class ManagerSession implements AssignmentChannel {
     link.later(CONNECT_TIMEOUT_MS, () => {
       if (!link.established) link.finish({ reason: "the manager did not open a session in time" });
     });
-    const call = link.track(link.client.session({ description: this.o.description, listenAddr: this.o.listenAddr }));
+    const call = link.track(
+      link.client.session({ description: this.o.description, listenAddr: this.o.listenAddr }),
+    );
     call.on("data", (msg: SessionMessage) => this.onSessionMessage(link, msg));
     call.on("error", (e: grpc.ServiceError) => link.fail("session", e));
     call.on("end", () => link.finish({ reason: "the manager ended the session" }));
@@ -340,7 +358,7 @@ export class ManagerSession implements AssignmentChannel {
     assignments.on("error", (e: grpc.ServiceError) => link.fail("assignments", e));
     assignments.on("end", () => link.finish({ reason: "the manager ended the assignments stream" }));
     // A new session may be a new leader: it hears every task's newest state again.
-    void 0;
+    for (const [id, r] of this.told) if (!this.pending.has(id)) this.pending.set(id, r);
     this.kickFlush();
   }
 
@@ -380,15 +398,19 @@ export class ManagerSession implements AssignmentChannel {
       }
     }
     for (const id of m.remove) next.delete(id);
-    const same =
-      this.tasks !== undefined && JSON.stringify([...this.tasks]) === JSON.stringify([...next]);
+    const same = this.tasks !== undefined && JSON.stringify([...this.tasks]) === JSON.stringify([...next]);
     if (same) return;
     this.tasks = next;
     // States of tasks this node no longer holds need not be told to later sessions.
     for (const id of this.told.keys()) if (!next.has(id) && !this.pending.has(id)) this.told.delete(id);
     this.persist();
-    const list = [...next.values()];
-    for (const fn of [...this.watchers]) this.callback("watch", () => fn(list.map((t) => structuredClone(t))));
+    this.notify();
+  }
+
+  private notify(): void {
+    const list = [...(this.tasks?.values() ?? [])];
+    for (const fn of [...this.watchers])
+      this.callback("watch", () => fn(list.map((t) => structuredClone(t))));
   }
 
   private get file(): string {
@@ -401,9 +423,17 @@ export class ManagerSession implements AssignmentChannel {
       if (!stored || stored.nodeId !== this.o.nodeId || !Array.isArray(stored.tasks)) return;
       if (this.tasks) return;
       this.tasks = new Map(stored.tasks.map((t) => [t.id, t]));
-      this.o.log.info({ tasks: stored.tasks.length }, "assignments loaded from disk until a manager is reached");
+      this.o.log.info(
+        { tasks: stored.tasks.length },
+        "assignments loaded from disk until a manager is reached",
+      );
+      // Watchers that came before start() get the stored set now.
+      this.notify();
     } catch (e) {
-      this.o.log.warn({ file: this.file, err: messageOf(e) }, "stored assignments unreadable; waiting for a manager");
+      this.o.log.warn(
+        { file: this.file, err: messageOf(e) },
+        "stored assignments unreadable; waiting for a manager",
+      );
     }
   }
 
@@ -451,7 +481,10 @@ export class ManagerSession implements AssignmentChannel {
         if (e) {
           const code = e.code;
           if (code === grpc.status.INVALID_ARGUMENT || code === grpc.status.PERMISSION_DENIED) {
-            this.o.log.warn({ err: e.details, tasks: batch.length }, "the manager refused task states; dropped");
+            this.o.log.warn(
+              { err: e.details, tasks: batch.length },
+              "the manager refused task states; dropped",
+            );
           } else {
             // Kept for the next session, unless a newer state of the task was reported since.
             for (const r of batch) if (!this.pending.has(r.taskId)) this.pending.set(r.taskId, r);

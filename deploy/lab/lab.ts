@@ -33,6 +33,8 @@ export interface LabState {
   /** The underlay subnet, e.g. 10.99.0.0/24. */
   subnet: string;
   hosts: LabHost[];
+  /** The lab's registry (docker-registry in the switch namespace, on the switch's own address). */
+  registry?: { addr: string; pid?: number };
 }
 
 export interface LabOptions {
@@ -45,7 +47,11 @@ export interface LabOptions {
   shoald?: string;
   /** Second octet of 10.X.0.0/24 for the underlay. */
   octet?: number;
+  /** Run a registry on the switch (10.X.0.1:5000), which every host's daemon may use over plain HTTP. */
+  registry?: boolean;
 }
+
+const REGISTRY_PORT = 5000;
 
 const DEFAULT_SHOALD = join(import.meta.dirname, "../../daemon/main.js");
 const UNDERLAY_PREFIX = 24;
@@ -112,11 +118,13 @@ export class Lab {
       switchNetns: `${name}-switch`,
       subnet: `10.${octet}.0.0/${UNDERLAY_PREFIX}`,
       hosts,
+      ...(opts.registry ? { registry: { addr: `10.${octet}.0.1:${REGISTRY_PORT}` } } : {}),
     });
     await mkdir(root, { recursive: true, mode: 0o700 });
     await lab.save();
     try {
       await lab.buildSwitch();
+      if (lab.state.registry) await lab.startRegistry();
       for (const h of hosts) await lab.buildHost(h);
       for (const h of hosts) await lab.start(h.name, opts.shoald ?? DEFAULT_SHOALD);
     } catch (e) {
@@ -145,6 +153,44 @@ export class Lab {
     await ip(["-n", sw, "link", "set", "lo", "up"]);
     await ip(["-n", sw, "link", "add", "br0", "type", "bridge"]);
     await ip(["-n", sw, "link", "set", "br0", "up"]);
+    if (this.state.registry) {
+      const ipAddr = this.state.registry.addr.split(":")[0];
+      await ip(["-n", sw, "addr", "add", `${ipAddr}/${UNDERLAY_PREFIX}`, "dev", "br0"]);
+    }
+  }
+
+  /** docker-registry inside the switch namespace: reachable from every host, from nothing else. */
+  private async startRegistry(): Promise<void> {
+    const reg = this.state.registry;
+    if (!reg) return;
+    const dir = join(this.state.root, "registry");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // JSON is YAML: the registry reads this as its config.yml.
+    const config = {
+      version: 0.1,
+      log: { level: "info", accesslog: { disabled: true } },
+      storage: { filesystem: { rootdirectory: join(dir, "data") }, delete: { enabled: true } },
+      http: { addr: reg.addr },
+    };
+    await writeFile(join(dir, "config.yml"), JSON.stringify(config, null, 1));
+    const logPath = join(dir, "registry.log");
+    const log = await open(logPath, "a");
+    const child = spawn(
+      "nsenter",
+      [`--net=/run/netns/${this.state.switchNetns}`, "/usr/bin/docker-registry", "serve", join(dir, "config.yml")],
+      { detached: true, stdio: ["ignore", log.fd, log.fd] },
+    );
+    child.unref();
+    await log.close();
+    reg.pid = child.pid;
+    await this.save();
+    for (let i = 0; i < 200; i++) {
+      const out = await readFile(logPath, "utf8").catch(() => "");
+      if (out.includes("listening on")) return;
+      if (!(await pidAlive(reg.pid ?? 0))) throw new Error(`the lab's registry exited at start:\n${out.slice(-2000)}`);
+      await sleep(50);
+    }
+    throw new Error("the lab's registry did not start listening within 10 s");
   }
 
   private async buildHost(h: LabHost): Promise<void> {
@@ -157,7 +203,10 @@ export class Lab {
     await ip(["-n", h.netns, "addr", "add", `${h.address}/${UNDERLAY_PREFIX}`, "dev", "eth0"]);
     await ip(["-n", h.netns, "link", "set", "eth0", "up"]);
     await mkdir(h.dir, { recursive: true, mode: 0o700 });
-    await writeFile(join(h.dir, "daemon.json"), "{}\n");
+    await writeFile(
+      join(h.dir, "daemon.json"),
+      `${JSON.stringify(this.state.registry ? { "insecure-registries": [this.state.registry.addr] } : {})}\n`,
+    );
     // No resolver outside the lab: forwarded names go to the host's own loopback.
     await writeFile(join(h.dir, "resolv.conf"), "nameserver 127.0.0.1\n");
   }
@@ -311,6 +360,11 @@ export class Lab {
       await unmountUnder(h.dir);
       await removeCgroups(h.cgroupParent);
       await ip(["netns", "del", h.netns]).catch(() => undefined);
+    }
+    const reg = this.state.registry;
+    if (reg?.pid && (await pidAlive(reg.pid))) {
+      process.kill(reg.pid, "SIGKILL");
+      for (let i = 0; i < 100 && (await pidAlive(reg.pid)); i++) await sleep(20);
     }
     await ip(["netns", "del", this.state.switchNetns]).catch(() => undefined);
     await rm(this.state.root, { recursive: true, force: true });

@@ -2,6 +2,7 @@
 // `lab`: bring the many-hosts-on-one-machine lab up and down, and break it on purpose.
 import { Command } from "commander";
 import { Lab } from "./lab.js";
+import { formCluster } from "./cluster.js";
 
 function count(value: string): number {
   const n = Number(value);
@@ -20,8 +21,18 @@ async function main(argv: string[]): Promise<void> {
     .description("make the switch and the hosts, start a shoald on each")
     .option("--managers <n>", "manager hosts", count, 3)
     .option("--workers <n>", "worker hosts", count, 2)
-    .action(async (o: { managers: number; workers: number }) => {
-      const lab = await Lab.up({ name: name(), managers: o.managers, workers: o.workers });
+    .option("--registry", "run a registry on the switch (10.99.0.1:5000), usable by every host")
+    .option("--cluster", "make the hosts a cluster: init on m1, the others join")
+    .action(async (o: { managers: number; workers: number; registry?: boolean; cluster?: boolean }) => {
+      const lab = await Lab.up({ name: name(), managers: o.managers, workers: o.workers, registry: o.registry });
+      if (o.cluster) {
+        try {
+          await formCluster(lab);
+        } catch (e) {
+          await lab.down().catch(() => undefined);
+          throw e;
+        }
+      }
       for (const h of lab.state.hosts)
         process.stdout.write(`${h.name}\t${h.role}\t${h.address}\tunix://${h.socket}\n`);
     });

@@ -131,7 +131,8 @@ export function demoteRefusal(nodes: NodeObject[], target: NodeObject): string |
 /** A value at a dotted path of a spec. */
 function at(o: unknown, path: string): unknown {
   let v = o;
-  for (const k of path.split(".")) v = v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
+  for (const k of path.split("."))
+    v = v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
   return v;
 }
 
@@ -153,10 +154,14 @@ const FIXED_CLUSTER_FIELDS: Array<[string, string]> = [
 /** The cluster spec after `swarm update`: what shoal acts on is taken, the rest must not change. */
 export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown): ClusterObject["Spec"] {
   if (!given || typeof given !== "object" || Array.isArray(given))
-    throw invalid("a swarm update needs the cluster's spec as a JSON object: inspect the swarm and send its Spec back");
+    throw invalid(
+      "a swarm update needs the cluster's spec as a JSON object: inspect the swarm and send its Spec back",
+    );
   const g = given as Record<string, unknown>;
   if (g.Name !== undefined && g.Name !== "" && g.Name !== current.Name)
-    throw invalid(`the cluster is named ${current.Name} and cannot be renamed: send its Spec back with that Name`);
+    throw invalid(
+      `the cluster is named ${current.Name} and cannot be renamed: send its Spec back with that Name`,
+    );
   for (const [path, flag] of FIXED_CLUSTER_FIELDS) {
     const want = at(g, path);
     if (!sameSpec(want, at(current, path)) && !sameSpec(want, undefined))
@@ -289,8 +294,7 @@ export class ControlApi {
     const current = this.findService(ref);
     let spec = given;
     if (o.rollback !== undefined && o.rollback !== "" && o.rollback !== "none") {
-      if (o.rollback !== "previous")
-        throw invalid(`invalid rollback "${o.rollback}": use rollback=previous`);
+      if (o.rollback !== "previous") throw invalid(`invalid rollback "${o.rollback}": use rollback=previous`);
       if (!current.PreviousSpec)
         throw invalid(
           `service ${current.Spec.Name} has no previous spec to roll back to: it was never updated`,
@@ -380,7 +384,9 @@ export class ControlApi {
   async updateNode(ref: string, version: number, spec: NodeObject["Spec"]): Promise<void> {
     const n = this.findNode(ref);
     if (!spec || typeof spec !== "object")
-      throw invalid(`a node update needs the node's spec: inspect node ${nodeName(n)} and send its Spec back`);
+      throw invalid(
+        `a node update needs the node's spec: inspect node ${nodeName(n)} and send its Spec back`,
+      );
     if (n.Meta.Version.Index !== version)
       throw conflict(
         `update out of sequence: node ${nodeName(n)} is at version ${n.Meta.Version.Index}, not ${version}: inspect it again and retry`,
@@ -405,10 +411,14 @@ export class ControlApi {
   async removeNode(ref: string, force: boolean): Promise<void> {
     const n = this.findNode(ref);
     const name = nodeName(n);
-    if (n.Spec.Role === "manager")
+    if (n.Spec.Role === "manager") {
+      const managers = this.store.view((tx) => tx.list("nodes", (x) => x.Spec.Role === "manager")).length;
       throw invalid(
-        `node ${name} is a manager and cannot be removed: demote it first with \`node demote ${name}\``,
+        managers <= 1
+          ? `node ${name} is a manager and cannot be removed: demote it first with \`node demote ${name}\` (it is the only manager, so promote another node first, or end the cluster with \`swarm leave --force\` on it)`
+          : `node ${name} is a manager and cannot be removed: demote it first with \`node demote ${name}\``,
       );
+    }
     if (n.ManagerStatus)
       throw invalid(
         `node ${name} is still leaving the managers' Raft group: wait until \`node ls\` shows no manager status for it, then remove it`,
@@ -427,7 +437,12 @@ export class ControlApi {
           DesiredState: "shutdown",
           Status: TERMINAL_STATES.has(t.Status.State)
             ? t.Status
-            : { ...t.Status, State: "orphaned", Message: `node ${name} was removed from the cluster`, Timestamp: now },
+            : {
+                ...t.Status,
+                State: "orphaned",
+                Message: `node ${name} was removed from the cluster`,
+                Timestamp: now,
+              },
         });
       }
     });
@@ -456,7 +471,9 @@ export class ControlApi {
         `update out of sequence: the cluster is at version ${c.Meta.Version.Index}, not ${version}: inspect it again (swarm inspect) and retry`,
       );
     if (o.rotateManagerUnlockKey)
-      throw invalid("this cluster is not locked (shoal has no autolock), so there is no unlock key to rotate");
+      throw invalid(
+        "this cluster is not locked (shoal has no autolock), so there is no unlock key to rotate",
+      );
     const next = nextClusterSpec(c.Spec, spec);
     const ca = c.RootCA?.CACert;
     if ((o.rotateWorkerToken || o.rotateManagerToken) && !ca)

@@ -232,7 +232,7 @@ export class DispatcherServer {
       // node gets a whole timeout to find this manager.
       const until = Date.now() + this.timeoutMs;
       for (const n of this.o.store.view((tx) => tx.list("nodes")))
-        void until;
+        if (n.Status.State !== "down" && n.ID !== this.o.localNodeId) this.deadlines.set(n.ID, until);
       this.o.log.info({ nodes: this.deadlines.size }, "dispatcher: leading; waiting for agents' heartbeats");
       return;
     }
@@ -340,7 +340,11 @@ export class DispatcherServer {
     }
     if (!stream.open) return;
     const old = this.sessions.get(nodeId);
-    if (old) this.endSession(old, { code: grpc.status.ABORTED, details: "replaced by a newer session of this node" });
+    if (old)
+      this.endSession(old, {
+        code: grpc.status.ABORTED,
+        details: "replaced by a newer session of this node",
+      });
     const session: Session = { id: randomBytes(12).toString("hex"), nodeId, stream, said: "" };
     this.sessions.set(nodeId, session);
     // The node is not down because its stream closed: only a missed deadline says that.
@@ -355,7 +359,8 @@ export class DispatcherServer {
     await retryConflicts(() =>
       this.o.store.update((tx) => {
         const n = tx.get("nodes", nodeId);
-        if (!n) throw new CallError(grpc.status.PERMISSION_DENIED, `node ${nodeId} was removed from the cluster`);
+        if (!n)
+          throw new CallError(grpc.status.PERMISSION_DENIED, `node ${nodeId} was removed from the cluster`);
         const next = described(n, req.description);
         next.Status = { State: "ready", Addr: next.Status.Addr };
         if (JSON.stringify(next) !== JSON.stringify(n)) tx.update("nodes", next);
@@ -407,7 +412,11 @@ export class DispatcherServer {
       if (!stream.open) return;
       const { update, remove } = diffAssignments(sent, this.o.core.assignments(nodeId));
       if (update.length === 0 && remove.length === 0) return;
-      stream.send({ type: AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL, update: this.o.core.assignments(nodeId).map(toProto), remove });
+      stream.send({
+        type: AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL,
+        update: update.map(toProto),
+        remove,
+      });
     };
     const kick = (): void => {
       timer ??= setTimeout(flush, COALESCE_MS);
@@ -417,7 +426,8 @@ export class DispatcherServer {
     this.assignmentStreams.set(nodeId, kicks);
     stream.onEnd(() => {
       kicks.delete(kick);
-      if (kicks.size === 0 && this.assignmentStreams.get(nodeId) === kicks) this.assignmentStreams.delete(nodeId);
+      if (kicks.size === 0 && this.assignmentStreams.get(nodeId) === kicks)
+        this.assignmentStreams.delete(nodeId);
       if (timer) clearTimeout(timer);
     });
     // The assignments live and die with the session they were asked under.
@@ -470,7 +480,8 @@ export class DispatcherServer {
     const expired = this.deadlines.get(nodeId);
     this.deadlines.delete(nodeId);
     const s = this.sessions.get(nodeId);
-    if (s) this.endSession(s, { code: grpc.status.UNAVAILABLE, details: "heartbeat failure: open a new session" });
+    if (s)
+      this.endSession(s, { code: grpc.status.UNAVAILABLE, details: "heartbeat failure: open a new session" });
     try {
       let marked = false;
       await retryConflicts(() =>
@@ -486,7 +497,10 @@ export class DispatcherServer {
       );
       if (marked) this.o.log.warn({ node: nodeId }, "dispatcher: node missed its heartbeats; marked down");
     } catch (e) {
-      this.o.log.warn({ node: nodeId, err: messageOf(e) }, "dispatcher: marking a node down failed; retrying");
+      this.o.log.warn(
+        { node: nodeId, err: messageOf(e) },
+        "dispatcher: marking a node down failed; retrying",
+      );
       if (this.leading && !this.deadlines.has(nodeId) && expired !== undefined)
         this.deadlines.set(nodeId, Date.now() + this.periodMs);
     } finally {

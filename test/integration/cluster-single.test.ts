@@ -260,7 +260,7 @@ describe("the shoal CLI on a one-node cluster", () => {
       "300",
     ]);
     expect(created.code, created.stderr).toBe(0);
-    expect(created.stdout).toContain("s2: 2/2 running");
+    expect(created.stdout).toContain("overall progress: 2 out of 2 tasks");
     expect(created.stdout).toContain("verify: Service converged");
     const ls = await sh(["service", "ls"]);
     expect(ls.stdout).toMatch(/^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\s+PORTS$/m);
@@ -270,7 +270,8 @@ describe("the shoal CLI on a one-node cluster", () => {
     expect(ps.stdout).toMatch(/s2\.2\s+busybox/);
     const scaled = await sh(["service", "scale", "s2=0"]);
     expect(scaled.code, scaled.stderr).toBe(0);
-    expect(scaled.stdout).toContain("s2: 0/0 running");
+    expect(scaled.stdout).toContain("overall progress: 0 out of 0 tasks");
+    expect(scaled.stdout).toContain("verify: Service converged");
     const nodes = await sh(["node", "ls"]);
     expect(nodes.stdout).toMatch(/Ready\s+Active\s+Leader/);
     const bad = await sh(["service", "create", "--name", "x", "--replicas", "-1", "busybox"]);
@@ -326,7 +327,7 @@ describe("the shoal CLI on a one-node cluster", () => {
       "sleep",
       "300",
     ]);
-    expect(east.stdout).toContain("east: 1/1 running");
+    expect(east.stdout).toContain("overall progress: 1 out of 1 tasks");
     const noLabel = await sh(["node", "update", "--label-rm", "nothere", "self"]);
     expect(noLabel.code).not.toBe(0);
     expect(noLabel.stderr).toContain("no label nothere");

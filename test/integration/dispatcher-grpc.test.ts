@@ -21,7 +21,13 @@ import { Manager } from "../../manager/manager.js";
 import { newObjectId } from "../../manager/store/store.js";
 import type { NodeObject, ServiceObject, TaskObject } from "../../manager/store/types.js";
 import type { TaskAssignment } from "../../shared/cluster.js";
-import { channelOptions, clientCredentials, joiningCredentials, MANAGER_TLS_NAME, type TlsIdentity } from "../../shared/grpc-tls.js";
+import {
+  channelOptions,
+  clientCredentials,
+  joiningCredentials,
+  MANAGER_TLS_NAME,
+  type TlsIdentity,
+} from "../../shared/grpc-tls.js";
 import { silentLogger } from "../../shared/logging.js";
 import { testCa, tlsServer, type TestCa } from "../helpers/tls.js";
 
@@ -90,7 +96,9 @@ async function cluster(o: { periodMs?: number; missed?: number } = {}): Promise<
     log,
   });
   cleanups.push(() => dispatcher.close());
-  const srv = await tlsServer(managerIdentity, (s) => s.addService(DispatcherService, dispatcher.implementation()));
+  const srv = await tlsServer(managerIdentity, (s) =>
+    s.addService(DispatcherService, dispatcher.implementation()),
+  );
   cleanups.push(() => srv.server.forceShutdown());
   addr = srv.addr;
   return {
@@ -159,8 +167,10 @@ async function agent(c: Cluster, node: TestNode, o: Partial<ManagerSessionOption
 }
 
 const live = (tasks: TaskAssignment[]): TaskAssignment[] => tasks.filter((t) => t.desiredState === "running");
-const nodeOf = (c: Cluster, id: string): NodeObject | undefined => c.manager.store.view((tx) => tx.get("nodes", id));
-const taskOf = (c: Cluster, id: string): TaskObject | undefined => c.manager.store.view((tx) => tx.get("tasks", id));
+const nodeOf = (c: Cluster, id: string): NodeObject | undefined =>
+  c.manager.store.view((tx) => tx.get("nodes", id));
+const taskOf = (c: Cluster, id: string): TaskObject | undefined =>
+  c.manager.store.view((tx) => tx.get("tasks", id));
 
 async function createService(c: Cluster, name: string, replicas: number): Promise<string> {
   const { ID } = await c.control.createService({
@@ -173,7 +183,10 @@ async function createService(c: Cluster, name: string, replicas: number): Promis
 
 async function scale(c: Cluster, id: string, replicas: number): Promise<void> {
   const s = c.manager.store.view((tx) => tx.get("services", id)) as ServiceObject;
-  await c.control.updateService(id, s.Meta.Version.Index, { ...s.Spec, Mode: { Replicated: { Replicas: replicas } } });
+  await c.control.updateService(id, s.Meta.Version.Index, {
+    ...s.Spec,
+    Mode: { Replicated: { Replicas: replicas } },
+  });
 }
 
 function rawClient(addr: string, credentials: grpc.ChannelCredentials): DispatcherClient {
@@ -209,13 +222,17 @@ describe("dispatcher over gRPC", () => {
     expect(nodeOf(c, node.id)?.Status.Addr).toBe("127.0.0.1");
 
     const svc = await createService(c, "web", 2);
-    const two = await waitFor("two tasks", () => (live(a.latest()).length === 2 ? live(a.latest()) : undefined));
+    const two = await waitFor("two tasks", () =>
+      live(a.latest()).length === 2 ? live(a.latest()) : undefined,
+    );
     expect(two.every((t) => t.serviceId === svc && t.serviceName === "web")).toBe(true);
     expect(two[0].spec.ContainerSpec?.Image).toBe("busybox");
     expect(new Set(two.map((t) => t.slot))).toEqual(new Set([1, 2]));
 
     await scale(c, svc, 4);
-    const four = await waitFor("four tasks", () => (live(a.latest()).length === 4 ? live(a.latest()) : undefined));
+    const four = await waitFor("four tasks", () =>
+      live(a.latest()).length === 4 ? live(a.latest()) : undefined,
+    );
     // The first tasks are kept, not replaced.
     for (const t of two) expect(four.map((x) => x.id)).toContain(t.id);
 
@@ -257,7 +274,10 @@ describe("dispatcher over gRPC", () => {
     expect(first).toHaveLength(1);
 
     await scale(c, svc, 3);
-    await waitFor("two more tasks", () => new Set(messages.slice(1).flatMap((m) => m.update.map((u) => u.id))).size === 2);
+    await waitFor(
+      "two more tasks",
+      () => new Set(messages.slice(1).flatMap((m) => m.update.map((u) => u.id))).size === 2,
+    );
     for (const m of messages.slice(1)) {
       expect(m.type).toBe(AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL);
       // The task that did not change is not sent again.
@@ -274,7 +294,9 @@ describe("dispatcher over gRPC", () => {
     const a = await agent(c, node);
     await createService(c, "db", 1);
     const [task] = await waitFor("a task", () => (a.latest().length === 1 ? a.latest() : undefined));
-    await a.session.report(node.id, [{ taskId: task.id, state: "running", message: "started", containerId: "c1" }]);
+    await a.session.report(node.id, [
+      { taskId: task.id, state: "running", message: "started", containerId: "c1" },
+    ]);
     await waitFor("the task to run", () => taskOf(c, task.id)?.Status.State === "running");
     expect(taskOf(c, task.id)?.Status.ContainerStatus?.ContainerID).toBe("c1");
     await waitFor("the agent to see it running", () => a.latest()[0]?.state === "running");
@@ -321,14 +343,17 @@ describe("dispatcher over gRPC", () => {
     const [n1, n2] = [await addNode(c), await addNode(c)];
     const a1 = await agent(c, n1);
     const a2 = await agent(c, n2);
-    await waitFor("both nodes ready", () =>
-      [n1, n2].every((n) => nodeOf(c, n.id)?.Status.State === "ready"),
-    );
+    await waitFor("both nodes ready", () => [n1, n2].every((n) => nodeOf(c, n.id)?.Status.State === "ready"));
     await createService(c, "spread", 2);
-    await waitFor("a task on each node", () => live(a1.latest()).length === 1 && live(a2.latest()).length === 1);
+    await waitFor(
+      "a task on each node",
+      () => live(a1.latest()).length === 1 && live(a2.latest()).length === 1,
+    );
 
     await a1.session.close();
-    const down = await waitFor("node 1 down", () => (nodeOf(c, n1.id)?.Status.State === "down" ? nodeOf(c, n1.id) : undefined));
+    const down = await waitFor("node 1 down", () =>
+      nodeOf(c, n1.id)?.Status.State === "down" ? nodeOf(c, n1.id) : undefined,
+    );
     expect(down?.Status.Message).toBe("heartbeat failure");
     await waitFor("node 2 to run both slots", () => new Set(live(a2.latest()).map((t) => t.slot)).size === 2);
     expect(nodeOf(c, n2.id)?.Status.State).toBe("ready");
@@ -395,7 +420,9 @@ describe("dispatcher over gRPC", () => {
       log,
     });
     cleanups.push(() => follower.close());
-    const f = await tlsServer(c.managerIdentity, (s) => s.addService(DispatcherService, follower.implementation()));
+    const f = await tlsServer(c.managerIdentity, (s) =>
+      s.addService(DispatcherService, follower.implementation()),
+    );
     cleanups.push(() => f.server.forceShutdown());
     const node = await addNode(c);
 
@@ -406,7 +433,10 @@ describe("dispatcher over gRPC", () => {
     expect(e.metadata.get("shoal-leader")).toEqual([c.addr]);
 
     const told: string[][] = [];
-    const a = await agent(c, node, { managers: [f.addr], onManagers: (m) => told.push(m.map((x) => x.addr)) });
+    const a = await agent(c, node, {
+      managers: [f.addr],
+      onManagers: (m) => told.push(m.map((x) => x.addr)),
+    });
     await waitFor("a session with the leader", () => a.session.manager === c.addr);
     expect(told.at(-1)).toEqual([c.addr]);
     await createService(c, "redirected", 1);
@@ -434,7 +464,10 @@ describe("dispatcher over gRPC", () => {
     const a = await agent(c, node, { stateDir });
     await createService(c, "kept", 2);
     await waitFor("two tasks", () => a.latest().length === 2);
-    const ids = a.latest().map((t) => t.id).sort();
+    const ids = a
+      .latest()
+      .map((t) => t.id)
+      .sort();
     await a.session.close();
     const stored = JSON.parse(await readFile(join(stateDir, "assignments.json"), "utf8")) as {
       tasks: TaskAssignment[];
@@ -444,8 +477,30 @@ describe("dispatcher over gRPC", () => {
     // Port 1 on loopback: nothing listens, as when every manager is down.
     const b = await agent(c, node, { stateDir, managers: ["127.0.0.1:1"] });
     expect(b.sets).toHaveLength(1);
-    expect(b.latest().map((t) => t.id).sort()).toEqual(ids);
+    expect(
+      b
+        .latest()
+        .map((t) => t.id)
+        .sort(),
+    ).toEqual(ids);
     expect(b.latest()[0].spec.ContainerSpec?.Image).toBe("busybox");
     expect(b.session.manager).toBeUndefined();
+
+    // shoald's order: the worker watches first, then the session starts.
+    const late = new ManagerSession({
+      nodeId: node.id,
+      managers: ["127.0.0.1:1"],
+      identity: () => node.identity,
+      description: { hostname: "", os: "", architecture: "", nanoCpus: 0, memoryBytes: 0, addr: "" },
+      listenAddr: "",
+      stateDir,
+      log,
+    });
+    cleanups.push(() => late.close());
+    const seen: TaskAssignment[][] = [];
+    late.watch(node.id, (tasks) => seen.push(tasks));
+    expect(seen).toEqual([]);
+    await late.start();
+    expect(seen.map((set) => set.map((t) => t.id).sort())).toEqual([ids]);
   });
 });
