@@ -1,68 +1,18 @@
-// Docker's stdcopy framing: [stream type, 0, 0, 0, uint32 BE length] then the payload.
-// Frames may arrive split across chunks or several per chunk, so the parser keeps a buffer.
+// Reading Docker's multiplexed streams in the CLI. The framing and the demuxer are
+// shared/stdcopy.ts's; this adds copying the frames to the terminal's stdout and stderr.
 
 import type { Readable } from "node:stream";
+import { StdcopyDemuxer, STDERR, SYSTEMERR } from "../shared/stdcopy.js";
 
-export const STDIN = 0;
-export const STDOUT = 1;
-export const STDERR = 2;
-/** The daemon's own error, sent in-band when the stream fails mid-way. */
-export const SYSTEMERR = 3;
-
-export interface Frame {
-  stream: number;
-  data: Buffer;
-}
-
-const HEADER = 8;
-
-export class StdcopyDemuxer {
-  // Chunks are only joined once a whole frame is there, so a large frame arriving in many
-  // chunks costs one copy rather than one per chunk.
-  private chunks: Buffer[] = [];
-  private length = 0;
-  private need = HEADER;
-
-  /** Feed bytes; returns the frames they complete. */
-  push(chunk: Buffer): Frame[] {
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-    if (this.length < this.need) return [];
-    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length);
-    const frames: Frame[] = [];
-    let off = 0;
-    while (buf.length - off >= HEADER) {
-      const stream = buf[off];
-      if (stream > SYSTEMERR || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) {
-        throw new Error(
-          `unrecognised stream type ${stream} in the attach stream: the daemon did not send stdcopy frames`,
-        );
-      }
-      const size = buf.readUInt32BE(off + 4);
-      if (buf.length - off - HEADER < size) break;
-      frames.push({ stream, data: buf.subarray(off + HEADER, off + HEADER + size) });
-      off += HEADER + size;
-    }
-    const rest = buf.subarray(off);
-    this.chunks = rest.length > 0 ? [rest] : [];
-    this.length = rest.length;
-    this.need = rest.length >= HEADER ? HEADER + rest.readUInt32BE(4) : HEADER;
-    return frames;
-  }
-
-  /** Bytes of an incomplete frame left at the end of the stream. */
-  get leftover(): number {
-    return this.length;
-  }
-}
-
-export function encodeFrame(stream: number, data: Buffer | string): Buffer {
-  const payload = typeof data === "string" ? Buffer.from(data) : data;
-  const header = Buffer.alloc(HEADER);
-  header[0] = stream;
-  header.writeUInt32BE(payload.length, 4);
-  return Buffer.concat([header, payload]);
-}
+export {
+  encodeFrame,
+  StdcopyDemuxer,
+  STDIN,
+  STDOUT,
+  STDERR,
+  SYSTEMERR,
+  type Frame,
+} from "../shared/stdcopy.js";
 
 export interface Sink {
   write(data: Buffer): unknown;

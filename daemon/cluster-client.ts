@@ -7,11 +7,11 @@ import {
   channelOptions,
   clientCredentials,
   joiningCredentials,
+  LEADER_METADATA,
   MANAGER_TLS_NAME,
   type TlsIdentity,
 } from "../shared/grpc-tls.js";
 import { forbidden, invalid, ShoalError, unavailable } from "../shared/errors.js";
-import { LEADER_METADATA } from "../manager/ca/server.js";
 
 const CALL_TIMEOUT_MS = 15_000;
 

@@ -24,6 +24,7 @@ import {
   makeJoinToken,
   newNodeKey,
   parseJoinToken,
+  renewalTime,
   verifyNodeCertificate,
 } from "../manager/ca/ca.js";
 import { CAServer } from "../manager/ca/server.js";
@@ -84,6 +85,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
   private worker: Worker | undefined;
   private readonly clients = new Map<string, ReturnType<ReturnType<typeof nodeClient>>>();
   private changing: Promise<unknown> = Promise.resolve();
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: SwarmOptions) {}
 
@@ -231,6 +233,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
     this.worker = new Worker(state.nodeId, session, this.o.engine, this.log.child({ component: "worker" }), this.o.pull);
     this.worker.start();
     await session.start();
+    this.scheduleRenewal();
   }
 
   private async rememberManagers(addrs: string[]): Promise<void> {
@@ -431,20 +434,8 @@ export class Swarm implements SwarmHost, ForwardRouter {
     const state = this.state;
     if (!state || (role !== "manager" && role !== "worker") || role === state.role) return;
     this.log.info({ from: state.role, to: role }, "this node's role changed");
-    const keyPem = await newNodeKey();
-    const csr = await createCsr(keyPem, { nodeId: state.nodeId, role, clusterId: state.clusterId });
-    const managers = [...new Set([...state.managers])];
-    const { res, addr: leader } = await callLeader(
-      managers[0] ?? state.advertiseAddr,
-      caClient(this.requireIdentity()),
-      (c) => c.renewNodeCertificate,
-      { csr },
-    );
-    if (res.role !== role) return;
-    this.identity = { caPem: res.caCert, certPem: res.cert, keyPem };
-    await this.writeCerts(this.identity);
-    this.server?.provider.update(this.identity);
-    this.clients.clear();
+    const { role: granted, leader } = await this.renewCertificate(state);
+    if (granted !== role) return;
     if (role === "manager") {
       state.raftId = randomInt(1, 2 ** 31);
       await rm(join(this.dir, "raft"), { recursive: true, force: true });
@@ -457,6 +448,49 @@ export class Swarm implements SwarmHost, ForwardRouter {
       state.role = "worker";
     }
     await this.saveState();
+  }
+
+  /**
+   * A new key and certificate from the CA, with the role the store gives this node now. Used for
+   * role changes and before the certificate expires; links made from now on use the new one.
+   */
+  private async renewCertificate(state: SwarmState): Promise<{ role: string; leader: string }> {
+    const keyPem = await newNodeKey();
+    const csr = await createCsr(keyPem, { nodeId: state.nodeId, role: state.role, clusterId: state.clusterId });
+    const { res, addr: leader } = await callLeader(
+      this.session?.manager ?? state.managers[0] ?? state.advertiseAddr,
+      caClient(this.requireIdentity()),
+      (c) => c.renewNodeCertificate,
+      { csr },
+    );
+    this.identity = { caPem: res.caCert, certPem: res.cert, keyPem };
+    await this.writeCerts(this.identity);
+    this.server?.provider.update(this.identity);
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    this.scheduleRenewal();
+    this.log.info({ role: res.role }, "renewed this node's certificate");
+    return { role: res.role, leader };
+  }
+
+  /** Renew at a random point between half and four fifths of the validity (swarmkit's rule). */
+  private scheduleRenewal(): void {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    const identity = this.identity;
+    if (!identity) return;
+    const due = renewalTime(identity.certPem).getTime();
+    // setTimeout holds at most ~24.8 days: wake up then and look again.
+    const wait = Math.min(Math.max(due - Date.now(), 1000), 2 ** 31 - 1);
+    this.renewTimer = setTimeout(() => {
+      const state = this.state;
+      if (!state) return;
+      if (Date.now() < due) return this.scheduleRenewal();
+      void this.serial(() => this.renewCertificate(state)).catch((e: unknown) => {
+        this.log.warn({ err: messageOf(e) }, "renewing this node's certificate failed; trying again in a minute");
+        this.renewTimer = setTimeout(() => this.scheduleRenewal(), 60_000);
+      });
+    }, wait);
+    this.renewTimer.unref();
   }
 
   /** Ask the leader to drop this member; a leader leaving hands leadership over first, so retry. */
@@ -501,6 +535,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
 
   /** Stop every cluster part and forget the cluster (also what a failed init or join undoes). */
   private async teardown(): Promise<void> {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
     this.worker?.close();
     await this.session?.close();
     await this.stopManager().catch(() => undefined);
@@ -593,7 +628,21 @@ export class Swarm implements SwarmHost, ForwardRouter {
     return this.state?.nodeId;
   }
 
+  /** A cached client of a node's own Node service (its certificate names its id), for Forward. */
+  nodeForwardClient(nodeId: string): ReturnType<ReturnType<typeof nodeClient>> | undefined {
+    const addr = this.nodeAddr(nodeId);
+    if (!addr || !this.identity) return undefined;
+    const key = `${nodeId}@${addr}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      c = nodeClient(this.requireIdentity(), nodeId)(addr);
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
   async close(): Promise<void> {
+    if (this.renewTimer) clearTimeout(this.renewTimer);
     this.worker?.close();
     await this.session?.close();
     for (const c of this.clients.values()) c.close();

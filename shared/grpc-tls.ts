@@ -67,6 +67,12 @@ export function serverCredentials(provider: MemoryCertificateProvider): grpc.Ser
   return experimental.createCertificateProviderServerCredentials(provider, provider, false);
 }
 
+/**
+ * Trailing metadata naming the leader's host:port when a follower refuses a call only the leader
+ * answers (dispatcher sessions, admissions); callers retry there.
+ */
+export const LEADER_METADATA = "shoal-leader";
+
 /** The name a manager's certificate carries, used to check any manager (swarmkit's convention). */
 export const MANAGER_TLS_NAME = "swarm-manager";
 
@@ -99,7 +105,11 @@ export function joiningCredentials(caPem?: string): grpc.ChannelCredentials {
   return grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
 }
 
-/** The caller's certificate (PEM) on a server call, if it presented one. Not verified yet. */
+/**
+ * The caller's certificate (PEM) on a server call, if it presented one that chains to the CA the
+ * server trusts (grpc-js hands over no certificate when that check failed, so a foreign one looks
+ * like none). Its subject still has to be read (verifyNodeCertificate) to know who calls.
+ */
 export function peerCertificatePem(call: {
   getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null;
 }): string | undefined {

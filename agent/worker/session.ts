@@ -22,6 +22,7 @@ import { ensureDir, readJsonIfExists, writeJsonAtomic } from "../../shared/fsuti
 import {
   channelOptions,
   clientCredentials,
+  LEADER_METADATA,
   MANAGER_TLS_NAME,
   type TlsIdentity,
 } from "../../shared/grpc-tls.js";
@@ -43,8 +44,6 @@ export interface ManagerSessionOptions {
   onManagers?(managers: Array<{ nodeId: string; addr: string }>): void;
 }
 
-/** Must match the manager's dispatcher (manager code may not be imported here). */
-const LEADER_METADATA = "shoal-leader";
 const BACKOFF_START_MS = 100;
 const BACKOFF_MAX_MS = 2000;
 /** A manager must open the session within this time or the next one is tried. */

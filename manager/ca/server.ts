@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../../proto/gen/cluster.js";
 import { isShoalError, messageOf } from "../../shared/errors.js";
-import { peerCertificatePem } from "../../shared/grpc-tls.js";
+import { LEADER_METADATA, peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ClusterStore } from "../store/store.js";
 import { newObjectId } from "../store/store.js";
@@ -20,7 +20,6 @@ export interface CAServerOptions {
   log: Logger;
 }
 
-export const LEADER_METADATA = "shoal-leader";
 
 /** A gRPC error telling the caller to go to the leader (its address in trailing metadata). */
 export function notLeaderError(leaderAddr: string | undefined): Partial<grpc.StatusObject> {

@@ -62,6 +62,13 @@ export class Dispatcher implements AssignmentChannel {
         const t = tx.get("tasks", r.taskId);
         if (!t || t.NodeID !== nodeId || TERMINAL_STATES.has(t.Status.State)) continue;
         if (!TERMINAL_STATES.has(r.state) && rank(r.state) < rank(t.Status.State)) continue;
+        // A state told again (after a reconnect or failover) is not news: its time stays.
+        if (
+          r.state === t.Status.State &&
+          r.message === t.Status.Message &&
+          (r.containerId ?? "") === ((t.Status.ContainerStatus?.ContainerID as string | undefined) ?? "")
+        )
+          continue;
         tx.update("tasks", {
           ...t,
           Status: {

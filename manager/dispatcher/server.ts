@@ -19,7 +19,7 @@ import {
 } from "../../proto/gen/cluster.js";
 import type { TaskAssignment, TaskState, TaskStatusReport } from "../../shared/cluster.js";
 import { isShoalError, messageOf, type ErrorKind } from "../../shared/errors.js";
-import { peerCertificatePem } from "../../shared/grpc-tls.js";
+import { LEADER_METADATA, peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
 import { verifyNodeCertificate } from "../ca/ca.js";
 import type { ClusterStore } from "../store/store.js";
@@ -42,8 +42,6 @@ export interface DispatcherServerOptions {
   log: Logger;
 }
 
-/** Trailing metadata key naming the leader (host:port) on a follower's refusal. */
-export const LEADER_METADATA = "shoal-leader";
 
 const STATES: ReadonlySet<string> = new Set<TaskState>([
   "new",

@@ -234,6 +234,8 @@ export function reconcile(
       notBefore,
     });
     if (running.length > 0) {
+      // The task its replacement was made for (after a restart delay) is done with now.
+      for (const t of group) if (t.DesiredState === "running" && !live(t)) plan.shutdown.push(t.ID);
       // Made from an older spec: replaced (stop first, then a new task in the slot). A task that
       // does not run yet is replaced at once; running ones as the update's parallelism allows.
       const current = running[running.length - 1];

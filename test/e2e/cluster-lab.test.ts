@@ -67,18 +67,25 @@ async function runningOn(
   accept: (hosts: string[]) => boolean = () => true,
   ms = 60_000,
 ): Promise<string[]> {
+  let seen = "";
   return until(
     `${n} running tasks of ${service}`,
     async () => {
       const names = await hostNames(via).catch(() => new Map<string, string>());
-      const ts = (await tasks(service, via).catch(() => [])).filter((t) => t.DesiredState === "running");
+      const all = await tasks(service, via).catch(() => []);
+      seen = all
+        .map((t) => `${t.Slot} ${names.get(t.NodeID)} ${t.DesiredState}/${t.Status.State} ${t.Status.Err ?? ""}`)
+        .join("; ");
+      const ts = all.filter((t) => t.DesiredState === "running");
       const running = ts.filter((t) => t.Status.State === "running");
       if (running.length !== n || ts.length !== n) return undefined;
       const hosts = running.map((t) => names.get(t.NodeID) ?? t.NodeID).sort();
       return accept(hosts) ? hosts : undefined;
     },
     ms,
-  );
+  ).catch((e: unknown) => {
+    throw new Error(`${String(e)}; tasks seen via ${via}: ${seen}`);
+  });
 }
 
 async function createService(via: string, spec: Record<string, unknown>): Promise<string> {
@@ -214,8 +221,20 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
   it("runs a global service on every node, including one that joins later", async () => {
     await createService("m1", sleeper("everywhere"));
     expect(await runningOn("everywhere", 5)).toEqual(["m1", "m2", "m3", "w1", "w2"]);
-    const r = await joinCluster(lab, "w3");
-    expect(r.status, r.body).toBe(200);
+    // The real docker CLI joins it, as an operator would.
+    const token = (await dk("m2", ["swarm", "join-token", "-q", "worker"])).stdout.trim();
+    const w3 = lab.host("w3");
+    const join = await dk("w3", [
+      "swarm",
+      "join",
+      "--token",
+      token,
+      "--advertise-addr",
+      w3.address,
+      `${lab.host("m2").address}:2377`,
+    ]);
+    expect(join.code, join.stderr).toBe(0);
+    expect(join.stdout).toContain("This node joined a swarm as a worker");
     expect(await runningOn("everywhere", 6)).toEqual(["m1", "m2", "m3", "w1", "w2", "w3"]);
   });
 
@@ -313,5 +332,37 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     );
     expect(onW1.every((t) => t.Status.State === "running")).toBe(true);
     expect(onW1.map((t) => t.Status.ContainerStatus?.ContainerID).sort()).toEqual([...before.keys()].sort());
+  });
+
+  it("promotes a worker to a Raft member and demotes it again; refuses a demotion that breaks quorum", async () => {
+    const promote = await dk("m1", ["node", "promote", "w1"]);
+    expect(promote.code, promote.stderr).toBe(0);
+    await until("w1 a reachable manager", async () => {
+      const n = (await nodes()).find((x) => x.Description.Hostname === "w1");
+      return n?.ManagerStatus?.Reachability === "reachable" ? true : undefined;
+    });
+    // w1 now answers cluster reads from its own store.
+    const info = (await api(sock("w1"), "GET", "/info")).json<{ Swarm: { ControlAvailable: boolean } }>();
+    expect(info.Swarm.ControlAvailable).toBe(true);
+    const demote = await dk("m2", ["node", "demote", "w1"]);
+    expect(demote.code, demote.stderr).toBe(0);
+    await until("w1 a worker again", async () => {
+      const n = (await nodes()).find((x) => x.Description.Hostname === "w1");
+      const i = (await api(sock("w1"), "GET", "/info")).json<{ Swarm: { ControlAvailable: boolean } }>();
+      return n && !n.ManagerStatus && !i.Swarm.ControlAvailable ? true : undefined;
+    });
+    // With one of three managers cut off, demoting another would leave one of two: refused.
+    const l = await leader();
+    const [cut, other] = ["m1", "m2", "m3"].filter((h) => h !== l);
+    await lab.cut(cut);
+    try {
+      await until(`${cut} down`, async () => ((await nodeState(cut, l)) === "down" ? true : undefined));
+      const refused = await dk(l, ["node", "demote", other]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/quorum/);
+    } finally {
+      await lab.heal(cut);
+    }
+    await until(`${cut} ready`, async () => ((await nodeState(cut, l)) === "ready" ? true : undefined));
   });
 });

@@ -101,6 +101,19 @@ describe("replicated services", () => {
     expect(due.create.map((c) => c.notBefore)).toEqual([NOW + 4000]);
   });
 
+  it("shuts a failed task down once its delayed replacement is live, so the slot has one live task", () => {
+    const svc = service({ Replicated: { Replicas: 1 } }, { Condition: "any", Delay: 5e9 });
+    const failed = { ...task(1, "failed", "running", { at: NOW - 1000 }), Spec: svc.Spec.TaskTemplate };
+    const replacement = { ...task(1, "running"), Spec: svc.Spec.TaskTemplate };
+    const plan = reconcile(
+      svc,
+      [failed, replacement],
+      [],
+      NOW,
+    );
+    expect(plan).toEqual({ create: [], shutdown: [failed.ID] });
+  });
+
   it("on-failure leaves a task that completed; none never restarts", () => {
     const done = task(1, "complete");
     expect(
