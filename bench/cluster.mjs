@@ -13,9 +13,9 @@ const { formCluster } = await import(join(repo, "dist/deploy/lab/cluster.js"));
 const { values: opt } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
-    "converge-runs": { type: "string", default: "1" },
+    "converge-runs": { type: "string", default: "2" },
     replicas: { type: "string", default: "100" },
-    // Copy each host's shoald.log (and the lab's registry log, if any) here before the lab goes.
+    // Copy each host's shoald.log here before the lab is taken down.
     logs: { type: "string" },
   },
 });
@@ -31,7 +31,6 @@ const shoald = join(repo, "dist/daemon/main.js");
 const managers = ["m1", "m2", "m3"];
 const workers = ["w1", "w2"];
 const allHosts = [...managers, ...workers];
-const TASK_LABEL = "com.docker.swarm.task.id";
 const SERVICE_LABEL = "com.docker.swarm.service.id";
 const DIRECT_LABEL = "shoal.bench.direct";
 
@@ -43,11 +42,15 @@ const log = (msg) => console.error(`[cluster] ${msg}`);
 const name = `b${randomBytes(3).toString("hex")}`;
 const root = await mkdtemp("/tmp/shoal-lab-");
 let lab;
+let labUp; // Lab.up's promise, while it runs
 let teardown;
 function down() {
   teardown ??= (async () => {
-    // A Ctrl-C while Lab.up runs: what it made so far is described in its lab.json.
-    const l = lab ?? (await Lab.load(name, root).catch(() => undefined));
+    // A Ctrl-C while Lab.up runs: let it finish (or fail and take itself down), then take it down.
+    const l =
+      lab ?? (await labUp?.catch(() => undefined)) ?? (await Lab.load(name, root).catch(() => undefined));
+    // No daemon is (re)started from here on, whatever the measurements are in the middle of.
+    if (l) l.start = async () => Promise.reject(new Error("the lab is being taken down"));
     if (l && opt.logs) {
       await mkdir(opt.logs, { recursive: true });
       for (const h of l.state.hosts)
@@ -103,7 +106,8 @@ function call(host, method, path, body, timeoutMs = 30_000) {
 
 async function must(host, method, path, body, expect = [200, 201, 204]) {
   const r = await call(host, method, path, body);
-  if (!expect.includes(r.status)) throw new Error(`${host}: ${method} ${path} answered ${r.status}: ${r.body}`);
+  if (!expect.includes(r.status))
+    throw new Error(`${host}: ${method} ${path} answered ${r.status}: ${r.body}`);
   return r;
 }
 
@@ -298,7 +302,7 @@ async function failover(id, round) {
   const t0 = process.hrtime.bigint();
   await lab.kill(old);
   let attempts = 0;
-  let lastErr = "";
+  let lastErr;
   for (;;) {
     attempts++;
     try {
@@ -322,10 +326,15 @@ async function failover(id, round) {
   const s = seconds(t0);
   // GET /nodes shows the new leader once it has written ManagerStatus (it does so about once a
   // second): until then the killed host may still be shown as the leader.
-  const next = await until("a new leader shown", async () => {
-    const l = await leaderOf();
-    return l !== old ? l : undefined;
-  }, 60_000, 50);
+  const next = await until(
+    "a new leader shown",
+    async () => {
+      const l = await leaderOf();
+      return l !== old ? l : undefined;
+    },
+    60_000,
+    50,
+  );
   const shownS = seconds(t0);
   await lab.start(old, shoald);
   await until(`${old} back as a reachable manager`, async () => {
@@ -340,7 +349,7 @@ async function failover(id, round) {
 const fmt = (x, d = 2) => (x === undefined ? "-" : x.toFixed(d));
 try {
   log(`lab ${name} in ${root}: 3 managers, 2 workers`);
-  lab = await Lab.up({
+  labUp = Lab.up({
     name,
     managers: 3,
     workers: 2,
@@ -348,6 +357,7 @@ try {
     octet: 100 + Math.floor(Math.random() * 100),
     shoald,
   });
+  lab = await labUp;
   await formCluster(lab);
   const tar = join(root, "busybox.tar");
   await run(process.execPath, [join(repo, "test/fixtures/busybox-image.mjs"), tar, "busybox:latest"]);
@@ -409,9 +419,27 @@ try {
 
   const each = (xs) => xs.map((x) => fmt(x)).join(", ");
   const rows = [
-    [`service create, ${replicas} replicas → all running`, convergeRuns, fig.converge_100_s, "", each(conv.map((c) => c.s))],
-    [`  create answered`, convergeRuns, r3(median(conv.map((c) => c.acceptedS))), "", each(conv.map((c) => c.acceptedS))],
-    [`  first task running`, convergeRuns, r3(median(conv.map((c) => c.firstRunningS))), "", each(conv.map((c) => c.firstRunningS))],
+    [
+      `service create, ${replicas} replicas → all running`,
+      convergeRuns,
+      fig.converge_100_s,
+      "",
+      each(conv.map((c) => c.s)),
+    ],
+    [
+      `  create answered`,
+      convergeRuns,
+      r3(median(conv.map((c) => c.acceptedS))),
+      "",
+      each(conv.map((c) => c.acceptedS)),
+    ],
+    [
+      `  first task running`,
+      convergeRuns,
+      r3(median(conv.map((c) => c.firstRunningS))),
+      "",
+      each(conv.map((c) => c.firstRunningS)),
+    ],
     [`direct create+start, ${replicas} containers (ref)`, convergeRuns, fig.direct_100_s, "", each(dir)],
     [`  converge / direct`, "", fig.converge_ratio, "", ""],
     [
@@ -436,7 +464,13 @@ try {
       `< ${FAILOVER_TARGET_S} ${fig.failover_pass ? "PASS" : "FAIL"}`,
       each(fo.map((r) => r.s)),
     ],
-    ["  new leader shown in GET /nodes", runs, r3(median(fo.map((r) => r.shownS))), "", each(fo.map((r) => r.shownS))],
+    [
+      "  new leader shown in GET /nodes",
+      runs,
+      r3(median(fo.map((r) => r.shownS))),
+      "",
+      each(fo.map((r) => r.shownS)),
+    ],
   ];
   console.log(`cluster: lab of 3 managers + 2 workers; medians (runs as shown)`);
   console.log(
@@ -452,8 +486,7 @@ try {
       .map(([h, p]) => `${h} ${p.tasks} tasks ${fmt(p.first_s, 1)}–${fmt(p.last_s, 1)} s`);
     console.log(`converge run ${i + 1}, running reported per host: ${parts.join("; ")}`);
   }
-  for (const r of resch)
-    console.log(`reschedule: killed ${r.victim} (${r.moved} tasks moved)`);
+  for (const r of resch) console.log(`reschedule: killed ${r.victim} (${r.moved} tasks moved)`);
   for (const r of fo)
     console.log(`failover: killed ${r.old}, new leader ${r.next}, via ${r.via}, ${r.attempts} attempts`);
   console.log(JSON.stringify(fig));

@@ -174,7 +174,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
       onLeadership: (leading) => this.dispatcher?.leadershipChanged(leading),
     });
     this.manager = manager;
-    this.controlApi = new ControlApi(manager.store, state.nodeId);
+    this.controlApi = new ControlApi(manager.store, state.nodeId, () => manager.leaderNodeId());
     this.dispatcher = new DispatcherServer({
       store: manager.store,
       core: manager.dispatcher,
@@ -226,7 +226,10 @@ export class Swarm implements SwarmHost, ForwardRouter {
       listenAddr: state.advertiseAddr,
       stateDir: join(this.dir, "worker"),
       log: this.log.child({ component: "session" }),
-      onRole: (role) => void this.serial(() => this.changeRole(role)),
+      onRole: (role) =>
+        void this.serial(() => this.changeRole(role)).catch((e: unknown) =>
+          this.log.error({ role, err: messageOf(e) }, "changing this node's role failed"),
+        ),
       onManagers: (list) => void this.rememberManagers(list.map((m) => m.addr)),
     });
     this.session = session;
@@ -434,18 +437,21 @@ export class Swarm implements SwarmHost, ForwardRouter {
     const state = this.state;
     if (!state || (role !== "manager" && role !== "worker") || role === state.role) return;
     this.log.info({ from: state.role, to: role }, "this node's role changed");
-    const { role: granted, leader } = await this.renewCertificate(state);
-    if (granted !== role) return;
     if (role === "manager") {
+      // The manager certificate first: joining Raft needs it.
+      const { role: granted, leader } = await this.renewCertificate(state);
+      if (granted !== role) return;
       state.raftId = randomInt(1, 2 ** 31);
       await rm(join(this.dir, "raft"), { recursive: true, force: true });
       await this.joinRaft(state, leader);
       state.role = "manager";
     } else {
-      await this.leaveRaft(state, leader);
+      // Leaving Raft needs the manager certificate still; the worker one comes after.
+      await this.leaveRaft(state, this.manager?.leaderAddr() ?? state.advertiseAddr);
       await this.stopManager();
       await rm(join(this.dir, "raft"), { recursive: true, force: true });
       state.role = "worker";
+      await this.renewCertificate(state);
     }
     await this.saveState();
   }

@@ -96,6 +96,8 @@ export class Manager {
         authorize: o.network.authorize,
         credentials: o.network.credentials,
         channelOptions: o.network.channelOptions,
+        // A cut peer is noticed quickly and its stream made again once the link is back.
+        keepalive: { timeMs: 2_000, timeoutMs: 2_000 },
         peers: new Map([...m.members.values()].filter((x) => x.raftId !== o.raftId).map((x) => [x.raftId, x.addr])),
         onMessage: (msg) => m.raft?.step(msg),
         onUnreachable: (id) => m.raft?.reportUnreachable(id),
@@ -263,6 +265,12 @@ export class Manager {
       this.transport?.addPeer(member.raftId, member.addr);
     }
     await this.saveMembers();
+  }
+
+  /** The leader's node id, if a leader is known. */
+  leaderNodeId(): string | undefined {
+    const lead = this.raft.leadership().lead;
+    return lead ? this.members.get(lead)?.nodeId : undefined;
   }
 
   memberList(): Member[] {

@@ -76,13 +76,23 @@ export const LEADER_METADATA = "shoal-leader";
 /** The name a manager's certificate carries, used to check any manager (swarmkit's convention). */
 export const MANAGER_TLS_NAME = "swarm-manager";
 
+/**
+ * Pings on every node-to-node connection: a peer behind a dead link (a cut host, a pulled cable)
+ * is noticed within about 4 s and the connection made again, instead of waiting out TCP's
+ * retransmission backoff after the link comes back. grpc-js servers accept pings this often.
+ */
+export const NODE_KEEPALIVE: grpc.ChannelOptions = {
+  "grpc.keepalive_time_ms": 2_000,
+  "grpc.keepalive_timeout_ms": 2_000,
+  "grpc.keepalive_permit_without_calls": 1,
+};
+
 /** Channel options that make the TLS name check look for `tlsName` instead of the address. */
 export function channelOptions(tlsName: string): grpc.ChannelOptions {
   return {
     "grpc.ssl_target_name_override": tlsName,
     "grpc.default_authority": tlsName,
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
+    ...NODE_KEEPALIVE,
   };
 }
 

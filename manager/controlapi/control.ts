@@ -207,7 +207,17 @@ export class ControlApi {
   constructor(
     private readonly store: ClusterStore,
     private readonly selfId?: string,
+    /** The Raft leader's node id as this manager knows it now (the store's copy may lag). */
+    private readonly leaderNodeId?: () => string | undefined,
   ) {}
+
+  /** A node as the API shows it, with the leader flag from Raft rather than the store. */
+  private nodeView(n: NodeObject) {
+    if (!this.leaderNodeId || !n.ManagerStatus) return view(n);
+    // No leader known (an election, or this manager just restarted): nobody is shown as leader.
+    const leader = this.leaderNodeId();
+    return view({ ...n, ManagerStatus: { ...n.ManagerStatus, Leader: n.ID === leader || undefined } });
+  }
 
   private findService(ref: string): ServiceObject {
     const s = this.store.view((tx) => {
@@ -368,11 +378,11 @@ export class ControlApi {
   }
 
   listNodes() {
-    return this.store.view((tx) => tx.list("nodes")).map((n) => view(n));
+    return this.store.view((tx) => tx.list("nodes")).map((n) => this.nodeView(n));
   }
 
   inspectNode(ref: string) {
-    return view(this.findNode(ref));
+    return this.nodeView(this.findNode(ref));
   }
 
   /**

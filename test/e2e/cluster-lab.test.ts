@@ -297,13 +297,16 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     const cut = ["m1", "m2", "m3"].find((h) => h !== l) as string;
     const rest = ["m1", "m2", "m3"].filter((h) => h !== cut);
     await lab.cut(cut);
-    await scale(rest[0], "web", 3);
-    await runningOn("web", 3, rest[1]);
-    await until(`${cut} unreachable`, async () => {
-      const n = (await nodes(l)).find((x) => x.Description.Hostname === cut);
-      return n?.ManagerStatus?.Reachability === "unreachable" ? true : undefined;
-    });
-    await lab.heal(cut);
+    try {
+      await scale(rest[0], "web", 3);
+      await runningOn("web", 3, rest[1]);
+      await until(`${cut} unreachable`, async () => {
+        const n = (await nodes(l)).find((x) => x.Description.Hostname === cut);
+        return n?.ManagerStatus?.Reachability === "unreachable" ? true : undefined;
+      });
+    } finally {
+      await lab.heal(cut);
+    }
     await until(`${cut} caught up`, async () => {
       const s = (await api(sock(cut), "GET", "/services/web")).json<ServiceView>();
       return s.Spec.Mode.Replicated?.Replicas === 3 ? true : undefined;
@@ -311,7 +314,7 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     await until(`${cut} reachable again`, async () => {
       const n = (await nodes(l)).find((x) => x.Description.Hostname === cut);
       return n?.ManagerStatus?.Reachability === "reachable" && n.Status.State === "ready" ? true : undefined;
-    });
+    }, 40_000);
   });
 
   it("kill -9 and restart of a shoald restarts none of its containers; its tasks report RUNNING again", async () => {
