@@ -1,45 +1,47 @@
 #!/usr/bin/env bash
-# The main job for now: start shoald, build the busybox test image, run a container from it,
-# and show `shoal ps -a` and the container's logs. Leaves the daemon running for you to play with.
+# The main job: a cluster of 3 managers and 2 workers on this one machine (deploy/lab: each host
+# is a network namespace with its own shoald, joined over an isolated switch), a registry on the
+# switch, and demo services whose image every host pulls from it. Leaves the lab running for you
+# to play with; `deploy/lab/lab down` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sock=/run/shoal/shoal.sock
-if ! shoal -H "unix://$sock" version >/dev/null 2>&1; then
-  echo "==> starting shoald (log: /var/log/shoald.log)"
-  mkdir -p /run/shoal
-  setsid shoald -H "unix://$sock" >>/var/log/shoald.log 2>&1 < /dev/null &
-  for _ in $(seq 1 100); do shoal version >/dev/null 2>&1 && break; sleep 0.1; done
+lab=deploy/lab/lab
+S() { local h=$1; shift; shoal -H "unix:///var/lib/shoal-lab/lab/$h/shoal.sock" "$@"; }
+
+if [ -e /var/lib/shoal-lab/lab/lab.json ]; then
+  echo "==> taking the previous lab down"
+  $lab down
 fi
-shoal version
 
-echo "==> building the busybox image from Debian's busybox-static and loading it"
+echo "==> lab up: 3 managers, 2 workers, a registry on the switch; m1 inits the cluster, the rest join"
+$lab up --managers 3 --workers 2 --registry --cluster
+S m1 node ls
+
+echo "==> building the busybox image from Debian's busybox-static and pushing it to the lab's registry"
+reg=10.99.0.1:5000
 node test/fixtures/busybox-image.mjs /tmp/shoal-busybox.tar busybox:latest
-shoal load -i /tmp/shoal-busybox.tar
-shoal images
+S m1 load -i /tmp/shoal-busybox.tar
+S m1 tag busybox:latest "$reg/demo/busybox:1"
+S m1 push "$reg/demo/busybox:1"
 
-echo "==> shoal run"
-shoal rm -f shoal-demo >/dev/null 2>&1 || true
-shoal run -d --name shoal-demo --memory 64m --pids-limit 64 busybox \
-  sh -c 'echo "hello from $(hostname), pid $$"; echo "to stderr" >&2; i=0; while [ $i -lt 3 ]; do i=$((i+1)); echo tick $i; sleep 1; done'
-sleep 4
-echo "==> shoal ps -a"
-shoal ps -a
-echo "==> shoal logs shoal-demo"
-shoal logs -t shoal-demo
+echo "==> a global service (one task per host, each pulls the image) serving port 8080 on every host"
+S m1 service create --name hello --mode global \
+  --publish mode=host,published=8080,target=8080 "$reg/demo/busybox:1" \
+  sh -c 'mkdir -p /www && echo "hello from task $(hostname)" > /www/index.html && exec httpd -f -p 8080 -h /www'
+echo "==> a replicated service of 6, created through a worker (it forwards to the leader)"
+S w1 service create --name web --replicas 6 --stop-grace-period 1s "$reg/demo/busybox:1" sleep 1000000
+S m2 service ls
+S m3 service ps web
 
-echo "==> a user network, a named volume and a published port"
-shoal rm -f demo-web >/dev/null 2>&1 || true
-shoal network rm demo-net >/dev/null 2>&1 || true
-shoal network create demo-net
-shoal run --rm -v demo-site:/site busybox sh -c 'echo "hello from a named volume" > /site/index.html'
-shoal run -d --name demo-web --network demo-net --network-alias web -p 127.0.0.1:8080:80 \
-  -v demo-site:/site:ro busybox httpd -f -p 80 -h /site
-echo "--> another container on demo-net asks for http://web/ (the daemon's DNS answers the alias):"
-shoal run --rm --network demo-net busybox wget -qO- http://web/
-echo "--> the host asks for http://127.0.0.1:8080/ (an nftables DNAT rule, no proxy process):"
-busybox wget -qO- http://127.0.0.1:8080/
-shoal port demo-web
+echo "==> every host answers on 8080 (asked from the switch, inside the lab)"
+for ip in 10.99.0.2 10.99.0.3 10.99.0.4 10.99.0.5 10.99.0.6; do
+  printf '%s: ' "$ip"
+  nsenter --net=/run/netns/lab-switch busybox wget -qO- "http://$ip:8080/"
+done
+
 echo
-echo "shoald keeps running (socket $sock). Try: shoal run --rm busybox uname -a"
-echo "or the docker CLI: DOCKER_HOST=unix://$sock docker ps -a"
+echo "The lab keeps running. Try:"
+echo "  deploy/lab/lab kill w1 && sleep 4 && shoal -H unix:///var/lib/shoal-lab/lab/m1/shoal.sock service ps web"
+echo "  DOCKER_HOST=unix:///var/lib/shoal-lab/lab/m2/shoal.sock docker node ls"
+echo "  deploy/lab/lab down     # removes every namespace, process and file of the lab"

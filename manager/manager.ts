@@ -6,7 +6,8 @@
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { NodeDisk } from "./raft/disk.js";
-import { NotLeaderError, RaftNode } from "./raft/node.js";
+import { NodeClosedError, NotLeaderError, RaftNode } from "./raft/node.js";
+import { ProposalDroppedError } from "./raft/errors.js";
 import { GrpcTransport } from "./raft/transport/grpc-transport.js";
 import type { ConfChange, ConfState } from "./raft/types.js";
 import type { Logger } from "../shared/logging.js";
@@ -118,7 +119,16 @@ export class Manager {
       onConfChange: (cc, cs) => m.onConfChange(cc, cs),
     });
     await m.saveMembers();
-    m.store.setProposer((command) => m.raft.propose(command, 10_000));
+    m.store.setProposer((command) =>
+      m.raft.propose(command, 10_000).catch((e: unknown) => {
+        // Raft's own failures are a cluster without a working leader for now: a 503 to retry.
+        if (e instanceof ProposalDroppedError || e instanceof NotLeaderError || e instanceof NodeClosedError)
+          throw unavailable(
+            `the cluster could not commit the change (${e.message}): a leader election may be under way, or a majority of managers is down; try again`,
+          );
+        throw e;
+      }),
+    );
     // A lone member need not wait out an election timeout.
     if (o.bootstrap || (saved?.length === 1 && saved[0].raftId === o.raftId)) m.raft.campaign();
     m.ticker = setInterval(() => m.tick(), o.tickMs ?? 100);
