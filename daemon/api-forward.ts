@@ -46,7 +46,8 @@ export function registerClusterForwarding(app: FastifyInstance, router: ForwardR
       .forward({ method: request.method, url: request.url, headers, body });
     let started = false;
     let status = 0;
-    request.raw.on("close", () => {
+    // The response's close, not the request's: the request closes as soon as its body is read.
+    res.on("close", () => {
       if (!res.writableEnded) stream.cancel();
     });
     stream.on("data", (chunk: pb.HttpResponseChunk) => {

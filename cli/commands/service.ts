@@ -495,10 +495,17 @@ export async function serviceLogs(
       timestamps: f.timestamps ? 1 : undefined,
     },
   });
-  const { StdcopyDemuxer, STDERR } = await import("../stdcopy.js");
+  const { StdcopyDemuxer, STDERR, SYSTEMERR } = await import("../stdcopy.js");
   const demuxer = new StdcopyDemuxer();
+  let failed = false;
   for await (const chunk of res) {
     for (const frame of demuxer.push(chunk as Buffer)) {
+      // The daemon's own error (a node that could not be reached), as docker prints it.
+      if (frame.stream === SYSTEMERR) {
+        process.stderr.write(`error from daemon in stream: ${frame.data.toString("utf8")}\n`);
+        failed = true;
+        continue;
+      }
       let text = frame.data.toString("utf8");
       let stamp = "";
       if (f.timestamps) {
@@ -521,5 +528,5 @@ export async function serviceLogs(
       (frame.stream === STDERR ? process.stderr : process.stdout).write(line);
     }
   }
-  return 0;
+  return failed ? 1 : 0;
 }
