@@ -71,7 +71,10 @@ export function registerClusterForwarding(app: FastifyInstance, router: ForwardR
     });
     stream.on("error", (e: ServiceError) => {
       if (e.code === 1 /* CANCELLED: our client went away */) return;
-      log.warn({ addr, url: request.url, err: e.details || messageOf(e) }, "forwarding a cluster request failed");
+      log.warn(
+        { addr, url: request.url, err: e.details || messageOf(e) },
+        "forwarding a cluster request failed",
+      );
       if (!started) {
         res.writeHead(503, { "content-type": "application/json" });
         res.end(

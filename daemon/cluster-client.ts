@@ -41,7 +41,12 @@ function leaderHint(e: grpc.ServiceError): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<Res>) => unknown;
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: grpc.requestCallback<Res>,
+) => unknown;
 
 /**
  * One unary call, retried at the leader when a follower names it (at most 3 hops). `make` builds

@@ -31,7 +31,8 @@ const CLUSTER_PATH = /^(?:\/v[0-9.]+)?\/(?:swarm|nodes|services|tasks|secrets|co
 export function nodeService(host: NodeServiceHost): pb.NodeServer {
   const identify = (call: Call): NodeIdentity => {
     const ca = host.caPem();
-    if (!ca) throw Object.assign(new Error("this node is not part of a cluster"), { code: grpc.status.UNAVAILABLE });
+    if (!ca)
+      throw Object.assign(new Error("this node is not part of a cluster"), { code: grpc.status.UNAVAILABLE });
     const pem = peerCertificatePem(call);
     if (!pem)
       throw Object.assign(new Error("a client certificate of this cluster is required"), {

@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { forbidden, invalid, messageOf, unavailable } from "../shared/errors.js";
 import { ensureDir, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../shared/fsutil.js";
 import { runCommand } from "../shared/command.js";
-import { clientCredentials, MANAGER_TLS_NAME, channelOptions, peerCertificatePem } from "../shared/grpc-tls.js";
+import {
+  clientCredentials,
+  MANAGER_TLS_NAME,
+  channelOptions,
+  peerCertificatePem,
+} from "../shared/grpc-tls.js";
 import type { TlsIdentity } from "../shared/grpc-tls.js";
 import type { Logger } from "../shared/logging.js";
 import type { ImagePuller } from "../shared/cluster.js";
@@ -217,7 +222,9 @@ export class Swarm implements SwarmHost, ForwardRouter {
   }
 
   private async startAgent(state: SwarmState): Promise<void> {
-    const managers = [...new Set([...(state.role === "manager" ? [state.advertiseAddr] : []), ...state.managers])];
+    const managers = [
+      ...new Set([...(state.role === "manager" ? [state.advertiseAddr] : []), ...state.managers]),
+    ];
     const session = new ManagerSession({
       nodeId: state.nodeId,
       managers,
@@ -233,7 +240,13 @@ export class Swarm implements SwarmHost, ForwardRouter {
       onManagers: (list) => void this.rememberManagers(list.map((m) => m.addr)),
     });
     this.session = session;
-    this.worker = new Worker(state.nodeId, session, this.o.engine, this.log.child({ component: "worker" }), this.o.pull);
+    this.worker = new Worker(
+      state.nodeId,
+      session,
+      this.o.engine,
+      this.log.child({ component: "worker" }),
+      this.o.pull,
+    );
     this.worker.start();
     await session.start();
     this.scheduleRenewal();
@@ -245,7 +258,9 @@ export class Swarm implements SwarmHost, ForwardRouter {
     const sorted = [...new Set(addrs)].sort();
     if (JSON.stringify(sorted) === JSON.stringify([...state.managers].sort())) return;
     state.managers = sorted;
-    await this.saveState().catch((e: unknown) => this.log.warn({ err: messageOf(e) }, "saving the manager list failed"));
+    await this.saveState().catch((e: unknown) =>
+      this.log.warn({ err: messageOf(e) }, "saving the manager list failed"),
+    );
   }
 
   private async saveState(): Promise<void> {
@@ -332,20 +347,30 @@ export class Swarm implements SwarmHost, ForwardRouter {
         await this.teardown();
         throw e;
       }
-      this.log.info({ node: state.nodeId, cluster: state.clusterId }, "cluster initialised; this node is its manager");
+      this.log.info(
+        { node: state.nodeId, cluster: state.clusterId },
+        "cluster initialised; this node is its manager",
+      );
       return state.nodeId;
     });
   }
 
-  join(request: { ListenAddr?: string; AdvertiseAddr?: string; RemoteAddrs?: string[]; JoinToken?: string }): Promise<void> {
+  join(request: {
+    ListenAddr?: string;
+    AdvertiseAddr?: string;
+    RemoteAddrs?: string[];
+    JoinToken?: string;
+  }): Promise<void> {
     return this.serial(async () => {
       if (this.state)
         throw unavailable(
           'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.',
         );
-      if (!request.JoinToken) throw invalid("joining needs a token: pass --token (see `join-token` on a manager)");
+      if (!request.JoinToken)
+        throw invalid("joining needs a token: pass --token (see `join-token` on a manager)");
       const remotes = (request.RemoteAddrs ?? []).filter(Boolean).map((a) => withPort(a));
-      if (remotes.length === 0) throw invalid("joining needs a manager's address: give HOST:PORT after the options");
+      if (remotes.length === 0)
+        throw invalid("joining needs a manager's address: give HOST:PORT after the options");
       const token = parseJoinToken(request.JoinToken);
       const listenAddr = withPort(request.ListenAddr || "0.0.0.0:2377");
       const port = Number(listenAddr.split(":").pop());
@@ -382,7 +407,12 @@ export class Swarm implements SwarmHost, ForwardRouter {
           caAddr,
           caClientJoining(root.caCert),
           (c) => c.issueNodeCertificate,
-          { token: request.JoinToken.trim(), csr, description: this.description(draft), listenAddr: advertiseAddr },
+          {
+            token: request.JoinToken.trim(),
+            csr,
+            description: this.description(draft),
+            listenAddr: advertiseAddr,
+          },
         );
         const state: SwarmState = {
           ...draft,
@@ -428,7 +458,9 @@ export class Swarm implements SwarmHost, ForwardRouter {
       raftId: state.raftId,
       addr: state.advertiseAddr,
     });
-    await manager.learnMembers(res.members.map((m) => ({ raftId: m.raftId, addr: m.addr, nodeId: m.nodeId })));
+    await manager.learnMembers(
+      res.members.map((m) => ({ raftId: m.raftId, addr: m.addr, nodeId: m.nodeId })),
+    );
     await manager.waitForLeader(30_000);
   }
 
@@ -462,7 +494,11 @@ export class Swarm implements SwarmHost, ForwardRouter {
    */
   private async renewCertificate(state: SwarmState): Promise<{ role: string; leader: string }> {
     const keyPem = await newNodeKey();
-    const csr = await createCsr(keyPem, { nodeId: state.nodeId, role: state.role, clusterId: state.clusterId });
+    const csr = await createCsr(keyPem, {
+      nodeId: state.nodeId,
+      role: state.role,
+      clusterId: state.clusterId,
+    });
     const { res, addr: leader } = await callLeader(
       this.session?.manager ?? state.managers[0] ?? state.advertiseAddr,
       caClient(this.requireIdentity()),
@@ -492,7 +528,10 @@ export class Swarm implements SwarmHost, ForwardRouter {
       if (!state) return;
       if (Date.now() < due) return this.scheduleRenewal();
       void this.serial(() => this.renewCertificate(state)).catch((e: unknown) => {
-        this.log.warn({ err: messageOf(e) }, "renewing this node's certificate failed; trying again in a minute");
+        this.log.warn(
+          { err: messageOf(e) },
+          "renewing this node's certificate failed; trying again in a minute",
+        );
         this.renewTimer = setTimeout(() => this.scheduleRenewal(), 60_000);
       });
     }, wait);
@@ -505,7 +544,9 @@ export class Swarm implements SwarmHost, ForwardRouter {
     let target = this.manager?.leaderAddr() ?? leaderAddr;
     for (;;) {
       try {
-        await callLeader(target, nodeClient(this.requireIdentity()), (c) => c.leaveRaft, { raftId: state.raftId });
+        await callLeader(target, nodeClient(this.requireIdentity()), (c) => c.leaveRaft, {
+          raftId: state.raftId,
+        });
         return;
       } catch (e) {
         if (Date.now() > until) throw e;

@@ -99,7 +99,9 @@ export class Manager {
         channelOptions: o.network.channelOptions,
         // A cut peer is noticed quickly and its stream made again once the link is back.
         keepalive: { timeMs: 2_000, timeoutMs: 2_000 },
-        peers: new Map([...m.members.values()].filter((x) => x.raftId !== o.raftId).map((x) => [x.raftId, x.addr])),
+        peers: new Map(
+          [...m.members.values()].filter((x) => x.raftId !== o.raftId).map((x) => [x.raftId, x.addr]),
+        ),
         onMessage: (msg) => m.raft?.step(msg),
         onUnreachable: (id) => m.raft?.reportUnreachable(id),
         onSnapshotStatus: (id, ok) => m.raft?.reportSnapshot(id, ok),
@@ -159,7 +161,9 @@ export class Manager {
         if (cc.nodeId !== this.o.raftId) this.transport?.addPeer(cc.nodeId, ctx.addr);
       }
     }
-    void this.saveMembers().catch((e: unknown) => this.o.log.warn({ err: String(e) }, "saving members.json failed"));
+    void this.saveMembers().catch((e: unknown) =>
+      this.o.log.warn({ err: String(e) }, "saving members.json failed"),
+    );
   }
 
   private tick(): void {
@@ -206,7 +210,9 @@ export class Manager {
         10_000,
       )
       .then(() => this.o.log.info({ raftId: learner, node: member?.nodeId }, "a new manager is now a voter"))
-      .catch((e: unknown) => this.o.log.warn({ raftId: learner, err: String(e) }, "promoting a learner failed"))
+      .catch((e: unknown) =>
+        this.o.log.warn({ raftId: learner, err: String(e) }, "promoting a learner failed"),
+      )
       .finally(() => {
         this.promoting = false;
       });
@@ -329,7 +335,8 @@ export class Manager {
   async waitForLeader(timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (!this.raft.leadership().lead) {
-      if (Date.now() > until) throw unavailable("no raft leader could be found in time: are a majority of managers up?");
+      if (Date.now() > until)
+        throw unavailable("no raft leader could be found in time: are a majority of managers up?");
       await new Promise((r) => setTimeout(r, 20));
     }
   }

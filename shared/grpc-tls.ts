@@ -53,7 +53,10 @@ export class MemoryCertificateProvider implements experimental.CertificateProvid
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
     queueMicrotask(() =>
-      listener({ certificate: Buffer.from(this.identity.certPem), privateKey: Buffer.from(this.identity.keyPem) }),
+      listener({
+        certificate: Buffer.from(this.identity.certPem),
+        privateKey: Buffer.from(this.identity.keyPem),
+      }),
     );
   }
 
@@ -112,7 +115,10 @@ export function clientCredentials(identity: TlsIdentity): grpc.ChannelCredential
  */
 export function joiningCredentials(caPem?: string): grpc.ChannelCredentials {
   if (caPem) return grpc.credentials.createSsl(Buffer.from(caPem));
-  return grpc.credentials.createSsl(null, null, null, { rejectUnauthorized: false, checkServerIdentity: () => undefined });
+  return grpc.credentials.createSsl(null, null, null, {
+    rejectUnauthorized: false,
+    checkServerIdentity: () => undefined,
+  });
 }
 
 /**

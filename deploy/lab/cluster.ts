@@ -66,7 +66,9 @@ export async function joinCluster(lab: Lab, name: string, token?: string): Promi
   const h = lab.host(name);
   const first = lab.state.hosts.find((x) => x.role === "manager");
   if (!first) throw new Error("the lab has no manager host");
-  const swarm = (await ok(first, "GET", "/swarm")).json<{ JoinTokens: { Worker: string; Manager: string } }>();
+  const swarm = (await ok(first, "GET", "/swarm")).json<{
+    JoinTokens: { Worker: string; Manager: string };
+  }>();
   const r = await hostApi(h.socket, "POST", "/swarm/join", {
     ListenAddr: `0.0.0.0:${CLUSTER_PORT}`,
     AdvertiseAddr: clusterAddr(h),

@@ -177,7 +177,12 @@ export class Lab {
     const log = await open(logPath, "a");
     const child = spawn(
       "nsenter",
-      [`--net=/run/netns/${this.state.switchNetns}`, "/usr/bin/docker-registry", "serve", join(dir, "config.yml")],
+      [
+        `--net=/run/netns/${this.state.switchNetns}`,
+        "/usr/bin/docker-registry",
+        "serve",
+        join(dir, "config.yml"),
+      ],
       { detached: true, stdio: ["ignore", log.fd, log.fd] },
     );
     child.unref();
@@ -187,7 +192,8 @@ export class Lab {
     for (let i = 0; i < 200; i++) {
       const out = await readFile(logPath, "utf8").catch(() => "");
       if (out.includes("listening on")) return;
-      if (!(await pidAlive(reg.pid ?? 0))) throw new Error(`the lab's registry exited at start:\n${out.slice(-2000)}`);
+      if (!(await pidAlive(reg.pid ?? 0)))
+        throw new Error(`the lab's registry exited at start:\n${out.slice(-2000)}`);
       await sleep(50);
     }
     throw new Error("the lab's registry did not start listening within 10 s");

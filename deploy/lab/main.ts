@@ -24,7 +24,12 @@ async function main(argv: string[]): Promise<void> {
     .option("--registry", "run a registry on the switch (10.99.0.1:5000), usable by every host")
     .option("--cluster", "make the hosts a cluster: init on m1, the others join")
     .action(async (o: { managers: number; workers: number; registry?: boolean; cluster?: boolean }) => {
-      const lab = await Lab.up({ name: name(), managers: o.managers, workers: o.workers, registry: o.registry });
+      const lab = await Lab.up({
+        name: name(),
+        managers: o.managers,
+        workers: o.workers,
+        registry: o.registry,
+      });
       if (o.cluster) {
         try {
           await formCluster(lab);

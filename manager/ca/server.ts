@@ -20,7 +20,6 @@ export interface CAServerOptions {
   log: Logger;
 }
 
-
 /** A gRPC error telling the caller to go to the leader (its address in trailing metadata). */
 export function notLeaderError(leaderAddr: string | undefined): Partial<grpc.StatusObject> {
   const metadata = new grpc.Metadata();
@@ -93,13 +92,15 @@ export class CAServer {
       issueNodeCertificate: (call, cb) => {
         this.issue(call.request, call.getPeer()).then(
           (r) => cb(null, r),
-          (e: unknown) => cb(e && typeof e === "object" && "code" in e ? (e as grpc.StatusObject) : grpcError(e)),
+          (e: unknown) =>
+            cb(e && typeof e === "object" && "code" in e ? (e as grpc.StatusObject) : grpcError(e)),
         );
       },
       renewNodeCertificate: (call, cb) => {
         this.renew(call).then(
           (r) => cb(null, r),
-          (e: unknown) => cb(e && typeof e === "object" && "code" in e ? (e as grpc.StatusObject) : grpcError(e)),
+          (e: unknown) =>
+            cb(e && typeof e === "object" && "code" in e ? (e as grpc.StatusObject) : grpcError(e)),
         );
       },
     };
@@ -137,11 +138,15 @@ export class CAServer {
     const cluster = this.cluster();
     const ca = { certPem: cluster.RootCA?.CACert ?? "", keyPem: cluster.RootCA?.CAKey ?? "" };
     const pem = peerCertificatePem(call);
-    if (!pem) throw { code: grpc.status.UNAUTHENTICATED, details: "renewal needs the node's current certificate" };
+    if (!pem)
+      throw { code: grpc.status.UNAUTHENTICATED, details: "renewal needs the node's current certificate" };
     const who = verifyNodeCertificate(pem, ca.certPem);
     const node = this.o.store.view((tx) => tx.get("nodes", who.nodeId));
     if (!node)
-      throw { code: grpc.status.PERMISSION_DENIED, details: `node ${who.nodeId} was removed from the cluster` };
+      throw {
+        code: grpc.status.PERMISSION_DENIED,
+        details: `node ${who.nodeId} was removed from the cluster`,
+      };
     // The store decides the role: a promoted or demoted node gets its new role here.
     const identity = { nodeId: node.ID, role: node.Spec.Role, clusterId: cluster.ID };
     const cert = await signNodeCsr(ca, call.request.csr, identity);

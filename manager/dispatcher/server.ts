@@ -42,7 +42,6 @@ export interface DispatcherServerOptions {
   log: Logger;
 }
 
-
 const STATES: ReadonlySet<string> = new Set<TaskState>([
   "new",
   "pending",

@@ -74,7 +74,9 @@ async function runningOn(
       const names = await hostNames(via).catch(() => new Map<string, string>());
       const all = await tasks(service, via).catch(() => []);
       seen = all
-        .map((t) => `${t.Slot} ${names.get(t.NodeID)} ${t.DesiredState}/${t.Status.State} ${t.Status.Err ?? ""}`)
+        .map(
+          (t) => `${t.Slot} ${names.get(t.NodeID)} ${t.DesiredState}/${t.Status.State} ${t.Status.Err ?? ""}`,
+        )
         .join("; ");
       const ts = all.filter((t) => t.DesiredState === "running");
       const running = ts.filter((t) => t.Status.State === "running");
@@ -127,10 +129,16 @@ async function nodeState(host: string, via: string): Promise<string | undefined>
 
 /** Container ids and start times of a host's task containers. */
 async function taskContainers(host: string): Promise<Map<string, string>> {
-  const r = await api(sock(host), "GET", "/containers/json?filters=" + encodeURIComponent('{"label":["com.docker.swarm.task.id"]}'));
+  const r = await api(
+    sock(host),
+    "GET",
+    "/containers/json?filters=" + encodeURIComponent('{"label":["com.docker.swarm.task.id"]}'),
+  );
   const out = new Map<string, string>();
   for (const c of r.json<Array<{ Id: string }>>()) {
-    const inspect = (await api(sock(host), "GET", `/containers/${c.Id}/json`)).json<{ State: { StartedAt: string } }>();
+    const inspect = (await api(sock(host), "GET", `/containers/${c.Id}/json`)).json<{
+      State: { StartedAt: string };
+    }>();
     out.set(c.Id, inspect.State.StartedAt);
   }
   return out;
@@ -172,7 +180,10 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     const ls = await dk("w1", ["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"]);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout.split("\n").filter(Boolean).sort()).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^w1 Ready $/), expect.stringMatching(/^m\d Ready (Leader|Reachable)$/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^w1 Ready $/),
+        expect.stringMatching(/^m\d Ready (Leader|Reachable)$/),
+      ]),
     );
   });
 
@@ -200,7 +211,8 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     expect(new Set(on).size).toBe(5);
     await scale("m3", "web", 12);
     const twelve = await runningOn("web", 12, "m1", (h) => new Set(h).size === 5);
-    for (const h of ["m1", "m2", "m3", "w1", "w2"]) expect(twelve.filter((x) => x === h).length).toBeGreaterThanOrEqual(2);
+    for (const h of ["m1", "m2", "m3", "w1", "w2"])
+      expect(twelve.filter((x) => x === h).length).toBeGreaterThanOrEqual(2);
     await scale("w1", "web", 2);
     await runningOn("web", 2);
   });
@@ -209,7 +221,9 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     await createService("m1", sleeper("onworkers", { Placement: { Constraints: ["node.role==worker"] } }, 4));
     const on = await runningOn("onworkers", 4);
     expect(new Set(on)).toEqual(new Set(["w1", "w2"]));
-    const w1 = (await nodes()).find((n) => n.Description.Hostname === "w1") as NodeView & { Version: { Index: number } };
+    const w1 = (await nodes()).find((n) => n.Description.Hostname === "w1") as NodeView & {
+      Version: { Index: number };
+    };
     const drain = await dk("m2", ["node", "update", "--availability", "drain", w1.ID]);
     expect(drain.code, drain.stderr).toBe(0);
     expect(await runningOn("onworkers", 4, "m1", (h) => !h.includes("w1"))).toEqual(["w2", "w2", "w2", "w2"]);
@@ -241,7 +255,9 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
   it("starts a service whose image is only in the lab's registry on every node", async () => {
     const reg = lab.state.registry?.addr as string;
     const ref = `${reg}/e2e/busybox:1`;
-    expect((await api(sock("m1"), "POST", `/images/busybox:latest/tag?repo=${reg}/e2e/busybox&tag=1`)).status).toBe(201);
+    expect(
+      (await api(sock("m1"), "POST", `/images/busybox:latest/tag?repo=${reg}/e2e/busybox&tag=1`)).status,
+    ).toBe(201);
     const push = await dk("m1", ["push", ref]);
     expect(push.code, push.stderr).toBe(0);
     expect((await api(sock("m1"), "DELETE", `/images/${encodeURIComponent(ref)}`)).status).toBe(200);
@@ -282,7 +298,9 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     // Writes work through any surviving manager.
     await scale(others[0], "web", 7);
     await runningOn("web", 7, others[1]);
-    expect((await api(sock(others[1]), "GET", "/services")).json<unknown[]>().length).toBeGreaterThanOrEqual(1);
+    expect((await api(sock(others[1]), "GET", "/services")).json<unknown[]>().length).toBeGreaterThanOrEqual(
+      1,
+    );
     const after = await taskContainers("w1");
     for (const [id, started] of before) expect(after.get(id)).toBe(started);
     await lab.start(old, shoald);
@@ -311,10 +329,16 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
       const s = (await api(sock(cut), "GET", "/services/web")).json<ServiceView>();
       return s.Spec.Mode.Replicated?.Replicas === 3 ? true : undefined;
     });
-    await until(`${cut} reachable again`, async () => {
-      const n = (await nodes(l)).find((x) => x.Description.Hostname === cut);
-      return n?.ManagerStatus?.Reachability === "reachable" && n.Status.State === "ready" ? true : undefined;
-    }, 40_000);
+    await until(
+      `${cut} reachable again`,
+      async () => {
+        const n = (await nodes(l)).find((x) => x.Description.Hostname === cut);
+        return n?.ManagerStatus?.Reachability === "reachable" && n.Status.State === "ready"
+          ? true
+          : undefined;
+      },
+      40_000,
+    );
   });
 
   it("kill -9 and restart of a shoald restarts none of its containers; its tasks report RUNNING again", async () => {

@@ -105,12 +105,7 @@ describe("replicated services", () => {
     const svc = service({ Replicated: { Replicas: 1 } }, { Condition: "any", Delay: 5e9 });
     const failed = { ...task(1, "failed", "running", { at: NOW - 1000 }), Spec: svc.Spec.TaskTemplate };
     const replacement = { ...task(1, "running"), Spec: svc.Spec.TaskTemplate };
-    const plan = reconcile(
-      svc,
-      [failed, replacement],
-      [],
-      NOW,
-    );
+    const plan = reconcile(svc, [failed, replacement], [], NOW);
     expect(plan).toEqual({ create: [], shutdown: [failed.ID] });
   });
 
