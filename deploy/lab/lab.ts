@@ -401,6 +401,16 @@ async function removeTree(dir: string): Promise<void> {
   if (!entries) return;
   for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
   for (let i = 0; i < 20; i++) {
+    // Whatever still lives in it (a `runc init` of a container caught half-made when its daemon
+    // was killed) belongs to the lab and goes too.
+    const procs = await readFile(join(dir, "cgroup.procs"), "utf8").catch(() => "");
+    for (const pid of procs.split("\n").filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
     try {
       await rmdir(dir);
       return;
