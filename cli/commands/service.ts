@@ -215,16 +215,20 @@ export async function servicePs(
     const tasks = await client.json<TaskView[]>("GET", "/tasks", {
       query: { filters: JSON.stringify({ service: [svc.ID] }) },
     });
-    // Newest first within a slot, slots in order, as docker shows the history.
-    tasks.sort((a, b) => a.Slot - b.Slot || Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt));
-    let previousSlot = -1;
+    // Newest first within a slot (a global service's slot is its node), slots in order, as
+    // docker shows the history.
+    const slotOf = (t: TaskView): string => (t.Slot > 0 ? String(t.Slot).padStart(8, "0") : t.NodeID);
+    tasks.sort(
+      (a, b) => slotOf(a).localeCompare(slotOf(b)) || Date.parse(b.CreatedAt) - Date.parse(a.CreatedAt),
+    );
+    let previousSlot = "";
     for (const t of tasks) {
       const name = `${svc.Spec.Name}.${t.Slot > 0 ? t.Slot : t.NodeID}`;
       const since = humanDuration(Date.now() - Date.parse(t.Status.Timestamp));
       const err = t.Status.Err ?? "";
       rows.push({
         ID: ctx.flags.trunc === false ? t.ID : t.ID.slice(0, 12),
-        Name: t.Slot === previousSlot ? ` \\_ ${name}` : name,
+        Name: slotOf(t) === previousSlot ? ` \\_ ${name}` : name,
         Image: t.Spec.ContainerSpec?.Image ?? "",
         Node: hostOf.get(t.NodeID) ?? "",
         DesiredState: cap(t.DesiredState),
@@ -232,7 +236,7 @@ export async function servicePs(
         Error: ctx.flags.trunc === false || err.length <= 30 ? err : `${err.slice(0, 29)}…`,
         Ports: "",
       });
-      previousSlot = t.Slot;
+      previousSlot = slotOf(t);
     }
   }
   const { renderList } = await import("../format/table.js");

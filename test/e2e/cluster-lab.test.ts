@@ -11,7 +11,7 @@ import { Lab } from "../../deploy/lab/lab.js";
 import { formCluster, joinCluster } from "../../deploy/lab/cluster.js";
 import { api, repoRoot } from "../helpers/daemon.js";
 import { buildBusyboxArchive } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 import { until } from "../helpers/cluster.js";
 import { pidAlive } from "../../agent/engine/container/run.js";
 
@@ -250,6 +250,11 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     expect(join.code, join.stderr).toBe(0);
     expect(join.stdout).toContain("This node joined a swarm as a worker");
     expect(await runningOn("everywhere", 6)).toEqual(["m1", "m2", "m3", "w1", "w2", "w3"]);
+    // One task per node: shoal's `service ps` shows six slots, no history lines.
+    const ps = await shoal(sock("w3"), ["service", "ps", "everywhere"]);
+    expect(ps.code, ps.stderr).toBe(0);
+    expect(ps.stdout.split("\n").filter((l) => l.includes("everywhere."))).toHaveLength(6);
+    expect(ps.stdout).not.toContain("\\_");
   });
 
   it("starts a service whose image is only in the lab's registry on every node", async () => {
@@ -391,5 +396,16 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
       await lab.heal(cut);
     }
     await until(`${cut} ready`, async () => ((await nodeState(cut, l)) === "ready" ? true : undefined));
+  });
+
+  it("a worker leaves with docker swarm leave; node rm takes it out of the list", async () => {
+    const leave = await dk("w3", ["swarm", "leave"]);
+    expect(leave.code, leave.stderr).toBe(0);
+    const info = (await api(sock("w3"), "GET", "/info")).json<{ Swarm: { LocalNodeState: string } }>();
+    expect(info.Swarm.LocalNodeState).toBe("inactive");
+    await until("w3 down", async () => ((await nodeState("w3", "m1")) === "down" ? true : undefined));
+    const rm = await dk("m2", ["node", "rm", "w3"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect((await nodes()).map((n) => n.Description.Hostname)).not.toContain("w3");
   });
 });
