@@ -57,6 +57,8 @@ export interface TaskAssignment {
   };
   desiredState: TaskState;
   state: TaskState;
+  /** Overlay networks the task's container joins, with the address the managers gave it. */
+  networks?: Array<{ networkId: string; networkName: string; address: string; aliases: string[] }>;
 }
 
 export interface TaskStatusReport {

@@ -27,6 +27,7 @@ import {
   type TlsIdentity,
 } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
+import type { NetworkState } from "../../shared/network-state.js";
 
 export interface ManagerSessionOptions {
   nodeId: string;
@@ -42,6 +43,8 @@ export interface ManagerSessionOptions {
   log: Logger;
   onRole?(role: string): void;
   onManagers?(managers: Array<{ nodeId: string; addr: string }>): void;
+  /** The cluster's network state, whenever a newer one arrives (and the stored one at start). */
+  onNetworkState?(state: NetworkState): void;
 }
 
 const BACKOFF_START_MS = 100;
@@ -70,6 +73,7 @@ const STATES: ReadonlySet<string> = new Set<TaskState>([
 interface Stored {
   nodeId: string;
   tasks: TaskAssignment[];
+  network?: NetworkState;
 }
 
 /** How one connection ended, and what to try next. */
@@ -92,6 +96,16 @@ function fromProto(a: Assignment): TaskAssignment {
     spec: JSON.parse(Buffer.from(a.specJson).toString("utf8")) as TaskAssignment["spec"],
     desiredState: a.desiredState as TaskState,
     state: a.state as TaskState,
+    ...(a.networks.length > 0
+      ? {
+          networks: a.networks.map((n) => ({
+            networkId: n.networkId,
+            networkName: n.networkName,
+            address: n.address,
+            aliases: n.aliases,
+          })),
+        }
+      : {}),
   };
 }
 
@@ -181,6 +195,9 @@ export class ManagerSession implements AssignmentChannel {
 
   /** The node's set, or undefined until one was loaded from disk or received. */
   private tasks: Map<string, TaskAssignment> | undefined;
+  private network: NetworkState | undefined;
+  /** The network state version this node has applied; the daemon sets it, heartbeats tell it. */
+  networkApplied = 0;
   private readonly watchers = new Set<(tasks: TaskAssignment[]) => void>();
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;
@@ -368,7 +385,8 @@ export class ManagerSession implements AssignmentChannel {
         return;
       }
       const deadline = Date.now() + Math.max(1000, 2 * link.periodMs);
-      link.client.heartbeat({ sessionId: link.sessionId }, new grpc.Metadata(), { deadline }, (e, res) => {
+      const request = { sessionId: link.sessionId, networkVersion: this.networkApplied };
+      link.client.heartbeat(request, new grpc.Metadata(), { deadline }, (e, res) => {
         if (!link.open) return;
         if (e) return link.fail("heartbeat", e);
         if (res.periodMs > 0) link.periodMs = res.periodMs;
@@ -397,6 +415,7 @@ export class ManagerSession implements AssignmentChannel {
       }
     }
     for (const id of m.remove) next.delete(id);
+    if (m.networkState.length > 0) this.onNetworkMessage(m.networkState);
     const same = this.tasks !== undefined && JSON.stringify([...this.tasks]) === JSON.stringify([...next]);
     if (same) return;
     this.tasks = next;
@@ -404,6 +423,20 @@ export class ManagerSession implements AssignmentChannel {
     for (const id of this.told.keys()) if (!next.has(id) && !this.pending.has(id)) this.told.delete(id);
     this.persist();
     this.notify();
+  }
+
+  private onNetworkMessage(raw: Uint8Array): void {
+    let state: NetworkState;
+    try {
+      state = JSON.parse(Buffer.from(raw).toString()) as NetworkState;
+    } catch (e) {
+      this.o.log.warn({ err: messageOf(e) }, "ignoring a network state the agent cannot read");
+      return;
+    }
+    if (this.network && state.version <= this.network.version) return;
+    this.network = state;
+    this.persist();
+    this.callback("network state", () => this.o.onNetworkState?.(structuredClone(state)));
   }
 
   private notify(): void {
@@ -422,6 +455,11 @@ export class ManagerSession implements AssignmentChannel {
       if (!stored || stored.nodeId !== this.o.nodeId || !Array.isArray(stored.tasks)) return;
       if (this.tasks) return;
       this.tasks = new Map(stored.tasks.map((t) => [t.id, t]));
+      if (stored.network && !this.network) {
+        const network = stored.network;
+        this.network = network;
+        this.callback("network state", () => this.o.onNetworkState?.(structuredClone(network)));
+      }
       this.o.log.info(
         { tasks: stored.tasks.length },
         "assignments loaded from disk until a manager is reached",
@@ -445,7 +483,11 @@ export class ManagerSession implements AssignmentChannel {
       const tasks = [...(this.tasks?.values() ?? [])];
       try {
         await ensureDir(this.o.stateDir);
-        await writeJsonAtomic(this.file, { nodeId: this.o.nodeId, tasks } satisfies Stored);
+        await writeJsonAtomic(this.file, {
+          nodeId: this.o.nodeId,
+          tasks,
+          ...(this.network ? { network: this.network } : {}),
+        } satisfies Stored);
       } catch (e) {
         this.o.log.warn({ file: this.file, err: messageOf(e) }, "could not store assignments");
       }

@@ -156,7 +156,21 @@ export class Worker {
           NanoCpus: limits?.NanoCPUs ?? 0,
           Memory: limits?.MemoryBytes ?? 0,
           PortBindings: hostPorts(t),
+          // On overlay networks the task's first network is its primary one, as in swarm.
+          ...(t.networks?.[0] ? { NetworkMode: t.networks[0].networkName } : {}),
         },
+        ...(t.networks
+          ? {
+              networkingConfig: {
+                EndpointsConfig: Object.fromEntries(
+                  t.networks.map((n) => [
+                    n.networkName,
+                    { IPAMConfig: { IPv4Address: n.address.split("/")[0] }, Aliases: n.aliases },
+                  ]),
+                ),
+              },
+            }
+          : {}),
       });
       return created.Id;
     };

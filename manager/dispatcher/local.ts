@@ -14,7 +14,27 @@ function rank(state: string): number {
   return i < 0 ? ORDER.length : i;
 }
 
+/** The allocator's addresses for the task, with the aliases its spec asks for on each network. */
+interface AttachmentsView {
+  NetworksAttachments?: Array<{ Network?: { ID?: string; Spec?: { Name?: string } }; Addresses?: string[] }>;
+  Spec: { Networks?: Array<{ Target?: string; Aliases?: string[] }> };
+}
+
+function networksOf(t: AttachmentsView): TaskAssignment["networks"] {
+  const out: NonNullable<TaskAssignment["networks"]> = [];
+  for (const a of t.NetworksAttachments ?? []) {
+    const id = a.Network?.ID;
+    const address = a.Addresses?.[0];
+    if (!id || !address) continue;
+    const name = a.Network?.Spec?.Name ?? id;
+    const wanted = t.Spec.Networks?.find((n) => n.Target === id || n.Target === name);
+    out.push({ networkId: id, networkName: name, address, aliases: wanted?.Aliases ?? [] });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
 function toAssignment(t: TaskObject): TaskAssignment {
+  const networks = networksOf(t as unknown as AttachmentsView);
   return {
     id: t.ID,
     serviceId: t.ServiceID,
@@ -23,6 +43,7 @@ function toAssignment(t: TaskObject): TaskAssignment {
     spec: t.Spec as TaskAssignment["spec"],
     desiredState: t.DesiredState,
     state: t.Status.State,
+    ...(networks ? { networks } : {}),
   };
 }
 

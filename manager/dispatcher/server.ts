@@ -18,6 +18,7 @@ import {
   type TaskStatus,
 } from "../../proto/gen/cluster.js";
 import type { TaskAssignment, TaskState, TaskStatusReport } from "../../shared/cluster.js";
+import type { NetworkState } from "../../shared/network-state.js";
 import { isShoalError, messageOf, type ErrorKind } from "../../shared/errors.js";
 import { LEADER_METADATA, peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
@@ -39,6 +40,8 @@ export interface DispatcherServerOptions {
   missedHeartbeats?: number;
   /** The node whose agent uses `core` in process (this manager's own): it never heartbeats, so it is never marked down here. */
   localNodeId?: string;
+  /** The cluster's network state now (cached by the caller); sent to every agent when it changes. */
+  networkState?: () => NetworkState;
   log: Logger;
 }
 
@@ -112,6 +115,7 @@ function toProto(t: TaskAssignment): Assignment {
     specJson: Buffer.from(JSON.stringify(t.spec)),
     desiredState: t.desiredState,
     state: t.state,
+    networks: t.networks ?? [],
   };
 }
 
@@ -196,6 +200,8 @@ export class DispatcherServer {
   /** Nodes watched for heartbeats while leading: node id → ms since the epoch. */
   private readonly deadlines = new Map<string, number>();
   private readonly markingDown = new Set<string>();
+  /** The network state version each node said in its last heartbeat it has applied. */
+  private readonly networkApplied = new Map<string, number>();
   private leading = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
@@ -213,10 +219,17 @@ export class DispatcherServer {
     // One subscription for every stream: a commit costs a look at its events, not one per node.
     this.unsubscribe = o.store.subscribe((events) => {
       if (events.length === 0 || events.some((e) => e.table === "nodes")) this.queueRefresh();
-      const touched = nodesTouched(events);
+      // The network state is everyone's: with it, any commit may concern every stream (each
+      // stream sends it only when its version moved).
+      const touched = this.o.networkState ? "all" : nodesTouched(events);
       for (const [nodeId, kicks] of this.assignmentStreams)
         if (touched === "all" || touched.has(nodeId)) for (const kick of kicks) kick();
     });
+  }
+
+  /** Node id → the network state version it has applied (from heartbeats; this leader's view). */
+  networkConvergence(): ReadonlyMap<string, number> {
+    return this.networkApplied;
   }
 
   /** The lead's hook on a Raft role change; also noticed by polling isLeader(). */
@@ -244,6 +257,7 @@ export class DispatcherServer {
         try {
           const session = this.sessionOf(call, call.request.sessionId);
           this.deadlines.set(session.nodeId, Date.now() + this.timeoutMs);
+          this.networkApplied.set(session.nodeId, call.request.networkVersion);
           callback(null, { periodMs: this.periodMs });
         } catch (e) {
           callback(statusOf(e));
@@ -403,16 +417,26 @@ export class DispatcherServer {
     }
     const { nodeId } = session;
     const sent = new Map<string, string>();
+    let sentNetworkVersion = -1;
+    /** The network state, if it changed since this stream last sent it. */
+    const networkNews = (): Buffer => {
+      const state = this.o.networkState?.();
+      if (!state || state.version === sentNetworkVersion) return Buffer.alloc(0);
+      sentNetworkVersion = state.version;
+      return Buffer.from(JSON.stringify(state));
+    };
     let timer: NodeJS.Timeout | undefined;
     const flush = (): void => {
       timer = undefined;
       if (!stream.open) return;
       const { update, remove } = diffAssignments(sent, this.o.core.assignments(nodeId));
-      if (update.length === 0 && remove.length === 0) return;
+      const networkState = networkNews();
+      if (update.length === 0 && remove.length === 0 && networkState.length === 0) return;
       stream.send({
         type: AssignmentsType.ASSIGNMENTS_TYPE_INCREMENTAL,
         update: update.map(toProto),
         remove,
+        networkState,
       });
     };
     const kick = (): void => {
@@ -437,7 +461,12 @@ export class DispatcherServer {
     );
     const all = this.o.core.assignments(nodeId);
     diffAssignments(sent, all);
-    stream.send({ type: AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE, update: all.map(toProto), remove: [] });
+    stream.send({
+      type: AssignmentsType.ASSIGNMENTS_TYPE_COMPLETE,
+      update: all.map(toProto),
+      remove: [],
+      networkState: networkNews(),
+    });
   }
 
   // ---- liveness -----------------------------------------------------------------------------

@@ -135,6 +135,8 @@ export interface SessionMessage {
 
 export interface HeartbeatRequest {
   sessionId: string;
+  /** The version of the network state (shared/network-state.ts) this node has applied. */
+  networkVersion: number;
 }
 
 export interface HeartbeatResponse {
@@ -154,6 +156,16 @@ export interface Assignment {
   specJson: Buffer;
   desiredState: string;
   state: string;
+  /** The task's addresses on overlay networks, decided by the managers' allocator. */
+  networks: NetworkAttachment[];
+}
+
+export interface NetworkAttachment {
+  networkId: string;
+  networkName: string;
+  /** CIDR, e.g. 10.0.1.5/24. */
+  address: string;
+  aliases: string[];
 }
 
 /** COMPLETE: `update` is the node's whole set. INCREMENTAL: changes to the set sent before. */
@@ -161,6 +173,11 @@ export interface AssignmentsMessage {
   type: AssignmentsType;
   update: Assignment[];
   remove: string[];
+  /**
+   * The cluster's network state (shared/network-state.ts) as JSON, whole, when it changed
+   * since the last message on this stream; empty otherwise.
+   */
+  networkState: Buffer;
 }
 
 export interface TaskStatus {
@@ -1194,13 +1211,16 @@ export const SessionMessage: MessageFns<SessionMessage> = {
 };
 
 function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { sessionId: "" };
+  return { sessionId: "", networkVersion: 0 };
 }
 
 export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
   encode(message: HeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.sessionId !== "") {
       writer.uint32(10).string(message.sessionId);
+    }
+    if (message.networkVersion !== 0) {
+      writer.uint32(16).uint64(message.networkVersion);
     }
     return writer;
   },
@@ -1226,6 +1246,14 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
             message.sessionId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.networkVersion = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1245,6 +1273,11 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      networkVersion: isSet(object.networkVersion)
+        ? globalThis.Number(object.networkVersion)
+        : isSet(object.network_version)
+        ? globalThis.Number(object.network_version)
+        : 0,
     };
   },
 
@@ -1252,6 +1285,9 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
     const obj: any = {};
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
+    }
+    if (message.networkVersion !== 0) {
+      obj.networkVersion = Math.round(message.networkVersion);
     }
     return obj;
   },
@@ -1262,6 +1298,7 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
   fromPartial<I extends Exact<DeepPartial<HeartbeatRequest>, I>>(object: I): HeartbeatRequest {
     const message = createBaseHeartbeatRequest();
     message.sessionId = object.sessionId ?? "";
+    message.networkVersion = object.networkVersion ?? 0;
     return message;
   },
 };
@@ -1413,7 +1450,16 @@ export const AssignmentsRequest: MessageFns<AssignmentsRequest> = {
 };
 
 function createBaseAssignment(): Assignment {
-  return { id: "", serviceId: "", serviceName: "", slot: 0, specJson: Buffer.alloc(0), desiredState: "", state: "" };
+  return {
+    id: "",
+    serviceId: "",
+    serviceName: "",
+    slot: 0,
+    specJson: Buffer.alloc(0),
+    desiredState: "",
+    state: "",
+    networks: [],
+  };
 }
 
 export const Assignment: MessageFns<Assignment> = {
@@ -1438,6 +1484,9 @@ export const Assignment: MessageFns<Assignment> = {
     }
     if (message.state !== "") {
       writer.uint32(58).string(message.state);
+    }
+    for (const v of message.networks) {
+      NetworkAttachment.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1511,6 +1560,14 @@ export const Assignment: MessageFns<Assignment> = {
             message.state = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.networks.push(NetworkAttachment.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1548,6 +1605,9 @@ export const Assignment: MessageFns<Assignment> = {
         ? globalThis.String(object.desired_state)
         : "",
       state: isSet(object.state) ? globalThis.String(object.state) : "",
+      networks: globalThis.Array.isArray(object?.networks)
+        ? object.networks.map((e: any) => NetworkAttachment.fromJSON(e))
+        : [],
     };
   },
 
@@ -1574,6 +1634,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.state !== "") {
       obj.state = message.state;
     }
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => NetworkAttachment.toJSON(e));
+    }
     return obj;
   },
 
@@ -1589,12 +1652,138 @@ export const Assignment: MessageFns<Assignment> = {
     message.specJson = object.specJson ?? Buffer.alloc(0);
     message.desiredState = object.desiredState ?? "";
     message.state = object.state ?? "";
+    message.networks = object.networks?.map((e) => NetworkAttachment.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkAttachment(): NetworkAttachment {
+  return { networkId: "", networkName: "", address: "", aliases: [] };
+}
+
+export const NetworkAttachment: MessageFns<NetworkAttachment> = {
+  encode(message: NetworkAttachment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.networkId !== "") {
+      writer.uint32(10).string(message.networkId);
+    }
+    if (message.networkName !== "") {
+      writer.uint32(18).string(message.networkName);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    for (const v of message.aliases) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkAttachment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkAttachment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.networkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.networkName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkAttachment {
+    return {
+      networkId: isSet(object.networkId)
+        ? globalThis.String(object.networkId)
+        : isSet(object.network_id)
+        ? globalThis.String(object.network_id)
+        : "",
+      networkName: isSet(object.networkName)
+        ? globalThis.String(object.networkName)
+        : isSet(object.network_name)
+        ? globalThis.String(object.network_name)
+        : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: NetworkAttachment): unknown {
+    const obj: any = {};
+    if (message.networkId !== "") {
+      obj.networkId = message.networkId;
+    }
+    if (message.networkName !== "") {
+      obj.networkName = message.networkName;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NetworkAttachment>, I>>(base?: I): NetworkAttachment {
+    return NetworkAttachment.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetworkAttachment>, I>>(object: I): NetworkAttachment {
+    const message = createBaseNetworkAttachment();
+    message.networkId = object.networkId ?? "";
+    message.networkName = object.networkName ?? "";
+    message.address = object.address ?? "";
+    message.aliases = object.aliases?.map((e) => e) || [];
     return message;
   },
 };
 
 function createBaseAssignmentsMessage(): AssignmentsMessage {
-  return { type: 0, update: [], remove: [] };
+  return { type: 0, update: [], remove: [], networkState: Buffer.alloc(0) };
 }
 
 export const AssignmentsMessage: MessageFns<AssignmentsMessage> = {
@@ -1607,6 +1796,9 @@ export const AssignmentsMessage: MessageFns<AssignmentsMessage> = {
     }
     for (const v of message.remove) {
       writer.uint32(26).string(v!);
+    }
+    if (message.networkState.length !== 0) {
+      writer.uint32(34).bytes(message.networkState);
     }
     return writer;
   },
@@ -1648,6 +1840,14 @@ export const AssignmentsMessage: MessageFns<AssignmentsMessage> = {
             message.remove.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.networkState = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1665,6 +1865,11 @@ export const AssignmentsMessage: MessageFns<AssignmentsMessage> = {
       type: isSet(object.type) ? assignmentsTypeFromJSON(object.type) : 0,
       update: globalThis.Array.isArray(object?.update) ? object.update.map((e: any) => Assignment.fromJSON(e)) : [],
       remove: globalThis.Array.isArray(object?.remove) ? object.remove.map((e: any) => globalThis.String(e)) : [],
+      networkState: isSet(object.networkState)
+        ? Buffer.from(bytesFromBase64(object.networkState))
+        : isSet(object.network_state)
+        ? Buffer.from(bytesFromBase64(object.network_state))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1679,6 +1884,9 @@ export const AssignmentsMessage: MessageFns<AssignmentsMessage> = {
     if (message.remove?.length) {
       obj.remove = message.remove;
     }
+    if (message.networkState.length !== 0) {
+      obj.networkState = base64FromBytes(message.networkState);
+    }
     return obj;
   },
 
@@ -1690,6 +1898,7 @@ export const AssignmentsMessage: MessageFns<AssignmentsMessage> = {
     message.type = object.type ?? 0;
     message.update = object.update?.map((e) => Assignment.fromPartial(e)) || [];
     message.remove = object.remove?.map((e) => e) || [];
+    message.networkState = object.networkState ?? Buffer.alloc(0);
     return message;
   },
 };
