@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     log,
     info,
     swarmInfo: () => swarm.info(),
+    clusterNetworks: () => swarm.clusterNetworks(),
   });
   registerClusterForwarding(app, swarm, log.child({ component: "forward" }));
   registerSwarmRoutes(app, swarm);

@@ -35,6 +35,7 @@ import {
 import { CAServer } from "../manager/ca/server.js";
 import { Manager } from "../manager/manager.js";
 import { ControlApi, view } from "../manager/controlapi/control.js";
+import { ClusterNetworksApi } from "../manager/controlapi/networks.js";
 import type { SwarmHost } from "../manager/controlapi/routes.js";
 import { newObjectId } from "../manager/store/store.js";
 import { DispatcherServer } from "../manager/dispatcher/server.js";
@@ -86,6 +87,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
   private manager: Manager | undefined;
   private dispatcher: DispatcherServer | undefined;
   private controlApi: ControlApi | undefined;
+  private clusterNetworksApi: ClusterNetworksApi | undefined;
   private session: ManagerSession | undefined;
   private worker: Worker | undefined;
   private readonly clients = new Map<string, ReturnType<ReturnType<typeof nodeClient>>>();
@@ -180,6 +182,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
     });
     this.manager = manager;
     this.controlApi = new ControlApi(manager.store, state.nodeId, () => manager.leaderNodeId());
+    this.clusterNetworksApi = new ClusterNetworksApi(manager.store);
     this.dispatcher = new DispatcherServer({
       store: manager.store,
       core: manager.dispatcher,
@@ -187,6 +190,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
       leaderAddr: () => manager.leaderAddr(),
       managers: () => manager.memberList().map((m) => ({ nodeId: m.nodeId, addr: m.addr })),
       caPem: () => this.requireIdentity().caPem,
+      networkState: () => manager.networkState(),
       log: log.child({ module: "dispatcher" }),
     });
     if (manager.isLeader()) this.dispatcher.leadershipChanged(true);
@@ -205,6 +209,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
     this.dispatcher?.close();
     this.dispatcher = undefined;
     this.controlApi = undefined;
+    this.clusterNetworksApi = undefined;
     const m = this.manager;
     this.manager = undefined;
     await m?.close();
@@ -278,6 +283,11 @@ export class Swarm implements SwarmHost, ForwardRouter {
 
   control(): ControlApi | undefined {
     return this.controlApi;
+  }
+
+  /** Overlay networks (`network create -d overlay` and friends) while this node manages. */
+  clusterNetworks(): ClusterNetworksApi | undefined {
+    return this.clusterNetworksApi;
   }
 
   init(request: { ListenAddr?: string; AdvertiseAddr?: string }): Promise<string> {

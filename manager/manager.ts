@@ -16,7 +16,10 @@ import { unavailable } from "../shared/errors.js";
 import { ClusterStore } from "./store/store.js";
 import { Orchestrator } from "./orchestrator/loop.js";
 import { Scheduler } from "./scheduler/loop.js";
+import { startAllocator } from "./allocator/loop.js";
 import { Dispatcher } from "./dispatcher/local.js";
+import { networkState } from "./allocator/state.js";
+import type { NetworkState } from "../shared/network-state.js";
 
 export interface ManagerNetwork {
   /** The node's gRPC server; the Raft service is added to it. */
@@ -77,6 +80,7 @@ export class Manager {
   private loops: { orchestrator: Orchestrator; scheduler: Scheduler } | undefined;
   private readonly members = new Map<number, Member>();
   private promoting = false;
+  private network: { index: number; key: string; state: NetworkState } | undefined;
   private lastStatusSync = 0;
   private closed = false;
 
@@ -176,6 +180,7 @@ export class Manager {
         orchestrator: new Orchestrator(this.store, this.o.log.child({ module: "orchestrator" })),
         scheduler: new Scheduler(this.store, this.o.log.child({ module: "scheduler" })),
       };
+      startAllocator(this.store, () => this.isLeader(), this.o.log.child({ module: "allocator" }));
       this.lastStatusSync = 0;
       this.o.onLeadership?.(true);
     } else if (!leading && this.loops) {
@@ -281,6 +286,25 @@ export class Manager {
       this.transport?.addPeer(member.raftId, member.addr);
     }
     await this.saveMembers();
+  }
+
+  /**
+   * The cluster's network state for agents, recomputed when the store moved; its version moves
+   * only when the content changed (to the store index of that moment, so it grows across
+   * leaders too, and an agent can ignore anything not newer than what it has).
+   */
+  networkState(): NetworkState {
+    const index = this.store.index;
+    if (this.network && this.network.index === index) return this.network.state;
+    const fresh = this.store.view((tx) => networkState(tx, 0));
+    const key = JSON.stringify({ ...fresh, version: 0 });
+    if (this.network && this.network.key === key) {
+      this.network.index = index;
+      return this.network.state;
+    }
+    const state = { ...fresh, version: index };
+    this.network = { index, key, state };
+    return state;
   }
 
   /** The leader's node id, if a leader is known. */

@@ -16,6 +16,7 @@ import { registerVolumeRoutes } from "./routes/volumes.js";
 import type { VolumeStoreApi } from "../engine/volume/types.js";
 import { registerNetworkRoutes } from "./routes/networks.js";
 import type { NetworkManager } from "../engine/network/manager.js";
+import type { ClusterNetworks } from "./cluster-networks.js";
 
 export const API_VERSION = "1.44";
 export const MIN_API_VERSION = "1.24";
@@ -33,6 +34,12 @@ export interface EngineApiDeps {
   registry?: RegistryService;
   /** /info's Swarm section while this node is in a cluster (the daemon wires it). */
   swarmInfo?: () => Record<string, unknown> | undefined;
+  /**
+   * The cluster's overlay networks while this node is a manager (undefined otherwise): the
+   * /networks routes show them beside the local ones and send overlay creates and their
+   * removals there (the daemon wires it; roles change at run time, hence a function).
+   */
+  clusterNetworks?: () => ClusterNetworks | undefined;
 }
 
 function versionNumber(v: string): number {

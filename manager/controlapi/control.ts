@@ -2,7 +2,16 @@
 // the store and changed through it. Checks that can be made up front are (names, replicas,
 // constraints, reservations no node could hold), so a bad request is a 400 that names the fix.
 import { conflict, invalid, notFound, unavailable } from "../../shared/errors.js";
-import type { ClusterStore } from "../store/store.js";
+import { newObjectId, type ClusterStore, type WriteTx } from "../store/store.js";
+import {
+  Allocations,
+  INGRESS_NAME,
+  INGRESS_SUBNET,
+  endpointSpecOf,
+  resolveServiceNetworks,
+  usesIngress,
+  withAllocationLock,
+} from "../allocator/allocator.js";
 import type { ClusterObject, NodeObject, ServiceObject, StoredObject, TaskObject } from "../store/types.js";
 import { parseConstraint } from "../scheduler/constraints.js";
 import { sameSpec, upToDate } from "../orchestrator/reconcile.js";
@@ -54,12 +63,17 @@ function validateServiceSpec(
       }
     ).EndpointSpec?.Ports ?? [];
   for (const p of ports) {
-    if (p.PublishMode !== "host")
+    if (p.PublishMode !== undefined && p.PublishMode !== "host" && p.PublishMode !== "ingress")
       throw invalid(
-        `service ${spec.Name} publishes port ${p.PublishedPort ?? ""}:${p.TargetPort ?? ""} through the routing mesh, which comes with overlay networks: publish with mode=host for now (--publish mode=host,published=${p.PublishedPort ?? p.TargetPort ?? 8080},target=${p.TargetPort ?? 80})`,
+        `service ${spec.Name}: invalid publish mode ${JSON.stringify(p.PublishMode)}: use ingress or host`,
       );
     if (!p.TargetPort)
       throw invalid(`service ${spec.Name}: a published port needs a target (container) port`);
+    const protocol = (p as { Protocol?: string }).Protocol;
+    if (protocol !== undefined && protocol !== "" && protocol !== "tcp" && protocol !== "udp")
+      throw invalid(
+        `service ${spec.Name}: invalid protocol ${JSON.stringify(protocol)} for a published port: use tcp or udp`,
+      );
   }
   const r = template.Resources?.Reservations;
   if (r && nodes.length > 0) {
@@ -202,6 +216,28 @@ export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown):
   return next;
 }
 
+/**
+ * What the store holds, for allocating a service's endpoint in `tx`; a service publishing
+ * through the routing mesh brings the ingress network back when it was removed.
+ */
+function allocationsWithIngress(tx: WriteTx, spec: ServiceObject["Spec"]): Allocations {
+  const a = Allocations.fromStore(tx);
+  if (usesIngress(endpointSpecOf(spec)) && !a.ingress() && !tx.byName("networks", INGRESS_NAME)) {
+    const ingress = tx.create(
+      "networks",
+      a.newNetwork({
+        Name: INGRESS_NAME,
+        Labels: {},
+        Ingress: true,
+        Attachable: false,
+        IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: INGRESS_SUBNET }] },
+      }),
+    );
+    a.addNetwork(ingress);
+  }
+  return a;
+}
+
 export class ControlApi {
   /** `selfId`: the node this API answers on, for the name "self". */
   constructor(
@@ -252,9 +288,17 @@ export class ControlApi {
     if (this.store.view((tx) => tx.byName("services", valid.Name)))
       throw conflict(`service ${valid.Name} already exists: choose another name or update it`);
     let id = "";
-    await this.store.update((tx) => {
-      id = tx.create("services", { Spec: valid }).ID;
-    });
+    // Networks resolved to ids, and the endpoint (mesh ports, VIPs) given in the same
+    // transaction, so a port another service publishes is a 409 here.
+    await withAllocationLock(this.store, () =>
+      this.store.update((tx) => {
+        const resolved = resolveServiceNetworks(tx, valid);
+        const a = allocationsWithIngress(tx, resolved);
+        const ID = newObjectId();
+        const { endpoint } = a.serviceEndpoint({ ID, Spec: resolved });
+        id = tx.create("services", { ID, Spec: resolved, Endpoint: endpoint }).ID;
+      }),
+    );
     return { ID: id, Warnings: [] };
   }
 
@@ -328,8 +372,19 @@ export class ControlApi {
     const next = valid.TaskTemplate as { ContainerSpec?: Record<string, unknown> };
     if (stored && next.ContainerSpec && next.ContainerSpec.PullOptions === undefined)
       next.ContainerSpec = { ...next.ContainerSpec, PullOptions: stored };
-    await this.store.update((tx) =>
-      tx.update("services", { ...current, PreviousSpec: hideCredentials(current).Spec, Spec: valid }),
+    await withAllocationLock(this.store, () =>
+      this.store.update((tx) => {
+        const resolved = resolveServiceNetworks(tx, valid);
+        const a = allocationsWithIngress(tx, resolved);
+        const latest = tx.get("services", current.ID) ?? current;
+        const { endpoint } = a.serviceEndpoint({ ...latest, Spec: resolved });
+        tx.update("services", {
+          ...current,
+          Endpoint: endpoint,
+          PreviousSpec: hideCredentials(current).Spec,
+          Spec: resolved,
+        });
+      }),
     );
     return { Warnings: [] };
   }

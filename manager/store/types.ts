@@ -44,6 +44,12 @@ export interface NodeObject extends StoredObject {
   ManagerStatus?: { Leader?: boolean; Reachability: "reachable" | "unreachable" | "unknown"; Addr: string };
   /** host:port of the node's gRPC server (shoal's own field: where managers reach the node). */
   ListenAddr?: string;
+  /**
+   * The node's own endpoint on each overlay network it takes part in (swarmkit's node load
+   * balancer attachments): every ready node on ingress, and a node on another network while it
+   * holds a task attached to it. Written by the allocator.
+   */
+  Attachments?: NetworkAttachment[];
 }
 
 export interface ServiceObject extends StoredObject {
@@ -53,6 +59,54 @@ export interface ServiceObject extends StoredObject {
     [key: string]: unknown;
   };
   PreviousSpec?: ServiceObject["Spec"];
+  /** What the allocator gave the service: published ports (mesh ports filled in) and VIPs. */
+  Endpoint?: ServiceEndpoint;
+}
+
+/** A published port as the swarm API shows it. */
+export interface PortConfig {
+  Name?: string;
+  Protocol: "tcp" | "udp" | "sctp";
+  TargetPort: number;
+  /** The routing mesh's port (given, or picked from 30000-32767), or the host port for mode host. */
+  PublishedPort: number;
+  PublishMode: "ingress" | "host";
+}
+
+export interface EndpointSpec {
+  /** vip (default) or dnsrr. */
+  Mode?: "vip" | "dnsrr";
+  Ports?: Array<Partial<PortConfig>>;
+}
+
+export interface ServiceEndpoint {
+  Spec: EndpointSpec;
+  Ports?: PortConfig[];
+  /** One per network the service is on (Addr with its prefix, "10.0.1.2/24"); none with dnsrr. */
+  VirtualIPs?: Array<{ NetworkID: string; Addr: string }>;
+}
+
+/** A task's or a node's endpoint on a network: the network as it was then, and the address(es). */
+export interface NetworkAttachment {
+  Network: NetworkAttachmentView;
+  /** With their prefix: "10.0.1.5/24". */
+  Addresses: string[];
+  Aliases?: string[];
+}
+
+/** The network as an attachment carries it (swarmkit copies the Network object). */
+export interface NetworkAttachmentView {
+  ID: string;
+  Spec?: NetworkSpec;
+  DriverState?: NetworkObject["DriverState"];
+  IPAMOptions?: NetworkObject["IPAMOptions"];
+}
+
+/** TaskTemplate.Networks entries: Target is the network's id once the control API resolved it. */
+export interface NetworkAttachmentConfig {
+  Target: string;
+  Aliases?: string[];
+  DriverOpts?: Record<string, string>;
 }
 
 export type { TaskState } from "../../shared/cluster.js";
@@ -74,10 +128,29 @@ export interface TaskObject extends StoredObject {
     ContainerStatus?: Record<string, unknown>;
   };
   DesiredState: TaskState;
+  /** The task's address on each of its overlay networks (allocator); the scheduler waits for them. */
+  NetworksAttachments?: NetworkAttachment[];
 }
 
+export interface NetworkSpec extends Annotated {
+  DriverConfiguration?: { Name: string; Options?: Record<string, string> };
+  IPAMOptions?: { Driver?: { Name: string }; Configs?: Array<{ Subnet?: string; Gateway?: string }> };
+  Attachable?: boolean;
+  /** The routing mesh's network. */
+  Ingress?: boolean;
+  Internal?: boolean;
+  [key: string]: unknown;
+}
+
+/** The option under which an overlay network's VXLAN id is shown (Docker's name for it). */
+export const VXLAN_ID_OPTION = "com.docker.network.driver.overlay.vxlanid_list";
+
 export interface NetworkObject extends StoredObject {
-  Spec: Annotated & Record<string, unknown>;
+  Spec: NetworkSpec;
+  /** What the allocator chose: the driver and its VXLAN id (VXLAN_ID_OPTION). */
+  DriverState?: { Name: string; Options?: Record<string, string> };
+  /** The subnet the network got (the user's or one from 10.0.0.0/8) and its gateway. */
+  IPAMOptions?: { Driver: { Name: string }; Configs: Array<{ Subnet: string; Gateway: string }> };
 }
 
 export interface SecretObject extends StoredObject {

@@ -2,7 +2,8 @@
 // the container engine, which owns the container records they change.
 import type { FastifyInstance } from "fastify";
 import type { EngineApiDeps } from "../server.js";
-import { invalid } from "../../../shared/errors.js";
+import { conflict, forbidden, invalid, notFound } from "../../../shared/errors.js";
+import { NOT_A_MANAGER_FOR_NETWORKS } from "../cluster-networks.js";
 import { qFilters, type Query } from "../../../shared/query.js";
 import type { NetworkRecord, CreateNetworkRequest } from "../../engine/network/types.js";
 import { PREDEFINED } from "../../engine/network/types.js";
@@ -60,25 +61,54 @@ export function registerNetworkRoutes(app: FastifyInstance, deps: EngineApiDeps)
   const networks = deps.networks;
   const usedBy = (id: string) => networks.attached(id).length;
 
+  // On a manager, the cluster's overlay networks (Scope "swarm") come first; a local network
+  // the engine made for one of them (same id) is not shown twice.
+  const cluster = () => deps.clusterNetworks?.();
+
   app.get<{ Querystring: Query }>("/networks", async (request) => {
     const match = networkMatcher(qFilters(request.query), usedBy);
-    return networks
-      .list()
-      .filter(match)
-      .map((n) => toNetworkView(n, networks.attached(n.Id)));
+    const swarm = (cluster()?.list() ?? []).filter((n) => match(n as unknown as NetworkRecord));
+    const ids = new Set(swarm.map((n) => n.Id));
+    return [
+      ...swarm,
+      ...networks
+        .list()
+        .filter((n) => !ids.has(n.Id))
+        .filter(match)
+        .map((n) => toNetworkView(n, networks.attached(n.Id))),
+    ];
   });
 
   app.get<IdParams>("/networks/:id", async (request) => {
-    const n = networks.get(request.params.id);
+    const ref = request.params.id;
+    const swarm = cluster()?.inspect(ref);
+    if (swarm) return swarm;
+    if (request.query.scope === "swarm") throw notFound(`network ${ref} not found`);
+    const n = networks.get(ref);
     return toNetworkView(n, networks.attached(n.Id));
   });
 
   app.post("/networks/create", async (request, reply) => {
     const body = (request.body ?? {}) as CreateNetworkRequest;
+    if (body.Driver === "overlay") {
+      const c = cluster();
+      if (!c) throw forbidden(NOT_A_MANAGER_FOR_NETWORKS);
+      if (body.Name && networks.list().some((n) => n.Name === body.Name))
+        throw conflict(`network with name ${body.Name} already exists`);
+      const made = c.create(body);
+      if (made) {
+        const r = await made;
+        return reply.code(201).send({ Id: r.Id, Warning: r.Warning ?? "" });
+      }
+    }
+    if (body.Name && cluster()?.inspect(body.Name)?.Name === body.Name)
+      throw conflict(`network with name ${body.Name} already exists`);
     return reply.code(201).send(await networks.create(body));
   });
 
   app.delete<IdParams>("/networks/:id", async (request, reply) => {
+    const c = cluster();
+    if (c?.inspect(request.params.id) && (await c.remove(request.params.id))) return reply.code(204).send();
     await networks.remove(request.params.id);
     return reply.code(204).send();
   });

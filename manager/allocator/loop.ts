@@ -1,0 +1,213 @@
+// The allocator on the leader: after every store change (coalesced) and on a timer, one pass
+// makes sure the ingress network exists, gives services their VIPs, pending tasks their
+// addresses (or the reason they wait, "no free address in <network>"), and nodes their own
+// endpoints; addresses of ended tasks, removed services and networks go back by themselves,
+// since what is taken is read from the store's objects at every pass.
+import type { Logger } from "../../shared/logging.js";
+import { isShoalError } from "../../shared/errors.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
+import type { ClusterStore } from "../store/store.js";
+import type { NetworkAttachment, NodeObject, ServiceEndpoint } from "../store/types.js";
+import { CoalescedPass } from "../coalesced-pass.js";
+import {
+  Allocations,
+  INGRESS_NAME,
+  INGRESS_SUBNET,
+  awaitsNetworks,
+  endpointSpecOf,
+  isIngress,
+  usesIngress,
+  withAllocationLock,
+} from "./allocator.js";
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/** What one pass changed (tests read it). */
+export interface PassResult {
+  ingressCreated: boolean;
+  services: number;
+  tasks: number;
+  waiting: number;
+  nodes: number;
+}
+
+/** The ingress network, made when the cluster has none (at the first pass of every leader). */
+export async function ensureIngress(store: ClusterStore): Promise<boolean> {
+  return withAllocationLock(store, async () => {
+    let created = false;
+    await store.update((tx) => {
+      if (tx.list("networks").some(isIngress) || tx.byName("networks", INGRESS_NAME)) return;
+      const a = Allocations.fromStore(tx);
+      tx.create(
+        "networks",
+        a.newNetwork({
+          Name: INGRESS_NAME,
+          Labels: {},
+          Ingress: true,
+          Attachable: false,
+          IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: INGRESS_SUBNET }] },
+        }),
+      );
+      created = true;
+    });
+    return created;
+  });
+}
+
+/** One allocation pass: services, then tasks, then nodes, each in its own transaction. */
+export async function allocatePass(
+  store: ClusterStore,
+  o: { ensureIngress?: boolean } = {},
+): Promise<PassResult> {
+  const result: PassResult = { ingressCreated: false, services: 0, tasks: 0, waiting: 0, nodes: 0 };
+  // Ingress is made at a leader's first pass, and again whenever a service publishes through
+  // the routing mesh while there is none (the user removed it).
+  const meshUsed = () =>
+    store.view((tx) => tx.list("services").some((s) => usesIngress(endpointSpecOf(s.Spec))));
+  if (o.ensureIngress || meshUsed()) result.ingressCreated = await ensureIngress(store);
+  await withAllocationLock(store, async () => {
+    await store.update((tx) => {
+      const a = Allocations.fromStore(tx);
+      const services = tx.list("services").sort((x, y) => x.Meta.Version.Index - y.Meta.Version.Index);
+      for (const s of services) {
+        let endpoint: ServiceEndpoint;
+        try {
+          endpoint = a.serviceEndpoint(s).endpoint;
+        } catch {
+          // A port clash the control API let through (an old leader's write): left as it is.
+          continue;
+        }
+        if (same(endpoint, s.Endpoint)) continue;
+        tx.update("services", { ...s, Endpoint: endpoint });
+        result.services++;
+      }
+    });
+  });
+  await withAllocationLock(store, async () => {
+    await store.update((tx) => {
+      const a = Allocations.fromStore(tx);
+      const pending = tx
+        .list(
+          "tasks",
+          (t) => t.Status.State === "pending" && t.DesiredState === "running" && awaitsNetworks(t),
+        )
+        .sort((x, y) => x.Meta.CreatedAt.localeCompare(y.Meta.CreatedAt) || x.Slot - y.Slot);
+      for (const t of pending) {
+        const r = a.taskAttachments(t);
+        if ("reason" in r) {
+          result.waiting++;
+          if (t.Status.Err === r.reason) continue;
+          tx.update("tasks", {
+            ...t,
+            Status: { ...t.Status, Err: r.reason, Timestamp: new Date().toISOString() },
+          });
+          continue;
+        }
+        if (r.attachments.length === 0) continue;
+        const { Err: _waited, ...status } = t.Status;
+        tx.update("tasks", { ...t, NetworksAttachments: r.attachments, Status: status });
+        result.tasks++;
+      }
+    });
+  });
+  await withAllocationLock(store, async () => {
+    await store.update((tx) => {
+      const a = Allocations.fromStore(tx);
+      const ingressId = a.ingress()?.ID;
+      const onNode = new Map<string, Set<string>>();
+      for (const t of tx.list("tasks", (x) => x.NodeID !== "" && !TERMINAL_STATES.has(x.Status.State))) {
+        const set = onNode.get(t.NodeID) ?? new Set<string>();
+        for (const att of t.NetworksAttachments ?? [])
+          if (att.Network.ID !== ingressId) set.add(att.Network.ID);
+        onNode.set(t.NodeID, set);
+      }
+      for (const node of tx.list("nodes")) {
+        const wanted = [...(onNode.get(node.ID) ?? [])].sort();
+        // Every ready node is on ingress (the mesh answers on every node), and keeps its address
+        // there while it is in the cluster, so a node coming back keeps the same one.
+        const hasIngress = (node.Attachments ?? []).some((x) => x.Network.ID === ingressId);
+        if (ingressId && (node.Status.State === "ready" || hasIngress)) wanted.unshift(ingressId);
+        const next = a.nodeAttachments(node, wanted);
+        if (sameAttachments(next, node.Attachments)) continue;
+        tx.update("nodes", { ...node, Attachments: next.length > 0 ? next : undefined } as NodeObject);
+        result.nodes++;
+      }
+    });
+  });
+  return result;
+}
+
+function sameAttachments(a: NetworkAttachment[], b: NetworkAttachment[] | undefined): boolean {
+  const key = (l: NetworkAttachment[] | undefined) =>
+    (l ?? []).map((x) => ({ id: x.Network.ID, addrs: x.Addresses, v: x.Network.DriverState }));
+  return same(key(a), key(b));
+}
+
+const loops = new WeakMap<ClusterStore, Allocator>();
+
+/**
+ * The allocator's leader loop. One per store: starting another stops the one before. It stops
+ * itself once `leading()` turns false (a lost election, a closed manager), so the manager only
+ * has to start it when it starts leading.
+ */
+export class Allocator {
+  private readonly passes: CoalescedPass;
+  private readonly unsubscribe: () => void;
+  private readonly timer: NodeJS.Timeout;
+  private first = true;
+  private stopped = false;
+
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly log: Logger,
+    private readonly leading: () => boolean = () => true,
+    periodMs = 1000,
+  ) {
+    loops.get(store)?.stop();
+    loops.set(store, this);
+    this.passes = new CoalescedPass(() => this.pass(), log, "allocator");
+    // Any change may need or free something (a node turning ready needs its ingress endpoint).
+    this.unsubscribe = store.subscribe(() => this.kick());
+    this.timer = setInterval(() => this.kick(), periodMs);
+    this.kick();
+  }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (!this.leading()) {
+      this.stop();
+      return;
+    }
+    this.passes.kick();
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.leading()) return this.stop();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await allocatePass(this.store, { ensureIngress: this.first });
+        this.first = false;
+        if (r.ingressCreated) this.log.info("created the ingress network (routing mesh)");
+        return;
+      } catch (e) {
+        // Another writer changed an object first: read again.
+        if (attempt < 3 && isShoalError(e) && e.kind === "conflict") continue;
+        throw e;
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.passes.stop();
+    clearInterval(this.timer);
+    this.unsubscribe();
+    if (loops.get(this.store) === this) loops.delete(this.store);
+  }
+}
+
+/** Starts the allocator while this manager leads (manager.ts calls it when it starts leading). */
+export function startAllocator(store: ClusterStore, leading: () => boolean, log: Logger): Allocator {
+  return new Allocator(store, log, leading);
+}
