@@ -181,8 +181,14 @@ export class Swarm implements SwarmHost, ForwardRouter {
       onLeadership: (leading) => this.dispatcher?.leadershipChanged(leading),
     });
     this.manager = manager;
-    this.controlApi = new ControlApi(manager.store, state.nodeId, () => manager.leaderNodeId());
-    this.clusterNetworksApi = new ClusterNetworksApi(manager.store);
+    const convergence = () => {
+      const d = this.dispatcher;
+      return d && manager.isLeader()
+        ? { version: manager.networkState().version, applied: d.networkConvergence() }
+        : undefined;
+    };
+    this.controlApi = new ControlApi(manager.store, state.nodeId, () => manager.leaderNodeId(), convergence);
+    this.clusterNetworksApi = new ClusterNetworksApi(manager.store, convergence);
     this.dispatcher = new DispatcherServer({
       store: manager.store,
       core: manager.dispatcher,

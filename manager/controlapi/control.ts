@@ -2,6 +2,7 @@
 // the store and changed through it. Checks that can be made up front are (names, replicas,
 // constraints, reservations no node could hold), so a bad request is a 400 that names the fix.
 import { conflict, invalid, notFound, unavailable } from "../../shared/errors.js";
+import type { NetworkConvergence } from "./networks.js";
 import { newObjectId, type ClusterStore, type WriteTx } from "../store/store.js";
 import {
   Allocations,
@@ -245,7 +246,17 @@ export class ControlApi {
     private readonly selfId?: string,
     /** The Raft leader's node id as this manager knows it now (the store's copy may lag). */
     private readonly leaderNodeId?: () => string | undefined,
+    /** The leader's view of which network state each node has applied (issue 7). */
+    private readonly convergence?: () => NetworkConvergence | undefined,
   ) {}
+
+  /** shoal's addition to `node inspect`: the network state version the node has applied. */
+  private withNetworkStatus<T extends object>(id: string, v: T): T & { NetworkStatus?: unknown } {
+    const c = this.convergence?.();
+    if (!c || c.applied.size === 0) return v;
+    const applied = c.applied.get(id) ?? 0;
+    return { ...v, NetworkStatus: { Version: c.version, AppliedVersion: applied, Converged: applied >= c.version } };
+  }
 
   /** A node as the API shows it, with the leader flag from Raft rather than the store. */
   private nodeView(n: NodeObject) {
@@ -437,7 +448,8 @@ export class ControlApi {
   }
 
   inspectNode(ref: string) {
-    return this.nodeView(this.findNode(ref));
+    const n = this.findNode(ref);
+    return this.withNetworkStatus(n.ID, this.nodeView(n));
   }
 
   /**

@@ -127,8 +127,45 @@ export function networkSpecOf(body: NetworkCreateBody): NetworkSpec {
 }
 
 /** The cluster's networks for the Engine API's /networks routes (the ClusterNetworks delegate). */
+/** Which network state version each node has applied, as the leader heard in heartbeats. */
+export interface NetworkConvergence {
+  version: number;
+  applied: ReadonlyMap<string, number>;
+}
+
 export class ClusterNetworksApi {
-  constructor(private readonly store: ClusterStore) {}
+  constructor(
+    private readonly store: ClusterStore,
+    private readonly convergence?: () => NetworkConvergence | undefined,
+  ) {}
+
+  /**
+   * shoal's addition to `network inspect`: every host that takes part in the network, the
+   * network state version it has applied, and whether that is the newest (its DNS and load
+   * balancing match the cluster's). Only the leader hears heartbeats; elsewhere it is absent.
+   */
+  private withConvergence(n: NetworkObject): ClusterNetworkView & { Convergence?: unknown } {
+    const view = networkView(n);
+    const c = this.convergence?.();
+    if (!c || c.applied.size === 0) return view;
+    const nodes = this.store.view((tx) => tx.list("nodes"));
+    const members = nodes.filter((node) => (node.Attachments ?? []).some((a) => a.Network.ID === n.ID));
+    return {
+      ...view,
+      Convergence: {
+        Version: c.version,
+        Hosts: members.map((node) => {
+          const applied = c.applied.get(node.ID) ?? 0;
+          return {
+            NodeID: node.ID,
+            Hostname: node.Description.Hostname,
+            AppliedVersion: applied,
+            Converged: applied >= c.version,
+          };
+        }),
+      },
+    };
+  }
 
   /** Overlay networks are the cluster's; other drivers are the local engine's (undefined). */
   create(body: NetworkCreateBody): Promise<{ Id: string; Warning: string }> | undefined {
@@ -176,7 +213,7 @@ export class ClusterNetworksApi {
 
   inspect(ref: string): ClusterNetworkView | undefined {
     const n = this.store.view((tx) => findNetwork(tx, ref));
-    return n ? networkView(n) : undefined;
+    return n ? this.withConvergence(n) : undefined;
   }
 
   /**
