@@ -59,6 +59,7 @@ async function main(): Promise<void> {
     engine: containers,
     log: log.child({ component: "swarm" }),
     pull: pullForTasks,
+    overlay: containers.networks,
   });
   await swarm.open();
   const builder = await Builder.open({

@@ -20,6 +20,7 @@ import {
 import type { TlsIdentity } from "../shared/grpc-tls.js";
 import type { Logger } from "../shared/logging.js";
 import type { ImagePuller } from "../shared/cluster.js";
+import { EMPTY_NETWORK_STATE, type NetworkState } from "../shared/network-state.js";
 import type { NodeDescription } from "../proto/gen/cluster.js";
 import {
   caDigest,
@@ -69,6 +70,11 @@ export interface SwarmOptions {
   engine: ContainerEngineApi;
   log: Logger;
   pull?: ImagePuller;
+  /** The engine's overlay side: makes this host match the cluster's network state (issue 7). */
+  overlay?: {
+    applyOverlay(state: NetworkState, self: { nodeId: string; hostAddr: string }): Promise<unknown>;
+    readonly overlayVersion: number;
+  };
 }
 
 /** Paths of the cluster API that a node without the store sends to a manager. */
@@ -249,6 +255,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
           this.log.error({ role, err: messageOf(e) }, "changing this node's role failed"),
         ),
       onManagers: (list) => void this.rememberManagers(list.map((m) => m.addr)),
+      onNetworkState: (network) => void this.applyNetworkState(state, network),
     });
     this.session = session;
     this.worker = new Worker(
@@ -261,6 +268,21 @@ export class Swarm implements SwarmHost, ForwardRouter {
     this.worker.start();
     await session.start();
     this.scheduleRenewal();
+  }
+
+  /** Bring this host's overlay devices, DNS and load balancing to the cluster's state. */
+  private async applyNetworkState(state: SwarmState, network: NetworkState): Promise<void> {
+    const overlay = this.o.overlay;
+    if (!overlay) return;
+    try {
+      await overlay.applyOverlay(network, {
+        nodeId: state.nodeId,
+        hostAddr: state.advertiseAddr.replace(/:\d+$/, ""),
+      });
+      if (this.session) this.session.networkApplied = overlay.overlayVersion;
+    } catch (e) {
+      this.log.warn({ version: network.version, err: messageOf(e) }, "applying the network state failed");
+    }
   }
 
   private async rememberManagers(addrs: string[]): Promise<void> {
@@ -592,6 +614,10 @@ export class Swarm implements SwarmHost, ForwardRouter {
         filters: { label: [`com.docker.swarm.node.id=${state.nodeId}`] },
       }))
         await this.o.engine.remove(c.Id, { force: true }).catch(() => undefined);
+      // Devices its task containers kept go now that they are gone.
+      await this.o.overlay
+        ?.applyOverlay(EMPTY_NETWORK_STATE, { nodeId: state.nodeId, hostAddr: state.advertiseAddr.replace(/:\d+$/, "") })
+        .catch(() => undefined);
       this.log.info({ node: state.nodeId }, "left the cluster");
     });
   }
@@ -599,6 +625,12 @@ export class Swarm implements SwarmHost, ForwardRouter {
   /** Stop every cluster part and forget the cluster (also what a failed init or join undoes). */
   private async teardown(): Promise<void> {
     if (this.renewTimer) clearTimeout(this.renewTimer);
+    const state = this.state;
+    // Out of the cluster: no overlay device, entry or rule of it stays on this host.
+    if (state)
+      await this.o.overlay
+        ?.applyOverlay(EMPTY_NETWORK_STATE, { nodeId: state.nodeId, hostAddr: state.advertiseAddr.replace(/:\d+$/, "") })
+        .catch((e: unknown) => this.log.warn({ err: messageOf(e) }, "removing the overlay networks failed"));
     this.worker?.close();
     await this.session?.close();
     await this.stopManager().catch(() => undefined);

@@ -177,7 +177,7 @@ export class Worker {
     let id: string;
     try {
       try {
-        id = await create();
+        id = await this.createWhenNetworksExist(t, create);
       } catch (e) {
         // The image is not on this node: fetch it, with the service's credentials, then retry.
         if (!this.pull || !isShoalError(e) || e.status !== 404 || !/No such image/.test(e.message)) throw e;
@@ -204,6 +204,25 @@ export class Worker {
     }
     await this.report({ taskId: t.id, state: "running", message: "started", containerId: id });
     this.follow(t, id);
+  }
+
+  /**
+   * The task's overlay networks appear on this host when the managers' network state naming
+   * this node on them arrives, which may come a moment after the task itself: wait for them
+   * (up to 30 s) rather than reject the task.
+   */
+  private async createWhenNetworksExist(t: TaskAssignment, create: () => Promise<string>): Promise<string> {
+    const until = Date.now() + 30_000;
+    for (;;) {
+      try {
+        return await create();
+      } catch (e) {
+        const missingNetwork =
+          t.networks !== undefined && isShoalError(e) && e.status === 404 && /^network .* not found/.test(e.message);
+        if (!missingNetwork || Date.now() > until || this.closed) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   /** Report the container's exit once it happens. */

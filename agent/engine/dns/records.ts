@@ -6,6 +6,7 @@
 // container, and that container sees the names on every network it is on (like Docker's
 // per-sandbox resolver), not only the network the query arrived from.
 import { isIPv4 } from "node:net";
+import { EMPTY_CLUSTER_NAMES, type ClusterNames } from "./cluster.js";
 
 export interface DnsEndpoint {
   containerId: string;
@@ -33,6 +34,16 @@ export class DnsRecords {
   // Insertion order matters: reverse() answers with the endpoint set first.
   private readonly byKey = new Map<string, DnsEndpoint>();
   private searchDomains: string[] = [];
+  /** The cluster's names per overlay network (dns/cluster.ts), replaced whole on every apply. */
+  private cluster: ClusterNames = EMPTY_CLUSTER_NAMES;
+
+  /**
+   * Replace the cluster's records. A name the cluster knows on one of the asker's networks is
+   * answered from the cluster alone (a service name wins over a container alias of that name).
+   */
+  setCluster(names: ClusterNames): void {
+    this.cluster = names;
+  }
 
   /**
    * The search domains containers inherit from the host. Some resolvers (busybox's nslookup)
@@ -79,8 +90,11 @@ export class DnsRecords {
    * undefined when no endpoint it can see has that name: the caller then forwards the query.
    */
   lookup(clientIp: string, qname: string): string[] | undefined {
-    const visible = this.visibleTo(clientIp);
+    const networks = this.networksOf(clientIp);
+    const visible = this.visibleOn(networks);
     for (const name of this.candidates(qname)) {
+      const fromCluster = this.clusterLookup(networks, name);
+      if (fromCluster !== undefined) return fromCluster;
       const ips = new Set<string>();
       for (const e of visible) {
         if (isIPv4(e.ip) && e.names.includes(name)) ips.add(e.ip);
@@ -97,24 +111,51 @@ export class DnsRecords {
    */
   isLocalName(clientIp: string, qname: string): boolean {
     const names = this.candidates(qname);
-    return this.visibleTo(clientIp).some((e) => names.some((n) => e.names.includes(n)));
+    const networks = this.networksOf(clientIp);
+    if (names.some((n) => this.clusterLookup(networks, n) !== undefined)) return true;
+    return this.visibleOn(networks).some((e) => names.some((n) => e.names.includes(n)));
   }
 
   /** The first name of the endpoint holding `ip` on a network the client shares, for PTR. */
   reverse(clientIp: string, ip: string): string | undefined {
-    for (const e of this.visibleTo(clientIp)) {
+    const networks = this.networksOf(clientIp);
+    for (const e of this.visibleOn(networks)) {
       if (e.ip === ip && e.names.length > 0) return e.names[0];
+    }
+    for (const net of networks) {
+      const name = this.cluster.reverse.get(net)?.get(ip);
+      if (name !== undefined) return name;
     }
     return undefined;
   }
 
-  /** The endpoints on any network of the container(s) owning `clientIp`; none for a stranger. */
-  private visibleTo(clientIp: string): DnsEndpoint[] {
+  /** The cluster's addresses for `name` on the client's networks, undefined if none knows it. */
+  private clusterLookup(networks: Set<string>, name: string): string[] | undefined {
+    let found: Set<string> | undefined;
+    for (const net of networks) {
+      const ips = this.cluster.names.get(net)?.get(name);
+      if (ips === undefined) continue;
+      found ??= new Set();
+      for (const ip of ips) found.add(ip);
+    }
+    return found === undefined ? undefined : [...found].sort((a, b) => ipv4Number(a) - ipv4Number(b));
+  }
+
+  /**
+   * The networks of whoever asks from `clientIp`: those of the local container(s) owning it,
+   * and those of a cluster task with that address. A stranger has none.
+   */
+  private networksOf(clientIp: string): Set<string> {
     const containers = new Set<string>();
     for (const e of this.byKey.values()) if (e.ip === clientIp) containers.add(e.containerId);
-    if (containers.size === 0) return [];
-    const networks = new Set<string>();
+    const networks = new Set<string>(this.cluster.clientNetworks.get(clientIp) ?? []);
     for (const e of this.byKey.values()) if (containers.has(e.containerId)) networks.add(e.networkId);
+    return networks;
+  }
+
+  /** The local endpoints on any of `networks`. */
+  private visibleOn(networks: Set<string>): DnsEndpoint[] {
+    if (networks.size === 0) return [];
     return [...this.byKey.values()].filter((e) => networks.has(e.networkId));
   }
 }

@@ -81,6 +81,8 @@ export interface VethPlan {
   prefix: number;
   /** Default route through this gateway (the container's first network that is not internal). */
   defaultGateway?: string;
+  /** Both ends' MTU when not the default (1450 on overlay networks, for the VXLAN header). */
+  mtu?: number;
 }
 
 /**
@@ -93,8 +95,9 @@ export async function wireVeths(pid: number, plans: VethPlan[]): Promise<void> {
   const host: string[] = [];
   const inside: string[] = [];
   for (const p of plans) {
+    const mtu = p.mtu !== undefined ? ` mtu ${p.mtu}` : "";
     host.push(
-      `link add ${p.hostName} type veth peer name ${p.containerName} address ${p.mac} netns ${pid}`,
+      `link add ${p.hostName}${mtu} type veth peer name ${p.containerName}${mtu} address ${p.mac} netns ${pid}`,
       `link set ${p.hostName} master ${p.bridge}`,
       `link set ${p.hostName} up`,
     );

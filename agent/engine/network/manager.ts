@@ -4,12 +4,16 @@
 // (reconcile what a crash left behind). It never reads the container store itself: the engine
 // hands it the records, so network/ does not depend on container/ code.
 import { hostname as hostHostname } from "node:os";
+import { join } from "node:path";
 import { readFile } from "node:fs/promises";
+import { readJsonIfExists, writeJsonAtomic } from "../../../shared/fsutil.js";
+import type { NetworkState } from "../../../shared/network-state.js";
 import { conflict, forbidden, invalid, messageOf, notFound } from "../../../shared/errors.js";
 import { newId } from "../../../shared/ids.js";
 import type { Logger } from "../../../shared/logging.js";
 import type { ContainerRecord, EndpointSettings, NetworkSettings, PortBinding } from "../container/types.js";
 import { DnsRecords } from "../dns/records.js";
+import { clusterNames } from "../dns/cluster.js";
 import { DnsServer } from "../dns/server.js";
 import { UpstreamResolver, type UpstreamServer } from "../dns/upstream.js";
 import { renderHostname, renderHosts, writeInPlace } from "../dns/etc-files.js";
@@ -30,7 +34,16 @@ import {
   wireVeths,
   type VethPlan,
 } from "./host-links.js";
-import { newBridgeNetwork, NetworkTable, predefinedNetworks, type Network } from "./networks.js";
+import {
+  newBridgeNetwork,
+  newOverlayNetwork,
+  NetworkTable,
+  predefinedNetworks,
+  updateOverlayNetwork,
+  type Network,
+} from "./networks.js";
+import { applyLbTable, lbTableFor, OverlayDriver, type OverlaySelf } from "./overlay/driver.js";
+import { OVERLAY_MTU } from "./overlay/names.js";
 import {
   clash,
   ephemeralRange,
@@ -77,6 +90,18 @@ export interface AttachedContainer {
 
 type ContainersOf = (networkId: string) => AttachedContainer[];
 
+/** A running container on overlay networks: where its namespace is, for its LB table. */
+interface OverlayMember {
+  netns: string;
+  networks: Set<string>;
+}
+
+/** The last cluster state applied, kept so a restarted daemon re-applies it at once. */
+interface SavedOverlayState {
+  state: NetworkState;
+  self: OverlaySelf;
+}
+
 /** What an endpoint holds only while its container runs; cleared at every exit. */
 function unwired(): Pick<
   EndpointSettings,
@@ -115,6 +140,18 @@ export class NetworkManager {
   private upstreams: UpstreamServer[] = [];
   /** Serialises allocation so two starts cannot take the same address or port. */
   private allocating: Promise<unknown> = Promise.resolve();
+  private readonly overlay: OverlayDriver;
+  /** The newest cluster state applied in full, and the one waiting to be (coalesced). */
+  private overlayState: SavedOverlayState | undefined;
+  private overlayPending: { next: SavedOverlayState; waiters: Array<(e?: unknown) => void> } | undefined;
+  private overlayRunning = false;
+  /** The version of the last NetworkState applied in full (0: none yet). */
+  overlayVersion = 0;
+  private readonly overlayMembers = new Map<string, OverlayMember>();
+  /** The LB table text last written into each member's namespace. */
+  private readonly lbApplied = new Map<string, string>();
+  /** Serialises LB writes into containers' namespaces. */
+  private lbQueue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly opts: NetworkManagerOptions,
@@ -122,6 +159,7 @@ export class NetworkManager {
     private readonly file: NetworkFile,
   ) {
     this.firewall = new FirewallApplier(opts.firewallTable);
+    this.overlay = new OverlayDriver({ firewallTable: opts.firewallTable });
     this.upstream = new UpstreamResolver(() => this.upstreams);
     this.dns = new DnsServer({
       records: this.records,
@@ -154,7 +192,8 @@ export class NetworkManager {
     if (made.length > 0) await m.persist();
     if (opts.ipForward && (await enableIpForward()))
       opts.log.info("enabled IPv4 forwarding (net.ipv4.ip_forward=1), as dockerd does");
-    for (const n of table.bridges()) await m.bringUp(n);
+    // Overlay bridges are the overlay driver's: the first apply (at reconcile) makes them.
+    for (const n of table.bridges()) if (n.record.Driver === "bridge") await m.bringUp(n);
     await m.hostResolvConf();
     return m;
   }
@@ -267,6 +306,10 @@ export class NetworkManager {
     const n = this.table.get(ref);
     if (n.record.Name === DEFAULT_NETWORK || n.record.Name === "host" || n.record.Name === "none")
       throw forbidden(`${n.record.Name} is a pre-defined network and cannot be removed`);
+    if (n.record.Driver === "overlay")
+      throw forbidden(
+        `${n.record.Name} is a cluster network: remove it on a manager (network rm), every node then drops it`,
+      );
     const users = this.containersOf(n.record.Id);
     if (users.length > 0) {
       throw conflict(
@@ -293,6 +336,7 @@ export class NetworkManager {
     for (const n of this.table.all()) {
       const r = n.record;
       if (r.Name === DEFAULT_NETWORK || r.Name === "host" || r.Name === "none") continue;
+      if (r.Driver === "overlay") continue;
       if (!filter(r) || this.containersOf(r.Id).length > 0) continue;
       await this.remove(r.Id);
       removed.push(r.Name);
@@ -336,9 +380,10 @@ export class NetworkManager {
       const n = this.table.get(this.defaultedMode(ref)).record;
       if (!chosen.some((c) => c.Id === n.Id)) chosen.push(n);
     }
-    if (chosen.length > 1 && chosen.some((n) => n.Driver !== "bridge")) {
+    const joinable = (n: NetworkRecord): boolean => n.Driver === "bridge" || n.Driver === "overlay";
+    if (chosen.length > 1 && chosen.some((n) => !joinable(n))) {
       throw invalid(
-        `container cannot be connected to network "${chosen.find((n) => n.Driver !== "bridge")?.Name}" and other networks`,
+        `container cannot be connected to network "${chosen.find((n) => !joinable(n))?.Name}" and other networks`,
       );
     }
     for (const n of chosen) {
@@ -358,7 +403,13 @@ export class NetworkManager {
   }
 
   private checkEndpointRequest(n: NetworkRecord, req: Partial<EndpointSettings> | undefined): void {
-    const userDefined = n.Driver === "bridge" && n.Name !== DEFAULT_NETWORK;
+    const userDefined = (n.Driver === "bridge" && n.Name !== DEFAULT_NETWORK) || n.Driver === "overlay";
+    // The managers decide every address on an overlay network; a local pick could clash with a
+    // task on another host.
+    if (n.Driver === "overlay" && !req?.IPAMConfig?.IPv4Address)
+      throw invalid(
+        `network ${n.Name} is a cluster overlay network: a container joins it with the address the managers assigned (IPAMConfig.IPv4Address)`,
+      );
     if ((req?.Aliases?.length ?? 0) > 0 && !userDefined)
       throw invalid(
         `network-scoped alias is supported only for containers in user defined networks (not ${n.Name})`,
@@ -604,6 +655,8 @@ export class NetworkManager {
     const plans = this.vethPlans(rec);
     await wireVeths(pid, plans);
     if (rec.NetworkSettings) rec.NetworkSettings.SandboxKey = `/proc/${pid}/ns/net`;
+    // Its VIPs balance before its process runs.
+    await this.joinOverlays(rec, `/proc/${pid}/ns/net`);
   }
 
   private vethPlans(rec: ContainerRecord, only?: string): VethPlan[] {
@@ -627,6 +680,7 @@ export class NetworkManager {
         address: ep.IPAddress,
         prefix: ep.IPPrefixLen,
         defaultGateway: wantsDefault && only === undefined ? ep.Gateway : undefined,
+        mtu: n.record.Driver === "overlay" ? OVERLAY_MTU : undefined,
       });
     }
     return plans;
@@ -639,6 +693,8 @@ export class NetworkManager {
   async release(rec: ContainerRecord): Promise<void> {
     const settings = rec.NetworkSettings;
     this.records.removeContainer(rec.Id);
+    this.overlayMembers.delete(rec.Id);
+    this.lbApplied.delete(rec.Id);
     const hadPorts = (this.ports.get(rec.Id)?.length ?? 0) > 0;
     this.ports.delete(rec.Id);
     if (!settings) return;
@@ -685,7 +741,7 @@ export class NetworkManager {
       mode === "host" ||
       mode === "none" ||
       containerModeTarget(mode) !== undefined ||
-      n.record.Driver !== "bridge"
+      (n.record.Driver !== "bridge" && n.record.Driver !== "overlay")
     )
       throw invalid(
         `container ${rec.Name} cannot be connected to ${n.record.Name}: its network mode is ${mode || n.record.Name}`,
@@ -707,6 +763,7 @@ export class NetworkManager {
       await wireVeths(running.pid, plan);
       this.registerNames(rec);
       await this.writeEtcFiles(rec, running.etc);
+      await this.joinOverlays(rec, `/proc/${running.pid}/ns/net`);
     } catch (e) {
       const pool = n.pool;
       if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === rec.Id) pool.release(ep.IPAddress);
@@ -749,6 +806,7 @@ export class NetworkManager {
     if (running) {
       this.registerNames(rec);
       await this.writeEtcFiles(rec, running.etc);
+      await this.joinOverlays(rec, `/proc/${running.pid}/ns/net`);
     }
   }
 
@@ -774,6 +832,7 @@ export class NetworkManager {
           pool.state.allocated[ep.IPAddress] = rec.Id;
       }
       this.registerNames(rec);
+      if (rec.State.Pid > 0) this.trackOverlayMember(rec, `/proc/${rec.State.Pid}/ns/net`);
       const target = Object.values(rec.NetworkSettings?.Networks ?? {}).find((e) => e.IPAddress !== "");
       const ports: Array<PublishedPort & { containerIp: string }> = [];
       for (const [key, list] of Object.entries(rec.NetworkSettings?.Ports ?? {})) {
@@ -810,6 +869,174 @@ export class NetworkManager {
       this.opts.log.info({ link: l.name }, "removed a link left by a container or network that is gone");
     }
     await this.applyFirewall();
+    // The cluster state of before the restart: devices, DNS and LB tables as they were, at once,
+    // without waiting for a manager (the next state from one replaces it).
+    const saved = await readJsonIfExists<SavedOverlayState>(this.overlayStatePath());
+    if (saved?.state && saved.self && this.overlayVersion === 0) {
+      await this.applyOverlay(saved.state, saved.self).catch((e: unknown) =>
+        this.opts.log.warn({ err: messageOf(e) }, "re-applying the saved overlay network state failed"),
+      );
+    }
+  }
+
+  // ---- overlay networks (issue 7) ---------------------------------------------------------------
+
+  private overlayStatePath(): string {
+    return join(this.opts.dir, "overlay-state.json");
+  }
+
+  /**
+   * Make this host match the cluster's NetworkState: VXLAN devices and bridges, forwarding and
+   * neighbour entries, the overlay networks in the network table (so containers can join them
+   * with their assigned address), DNS records, the routing mesh, and the LB table of every
+   * local container on an overlay network. Idempotent and cheap when little changed; calls made
+   * while one runs collapse into one apply of the newest state, and every caller's promise
+   * settles when its state (or a newer one) is in force. `overlayVersion` then says which.
+   */
+  applyOverlay(state: NetworkState, self: OverlaySelf): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (e?: unknown): void => (e === undefined ? resolve() : reject(e as Error));
+      if (this.overlayPending) {
+        this.overlayPending.next = { state, self };
+        this.overlayPending.waiters.push(done);
+      } else {
+        this.overlayPending = { next: { state, self }, waiters: [done] };
+      }
+      if (!this.overlayRunning) void this.drainOverlay();
+    });
+  }
+
+  private async drainOverlay(): Promise<void> {
+    this.overlayRunning = true;
+    while (this.overlayPending) {
+      const job = this.overlayPending;
+      this.overlayPending = undefined;
+      let error: unknown;
+      try {
+        await this.applyOverlayNow(job.next.state, job.next.self);
+      } catch (e) {
+        error = e;
+        this.opts.log.warn(
+          { version: job.next.state.version, err: messageOf(e) },
+          "applying the overlay network state failed",
+        );
+      }
+      for (const w of job.waiters) w(error);
+    }
+    this.overlayRunning = false;
+  }
+
+  private async applyOverlayNow(state: NetworkState, self: OverlaySelf): Promise<void> {
+    const log = this.opts.log;
+    const wanted = new Set(
+      state.networks
+        .filter((n) => state.nodes.some((e) => e.networkId === n.id && e.nodeId === self.nodeId))
+        .map((n) => n.id),
+    );
+    // A network this node left stays while a running local container is still on it (its
+    // devices go at the first apply after the container is gone).
+    const inUse = (id: string): boolean => [...this.overlayMembers.values()].some((m) => m.networks.has(id));
+    const keep = this.table
+      .overlays()
+      .filter((n) => !wanted.has(n.record.Id) && inUse(n.record.Id))
+      .map((n) => n.record.Id);
+    const result = await this.overlay.apply(state, self, { keep });
+    let tableChanged = false;
+    const listen: string[] = [];
+    const unlisten: string[] = [];
+    await this.serial(async () => {
+      for (const d of result.networks) {
+        const existing = this.table.find(d.network.id);
+        if (existing && existing.record.Id === d.network.id && existing.record.Driver === "overlay") {
+          const before = existing.pool?.state.gateway;
+          if (updateOverlayNetwork(existing, d.network, d.bridge, d.address)) tableChanged = true;
+          if (before !== undefined && before !== d.address) unlisten.push(before);
+        } else {
+          const clash = this.table.find(d.network.name);
+          if (clash && clash.record.Driver !== "overlay")
+            log.warn(
+              { network: d.network.name, id: d.network.id },
+              "a local network has the name of a cluster overlay network: refer to the overlay network by id",
+            );
+          this.table.add(newOverlayNetwork(d.network, d.bridge, d.address));
+          tableChanged = true;
+          log.info({ network: d.network.name, id: d.network.id, bridge: d.bridge }, "overlay network up");
+        }
+        listen.push(d.address);
+      }
+      for (const n of this.table.overlays()) {
+        if (wanted.has(n.record.Id) || keep.includes(n.record.Id)) continue;
+        if (n.pool) unlisten.push(n.pool.state.gateway);
+        this.table.delete(n.record.Id);
+        tableChanged = true;
+        log.info({ network: n.record.Name, id: n.record.Id }, "overlay network removed from this host");
+      }
+      if (tableChanged) await this.persist();
+    });
+    for (const a of unlisten) if (!listen.includes(a)) await this.dns.unlisten(a).catch(() => undefined);
+    for (const a of listen) {
+      await this.dns
+        .listen(a, this.opts.dnsPort)
+        .catch((e: unknown) =>
+          log.warn({ address: a, err: messageOf(e) }, "cannot serve DNS on an overlay network"),
+        );
+    }
+    if (tableChanged || !this.firewallWritten) await this.applyFirewall();
+    this.records.setCluster(clusterNames(state));
+    this.overlayState = { state, self };
+    await this.syncLbTables();
+    await writeJsonAtomic(this.overlayStatePath(), this.overlayState);
+    this.overlayVersion = state.version;
+  }
+
+  /** The overlay networks a container's endpoints are on (with an address). */
+  private overlayNetworksOf(rec: ContainerRecord): Set<string> {
+    const out = new Set<string>();
+    for (const ep of Object.values(rec.NetworkSettings?.Networks ?? {})) {
+      if (ep.IPAddress === "") continue;
+      if (this.table.find(ep.NetworkID)?.record.Driver === "overlay") out.add(ep.NetworkID);
+    }
+    return out;
+  }
+
+  private trackOverlayMember(rec: ContainerRecord, netns: string): boolean {
+    const networks = this.overlayNetworksOf(rec);
+    if (networks.size === 0 && !this.overlayMembers.has(rec.Id)) return false;
+    this.overlayMembers.set(rec.Id, { netns, networks });
+    return true;
+  }
+
+  /** A running container joined (or left) overlay networks: its LB table now. */
+  private async joinOverlays(rec: ContainerRecord, netns: string): Promise<void> {
+    if (!this.trackOverlayMember(rec, netns)) return;
+    await this.syncLbTables([rec.Id]);
+  }
+
+  /** Write the LB table of each member whose table differs from what it should hold. */
+  private syncLbTables(only?: string[]): Promise<void> {
+    const run = async (): Promise<void> => {
+      const state = this.overlayState?.state;
+      if (!state) return;
+      const ids = only ?? [...this.overlayMembers.keys()];
+      await Promise.all(
+        ids.map(async (id) => {
+          const m = this.overlayMembers.get(id);
+          if (!m) return;
+          const text = lbTableFor(state, m.networks);
+          if (this.lbApplied.get(id) === text) return;
+          try {
+            await applyLbTable(m.netns, text);
+            if (this.overlayMembers.get(id) === m) this.lbApplied.set(id, text);
+          } catch (e) {
+            this.lbApplied.delete(id);
+            this.opts.log.warn({ id, err: messageOf(e) }, "cannot write a container's load-balancing table");
+          }
+        }),
+      );
+    };
+    const next = this.lbQueue.then(run, run);
+    this.lbQueue = next.catch(() => undefined);
+    return next;
   }
 
   async close(): Promise<void> {

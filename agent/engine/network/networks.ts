@@ -11,7 +11,9 @@ import {
   PREDEFINED,
   type CreateNetworkRequest,
   type NetworkRecord,
+  VXLAN_ID_OPTION,
 } from "./types.js";
+import type { OverlayNetwork } from "../../../shared/network-state.js";
 
 const NAME_RULE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -66,8 +68,16 @@ export class NetworkTable {
     return this.all().map((n) => n.record);
   }
 
+  /** Networks with a Linux bridge and a pool on this host: bridge networks and overlay networks. */
   bridges(): Network[] {
-    return this.all().filter((n) => n.record.Driver === "bridge" && n.pool);
+    return this.all().filter(
+      (n) => (n.record.Driver === "bridge" || n.record.Driver === "overlay") && n.pool,
+    );
+  }
+
+  /** The cluster's overlay networks this host takes part in. */
+  overlays(): Network[] {
+    return this.all().filter((n) => n.record.Driver === "overlay");
   }
 
   /** By full id, exact name, then a unique id prefix (Docker's order). */
@@ -212,4 +222,63 @@ export async function predefinedNetworks(
   if (!table.find("host")) made.push({ record: baseRecord("host", "host") });
   if (!table.find("none")) made.push({ record: baseRecord("none", "null") });
   return made;
+}
+
+/**
+ * The local record of a cluster overlay network on this host: the cluster's id and name, its
+ * subnet, this node's address on it as gateway, its bridge. Addresses are the managers' to
+ * decide: the pool takes any address of the subnet a container asks for that is not the
+ * gateway and not held here.
+ */
+export function newOverlayNetwork(net: OverlayNetwork, bridge: string, gateway: string): Network {
+  const subnet = parseSubnet(net.subnet);
+  const pool = AddressPool.create(subnet, { gateway });
+  const record = baseRecord(net.name, "overlay");
+  record.Id = net.id;
+  record.Scope = "swarm";
+  record.Attachable = net.attachable;
+  record.Ingress = net.ingress;
+  record.Options = { [VXLAN_ID_OPTION]: String(net.vni) };
+  record.IPAM = {
+    Driver: "default",
+    Options: null,
+    Config: [{ Subnet: formatSubnet(subnet), Gateway: gateway }],
+  };
+  record.BridgeName = bridge;
+  record.Pool = pool.state;
+  return { record, pool };
+}
+
+/**
+ * Bring an overlay record up to date with the cluster (name, flags, this node's address). The
+ * pool keeps what containers hold; a moved gateway takes its new address.
+ */
+export function updateOverlayNetwork(
+  n: Network,
+  net: OverlayNetwork,
+  bridge: string,
+  gateway: string,
+): boolean {
+  const r = n.record;
+  let changed = false;
+  const set = <K extends keyof NetworkRecord>(k: K, v: NetworkRecord[K]): void => {
+    if (JSON.stringify(r[k]) !== JSON.stringify(v)) {
+      r[k] = v;
+      changed = true;
+    }
+  };
+  set("Name", net.name);
+  set("Attachable", net.attachable);
+  set("Ingress", net.ingress);
+  set("BridgeName", bridge);
+  set("Options", { ...r.Options, [VXLAN_ID_OPTION]: String(net.vni) });
+  const pool = n.pool;
+  if (pool && pool.state.gateway !== gateway) {
+    delete pool.state.allocated[pool.state.gateway];
+    pool.state.gateway = gateway;
+    pool.state.allocated[gateway] ??= "gateway";
+    changed = true;
+  }
+  set("IPAM", { ...r.IPAM, Config: [{ Subnet: r.IPAM.Config[0]?.Subnet ?? net.subnet, Gateway: gateway }] });
+  return changed;
 }

@@ -2,7 +2,7 @@
 // keeps to run them: the Linux bridge and the address pool.
 import type { AddressPoolState } from "./address-pool.js";
 
-export type NetworkDriver = "bridge" | "host" | "null";
+export type NetworkDriver = "bridge" | "host" | "null" | "overlay";
 
 export interface IpamConfig {
   Subnet: string;
@@ -14,7 +14,8 @@ export interface NetworkRecord {
   Name: string;
   Id: string;
   Created: string;
-  Scope: "local";
+  /** "swarm" for the cluster's overlay networks, which the managers own (overlay/). */
+  Scope: "local" | "swarm";
   Driver: NetworkDriver;
   EnableIPv6: boolean;
   IPAM: { Driver: "default"; Options: Record<string, string> | null; Config: IpamConfig[] };
@@ -24,7 +25,7 @@ export interface NetworkRecord {
   ConfigOnly: boolean;
   Options: Record<string, string>;
   Labels: Record<string, string>;
-  /** The Linux bridge of a bridge network. */
+  /** The Linux bridge of a bridge network, or of an overlay network on this host. */
   BridgeName?: string;
   /** Address allocation, persisted with the network so no address is handed out twice across restarts. */
   Pool?: AddressPoolState;
@@ -53,3 +54,6 @@ export const PREDEFINED = new Set(["bridge", "host", "none"]);
 
 /** Option that names a bridge network's Linux bridge (Docker's driver option). */
 export const BRIDGE_NAME_OPTION = "com.docker.network.bridge.name";
+
+/** Docker's option that shows an overlay network's VXLAN id in `network inspect`. */
+export const VXLAN_ID_OPTION = "com.docker.network.driver.overlay.vxlanid_list";

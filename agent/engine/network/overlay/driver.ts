@@ -1,0 +1,135 @@
+// The overlay driver: makes this host match the cluster's NetworkState. Called on every change
+// (often), so it reads what the host has, changes only what differs, and touches nothing but
+// its own devices (shov*/shox*), their forwarding and neighbour entries, and its own nftables
+// tables. Usable on its own (the two-host integration test runs it as a library in plain
+// network namespaces); the engine's NetworkManager.applyOverlay wraps it with the network
+// table, DNS and the load-balancing tables of its containers.
+import { writeFile } from "node:fs/promises";
+import type { NetworkState } from "../../../../shared/network-state.js";
+import { runCommand } from "../../runtime/command.js";
+import { ipBatch } from "../host-links.js";
+import { LB_TABLE, meshTableName, overlayBridgeName, overlayVxlanName } from "./names.js";
+import {
+  desiredHost,
+  diffHost,
+  parseFdb,
+  parseLinks,
+  parseNeigh,
+  type CurrentHost,
+  type DesiredNetwork,
+  type HostChanges,
+  type OverlaySelf,
+} from "./plan.js";
+import { meshPlan, renderLbTable, renderMeshTable, vipBalances } from "./rules.js";
+
+export type { OverlaySelf } from "./plan.js";
+
+/** What this host holds now, read through iproute2's JSON output (three processes, in parallel). */
+export async function readHost(): Promise<CurrentHost> {
+  const [links, fdb, neigh] = await Promise.all([
+    runCommand("ip", ["-j", "-d", "addr", "show"]),
+    runCommand("bridge", ["-j", "fdb", "show"]),
+    runCommand("ip", ["-j", "-4", "neigh", "show"]),
+  ]);
+  return { links: parseLinks(links.stdout), fdb: parseFdb(fdb.stdout), neigh: parseNeigh(neigh.stdout) };
+}
+
+async function bridgeBatch(lines: string[]): Promise<void> {
+  if (lines.length === 0) return;
+  await runCommand("bridge", ["-batch", "-"], { input: lines.join("\n") + "\n", timeoutMs: 30_000 });
+}
+
+async function nft(text: string, netnsPath?: string): Promise<void> {
+  if (netnsPath === undefined) {
+    await runCommand("nft", ["-f", "-"], { input: text, timeoutMs: 30_000 });
+  } else {
+    await runCommand("nsenter", [`--net=${netnsPath}`, "nft", "-f", "-"], { input: text, timeoutMs: 30_000 });
+  }
+}
+
+/** The load-balancing table a container on `networkIds` needs. */
+export function lbTableFor(state: NetworkState, networkIds: Iterable<string>): string {
+  return renderLbTable(vipBalances(state, networkIds));
+}
+
+/**
+ * Replace the `shoal_lb` table in a network namespace (`/proc/<pid>/ns/net`, or
+ * `/run/netns/<name>`) with `text` (from lbTableFor), in one transaction.
+ */
+export async function applyLbTable(netnsPath: string, text: string): Promise<void> {
+  await nft(text, netnsPath);
+}
+
+/** Remove the LB table from a namespace (a container that left every overlay network). */
+export async function removeLbTable(netnsPath: string): Promise<void> {
+  await nft(`table ip ${LB_TABLE}\ndelete table ip ${LB_TABLE}\n`, netnsPath);
+}
+
+export interface OverlayApplyOptions {
+  /**
+   * Networks this node has no endpoint on any more whose devices stay because local containers
+   * still use them: they go at a later apply, once the containers are gone.
+   */
+  keep?: Iterable<string>;
+}
+
+export interface OverlayApplyResult {
+  /** The overlay networks this host takes part in, with their bridges and this node's address. */
+  networks: DesiredNetwork[];
+  /** What was changed (empty lists: nothing differed). */
+  changes: HostChanges;
+  meshChanged: boolean;
+}
+
+export interface OverlayDriverOptions {
+  /** The engine's nftables table; the mesh lives in `<table>_mesh`. */
+  firewallTable?: string;
+}
+
+export class OverlayDriver {
+  /** The version of the last state applied in full. */
+  appliedVersion = 0;
+  private readonly meshTable: string;
+  /** The mesh text in force; undefined until the first apply, which always writes it. */
+  private meshText: string | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: OverlayDriverOptions = {}) {
+    this.meshTable = meshTableName(opts.firewallTable ?? "shoal");
+  }
+
+  /** Make this host match `state`. Calls run one at a time, in order. */
+  apply(state: NetworkState, self: OverlaySelf, opts: OverlayApplyOptions = {}): Promise<OverlayApplyResult> {
+    const next = this.running.then(
+      () => this.applyNow(state, self, opts),
+      () => this.applyNow(state, self, opts),
+    );
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyNow(
+    state: NetworkState,
+    self: OverlaySelf,
+    opts: OverlayApplyOptions,
+  ): Promise<OverlayApplyResult> {
+    const desired = desiredHost(state, self);
+    const keep = new Set<string>();
+    for (const id of opts.keep ?? []) keep.add(overlayBridgeName(id)).add(overlayVxlanName(id));
+    const changes = diffHost(desired, await readHost(), keep);
+    await ipBatch(changes.ip);
+    await bridgeBatch(changes.bridge);
+    for (const br of changes.createdBridges) {
+      // Routing-mesh connections from the host's own 127.0.0.1 leave into the ingress bridge.
+      await writeFile(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1\n");
+    }
+    const mesh = renderMeshTable(meshPlan(state, self), this.meshTable);
+    const meshChanged = mesh !== this.meshText;
+    if (meshChanged) {
+      await nft(mesh);
+      this.meshText = mesh;
+    }
+    this.appliedVersion = state.version;
+    return { networks: desired.networks, changes, meshChanged };
+  }
+}

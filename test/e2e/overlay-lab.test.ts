@@ -1,0 +1,230 @@
+// Overlay networks end to end on the lab (issue 7): services on different hosts reach each other
+// by name over VXLAN, the VIP spreads requests over every task, tasks.<name> lists them, DNS
+// and VIP follow scaling and a killed host, the routing mesh answers on every node, two overlay
+// networks are isolated, and removing everything leaves nothing behind. Probes are one-shot
+// services pinned to a host; what they saw is read back through `service logs`.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import { join } from "node:path";
+import { Lab } from "../../deploy/lab/lab.js";
+import { formCluster } from "../../deploy/lab/cluster.js";
+import { api, repoRoot } from "../helpers/daemon.js";
+import { buildBusyboxArchive } from "../helpers/busybox.js";
+import { docker } from "../helpers/cli.js";
+import { until } from "../helpers/cluster.js";
+
+const shoald = join(repoRoot, "dist/daemon/main.js");
+let lab: Lab;
+
+interface Task {
+  ID: string;
+  NodeID: string;
+  DesiredState: string;
+  Status: { State: string; Err?: string };
+  NetworksAttachments?: Array<{ Network: { ID: string; Spec?: { Name?: string } }; Addresses: string[] }>;
+}
+
+const sock = (host: string): string => lab.host(host).socket;
+const dk = (host: string, args: string[]) => docker(sock(host), args);
+
+async function ok(host: string, args: string[]): Promise<string> {
+  const r = await dk(host, args);
+  expect(r.code, `docker ${args.join(" ")} on ${host}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+async function tasks(service: string): Promise<Task[]> {
+  const f = encodeURIComponent(JSON.stringify({ service: [service], "desired-state": ["running"] }));
+  const r = await api(sock("m1"), "GET", `/tasks?filters=${f}`);
+  return r.status === 200 ? r.json<Task[]>() : [];
+}
+
+async function running(service: string, n: number): Promise<Task[]> {
+  return until(
+    `${n} running tasks of ${service}`,
+    async () => {
+      const ts = (await tasks(service)).filter((t) => t.DesiredState === "running");
+      return ts.length === n && ts.every((t) => t.Status.State === "running") ? ts : undefined;
+    },
+    60_000,
+  );
+}
+
+/** The task addresses of a service on a network (no prefix), sorted. */
+function addresses(ts: Task[], network: string): string[] {
+  return ts
+    .flatMap((t) => t.NetworksAttachments ?? [])
+    .filter((a) => a.Network.Spec?.Name === network)
+    .map((a) => a.Addresses[0].split("/")[0])
+    .sort();
+}
+
+let probeCount = 0;
+/**
+ * Run `script` once in a task on `host` attached to `network`, and give back what it printed.
+ * The task runs to completion (restart condition none).
+ */
+async function probe(host: string, network: string, script: string): Promise<string> {
+  const name = `probe${++probeCount}`;
+  await ok("m1", [
+    "service",
+    "create",
+    "--detach",
+    "--name",
+    name,
+    "--network",
+    network,
+    "--constraint",
+    `node.hostname==${host}`,
+    "--restart-condition",
+    "none",
+    "busybox",
+    "sh",
+    "-c",
+    `${script}; echo PROBE-DONE`,
+  ]);
+  const out = await until(
+    `${name} done`,
+    async () => {
+      const r = await dk("m1", ["service", "logs", "--raw", name]);
+      return r.stdout.includes("PROBE-DONE") ? r.stdout : undefined;
+    },
+    60_000,
+  );
+  await dk("m1", ["service", "rm", name]);
+  return out;
+}
+
+/** The A records busybox nslookup printed for the name it was asked. */
+function resolved(out: string, name: string): string[] {
+  const block = out.split(`NSLOOKUP ${name}`)[1]?.split("NSLOOKUP-END")[0] ?? "";
+  const answers = block.split(/\n\s*\n/).filter((b) => /^Name:/m.test(b));
+  return answers.flatMap((b) => [...b.matchAll(/^Address:\s*([\d.]+)\s*$/gm)].map((m) => m[1])).sort();
+}
+
+const lookup = (name: string): string => `echo "NSLOOKUP ${name}"; nslookup ${name}; echo NSLOOKUP-END`;
+
+beforeAll(async () => {
+  lab = await Lab.up({
+    name: `o${randomBytes(3).toString("hex")}`,
+    managers: 1,
+    workers: 2,
+    root: await mkdtemp("/tmp/shoal-lab-"),
+    octet: 100 + Math.floor(Math.random() * 100),
+    shoald,
+  });
+  await formCluster(lab);
+  const archive = await buildBusyboxArchive();
+  await Promise.all(lab.state.hosts.map((h) => api(h.socket, "POST", "/images/load", archive)));
+}, 240_000);
+
+afterAll(async () => {
+  await lab?.down();
+}, 120_000);
+
+describe("overlay networks on the lab", { timeout: 240_000 }, () => {
+  it("a client on one host reaches a service on the others by name; the VIP spreads; tasks.<name> lists them", async () => {
+    await ok("m1", ["network", "create", "-d", "overlay", "--subnet", "10.210.0.0/24", "appnet"]);
+    await ok("m1", [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "web",
+      "--replicas",
+      "2",
+      "--network",
+      "appnet",
+      "--constraint",
+      "node.hostname!=w2",
+      "busybox",
+      "sh",
+      "-c",
+      'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www',
+    ]);
+    const web = await running("web", 2);
+    const taskIps = addresses(web, "appnet");
+    expect(taskIps).toHaveLength(2);
+    const out = await probe(
+      "w2",
+      "appnet",
+      `for i in 1 2 3 4 5 6 7 8; do wget -qO- -T 3 http://web/; done; ${lookup("tasks.web")}; ${lookup("web")}`,
+    );
+    const answeredBy = new Set(out.split("\n").filter((l) => /^[0-9a-f]{12}$/.test(l.trim())));
+    expect(answeredBy.size).toBe(2);
+    expect(resolved(out, "tasks.web")).toEqual(taskIps);
+    const vip = resolved(out, "web");
+    expect(vip).toHaveLength(1);
+    expect(taskIps).not.toContain(vip[0]);
+  });
+
+  it("after scaling, DNS and the VIP answer only live tasks on every host", async () => {
+    await ok("m1", ["service", "scale", "--detach", "web=3"]);
+    const three = addresses(await running("web", 3), "appnet");
+    for (const host of ["m1", "w2"]) {
+      const out = await probe(host, "appnet", lookup("tasks.web"));
+      expect(resolved(out, "tasks.web")).toEqual(three);
+    }
+    await ok("m1", ["service", "scale", "--detach", "web=1"]);
+    const one = addresses(await running("web", 1), "appnet");
+    const out = await probe("w2", "appnet", `${lookup("tasks.web")}; for i in 1 2 3 4; do wget -qO- -T 3 http://web/; done`);
+    expect(resolved(out, "tasks.web")).toEqual(one);
+    expect(new Set(out.split("\n").filter((l) => /^[0-9a-f]{12}$/.test(l.trim()))).size).toBe(1);
+  });
+
+  it("the routing mesh answers on every node, including nodes without a task", async () => {
+    await ok("m1", [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "mesh",
+      "--replicas",
+      "1",
+      "--publish",
+      "8080:80",
+      "--constraint",
+      "node.hostname==w1",
+      "busybox",
+      "sh",
+      "-c",
+      'mkdir -p /www && echo mesh-ok > /www/index.html && exec httpd -f -p 80 -h /www',
+    ]);
+    await running("mesh", 1);
+    for (const h of lab.state.hosts) {
+      const answer = await until(`mesh on ${h.name}`, async () => {
+        const r = await lab
+          .exec("m1", ["busybox", "wget", "-qO-", "-T", "3", `http://${h.address}:8080/`], 10_000)
+          .catch(() => undefined);
+        return r?.stdout.includes("mesh-ok") ? r.stdout : undefined;
+      });
+      expect(answer).toContain("mesh-ok");
+    }
+  });
+
+  it("two overlay networks are isolated from each other", async () => {
+    await ok("m1", ["network", "create", "-d", "overlay", "--subnet", "10.211.0.0/24", "othernet"]);
+    const webIp = addresses(await running("web", 1), "appnet")[0];
+    const out = await probe("w2", "othernet", `wget -qO- -T 2 http://${webIp}/ || echo UNREACHABLE`);
+    expect(out).toContain("UNREACHABLE");
+  });
+
+  it("removing everything leaves no VXLAN device, bridge, nftables rule or address behind", async () => {
+    for (const s of ["web", "mesh"]) await ok("m1", ["service", "rm", s]);
+    await until("tasks gone", async () => ((await tasks("web")).length === 0 ? true : undefined));
+    await until("appnet removable", async () => ((await dk("m1", ["network", "rm", "appnet"])).code === 0 ? true : undefined));
+    await ok("m1", ["network", "rm", "othernet"]);
+    for (const h of lab.state.hosts) {
+      await until(`${h.name} clean`, async () => {
+        const links = (await lab.exec(h.name, ["ip", "-o", "link"])).stdout;
+        const rules = (await lab.exec(h.name, ["nft", "list", "ruleset"])).stdout;
+        return /shox|shov/.test(links.replace(/shox[0-9a-f]*ingress|shov[0-9a-f]*ingress/g, "")) ||
+          rules.includes("10.210.") ||
+          rules.includes("8080")
+          ? undefined
+          : true;
+      });
+    }
+  });
+});
