@@ -616,7 +616,10 @@ export class Swarm implements SwarmHost, ForwardRouter {
         await this.o.engine.remove(c.Id, { force: true }).catch(() => undefined);
       // Devices its task containers kept go now that they are gone.
       await this.o.overlay
-        ?.applyOverlay(EMPTY_NETWORK_STATE, { nodeId: state.nodeId, hostAddr: state.advertiseAddr.replace(/:\d+$/, "") })
+        ?.applyOverlay(EMPTY_NETWORK_STATE, {
+          nodeId: state.nodeId,
+          hostAddr: state.advertiseAddr.replace(/:\d+$/, ""),
+        })
         .catch(() => undefined);
       this.log.info({ node: state.nodeId }, "left the cluster");
     });
@@ -629,7 +632,10 @@ export class Swarm implements SwarmHost, ForwardRouter {
     // Out of the cluster: no overlay device, entry or rule of it stays on this host.
     if (state)
       await this.o.overlay
-        ?.applyOverlay(EMPTY_NETWORK_STATE, { nodeId: state.nodeId, hostAddr: state.advertiseAddr.replace(/:\d+$/, "") })
+        ?.applyOverlay(EMPTY_NETWORK_STATE, {
+          nodeId: state.nodeId,
+          hostAddr: state.advertiseAddr.replace(/:\d+$/, ""),
+        })
         .catch((e: unknown) => this.log.warn({ err: messageOf(e) }, "removing the overlay networks failed"));
     this.worker?.close();
     await this.session?.close();

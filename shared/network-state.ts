@@ -68,4 +68,10 @@ export interface NetworkState {
   services: ServiceEndpoints[];
 }
 
-export const EMPTY_NETWORK_STATE: NetworkState = { version: 0, networks: [], nodes: [], tasks: [], services: [] };
+export const EMPTY_NETWORK_STATE: NetworkState = {
+  version: 0,
+  networks: [],
+  nodes: [],
+  tasks: [],
+  services: [],
+};

@@ -218,7 +218,10 @@ export class Worker {
         return await create();
       } catch (e) {
         const missingNetwork =
-          t.networks !== undefined && isShoalError(e) && e.status === 404 && /^network .* not found/.test(e.message);
+          t.networks !== undefined &&
+          isShoalError(e) &&
+          e.status === 404 &&
+          /^network .* not found/.test(e.message);
         if (!missingNetwork || Date.now() > until || this.closed) throw e;
         await new Promise((r) => setTimeout(r, 200));
       }

@@ -255,7 +255,10 @@ export class ControlApi {
     const c = this.convergence?.();
     if (!c || c.applied.size === 0) return v;
     const applied = c.applied.get(id) ?? 0;
-    return { ...v, NetworkStatus: { Version: c.version, AppliedVersion: applied, Converged: applied >= c.version } };
+    return {
+      ...v,
+      NetworkStatus: { Version: c.version, AppliedVersion: applied, Converged: applied >= c.version },
+    };
   }
 
   /** A node as the API shows it, with the leader flag from Raft rather than the store. */

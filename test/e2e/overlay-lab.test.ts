@@ -13,6 +13,7 @@ import { api, repoRoot } from "../helpers/daemon.js";
 import { buildBusyboxArchive } from "../helpers/busybox.js";
 import { docker } from "../helpers/cli.js";
 import { until } from "../helpers/cluster.js";
+import { overlayBridgeName, overlayVxlanName } from "../../agent/engine/network/overlay/names.js";
 
 const shoald = join(repoRoot, "dist/daemon/main.js");
 let lab: Lab;
@@ -105,6 +106,32 @@ function resolved(out: string, name: string): string[] {
 
 const lookup = (name: string): string => `echo "NSLOOKUP ${name}"; nslookup ${name}; echo NSLOOKUP-END`;
 
+/**
+ * Shell that fetches http://<name>/ `times` times and prints each answer's last line. busybox's
+ * static wget crashes in glibc's resolver, so the name goes through nslookup and the request
+ * through nc.
+ */
+const fetch = (name: string, times: number): string =>
+  `ip=$(nslookup ${name} | sed -n '/^Name:/,$p' | awk '/^Address/{print $2}' | head -1); ` +
+  `for i in $(seq 1 ${times}); do printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 $ip 80 | tail -1; echo; done`;
+
+/** An HTTP GET from inside a lab host's namespace (the host's busybox nc). */
+async function hostGet(from: string, addr: string, port: number): Promise<string> {
+  const r = await lab
+    .exec(from, ["sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 3 ${addr} ${port}`], 10_000)
+    .catch(() => ({ stdout: "" }));
+  return r.stdout;
+}
+
+/** Lines that are container hostnames (what the web tasks serve). */
+const servedBy = (out: string): Set<string> =>
+  new Set(
+    out
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => /^[0-9a-f]{12}$/.test(l)),
+  );
+
 beforeAll(async () => {
   lab = await Lab.up({
     name: `o${randomBytes(3).toString("hex")}`,
@@ -141,18 +168,13 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
       "busybox",
       "sh",
       "-c",
-      'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www',
+      "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
     const web = await running("web", 2);
     const taskIps = addresses(web, "appnet");
     expect(taskIps).toHaveLength(2);
-    const out = await probe(
-      "w2",
-      "appnet",
-      `for i in 1 2 3 4 5 6 7 8; do wget -qO- -T 3 http://web/; done; ${lookup("tasks.web")}; ${lookup("web")}`,
-    );
-    const answeredBy = new Set(out.split("\n").filter((l) => /^[0-9a-f]{12}$/.test(l.trim())));
-    expect(answeredBy.size).toBe(2);
+    const out = await probe("w2", "appnet", `${fetch("web", 8)}; ${lookup("tasks.web")}; ${lookup("web")}`);
+    expect(servedBy(out).size).toBe(2);
     expect(resolved(out, "tasks.web")).toEqual(taskIps);
     const vip = resolved(out, "web");
     expect(vip).toHaveLength(1);
@@ -168,9 +190,9 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
     }
     await ok("m1", ["service", "scale", "--detach", "web=1"]);
     const one = addresses(await running("web", 1), "appnet");
-    const out = await probe("w2", "appnet", `${lookup("tasks.web")}; for i in 1 2 3 4; do wget -qO- -T 3 http://web/; done`);
+    const out = await probe("w2", "appnet", `${lookup("tasks.web")}; ${fetch("web", 4)}`);
     expect(resolved(out, "tasks.web")).toEqual(one);
-    expect(new Set(out.split("\n").filter((l) => /^[0-9a-f]{12}$/.test(l.trim()))).size).toBe(1);
+    expect(servedBy(out).size).toBe(1);
   });
 
   it("the routing mesh answers on every node, including nodes without a task", async () => {
@@ -189,15 +211,14 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
       "busybox",
       "sh",
       "-c",
-      'mkdir -p /www && echo mesh-ok > /www/index.html && exec httpd -f -p 80 -h /www',
+      "mkdir -p /www && echo mesh-ok > /www/index.html && exec httpd -f -p 80 -h /www",
     ]);
     await running("mesh", 1);
     for (const h of lab.state.hosts) {
+      // Asked from another host, and from the host itself.
       const answer = await until(`mesh on ${h.name}`, async () => {
-        const r = await lab
-          .exec("m1", ["busybox", "wget", "-qO-", "-T", "3", `http://${h.address}:8080/`], 10_000)
-          .catch(() => undefined);
-        return r?.stdout.includes("mesh-ok") ? r.stdout : undefined;
+        const [there, here] = [await hostGet("m1", h.address, 8080), await hostGet(h.name, h.address, 8080)];
+        return there.includes("mesh-ok") && here.includes("mesh-ok") ? there : undefined;
       });
       expect(answer).toContain("mesh-ok");
     }
@@ -206,25 +227,39 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
   it("two overlay networks are isolated from each other", async () => {
     await ok("m1", ["network", "create", "-d", "overlay", "--subnet", "10.211.0.0/24", "othernet"]);
     const webIp = addresses(await running("web", 1), "appnet")[0];
-    const out = await probe("w2", "othernet", `wget -qO- -T 2 http://${webIp}/ || echo UNREACHABLE`);
+    const out = await probe(
+      "w2",
+      "othernet",
+      `printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 2 ${webIp} 80 | grep -q 200 && echo REACHED || echo UNREACHABLE`,
+    );
     expect(out).toContain("UNREACHABLE");
+    expect(out).not.toContain("REACHED\n");
   });
 
   it("removing everything leaves no VXLAN device, bridge, nftables rule or address behind", async () => {
     for (const s of ["web", "mesh"]) await ok("m1", ["service", "rm", s]);
     await until("tasks gone", async () => ((await tasks("web")).length === 0 ? true : undefined));
-    await until("appnet removable", async () => ((await dk("m1", ["network", "rm", "appnet"])).code === 0 ? true : undefined));
+    await until("appnet removable", async () =>
+      (await dk("m1", ["network", "rm", "appnet"])).code === 0 ? true : undefined,
+    );
     await ok("m1", ["network", "rm", "othernet"]);
+    // Only the ingress network stays (every node keeps its endpoint on it).
+    const ingress = (await ok("m1", ["network", "inspect", "-f", "{{.Id}}", "ingress"])).trim();
+    const kept = [overlayBridgeName(ingress), overlayVxlanName(ingress)];
     for (const h of lab.state.hosts) {
       await until(`${h.name} clean`, async () => {
         const links = (await lab.exec(h.name, ["ip", "-o", "link"])).stdout;
+        const ours = [...links.matchAll(/^\d+: (sho[vx][0-9a-f]+)[@:]/gm)].map((m) => m[1]).sort();
         const rules = (await lab.exec(h.name, ["nft", "list", "ruleset"])).stdout;
-        return /shox|shov/.test(links.replace(/shox[0-9a-f]*ingress|shov[0-9a-f]*ingress/g, "")) ||
-          rules.includes("10.210.") ||
-          rules.includes("8080")
-          ? undefined
-          : true;
+        return JSON.stringify(ours) === JSON.stringify([...kept].sort()) &&
+          !rules.includes("10.210.") &&
+          !rules.includes("10.211.") &&
+          !/dport 8080/.test(rules)
+          ? true
+          : undefined;
       });
     }
+    const ls = await ok("m1", ["network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}"]);
+    expect(ls.split("\n").filter(Boolean)).toEqual(["ingress"]);
   });
 });

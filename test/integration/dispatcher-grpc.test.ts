@@ -380,7 +380,7 @@ describe("dispatcher over gRPC", () => {
     const anonymous = rawClient(c.addr, joiningCredentials(c.ca.root.certPem));
     const e1 = await errorOf(
       new Promise((resolve, reject) =>
-        anonymous.heartbeat({ sessionId: "x" }, (e, r) => (e ? reject(e) : resolve(r))),
+        anonymous.heartbeat({ sessionId: "x", networkVersion: 0 }, (e, r) => (e ? reject(e) : resolve(r))),
       ),
     );
     expect(e1.code).toBe(grpc.status.UNAUTHENTICATED);
