@@ -1,4 +1,5 @@
 // See bench/cluster. Prints a table, then one JSON line with the figures.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { request } from "node:http";
@@ -17,8 +18,13 @@ const { values: opt } = parseArgs({
     replicas: { type: "string", default: "100" },
     // Copy each host's shoald.log here before the lab is taken down.
     logs: { type: "string" },
+    // Only these parts, comma-separated: converge, reschedule, failover, overlay (default: all).
+    only: { type: "string" },
   },
 });
+const PARTS = ["converge", "reschedule", "failover", "overlay"];
+const only = new Set(opt.only ? opt.only.split(",").map((p) => p.trim()) : PARTS);
+for (const p of only) if (!PARTS.includes(p)) throw new Error(`--only takes some of ${PARTS.join(", ")}`);
 const runs = Number(opt.runs);
 const convergeRuns = Number(opt["converge-runs"]);
 const replicas = Number(opt.replicas);
@@ -27,6 +33,8 @@ if (![runs, convergeRuns, replicas].every((n) => Number.isInteger(n) && n > 0))
 
 const RESCHEDULE_TARGET_S = 5;
 const FAILOVER_TARGET_S = 3;
+const DNS_DROP_TARGET_S = 1;
+const MESH_TARGET = 0.8;
 const shoald = join(repo, "dist/daemon/main.js");
 const managers = ["m1", "m2", "m3"];
 const workers = ["w1", "w2"];
@@ -44,8 +52,11 @@ const root = await mkdtemp("/tmp/shoal-lab-");
 let lab;
 let labUp; // Lab.up's promise, while it runs
 let teardown;
+/** Processes this bench started in the lab's namespaces (overlay watchers): killed before down. */
+const children = new Set();
 function down() {
   teardown ??= (async () => {
+    await Promise.all([...children].map(stopChild));
     // A Ctrl-C while Lab.up runs: let it finish (or fail and take itself down), then take it down.
     const l =
       lab ?? (await labUp?.catch(() => undefined)) ?? (await Lab.load(name, root).catch(() => undefined));
@@ -60,6 +71,14 @@ function down() {
     await rm(root, { recursive: true, force: true });
   })();
   return teardown;
+}
+/** SIGKILL a child of ours and wait until it is gone. */
+function stopChild(c) {
+  children.delete(c);
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+  const gone = new Promise((ok) => c.once("exit", ok));
+  c.kill("SIGKILL");
+  return gone;
 }
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
   process.once(sig, () => {
@@ -344,9 +363,289 @@ async function failover(id, round) {
   return { s, old, next, via, attempts, shownS };
 }
 
+// ---- overlay networks: DNS/VIP drop and the routing mesh (issue 7) -------------------------------
+
+const OVERLAY_NET = "benchnet";
+const hr = () => process.hrtime.bigint();
+
+/** A service's running tasks' addresses on a network (by name), sorted. */
+function addressesOn(ts, network) {
+  const num = (ip) => ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+  return ts
+    .flatMap((t) => t.NetworksAttachments ?? [])
+    .filter((a) => a.Network.Spec?.Name === network)
+    .map((a) => a.Addresses[0].split("/")[0])
+    .sort((a, b) => num(a) - num(b));
+}
+
+async function scale(id, n) {
+  const s = (await must("m1", "GET", `/services/${id}`)).json();
+  await must("m1", "POST", `/services/${id}/update?version=${s.Version.Index}`, {
+    ...s.Spec,
+    Mode: { Replicated: { Replicas: n } },
+  });
+}
+
+/**
+ * How DNS and VIP are watched. Every host answers DNS only for the containers on it, scoped by
+ * the asking container's address, and keeps a VIP table in each container's own namespace. So
+ * the watching is done from inside a container on every host: a global service `probe` on the
+ * network (busybox sleep) gives one per host, and in its namespace (nsenter --net=/proc/<pid>/
+ * ns/net, the machine's mounts) bench/overlay-watch.mjs asks the host's DNS server (the
+ * container's resolv.conf nameserver) for tasks.web and lists the shoal_lb table's backends for
+ * web's VIP, each every 50 ms, stamping each answer with CLOCK_MONOTONIC, the clock this process
+ * reads too. No log parsing, no per-probe process start: the only error is the 50 ms period.
+ */
+function startWatcher(host, pid, server, vip) {
+  const child = spawn(
+    "nsenter",
+    [
+      `--net=/proc/${pid}/ns/net`,
+      process.execPath,
+      join(repo, "bench/overlay-watch.mjs"),
+      server,
+      "tasks.web",
+      vip,
+      "50",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  children.add(child);
+  const w = { host, child, dns: [], lb: [], errors: 0, lastError: undefined };
+  let rest = "";
+  child.stdout.on("data", (chunk) => {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop();
+    for (const line of lines) {
+      const o = JSON.parse(line);
+      if (o.err !== undefined || (o.rcode !== undefined && o.rcode !== "NOERROR")) {
+        w.errors++;
+        w.lastError = o.err ?? o.rcode;
+        continue;
+      }
+      (o.k === "dns" ? w.dns : w.lb).push({ t: BigInt(o.t), ips: o.ips });
+    }
+  });
+  child.stderr.on("data", (c) => log(`watcher on ${host}: ${String(c).trim()}`));
+  return w;
+}
+
+const sameSet = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+/** Every watcher's latest DNS answer and VIP table, both at least as new as `since`, pass `ok`. */
+const allSee = (ws, since, ok) =>
+  ws.every((w) => [w.dns.at(-1), w.lb.at(-1)].every((o) => o !== undefined && o.t > since && ok(o.ips)));
+
+/**
+ * Seconds from t0 until `ip` left a series for good: the first observation without it after
+ * the last one with it (after t0); undefined while the latest still has it.
+ */
+function droppedAt(series, ip, t0) {
+  const after = series.filter((o) => o.t > t0);
+  let lastWith = -1;
+  after.forEach((o, i) => {
+    if (o.ips.includes(ip)) lastWith = i;
+  });
+  const first = after[lastWith + 1];
+  return first ? Number(first.t - t0) / 1e9 : undefined;
+}
+
+/**
+ * One run: a web task stops at t0 and every host's DNS and VIP drop its address.
+ * kind "scale": web 3→2 (the orchestrator picks the task: it is dropped from DNS/VIP as soon as
+ * its desired state is shutdown, before its container stops); kind "kill": a task's container
+ * SIGKILLed on its host (the agent sees it exit, reports it, the leader marks it failed).
+ * Afterwards web is back at 3 running tasks, seen by every host.
+ */
+async function dropRun(kind, webId, watchers, round) {
+  const before = await until("3 running web tasks", () => settled(webId, 3, "m1"));
+  const ips = addressesOn(before, OVERLAY_NET);
+  await until(
+    "every host to see web's 3 tasks",
+    async () => (allSee(watchers, 0n, (x) => sameSet(x, ips)) ? true : undefined),
+    30_000,
+    50,
+  );
+  let victimIp;
+  let victimTask;
+  const t0 = hr();
+  const wall0 = Date.now();
+  if (kind === "scale") {
+    await scale(webId, 2);
+  } else {
+    const names = await hostNames("m1");
+    const onWorkers = before.filter((t) => workers.includes(names.get(t.NodeID)));
+    victimTask = (onWorkers.length ? onWorkers : before)[round % (onWorkers.length || before.length)];
+    victimIp = addressesOn([victimTask], OVERLAY_NET)[0];
+    const host = names.get(victimTask.NodeID);
+    await must(
+      host,
+      "POST",
+      `/containers/${victimTask.Status.ContainerStatus.ContainerID}/kill?signal=KILL`,
+      undefined,
+      [204],
+    );
+  }
+  const requestS = seconds(t0);
+  // The manager's view, polled alongside: when the store had the task out of `running`.
+  let storeS;
+  let stoppedAt;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ts = await tasksOf(webId, "m1").catch(() => []);
+    if (victimIp === undefined) {
+      const gone = before.find((t) => ts.some((x) => x.ID === t.ID && x.DesiredState !== "running"));
+      if (gone) {
+        victimTask = gone;
+        victimIp = addressesOn([gone], OVERLAY_NET)[0];
+      }
+    }
+    const v = victimTask && ts.find((x) => x.ID === victimTask.ID);
+    if (v && storeS === undefined && (v.DesiredState !== "running" || v.Status.State !== "running"))
+      storeS = seconds(t0);
+    if (v && ["shutdown", "failed", "complete", "rejected"].includes(v.Status.State))
+      stoppedAt = (Date.parse(v.Status.Timestamp) - wall0) / 1000;
+    if (
+      victimIp !== undefined &&
+      stoppedAt !== undefined &&
+      allSee(watchers, t0, (x) => !x.includes(victimIp))
+    )
+      break;
+    if (Date.now() > deadline)
+      throw new Error(`${kind}: ${victimIp ?? "the stopped task"} not dropped everywhere within 30 s`);
+    await sleep(20);
+  }
+  await sleep(300); // a flap back would show here
+  const perHost = watchers.map((w) => ({
+    host: w.host,
+    dnsS: droppedAt(w.dns, victimIp, t0),
+    lbS: droppedAt(w.lb, victimIp, t0),
+  }));
+  if (perHost.some((p) => p.dnsS === undefined || p.lbS === undefined))
+    throw new Error(`${kind}: ${victimIp} came back after it was dropped`);
+  const s = Math.max(...perHost.flatMap((p) => [p.dnsS, p.lbS]));
+  if (kind === "scale") await scale(webId, 3);
+  return { kind, s, victimIp, requestS, storeS, stoppedAt, perHost };
+}
+
+/** requests/s of GET url from inside `host`'s namespace (bench/http-rate.mjs). */
+async function rate(host, url, secs = 2, concurrency = 4) {
+  const { stdout } = await lab.exec(
+    host,
+    [process.execPath, join(repo, "bench/http-rate.mjs"), url, String(secs), String(concurrency)],
+    (secs + 30) * 1000,
+  );
+  const r = JSON.parse(stdout.trim().split("\n").at(-1));
+  if (r.errors > r.ok / 100) throw new Error(`${url} from ${host}: ${r.errors} errors (${r.firstError})`);
+  return r.rps;
+}
+
+async function overlay() {
+  const out = { drop: [], kill: [], mesh: [] };
+  await must("m1", "POST", "/networks/create", { Name: OVERLAY_NET, Driver: "overlay" }, [201]);
+  const webId = await createService("m1", {
+    Name: "web",
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: "busybox:latest",
+        Args: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"],
+        StopGracePeriod: 1e9,
+      },
+      Networks: [{ Target: OVERLAY_NET }],
+    },
+    Mode: { Replicated: { Replicas: 3 } },
+  });
+  const probeId = await createService("m1", {
+    Name: "probe",
+    TaskTemplate: {
+      ContainerSpec: { Image: "busybox:latest", Args: ["sleep", "100000"], StopGracePeriod: 1e9 },
+      Networks: [{ Target: OVERLAY_NET }],
+    },
+    Mode: { Global: {} },
+  });
+  const probes = await until("a running probe on every host", () => settled(probeId, allHosts.length, "m1"));
+  await until("3 running web tasks", () => settled(webId, 3, "m1"));
+  const vip = (await must("m1", "GET", `/services/${webId}`))
+    .json()
+    .Endpoint.VirtualIPs[0].Addr.split("/")[0];
+  const names = await hostNames("m1");
+  const watchers = [];
+  for (const t of probes) {
+    const host = names.get(t.NodeID);
+    const c = (await must(host, "GET", `/containers/${t.Status.ContainerStatus.ContainerID}/json`)).json();
+    const resolv = await readFile(`/proc/${c.State.Pid}/root/etc/resolv.conf`, "utf8");
+    const server = /^nameserver\s+(\S+)/m.exec(resolv)?.[1];
+    if (!server) throw new Error(`no nameserver in the probe container's resolv.conf on ${host}`);
+    watchers.push(startWatcher(host, c.State.Pid, server, vip));
+  }
+  watchers.sort((a, b) => allHosts.indexOf(a.host) - allHosts.indexOf(b.host));
+  for (let i = 0; i < runs; i++) {
+    log(`dns drop run ${i + 1}/${runs}: scale web 3→2`);
+    out.drop.push(await dropRun("scale", webId, watchers, i));
+    log(`  ${fmt(out.drop.at(-1).s, 3)} s (${out.drop.at(-1).victimIp})`);
+    log(`dns drop run ${i + 1}/${runs}: a web task's container killed`);
+    out.kill.push(await dropRun("kill", webId, watchers, i));
+    log(`  ${fmt(out.kill.at(-1).s, 3)} s (${out.kill.at(-1).victimIp})`);
+  }
+  out.watchErrors = watchers.map((w) => `${w.host} ${w.errors}${w.lastError ? ` (${w.lastError})` : ""}`);
+  await Promise.all(watchers.map((w) => stopChild(w.child)));
+  await removeService(probeId, "m1");
+  await removeService(webId, "m1");
+
+  // The routing mesh: meshweb's one task on w1; all clients run in a lab host's own namespace.
+  const meshId = await createService("m1", {
+    Name: "meshweb",
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: "busybox:latest",
+        Args: ["sh", "-c", "mkdir -p /www && echo mesh-ok > /www/index.html && exec httpd -f -p 80 -h /www"],
+        StopGracePeriod: 1e9,
+      },
+      Placement: { Constraints: ["node.hostname==w1"] },
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    EndpointSpec: {
+      Ports: [{ Protocol: "tcp", TargetPort: 80, PublishedPort: 8080, PublishMode: "ingress" }],
+    },
+  });
+  const [task] = await until("meshweb running", () => settled(meshId, 1, "m1"));
+  const taskIp = addressesOn([task], "ingress")[0];
+  const w2 = lab.host("w2").address;
+  out.meshUrl = `http://${w2}:8080/`;
+  out.directUrl = `http://${taskIp}:80/`;
+  await until(
+    "the mesh answering on w2",
+    async () => ((await rate("w2", out.meshUrl, 0.2, 1)) > 0 ? true : undefined),
+    30_000,
+    200,
+  );
+  for (let i = 0; i < runs; i++) {
+    log(`mesh run ${i + 1}/${runs}`);
+    const r = {
+      direct: await rate("w2", out.directUrl),
+      mesh: await rate("w2", out.meshUrl),
+      meshFromM1: await rate("m1", out.meshUrl),
+      local: await rate("w1", out.directUrl),
+    };
+    out.mesh.push(r);
+    log(`  direct ${r.direct}/s, mesh ${r.mesh}/s, mesh from m1 ${r.meshFromM1}/s, local ${r.local}/s`);
+  }
+  await removeService(meshId, "m1");
+  await until(
+    `${OVERLAY_NET} removed`,
+    async () =>
+      [200, 204, 404].includes((await call("m1", "DELETE", `/networks/${OVERLAY_NET}`)).status)
+        ? true
+        : undefined,
+    30_000,
+    200,
+  );
+  return out;
+}
+
 // ---- the run ------------------------------------------------------------------------------------
 
 const fmt = (x, d = 2) => (x === undefined ? "-" : x.toFixed(d));
+const firstHost = (r) => Math.min(...r.perHost.map((p) => Math.max(p.dnsS, p.lbS)));
 try {
   log(`lab ${name} in ${root}: 3 managers, 2 workers`);
   labUp = Lab.up({
@@ -367,7 +666,7 @@ try {
 
   // A warm-up of both paths (first container on each host, JIT), untimed.
   log("warming up");
-  await direct("warm");
+  if (only.has("converge")) await direct("warm");
   {
     const id = await createService("m1", sleeper("warm", 10));
     await until("10 running tasks of warm", () => settled(id, 10, "m1"));
@@ -376,7 +675,7 @@ try {
 
   const conv = [];
   const dir = [];
-  for (let i = 0; i < convergeRuns; i++) {
+  for (let i = 0; only.has("converge") && i < convergeRuns; i++) {
     log(`converge run ${i + 1}/${convergeRuns}: direct`);
     dir.push(await direct(`run${i}`));
     log(`  direct ${fmt(dir.at(-1))} s; service`);
@@ -384,13 +683,13 @@ try {
     log(`  converge ${fmt(conv.at(-1).s)} s`);
   }
   const resch = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; only.has("reschedule") && i < runs; i++) {
     log(`reschedule run ${i + 1}/${runs}`);
     resch.push(await reschedule(`resch${i}`));
     log(`  ${fmt(resch.at(-1).s)} s (${resch.at(-1).victim})`);
   }
   const fo = [];
-  {
+  if (only.has("failover")) {
     const id = await createService("m1", sleeper("failover", 1));
     await until("1 running task of failover", () => settled(id, 1, "m1"));
     for (let i = 0; i < runs; i++) {
@@ -400,78 +699,178 @@ try {
     }
     await removeService(id, "m1");
   }
+  const ov = only.has("overlay") ? await overlay() : undefined;
 
   const r3 = (x) => +x.toFixed(3);
+  const med = (xs) => median(xs.filter((x) => x !== undefined));
   const fig = {
-    converge_runs: convergeRuns,
-    replicas,
-    converge_100_s: r3(median(conv.map((c) => c.s))),
-    direct_100_s: r3(median(dir)),
-    converge_ratio: +(median(conv.map((c) => c.s)) / median(dir)).toFixed(2),
+    ...(only.has("converge") && {
+      converge_runs: convergeRuns,
+      replicas,
+      converge_100_s: r3(median(conv.map((c) => c.s))),
+      direct_100_s: r3(median(dir)),
+      converge_ratio: +(median(conv.map((c) => c.s)) / median(dir)).toFixed(2),
+    }),
     runs,
-    reschedule_s: r3(median(resch.map((r) => r.s))),
-    reschedule_target_s: RESCHEDULE_TARGET_S,
-    reschedule_pass: median(resch.map((r) => r.s)) < RESCHEDULE_TARGET_S,
-    failover_api_s: r3(median(fo.map((r) => r.s))),
-    failover_target_s: FAILOVER_TARGET_S,
-    failover_pass: median(fo.map((r) => r.s)) < FAILOVER_TARGET_S,
+    ...(only.has("reschedule") && {
+      reschedule_s: r3(median(resch.map((r) => r.s))),
+      reschedule_target_s: RESCHEDULE_TARGET_S,
+      reschedule_pass: median(resch.map((r) => r.s)) < RESCHEDULE_TARGET_S,
+    }),
+    ...(only.has("failover") && {
+      failover_api_s: r3(median(fo.map((r) => r.s))),
+      failover_target_s: FAILOVER_TARGET_S,
+      failover_pass: median(fo.map((r) => r.s)) < FAILOVER_TARGET_S,
+    }),
+    ...(ov && {
+      dns_drop_s: r3(median(ov.drop.map((r) => r.s))),
+      dns_drop_target_s: DNS_DROP_TARGET_S,
+      dns_drop_pass: median(ov.drop.map((r) => r.s)) < DNS_DROP_TARGET_S,
+      dns_drop_kill_s: r3(median(ov.kill.map((r) => r.s))),
+      mesh_rps: Math.round(median(ov.mesh.map((r) => r.mesh))),
+      direct_rps: Math.round(median(ov.mesh.map((r) => r.direct))),
+      mesh_ratio: +(median(ov.mesh.map((r) => r.mesh)) / median(ov.mesh.map((r) => r.direct))).toFixed(2),
+      mesh_target: MESH_TARGET,
+      mesh_pass: median(ov.mesh.map((r) => r.mesh)) / median(ov.mesh.map((r) => r.direct)) >= MESH_TARGET,
+      mesh_from_other_host_rps: Math.round(median(ov.mesh.map((r) => r.meshFromM1))),
+      direct_local_rps: Math.round(median(ov.mesh.map((r) => r.local))),
+    }),
   };
 
   const each = (xs) => xs.map((x) => fmt(x)).join(", ");
-  const rows = [
-    [
-      `service create, ${replicas} replicas → all running`,
-      convergeRuns,
-      fig.converge_100_s,
-      "",
-      each(conv.map((c) => c.s)),
-    ],
-    [
-      `  create answered`,
-      convergeRuns,
-      r3(median(conv.map((c) => c.acceptedS))),
-      "",
-      each(conv.map((c) => c.acceptedS)),
-    ],
-    [
-      `  first task running`,
-      convergeRuns,
-      r3(median(conv.map((c) => c.firstRunningS))),
-      "",
-      each(conv.map((c) => c.firstRunningS)),
-    ],
-    [`direct create+start, ${replicas} containers (ref)`, convergeRuns, fig.direct_100_s, "", each(dir)],
-    [`  converge / direct`, "", fig.converge_ratio, "", ""],
-    [
-      "worker killed → 10 tasks running elsewhere",
-      runs,
-      fig.reschedule_s,
-      `< ${RESCHEDULE_TARGET_S} ${fig.reschedule_pass ? "PASS" : "FAIL"}`,
-      each(resch.map((r) => r.s)),
-    ],
-    ["  lab.kill returned", runs, r3(median(resch.map((r) => r.killS))), "", each(resch.map((r) => r.killS))],
-    [
-      "  node seen down",
-      runs,
-      resch.every((r) => r.downS !== undefined) ? r3(median(resch.map((r) => r.downS))) : "-",
-      "",
-      each(resch.map((r) => r.downS)),
-    ],
-    [
-      "leader killed → write accepted",
-      runs,
-      fig.failover_api_s,
-      `< ${FAILOVER_TARGET_S} ${fig.failover_pass ? "PASS" : "FAIL"}`,
-      each(fo.map((r) => r.s)),
-    ],
-    [
-      "  new leader shown in GET /nodes",
-      runs,
-      r3(median(fo.map((r) => r.shownS))),
-      "",
-      each(fo.map((r) => r.shownS)),
-    ],
-  ];
+  const rows = [];
+  if (only.has("converge"))
+    rows.push(
+      [
+        `service create, ${replicas} replicas → all running`,
+        convergeRuns,
+        fig.converge_100_s,
+        "",
+        each(conv.map((c) => c.s)),
+      ],
+      [
+        `  create answered`,
+        convergeRuns,
+        r3(median(conv.map((c) => c.acceptedS))),
+        "",
+        each(conv.map((c) => c.acceptedS)),
+      ],
+      [
+        `  first task running`,
+        convergeRuns,
+        r3(median(conv.map((c) => c.firstRunningS))),
+        "",
+        each(conv.map((c) => c.firstRunningS)),
+      ],
+      [`direct create+start, ${replicas} containers (ref)`, convergeRuns, fig.direct_100_s, "", each(dir)],
+      [`  converge / direct`, "", fig.converge_ratio, "", ""],
+    );
+  if (only.has("reschedule"))
+    rows.push(
+      [
+        "worker killed → 10 tasks running elsewhere",
+        runs,
+        fig.reschedule_s,
+        `< ${RESCHEDULE_TARGET_S} ${fig.reschedule_pass ? "PASS" : "FAIL"}`,
+        each(resch.map((r) => r.s)),
+      ],
+      [
+        "  lab.kill returned",
+        runs,
+        r3(median(resch.map((r) => r.killS))),
+        "",
+        each(resch.map((r) => r.killS)),
+      ],
+      [
+        "  node seen down",
+        runs,
+        resch.every((r) => r.downS !== undefined) ? r3(median(resch.map((r) => r.downS))) : "-",
+        "",
+        each(resch.map((r) => r.downS)),
+      ],
+    );
+  if (only.has("failover"))
+    rows.push(
+      [
+        "leader killed → write accepted",
+        runs,
+        fig.failover_api_s,
+        `< ${FAILOVER_TARGET_S} ${fig.failover_pass ? "PASS" : "FAIL"}`,
+        each(fo.map((r) => r.s)),
+      ],
+      [
+        "  new leader shown in GET /nodes",
+        runs,
+        r3(median(fo.map((r) => r.shownS))),
+        "",
+        each(fo.map((r) => r.shownS)),
+      ],
+    );
+  if (ov) {
+    const e3 = (xs) => xs.map((x) => fmt(x, 3)).join(", ");
+    const dropRows = (title, rs) => [
+      [title, runs, r3(median(rs.map((r) => r.s))), "", e3(rs.map((r) => r.s))],
+      ["  request answered", runs, r3(median(rs.map((r) => r.requestS))), "", e3(rs.map((r) => r.requestS))],
+      [
+        "  task out of running in the store (API)",
+        runs,
+        rs.some((r) => r.storeS !== undefined) ? r3(med(rs.map((r) => r.storeS))) : "-",
+        "",
+        e3(rs.map((r) => r.storeS)),
+      ],
+      [
+        "  first host's DNS+VIP dropped it",
+        runs,
+        r3(median(rs.map((r) => firstHost(r)))),
+        "",
+        e3(rs.map(firstHost)),
+      ],
+      [
+        "  its container stopped (task status)",
+        runs,
+        r3(med(rs.map((r) => r.stoppedAt))),
+        "",
+        e3(rs.map((r) => r.stoppedAt)),
+      ],
+    ];
+    rows.push(
+      ...dropRows("web 3→2 → every host's DNS+VIP dropped the task", ov.drop),
+      ["  (target)", "", "", `< ${DNS_DROP_TARGET_S} ${fig.dns_drop_pass ? "PASS" : "FAIL"}`, ""],
+      ...dropRows("task container killed → every host dropped it", ov.kill),
+    );
+    const rps = (xs) => xs.join(", ");
+    rows.push(
+      ["mesh: w2 → w2:8080 (task on w1), req/s", runs, fig.mesh_rps, "", rps(ov.mesh.map((r) => r.mesh))],
+      [
+        "direct: w2 → task's ingress IP:80, req/s",
+        runs,
+        fig.direct_rps,
+        "",
+        rps(ov.mesh.map((r) => r.direct)),
+      ],
+      [
+        "  mesh / direct",
+        "",
+        fig.mesh_ratio,
+        `>= ${MESH_TARGET} ${fig.mesh_pass ? "PASS" : "FAIL"}`,
+        ov.mesh.map((r) => (r.mesh / r.direct).toFixed(2)).join(", "),
+      ],
+      [
+        "  (ref) mesh: m1 → w2:8080, req/s",
+        runs,
+        fig.mesh_from_other_host_rps,
+        "",
+        rps(ov.mesh.map((r) => r.meshFromM1)),
+      ],
+      [
+        "  (ref) direct: w1 → its own task, req/s",
+        runs,
+        fig.direct_local_rps,
+        "",
+        rps(ov.mesh.map((r) => r.local)),
+      ],
+    );
+  }
   console.log(`cluster: lab of 3 managers + 2 workers; medians (runs as shown)`);
   console.log(
     `${"what".padEnd(46)} ${"runs".padStart(4)} ${"median s".padStart(9)} ${"target".padStart(11)}  each run (s)`,
@@ -489,6 +888,20 @@ try {
   for (const r of resch) console.log(`reschedule: killed ${r.victim} (${r.moved} tasks moved)`);
   for (const r of fo)
     console.log(`failover: killed ${r.old}, new leader ${r.next}, via ${r.via}, ${r.attempts} attempts`);
+  if (ov) {
+    for (const r of [...ov.drop, ...ov.kill])
+      console.log(
+        `dns drop (${r.kind}) of ${r.victimIp}, per host DNS/VIP s: ${r.perHost
+          .map((p) => `${p.host} ${fmt(p.dnsS, 3)}/${fmt(p.lbS, 3)}`)
+          .join("; ")}`,
+      );
+    console.log(`dns drop watchers' failed probes: ${ov.watchErrors.join("; ")}`);
+    console.log(
+      `mesh: ${ov.meshUrl} from w2 (mesh: DNAT in w2's output hook, over VXLAN to w1, SNAT to w2's ingress ` +
+        `address) against ${ov.directUrl} from w2 (the same VXLAN path, no NAT); 4 connections at a time, ` +
+        `a new one per request, 2 s each`,
+    );
+  }
   console.log(JSON.stringify(fig));
 } finally {
   log("taking the lab down");

@@ -196,8 +196,29 @@ export class ManagerSession implements AssignmentChannel {
   /** The node's set, or undefined until one was loaded from disk or received. */
   private tasks: Map<string, TaskAssignment> | undefined;
   private network: NetworkState | undefined;
-  /** The network state version this node has applied; the daemon sets it, heartbeats tell it. */
-  networkApplied = 0;
+  private applied = 0;
+
+  /** The network state version this node has applied; heartbeats tell it. */
+  get networkApplied(): number {
+    return this.applied;
+  }
+
+  /**
+   * Set by the daemon after applying a state. Told at once, not at the next heartbeat: a task
+   * being stopped waits for every host to have dropped it from DNS and load balancing.
+   */
+  set networkApplied(version: number) {
+    if (version === this.applied) return;
+    this.applied = version;
+    const link = this.link;
+    if (!link?.established || !link.open) return;
+    link.client.heartbeat(
+      { sessionId: link.sessionId, networkVersion: version },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 5000 },
+      () => undefined,
+    );
+  }
   private readonly watchers = new Set<(tasks: TaskAssignment[]) => void>();
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;

@@ -62,6 +62,9 @@ const STATES: ReadonlySet<string> = new Set<TaskState>([
 ]);
 
 /** Bursts of commits (a scale to 100) become one incremental message. */
+/** How long a stopping overlay task waits at most for every host to drop it from its rules. */
+const DRAIN_MAX_MS = 2000;
+const DRAIN_POLL_MS = 50;
 const COALESCE_MS = 10;
 
 type Status = Partial<grpc.StatusObject>;
@@ -202,6 +205,13 @@ export class DispatcherServer {
   private readonly markingDown = new Set<string>();
   /** The network state version each node said in its last heartbeat it has applied. */
   private readonly networkApplied = new Map<string, number>();
+  /**
+   * Tasks on overlay networks being shut down: the network state version that first left them
+   * out of DNS and load balancing, and when. Their node hears of the shutdown only once every
+   * connected node has applied that version (or after DRAIN_MAX_MS), so no host still sends
+   * connections to a container that is stopping.
+   */
+  private readonly draining = new Map<string, { version: number; since: number }>();
   private leading = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
@@ -225,6 +235,39 @@ export class DispatcherServer {
       for (const [nodeId, kicks] of this.assignmentStreams)
         if (touched === "all" || touched.has(nodeId)) for (const kick of kicks) kick();
     });
+  }
+
+  /**
+   * The node's assignments with each overlay task whose shutdown is not yet drained from every
+   * host's rules shown as it was last sent (still running); `holding` says to look again soon.
+   */
+  private holdUntilDrained(
+    now: TaskAssignment[],
+    sent: Map<string, string>,
+  ): { now: TaskAssignment[]; holding: boolean } {
+    const state = this.o.networkState?.();
+    if (!state) return { now, holding: false };
+    let holding = false;
+    const out = now.map((t) => {
+      const before = sent.get(t.id);
+      if (t.desiredState === "running" || !t.networks || !before) return t;
+      const previous = JSON.parse(before) as TaskAssignment;
+      if (previous.desiredState !== "running") return t;
+      let d = this.draining.get(t.id);
+      if (!d) {
+        d = { version: state.version, since: Date.now() };
+        this.draining.set(t.id, d);
+      }
+      const version = d.version;
+      const applied = [...this.sessions.values()].every((s) => (this.networkApplied.get(s.nodeId) ?? 0) >= version);
+      if (applied || Date.now() - d.since > DRAIN_MAX_MS) {
+        this.draining.delete(t.id);
+        return t;
+      }
+      holding = true;
+      return previous;
+    });
+    return { now: out, holding };
   }
 
   /** Node id → the network state version it has applied (from heartbeats; this leader's view). */
@@ -429,7 +472,9 @@ export class DispatcherServer {
     const flush = (): void => {
       timer = undefined;
       if (!stream.open) return;
-      const { update, remove } = diffAssignments(sent, this.o.core.assignments(nodeId));
+      const { now, holding } = this.holdUntilDrained(this.o.core.assignments(nodeId), sent);
+      if (holding) timer = setTimeout(flush, DRAIN_POLL_MS);
+      const { update, remove } = diffAssignments(sent, now);
       const networkState = networkNews();
       if (update.length === 0 && remove.length === 0 && networkState.length === 0) return;
       stream.send({

@@ -195,6 +195,54 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
     expect(servedBy(out).size).toBe(1);
   });
 
+  it("after a task's host is killed, DNS and the VIP answer only live tasks on every host", async () => {
+    await ok("m1", ["service", "scale", "--detach", "web=2"]);
+    await until("web on m1 and w1", async () => {
+      const ts = await running("web", 2);
+      const nodes = await api(sock("m1"), "GET", "/nodes");
+      const names = new Map(
+        nodes
+          .json<Array<{ ID: string; Description: { Hostname: string } }>>()
+          .map((n) => [n.ID, n.Description.Hostname]),
+      );
+      const on = ts.map((t) => names.get(t.NodeID)).sort();
+      return JSON.stringify(on) === JSON.stringify(["m1", "w1"]) ? true : undefined;
+    });
+    await lab.kill("w1");
+    try {
+      // Its task is replaced on m1 (w2 is excluded by the constraint).
+      const live = await until(
+        "web replaced",
+        async () => {
+          const ts = (await tasks("web")).filter(
+            (t) => t.DesiredState === "running" && t.Status.State === "running",
+          );
+          const nodes = await api(sock("m1"), "GET", "/nodes");
+          const w1 = nodes
+            .json<Array<{ ID: string; Description: { Hostname: string } }>>()
+            .find((n) => n.Description.Hostname === "w1");
+          return ts.length === 2 && ts.every((t) => t.NodeID !== w1?.ID)
+            ? addresses(ts, "appnet")
+            : undefined;
+        },
+        30_000,
+      );
+      for (const host of ["m1", "w2"]) {
+        const out = await probe(host, "appnet", `${lookup("tasks.web")}; ${fetch("web", 6)}`);
+        expect(resolved(out, "tasks.web")).toEqual(live);
+        expect(servedBy(out).size).toBe(2);
+      }
+    } finally {
+      await lab.start("w1", shoald);
+    }
+    await until("w1 ready", async () => {
+      const nodes = (await api(sock("m1"), "GET", "/nodes")).json<
+        Array<{ Description: { Hostname: string }; Status: { State: string } }>
+      >();
+      return nodes.find((n) => n.Description.Hostname === "w1")?.Status.State === "ready" ? true : undefined;
+    });
+  });
+
   it("the routing mesh answers on every node, including nodes without a task", async () => {
     await ok("m1", [
       "service",
@@ -226,7 +274,7 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
 
   it("two overlay networks are isolated from each other", async () => {
     await ok("m1", ["network", "create", "-d", "overlay", "--subnet", "10.211.0.0/24", "othernet"]);
-    const webIp = addresses(await running("web", 1), "appnet")[0];
+    const webIp = addresses(await running("web", 2), "appnet")[0];
     const out = await probe(
       "w2",
       "othernet",

@@ -1,0 +1,50 @@
+// For bench/cluster's mesh_ratio: HTTP GETs of URL for SECONDS, CONCURRENCY at a time, each on
+// a new connection (no keep-alive, as busybox httpd answers HTTP/1.0 and closes), after an
+// untimed warm-up of half a second. Run it where the URL is to be reached from, e.g.
+// `nsenter --net=/run/netns/<host> node bench/http-rate.mjs http://10.1.0.3:8080/ 2 4`.
+// Prints one JSON line: {"ok":N,"errors":N,"seconds":S,"rps":N,"firstError":"..."}.
+import { request } from "node:http";
+
+const [url, secondsArg, concurrencyArg] = process.argv.slice(2);
+const seconds = Number(secondsArg ?? 2);
+const concurrency = Number(concurrencyArg ?? 4);
+if (!url || !(seconds > 0) || !(concurrency > 0))
+  throw new Error("usage: http-rate.mjs URL SECONDS CONCURRENCY");
+
+function get() {
+  return new Promise((ok) => {
+    const req = request(url, { agent: false, timeout: 3000 }, (res) => {
+      res.resume();
+      res.on("end", () => ok(res.statusCode === 200 ? undefined : `status ${res.statusCode}`));
+      res.on("error", (e) => ok(e.message));
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out after 3 s")));
+    req.on("error", (e) => ok(e.message));
+    req.end();
+  });
+}
+
+async function phase(ms) {
+  const end = Date.now() + ms;
+  let okN = 0;
+  let errors = 0;
+  let firstError;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end) {
+        const err = await get();
+        if (err === undefined) okN++;
+        else {
+          errors++;
+          firstError ??= err;
+        }
+      }
+    }),
+  );
+  return { ok: okN, errors, seconds: Number(process.hrtime.bigint() - t0) / 1e9, firstError };
+}
+
+await phase(500);
+const r = await phase(seconds * 1000);
+console.log(JSON.stringify({ ...r, rps: Math.round(r.ok / r.seconds) }));
