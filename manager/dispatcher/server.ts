@@ -259,7 +259,9 @@ export class DispatcherServer {
         this.draining.set(t.id, d);
       }
       const version = d.version;
-      const applied = [...this.sessions.values()].every((s) => (this.networkApplied.get(s.nodeId) ?? 0) >= version);
+      const applied = [...this.sessions.values()].every(
+        (s) => (this.networkApplied.get(s.nodeId) ?? 0) >= version,
+      );
       if (applied || Date.now() - d.since > DRAIN_MAX_MS) {
         this.draining.delete(t.id);
         return t;

@@ -195,6 +195,43 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
     expect(servedBy(out).size).toBe(1);
   });
 
+  it("scaling down drops no request: a task leaves every host's rules before it is stopped", async () => {
+    await ok("m1", ["service", "scale", "--detach", "web=3"]);
+    await running("web", 3);
+    // A client that asks the VIP every 100 ms for about 6 s, pinned to the host without web tasks.
+    await ok("m1", [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "hammer",
+      "--network",
+      "appnet",
+      "--constraint",
+      "node.hostname==w2",
+      "--restart-condition",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      `ip=$(nslookup web | sed -n '/^Name:/,$p' | awk '/^Address/{print $2}' | head -1); ` +
+        `for i in $(seq 1 60); do printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 $ip 80 | tail -1; echo; usleep 100000; done; echo HAMMER-DONE`,
+    ]);
+    await running("hammer", 1);
+    await ok("m1", ["service", "scale", "--detach", "web=1"]);
+    const out = await until(
+      "hammer done",
+      async () => {
+        const r = await dk("m1", ["service", "logs", "--raw", "hammer"]);
+        return r.stdout.includes("HAMMER-DONE") ? r.stdout : undefined;
+      },
+      60_000,
+    );
+    await dk("m1", ["service", "rm", "hammer"]);
+    const answers = out.split("\n").filter((l) => /^[0-9a-f]{12}$/.test(l.trim()));
+    expect(answers).toHaveLength(60);
+  });
+
   it("after a task's host is killed, DNS and the VIP answer only live tasks on every host", async () => {
     await ok("m1", ["service", "scale", "--detach", "web=2"]);
     await until("web on m1 and w1", async () => {
