@@ -886,7 +886,7 @@ try {
   }
   console.log(`cluster: lab of 3 managers + 2 workers; medians (runs as shown)`);
   console.log(
-    `${"what".padEnd(50)} ${"runs".padStart(4)} ${"median s".padStart(9)} ${"target".padStart(11)}  each run (s)`,
+    `${"what".padEnd(50)} ${"runs".padStart(4)} ${"median".padStart(9)} ${"target".padStart(11)}  each run (s, or as marked)`,
   );
   for (const [what, n, s, target, all] of rows)
     console.log(
