@@ -536,6 +536,7 @@ async function rate(host, url, secs = 2, concurrency = 4) {
   );
   const r = JSON.parse(stdout.trim().split("\n").at(-1));
   if (r.errors > r.ok / 100) throw new Error(`${url} from ${host}: ${r.errors} errors (${r.firstError})`);
+  log(`    ${host} → ${url}: ${r.rps}/s, latency p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms`);
   return r.rps;
 }
 

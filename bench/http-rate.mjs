@@ -2,7 +2,8 @@
 // a new connection (no keep-alive, as busybox httpd answers HTTP/1.0 and closes), after an
 // untimed warm-up of half a second. Run it where the URL is to be reached from, e.g.
 // `nsenter --net=/run/netns/<host> node bench/http-rate.mjs http://10.1.0.3:8080/ 2 4`.
-// Prints one JSON line: {"ok":N,"errors":N,"seconds":S,"rps":N,"firstError":"..."}.
+// Prints one JSON line: {"ok":N,"errors":N,"seconds":S,"rps":N,"firstError":"...", "p50Ms":..,
+// "p99Ms":..,"maxMs":..} (latencies of the timed requests).
 import { request } from "node:http";
 
 const [url, secondsArg, concurrencyArg] = process.argv.slice(2);
@@ -11,11 +12,17 @@ const concurrency = Number(concurrencyArg ?? 4);
 if (!url || !(seconds > 0) || !(concurrency > 0))
   throw new Error("usage: http-rate.mjs URL SECONDS CONCURRENCY");
 
+/** Latencies of the timed phase's successful requests, ms. */
+let lat;
 function get() {
+  const t0 = process.hrtime.bigint();
   return new Promise((ok) => {
     const req = request(url, { agent: false, timeout: 3000 }, (res) => {
       res.resume();
-      res.on("end", () => ok(res.statusCode === 200 ? undefined : `status ${res.statusCode}`));
+      res.on("end", () => {
+        lat?.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        ok(res.statusCode === 200 ? undefined : `status ${res.statusCode}`);
+      });
       res.on("error", (e) => ok(e.message));
     });
     req.on("timeout", () => req.destroy(new Error("timed out after 3 s")));
@@ -46,5 +53,10 @@ async function phase(ms) {
 }
 
 await phase(500);
+lat = [];
 const r = await phase(seconds * 1000);
-console.log(JSON.stringify({ ...r, rps: Math.round(r.ok / r.seconds) }));
+lat.sort((a, b) => a - b);
+const p = (q) => +(lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] ?? 0).toFixed(2);
+console.log(
+  JSON.stringify({ ...r, rps: Math.round(r.ok / r.seconds), p50Ms: p(0.5), p99Ms: p(0.99), maxMs: p(1) }),
+);
