@@ -519,7 +519,13 @@ function serviceCommands(parent: Command): void {
     .option("-l, --label <list>", "Service labels", collect)
     .option("--container-label <list>", "Container labels", collect)
     .option("--stop-grace-period <duration>", "Time to wait before force killing a container")
-    .option("-p, --publish <port>", "Publish a port (mode=host,published=N,target=N for now)", collect)
+    .option(
+      "-p, --publish <port>",
+      "Publish a port: PUBLISHED:TARGET (routing mesh) or mode=host,...",
+      collect,
+    )
+    .option("--network <network>", "Network attachments (NAME or name=NAME,alias=A)", collect)
+    .option("--endpoint-mode <mode>", "Endpoint mode (vip or dnsrr)")
     .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
     .action(act(async () => (await mod.service()).serviceCreate as Handler));
   add(parent, "ls", ["list"])

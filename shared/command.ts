@@ -47,6 +47,12 @@ export function runCommand(
         resolve({ stdout, stderr });
       },
     );
-    if (options.input !== undefined) child.stdin?.end(options.input);
+    if (options.input !== undefined) {
+      // A child that exits before reading its input (nsenter into a namespace that just went
+      // away) makes the write fail with EPIPE; its exit status already says what went wrong,
+      // and an unhandled stream error would take the whole daemon down.
+      child.stdin?.on("error", () => undefined);
+      child.stdin?.end(options.input);
+    }
   });
 }

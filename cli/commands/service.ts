@@ -64,7 +64,29 @@ export interface ServiceCreateFlags {
   containerLabel?: string[];
   stopGracePeriod?: string;
   publish?: string[];
+  network?: string[];
+  endpointMode?: string;
   detach?: boolean;
+}
+
+/** `--network NAME` or `--network name=NAME,alias=A[,alias=B]`, as docker takes them. */
+function parseServiceNetwork(value: string): { Target: string; Aliases?: string[] } {
+  if (!value.includes("=")) return { Target: value };
+  let target = "";
+  const aliases: string[] = [];
+  for (const part of value.split(",")) {
+    const [k, v = ""] = part.split("=", 2);
+    if (k === "name" || k === "target") target = v;
+    else if (k === "alias") aliases.push(v);
+    else throw new UsageError(`invalid --network field "${k}": use name and alias`);
+  }
+  if (!target) throw new UsageError(`invalid --network "${value}": name=NETWORK is missing`);
+  return { Target: target, ...(aliases.length > 0 ? { Aliases: aliases } : {}) };
+}
+
+function endpointMode(v: string): "vip" | "dnsrr" {
+  if (v !== "vip" && v !== "dnsrr") throw new UsageError(`invalid --endpoint-mode "${v}": use vip or dnsrr`);
+  return v;
 }
 
 /** `--publish mode=host,published=8080,target=80[,protocol=udp]` or `8080:80[/udp]` (routing mesh). */
@@ -153,9 +175,17 @@ export function serviceSpec(image: string, args: string[], f: ServiceCreateFlags
         ...(f.restartWindow ? { Window: ns(f.restartWindow, "--restart-window") } : {}),
       },
       Placement: { Constraints: f.constraint ?? [] },
+      ...(f.network?.length ? { Networks: f.network.map(parseServiceNetwork) } : {}),
     },
     Mode: mode === "global" ? { Global: {} } : { Replicated: { Replicas: replicas } },
-    ...(f.publish?.length ? { EndpointSpec: { Ports: f.publish.map(parseServicePort) } } : {}),
+    ...(f.publish?.length || f.endpointMode
+      ? {
+          EndpointSpec: {
+            ...(f.endpointMode ? { Mode: endpointMode(f.endpointMode) } : {}),
+            ...(f.publish?.length ? { Ports: f.publish.map(parseServicePort) } : {}),
+          },
+        }
+      : {}),
   };
 }
 

@@ -11,7 +11,7 @@ import { Lab } from "../../deploy/lab/lab.js";
 import { formCluster } from "../../deploy/lab/cluster.js";
 import { api, repoRoot } from "../helpers/daemon.js";
 import { buildBusyboxArchive } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 import { until } from "../helpers/cluster.js";
 import { overlayBridgeName, overlayVxlanName } from "../../agent/engine/network/overlay/names.js";
 
@@ -181,6 +181,31 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
     expect(taskIps).not.toContain(vip[0]);
   });
 
+  it("shoal service create --network --endpoint-mode dnsrr: the name resolves to every task", async () => {
+    const r = await shoal(sock("m1"), [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "rr",
+      "--replicas",
+      "2",
+      "--network",
+      "name=appnet,alias=roundrobin",
+      "--endpoint-mode",
+      "dnsrr",
+      "busybox",
+      "sleep",
+      "100000",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const ips = addresses(await running("rr", 2), "appnet");
+    const out = await probe("w2", "appnet", `${lookup("rr")}; ${lookup("roundrobin")}`);
+    expect(resolved(out, "rr")).toEqual(ips);
+    expect(resolved(out, "roundrobin")).toEqual(ips);
+    await ok("m1", ["service", "rm", "rr"]);
+  });
+
   it("after scaling, DNS and the VIP answer only live tasks on every host", async () => {
     await ok("m1", ["service", "scale", "--detach", "web=3"]);
     const three = addresses(await running("web", 3), "appnet");
@@ -233,21 +258,23 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
   });
 
   it("after a task's host is killed, DNS and the VIP answer only live tasks on every host", async () => {
-    await ok("m1", ["service", "scale", "--detach", "web=2"]);
+    // Three tasks on two eligible hosts (w2 is excluded): spread puts some on each.
+    await ok("m1", ["service", "scale", "--detach", "web=3"]);
     await until("web on m1 and w1", async () => {
-      const ts = await running("web", 2);
+      const ts = await running("web", 3);
       const nodes = await api(sock("m1"), "GET", "/nodes");
       const names = new Map(
         nodes
           .json<Array<{ ID: string; Description: { Hostname: string } }>>()
           .map((n) => [n.ID, n.Description.Hostname]),
       );
-      const on = ts.map((t) => names.get(t.NodeID)).sort();
-      return JSON.stringify(on) === JSON.stringify(["m1", "w1"]) ? true : undefined;
+      const on = new Set(ts.map((t) => names.get(t.NodeID)));
+      return on.has("m1") && on.has("w1") ? true : undefined;
     });
     await lab.kill("w1");
     try {
       // Its task is replaced on m1 (w2 is excluded by the constraint).
+      let seen = "";
       const live = await until(
         "web replaced",
         async () => {
@@ -258,16 +285,27 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
           const w1 = nodes
             .json<Array<{ ID: string; Description: { Hostname: string } }>>()
             .find((n) => n.Description.Hostname === "w1");
-          return ts.length === 2 && ts.every((t) => t.NodeID !== w1?.ID)
+          seen = JSON.stringify(
+            (await tasks("web")).map((t) => [
+              t.NodeID === w1?.ID ? "w1" : t.NodeID.slice(0, 4),
+              t.DesiredState,
+              t.Status.State,
+              addresses([t], "appnet"),
+            ]),
+          );
+          return ts.length === 3 && ts.every((t) => t.NodeID !== w1?.ID)
             ? addresses(ts, "appnet")
             : undefined;
         },
         30_000,
-      );
+      ).catch((e: unknown) => {
+        throw new Error(`${String(e)}: ${seen}`);
+      });
+      expect(live).toHaveLength(3);
       for (const host of ["m1", "w2"]) {
-        const out = await probe(host, "appnet", `${lookup("tasks.web")}; ${fetch("web", 6)}`);
+        const out = await probe(host, "appnet", `${lookup("tasks.web")}; ${fetch("web", 9)}`);
         expect(resolved(out, "tasks.web")).toEqual(live);
-        expect(servedBy(out).size).toBe(2);
+        expect(servedBy(out).size).toBe(3);
       }
     } finally {
       await lab.start("w1", shoald);
@@ -311,7 +349,7 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
 
   it("two overlay networks are isolated from each other", async () => {
     await ok("m1", ["network", "create", "-d", "overlay", "--subnet", "10.211.0.0/24", "othernet"]);
-    const webIp = addresses(await running("web", 2), "appnet")[0];
+    const webIp = addresses(await running("web", 3), "appnet")[0];
     const out = await probe(
       "w2",
       "othernet",
