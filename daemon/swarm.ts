@@ -77,6 +77,9 @@ export interface SwarmOptions {
   };
 }
 
+/** How often a host re-applies the network state it has, to correct drift. */
+const DRIFT_CHECK_MS = 10_000;
+
 /** Paths of the cluster API that a node without the store sends to a manager. */
 const CLUSTER_API = /^\/(?:swarm|nodes|services|tasks|secrets|configs)(?:\/|$)/;
 /** Membership calls every node answers for itself. */
@@ -99,6 +102,8 @@ export class Swarm implements SwarmHost, ForwardRouter {
   private readonly clients = new Map<string, ReturnType<ReturnType<typeof nodeClient>>>();
   private changing: Promise<unknown> = Promise.resolve();
   private renewTimer: NodeJS.Timeout | undefined;
+  private driftTimer: NodeJS.Timeout | undefined;
+  private lastNetwork: NetworkState | undefined;
 
   constructor(private readonly o: SwarmOptions) {}
 
@@ -274,6 +279,13 @@ export class Swarm implements SwarmHost, ForwardRouter {
   private async applyNetworkState(state: SwarmState, network: NetworkState): Promise<void> {
     const overlay = this.o.overlay;
     if (!overlay) return;
+    this.lastNetwork = network;
+    // Applying is a diff against what the host has, so doing it again now and then puts back
+    // whatever drifted (a device or entry removed by hand, a rule flushed by another tool).
+    this.driftTimer ??= setInterval(() => {
+      const s = this.state;
+      if (s && this.lastNetwork) void this.applyNetworkState(s, this.lastNetwork);
+    }, DRIFT_CHECK_MS).unref();
     try {
       await overlay.applyOverlay(network, {
         nodeId: state.nodeId,
@@ -628,6 +640,9 @@ export class Swarm implements SwarmHost, ForwardRouter {
   /** Stop every cluster part and forget the cluster (also what a failed init or join undoes). */
   private async teardown(): Promise<void> {
     if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.driftTimer) clearInterval(this.driftTimer);
+    this.driftTimer = undefined;
+    this.lastNetwork = undefined;
     const state = this.state;
     // Out of the cluster: no overlay device, entry or rule of it stays on this host.
     if (state)
@@ -744,6 +759,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
 
   async close(): Promise<void> {
     if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.driftTimer) clearInterval(this.driftTimer);
     this.worker?.close();
     await this.session?.close();
     for (const c of this.clients.values()) c.close();

@@ -181,6 +181,19 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
     expect(taskIps).not.toContain(vip[0]);
   });
 
+  it("a host whose overlay devices drifted is corrected", async () => {
+    const appnet = (await ok("m1", ["network", "inspect", "-f", "{{.Id}}", "appnet"])).trim();
+    const vxlan = overlayVxlanName(appnet);
+    await lab.exec("w1", ["ip", "link", "del", vxlan]);
+    await until(
+      `${vxlan} back on w1`,
+      async () => ((await lab.exec("w1", ["ip", "-o", "link"])).stdout.includes(vxlan) ? true : undefined),
+      30_000,
+    );
+    const out = await probe("w2", "appnet", fetch("web", 6));
+    expect(servedBy(out).size).toBe(2);
+  });
+
   it("shoal service create --network --endpoint-mode dnsrr: the name resolves to every task", async () => {
     const r = await shoal(sock("m1"), [
       "service",
