@@ -72,7 +72,9 @@ function loadOf(nodes: NodeObject[], tasks: TaskObject[]): Map<string, NodeLoad>
     loads.set(node.ID, { node, cpus: 0, memory: 0, ports: new Set(), total: 0, perService: new Map() });
   for (const t of tasks) {
     const l = loads.get(t.NodeID);
-    if (!l || !HOLDING.has(t.Status.State)) continue;
+    // A task being shut down no longer counts, as in swarmkit: otherwise a scale-down's stopping
+    // tasks (held back while every host drops them from its rules) would steer new ones away.
+    if (!l || !HOLDING.has(t.Status.State) || t.DesiredState !== "running") continue;
     addTask(l, t.ServiceID, needsOf({ spec: t.Spec }));
   }
   return loads;

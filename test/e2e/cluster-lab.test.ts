@@ -406,6 +406,7 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     await until("w3 down", async () => ((await nodeState("w3", "m1")) === "down" ? true : undefined));
     const rm = await dk("m2", ["node", "rm", "w3"]);
     expect(rm.code, rm.stderr).toBe(0);
-    expect((await nodes()).map((n) => n.Description.Hostname)).not.toContain("w3");
+    // Read through the manager that took the write (it waits for its own store to have it).
+    expect((await nodes("m2")).map((n) => n.Description.Hostname)).not.toContain("w3");
   });
 });
