@@ -17,6 +17,23 @@ export type TaskState =
   | "orphaned"
   | "remove";
 
+/** Every task state: what a state read off the wire must be one of. */
+export const TASK_STATES: ReadonlySet<string> = new Set<TaskState>([
+  "new",
+  "pending",
+  "assigned",
+  "accepted",
+  "preparing",
+  "starting",
+  "running",
+  "complete",
+  "shutdown",
+  "failed",
+  "rejected",
+  "orphaned",
+  "remove",
+]);
+
 /** States a task never leaves. */
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
   "complete",

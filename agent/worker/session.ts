@@ -17,6 +17,7 @@ import {
   type TaskStatus,
 } from "../../proto/gen/cluster.js";
 import type { AssignmentChannel, TaskAssignment, TaskState, TaskStatusReport } from "../../shared/cluster.js";
+import { TASK_STATES } from "../../shared/cluster.js";
 import { messageOf } from "../../shared/errors.js";
 import { ensureDir, readJsonIfExists, writeJsonAtomic } from "../../shared/fsutil.js";
 import {
@@ -54,21 +55,6 @@ const CONNECT_TIMEOUT_MS = 5000;
 const REPORT_TIMEOUT_MS = 10_000;
 /** Redirects followed in a row before backing off (two followers each naming the other). */
 const MAX_REDIRECTS = 3;
-const STATES: ReadonlySet<string> = new Set<TaskState>([
-  "new",
-  "pending",
-  "assigned",
-  "accepted",
-  "preparing",
-  "starting",
-  "running",
-  "complete",
-  "shutdown",
-  "failed",
-  "rejected",
-  "orphaned",
-  "remove",
-]);
 
 interface Stored {
   nodeId: string;
@@ -86,7 +72,7 @@ interface LinkEnd {
 }
 
 function fromProto(a: Assignment): TaskAssignment {
-  if (!STATES.has(a.state) || !STATES.has(a.desiredState))
+  if (!TASK_STATES.has(a.state) || !TASK_STATES.has(a.desiredState))
     throw new Error(`task ${a.id}: unknown state "${a.state}" or desired state "${a.desiredState}"`);
   return {
     id: a.id,

@@ -18,6 +18,7 @@ import {
   type TaskStatus,
 } from "../../proto/gen/cluster.js";
 import type { TaskAssignment, TaskState, TaskStatusReport } from "../../shared/cluster.js";
+import { TASK_STATES } from "../../shared/cluster.js";
 import type { NetworkState } from "../../shared/network-state.js";
 import { isShoalError, messageOf, type ErrorKind } from "../../shared/errors.js";
 import { LEADER_METADATA, peerCertificatePem } from "../../shared/grpc-tls.js";
@@ -45,21 +46,6 @@ export interface DispatcherServerOptions {
   log: Logger;
 }
 
-const STATES: ReadonlySet<string> = new Set<TaskState>([
-  "new",
-  "pending",
-  "assigned",
-  "accepted",
-  "preparing",
-  "starting",
-  "running",
-  "complete",
-  "shutdown",
-  "failed",
-  "rejected",
-  "orphaned",
-  "remove",
-]);
 
 /** Bursts of commits (a scale to 100) become one incremental message. */
 /** How long a stopping overlay task waits at most for every host to drop it from its rules. */
@@ -123,7 +109,7 @@ function toProto(t: TaskAssignment): Assignment {
 }
 
 function toReport(s: TaskStatus): TaskStatusReport {
-  if (!STATES.has(s.state))
+  if (!TASK_STATES.has(s.state))
     throw new CallError(grpc.status.INVALID_ARGUMENT, `task ${s.taskId}: unknown state "${s.state}"`);
   return {
     taskId: s.taskId,
