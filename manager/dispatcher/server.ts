@@ -46,7 +46,6 @@ export interface DispatcherServerOptions {
   log: Logger;
 }
 
-
 /** Bursts of commits (a scale to 100) become one incremental message. */
 /** How long a stopping overlay task waits at most for every host to drop it from its rules. */
 const DRAIN_MAX_MS = 2000;
