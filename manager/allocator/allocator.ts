@@ -138,6 +138,9 @@ export class Allocations {
   readonly vnis = new Map<number, string>();
   /** "8080/tcp" → the service publishing it on the routing mesh. */
   readonly ports = new Map<string, { id: string; name: string }>();
+  /** Nodes that may run tasks, and per network how many of them already have their endpoint. */
+  private readyNodes = 0;
+  private readonly nodeEndpoints = new Map<string, number>();
 
   static fromStore(tx: ReadTx): Allocations {
     const a = new Allocations();
@@ -153,9 +156,13 @@ export class Allocations {
       for (const att of t.NetworksAttachments ?? [])
         for (const addr of att.Addresses) a.claim(att.Network.ID, addr);
     }
-    for (const node of tx.list("nodes"))
-      for (const att of node.Attachments ?? [])
+    for (const node of tx.list("nodes")) {
+      if (node.Status.State === "ready") a.readyNodes++;
+      for (const att of node.Attachments ?? []) {
+        a.nodeEndpoints.set(att.Network.ID, (a.nodeEndpoints.get(att.Network.ID) ?? 0) + 1);
         for (const addr of att.Addresses) a.claim(att.Network.ID, addr);
+      }
+    }
     return a;
   }
 
@@ -396,7 +403,11 @@ export class Allocations {
         giveBack();
         return { reason: `network ${id} not found` };
       }
-      const ip = pool.take();
+      // Node endpoints are given after a task is placed; without one a node never makes the
+      // network, so its tasks would wait forever. Tasks leave an address for every ready node.
+      const unplacedNodes =
+        id === ingressId ? 0 : Math.max(0, this.readyNodes - (this.nodeEndpoints.get(id) ?? 0));
+      const ip = pool.free > unplacedNodes ? pool.take() : undefined;
       if (ip === undefined) {
         giveBack();
         return { reason: noFreeAddress(n.Spec.Name) };

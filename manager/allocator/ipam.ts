@@ -114,6 +114,13 @@ export class AddressPool {
     this.used.delete(ip);
   }
 
+  /** Addresses still free to hand out. */
+  get free(): number {
+    let reservedInside = 0;
+    for (const ip of this.reserved) if (contains(this.cidr, ip)) reservedInside++;
+    return sizeOf(this.cidr) - reservedInside - this.used.size;
+  }
+
   /** Addresses in use (not counting the reserved ones). */
   get inUse(): number {
     return this.used.size;

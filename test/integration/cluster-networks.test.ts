@@ -141,4 +141,56 @@ describe("overlay networks on a manager", () => {
     const ls = await dk(["network", "ls", "--format", "{{.Name}}"]);
     expect(ls.stdout.split("\n")).not.toContain("appnet");
   });
+
+  it("an exhausted subnet leaves tasks pending with the reason in service ps, and the placed ones run", async () => {
+    const mk = await dk(["network", "create", "-d", "overlay", "--subnet", "10.12.0.0/29", "tiny"]);
+    expect(mk.code, mk.stderr).toBe(0);
+    // A /29 has 5 usable addresses: the VIP and this node's own endpoint take two; three tasks fit.
+    const svc = await dk([
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "crowd",
+      "--replicas",
+      "5",
+      "--network",
+      "tiny",
+      "--stop-grace-period",
+      "1s",
+      "busybox",
+      "sleep",
+      "100000",
+    ]);
+    expect(svc.code, svc.stderr).toBe(0);
+    await until(
+      "a task pending for lack of addresses",
+      async () => {
+        const r = await dk([
+          "service",
+          "ps",
+          "--no-trunc",
+          "--format",
+          "{{.CurrentState}}|{{.Error}}",
+          "crowd",
+        ]);
+        return /Pending.*no free address in tiny/.test(r.stdout) ? true : undefined;
+      },
+      30_000,
+    );
+    await until(
+      "three running",
+      async () => {
+        const r = await dk(["service", "ps", "--format", "{{.CurrentState}}", "crowd"]);
+        return r.stdout.split("\n").filter((l) => l.startsWith("Running")).length === 3 ? true : undefined;
+      },
+      60_000,
+    );
+    expect((await dk(["service", "rm", "crowd"])).code).toBe(0);
+    await until(
+      "tiny removable",
+      async () => ((await dk(["network", "rm", "tiny"])).code === 0 ? true : undefined),
+      30_000,
+    );
+  }, 120_000);
 });
