@@ -528,10 +528,17 @@ async function dropRun(kind, webId, watchers, round) {
 }
 
 /** requests/s of GET url from inside `host`'s namespace (bench/http-rate.mjs). */
-async function rate(host, url, secs = 2, concurrency = 4) {
+async function rate(host, url, secs = 2, concurrency = 4, localPorts) {
   const { stdout } = await lab.exec(
     host,
-    [process.execPath, join(repo, "bench/http-rate.mjs"), url, String(secs), String(concurrency)],
+    [
+      process.execPath,
+      join(repo, "bench/http-rate.mjs"),
+      url,
+      String(secs),
+      String(concurrency),
+      ...(localPorts ? [localPorts] : []),
+    ],
     (secs + 30) * 1000,
   );
   const r = JSON.parse(stdout.trim().split("\n").at(-1));
@@ -539,6 +546,16 @@ async function rate(host, url, secs = 2, concurrency = 4) {
   log(`    ${host} → ${url}: ${r.rps}/s, latency p50 ${r.p50Ms} p99 ${r.p99Ms} max ${r.maxMs} ms`);
   return r.rps;
 }
+
+// The direct reference's local ports, below the kernel's ephemeral range (32768 and up), which
+// the mesh clients use. Both reach the task from w2's ingress address (the mesh SNATs to it), so
+// without this split a direct connection reuses a port a mesh connection just closed; the task
+// holds that connection in TIME_WAIT with the mesh client's timestamps (a different TCP
+// timestamp base: another address pair), drops the new SYN as old (PAWS, TcpExtPAWSTimewait in
+// the task's namespace) and the client waits 1 s to resend it. That was the 1-2 s stalls that
+// made mesh_ratio swing from 0.7 to 1.2; a real client of the mesh never shares the SNAT
+// address with a direct one.
+const DIRECT_PORTS = "10000-32000";
 
 async function overlay() {
   const out = { drop: [], kill: [], mesh: [] };
@@ -623,10 +640,10 @@ async function overlay() {
     log(`mesh run ${i + 1}/${runs}`);
     // direct, mesh, mesh, direct: the machine's other load drifts, and a pair taken in mirror
     // order sees the same on average; the ratio is taken per run.
-    const d1 = await rate("w2", out.directUrl);
+    const d1 = await rate("w2", out.directUrl, 2, 4, DIRECT_PORTS);
     const m1 = await rate("w2", out.meshUrl);
     const m2 = await rate("w2", out.meshUrl);
-    const d2 = await rate("w2", out.directUrl);
+    const d2 = await rate("w2", out.directUrl, 2, 4, DIRECT_PORTS);
     const r = {
       direct: Math.round((d1 + d2) / 2),
       mesh: Math.round((m1 + m2) / 2),
@@ -912,7 +929,7 @@ try {
     console.log(`dns drop watchers' failed probes: ${ov.watchErrors.join("; ")}`);
     console.log(
       `mesh: ${ov.meshUrl} from w2 (mesh: DNAT in w2's output hook, over VXLAN to w1, SNAT to w2's ingress ` +
-        `address) against ${ov.directUrl} from w2 (the same VXLAN path, no NAT); 4 connections at a time, ` +
+        `address) against ${ov.directUrl} from w2 (the same VXLAN path, no NAT, local ports ${DIRECT_PORTS}); 4 connections at a time, ` +
         `a new one per request, 2 s each, in the order direct, mesh, mesh, direct; ` +
         `the ratio is the median of each run's (mesh sum / direct sum)`,
     );

@@ -2,22 +2,37 @@
 // a new connection (no keep-alive, as busybox httpd answers HTTP/1.0 and closes), after an
 // untimed warm-up of half a second. Run it where the URL is to be reached from, e.g.
 // `nsenter --net=/run/netns/<host> node bench/http-rate.mjs http://10.1.0.3:8080/ 2 4`.
+// An optional fourth argument FROM-TO binds each request to the next local port of that range
+// (bench/cluster's direct reference uses ports below the ephemeral range, see there why).
 // Prints one JSON line: {"ok":N,"errors":N,"seconds":S,"rps":N,"firstError":"...", "p50Ms":..,
 // "p99Ms":..,"maxMs":..} (latencies of the timed requests).
 import { request } from "node:http";
 
-const [url, secondsArg, concurrencyArg] = process.argv.slice(2);
+const [url, secondsArg, concurrencyArg, portsArg] = process.argv.slice(2);
 const seconds = Number(secondsArg ?? 2);
 const concurrency = Number(concurrencyArg ?? 4);
-if (!url || !(seconds > 0) || !(concurrency > 0))
-  throw new Error("usage: http-rate.mjs URL SECONDS CONCURRENCY");
+const [portFrom, portTo] = (portsArg ?? "").split("-").map(Number);
+if (
+  !url ||
+  !(seconds > 0) ||
+  !(concurrency > 0) ||
+  (portsArg !== undefined && !(portFrom > 0 && portTo >= portFrom))
+)
+  throw new Error("usage: http-rate.mjs URL SECONDS CONCURRENCY [FROM-TO local ports]");
+let nextPort = portFrom;
+function localPort() {
+  if (portsArg === undefined) return undefined;
+  const p = nextPort;
+  nextPort = p >= portTo ? portFrom : p + 1;
+  return p;
+}
 
 /** Latencies of the timed phase's successful requests, ms. */
 let lat;
 function get() {
   const t0 = process.hrtime.bigint();
   return new Promise((ok) => {
-    const req = request(url, { agent: false, timeout: 3000 }, (res) => {
+    const req = request(url, { agent: false, timeout: 3000, localPort: localPort() }, (res) => {
       res.resume();
       res.on("end", () => {
         lat?.push(Number(process.hrtime.bigint() - t0) / 1e6);

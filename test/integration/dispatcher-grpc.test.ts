@@ -16,6 +16,7 @@ import {
 } from "../../proto/gen/cluster.js";
 import { ManagerSession, type ManagerSessionOptions } from "../../agent/worker/session.js";
 import { ControlApi } from "../../manager/controlapi/control.js";
+import { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
 import { DispatcherServer } from "../../manager/dispatcher/server.js";
 import { Manager } from "../../manager/manager.js";
 import { newObjectId } from "../../manager/store/store.js";
@@ -66,7 +67,7 @@ interface Cluster {
   leading: { value: boolean };
 }
 
-async function cluster(o: { periodMs?: number; missed?: number } = {}): Promise<Cluster> {
+async function cluster(o: { periodMs?: number; missed?: number; overlay?: boolean } = {}): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), "shoal-dispatcher-"));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const ca = await testCa();
@@ -93,6 +94,7 @@ async function cluster(o: { periodMs?: number; missed?: number } = {}): Promise<
     caPem: () => ca.root.certPem,
     heartbeatPeriodMs: o.periodMs,
     missedHeartbeats: o.missed,
+    networkState: o.overlay ? () => manager.networkState() : undefined,
     log,
   });
   cleanups.push(() => dispatcher.close());
@@ -502,5 +504,83 @@ describe("dispatcher over gRPC", () => {
     expect(seen).toEqual([]);
     await late.start();
     expect(seen.map((set) => set.map((t) => t.id).sort())).toEqual([ids]);
+  });
+
+  it("tells a node to stop an overlay task only once every other node has applied a network state without it", async () => {
+    const c = await cluster({ overlay: true });
+    const holder = await addNode(c);
+    const other = await addNode(c);
+    // The holder applies every network state at once; the other node acks only when told.
+    const h = await agent(c, holder, {
+      onNetworkState: (state) => {
+        h.session.networkApplied = state.version;
+      },
+    });
+    let otherSees = 0;
+    const o = await agent(c, other, {
+      onNetworkState: (state) => {
+        otherSees = state.version;
+      },
+    });
+    const ack = (): void => {
+      o.session.networkApplied = otherSees;
+    };
+    await waitFor("both nodes ready", () =>
+      [holder, other].every((n) => nodeOf(c, n.id)?.Status.State === "ready"),
+    );
+    await new ClusterNetworksApi(c.manager.store).create({ Name: "appnet", Driver: "overlay" });
+    const { ID: svc } = await c.control.createService({
+      Name: "web",
+      TaskTemplate: {
+        ContainerSpec: { Image: "busybox", Command: ["httpd", "-f"] },
+        Networks: [{ Target: "appnet" }],
+        Placement: { Constraints: [`node.id==${holder.id}`] },
+      },
+      Mode: { Replicated: { Replicas: 2 } },
+    });
+    const two = await waitFor("two tasks on the holder, with their network", () => {
+      const ts = live(h.latest());
+      return ts.length === 2 && ts.every((t) => (t.networks ?? []).length === 1) ? ts : undefined;
+    });
+    await h.session.report(
+      holder.id,
+      two.map((t) => ({ taskId: t.id, state: "running" as const, message: "started" })),
+    );
+    const running = (id: string): boolean =>
+      c.manager.networkState().tasks.some((t) => t.taskId === id && t.running);
+    await waitFor("both tasks in the network state", () => two.every((t) => running(t.id)));
+    await waitFor("the other node to hear of them", () => otherSees >= c.manager.networkState().version);
+    ack();
+
+    await scale(c, svc, 1);
+    const victim = await waitFor("one task out of the network state", () => {
+      const gone = two.filter((t) => !running(t.id));
+      return gone.length === 1 ? gone[0] : undefined;
+    });
+    const stopping = (): boolean =>
+      h.latest().some((t) => t.id === victim.id && t.desiredState !== "running");
+    // The other node has the state without the task but has not said it applied it: the holder
+    // keeps running the task (its set still says so) while that lasts.
+    await waitFor(
+      "the other node to receive the new state",
+      () => otherSees >= c.manager.networkState().version,
+    );
+    await sleep(600);
+    expect(stopping()).toBe(false);
+    ack();
+    await waitFor("the holder told to stop the task", stopping);
+
+    // A node that never applies the state holds a stop up for 2 s at most, not for ever.
+    await h.session.report(holder.id, [{ taskId: victim.id, state: "shutdown", message: "stopped" }]);
+    const [last] = live(h.latest());
+    const scaledAt = Date.now();
+    await scale(c, svc, 0);
+    await waitFor("the last task out of the network state", () => !running(last.id));
+    await waitFor(
+      "the holder told to stop the last task",
+      () => h.latest().some((t) => t.id === last.id && t.desiredState !== "running"),
+      10_000,
+    );
+    expect(Date.now() - scaledAt).toBeGreaterThanOrEqual(1900);
   });
 });
