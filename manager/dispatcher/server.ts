@@ -35,7 +35,10 @@ export interface DispatcherServerOptions {
   leaderAddr(): string | undefined;
   managers(): Array<{ nodeId: string; addr: string }>;
   caPem(): string;
-  /** Default 1000. */
+  /**
+   * Fixed for tests; otherwise the cluster's `Dispatcher.HeartbeatPeriod` (`swarm update
+   * --dispatcher-heartbeat`), 1000 when unset.
+   */
   heartbeatPeriodMs?: number;
   /** A node is down after period × missed without a heartbeat. Default 3. */
   missedHeartbeats?: number;
@@ -181,9 +184,11 @@ interface Session {
   said: string;
 }
 
+/** The least `--dispatcher-heartbeat` may set (the control API refuses less). */
+const MIN_PERIOD_MS = 100;
+
 export class DispatcherServer {
-  private readonly periodMs: number;
-  private readonly timeoutMs: number;
+  private readonly missed: number;
   private readonly sessions = new Map<string, Session>();
   /** Nodes watched for heartbeats while leading: node id → ms since the epoch. */
   private readonly deadlines = new Map<string, number>();
@@ -208,9 +213,9 @@ export class DispatcherServer {
   private managersSaid = "";
 
   constructor(private readonly o: DispatcherServerOptions) {
-    this.periodMs = o.heartbeatPeriodMs ?? 1000;
-    this.timeoutMs = this.periodMs * (o.missedHeartbeats ?? 3);
-    this.timer = setInterval(() => this.tick(), Math.max(20, Math.floor(this.periodMs / 4)));
+    this.missed = o.missedHeartbeats ?? 3;
+    // Deadlines are checked a few times per period (the shortest a cluster may set, at worst).
+    this.timer = setInterval(() => this.tick(), Math.max(20, Math.floor(Math.min(this.periodMs, 1000) / 4)));
     // One subscription for every stream: a commit costs a look at its events, not one per node.
     this.unsubscribe = o.store.subscribe((events) => {
       if (events.length === 0 || events.some((e) => e.table === "nodes")) this.queueRefresh();
@@ -220,6 +225,20 @@ export class DispatcherServer {
       for (const [nodeId, kicks] of this.assignmentStreams)
         if (touched === "all" || touched.has(nodeId)) for (const kick of kicks) kick();
     });
+  }
+
+  /** The heartbeat period agents are told now: a cluster update applies at their next heartbeat. */
+  private get periodMs(): number {
+    if (this.o.heartbeatPeriodMs !== undefined) return this.o.heartbeatPeriodMs;
+    const ns = this.o.store.view((tx) => tx.list("clusters")[0]?.Spec.Dispatcher);
+    const period = (ns as { HeartbeatPeriod?: unknown } | undefined)?.HeartbeatPeriod;
+    if (typeof period !== "number" || !(period > 0)) return 1000;
+    return Math.max(MIN_PERIOD_MS, Math.round(period / 1e6));
+  }
+
+  /** A node is down after this long without a heartbeat. */
+  private get timeoutMs(): number {
+    return this.periodMs * this.missed;
   }
 
   /**

@@ -583,4 +583,42 @@ describe("dispatcher over gRPC", () => {
     );
     expect(Date.now() - scaledAt).toBeGreaterThanOrEqual(1900);
   });
+
+  it("tells agents the cluster's heartbeat period (swarm update --dispatcher-heartbeat) and waits three of them before marking a node down", async () => {
+    const c = await cluster();
+    await c.manager.store.update((tx) => {
+      tx.create("clusters", {
+        ID: newObjectId(),
+        Spec: { Name: "default", Dispatcher: { HeartbeatPeriod: 1e9 } },
+      });
+    });
+    const node = await addNode(c);
+    const client = rawClient(c.addr, clientCredentials(node.identity));
+    const session = client.session({ description: undefined, listenAddr: "127.0.0.1:1" });
+    cleanups.push(() => session.cancel());
+    session.on("error", () => undefined);
+    const hello: SessionMessage = await firstOf(session);
+    expect(hello.heartbeatPeriodMs).toBe(1000);
+    const beat = (): Promise<number> =>
+      new Promise((resolve, reject) =>
+        client.heartbeat({ sessionId: hello.sessionId, networkVersion: 0 }, (e, r) =>
+          e ? reject(e) : resolve(r.periodMs),
+        ),
+      );
+    expect(await beat()).toBe(1000);
+
+    const cl = c.manager.store.view((tx) => tx.list("clusters")[0]);
+    await c.control.updateCluster(cl.Meta.Version.Index, {
+      ...cl.Spec,
+      Dispatcher: { HeartbeatPeriod: 2e9 },
+    });
+    expect(await beat()).toBe(2000);
+    // Silent for longer than three of the old periods: with the new one the node is still up.
+    await sleep(3500);
+    expect(nodeOf(c, node.id)?.Status.State).toBe("ready");
+    await waitFor(
+      "the node marked down after three of the new periods",
+      () => nodeOf(c, node.id)?.Status.State === "down",
+    );
+  });
 });
