@@ -197,6 +197,18 @@ function rawClient(addr: string, credentials: grpc.ChannelCredentials): Dispatch
   return client;
 }
 
+/** A session opened by hand (no ManagerSession): the client and the session's first message. */
+async function rawSession(
+  c: Cluster,
+  node: TestNode,
+): Promise<{ client: DispatcherClient; hello: SessionMessage }> {
+  const client = rawClient(c.addr, clientCredentials(node.identity));
+  const session = client.session({ description: undefined, listenAddr: "127.0.0.1:1" });
+  cleanups.push(() => session.cancel());
+  session.on("error", () => undefined);
+  return { client, hello: await firstOf(session) };
+}
+
 /** The first message of a server stream, or the error that ended it. */
 function firstOf<T>(call: grpc.ClientReadableStream<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -254,11 +266,7 @@ describe("dispatcher over gRPC", () => {
   it("streams a complete set first, then only what changed", async () => {
     const c = await cluster();
     const node = await addNode(c);
-    const client = rawClient(c.addr, clientCredentials(node.identity));
-    const session = client.session({ description: undefined, listenAddr: "127.0.0.1:1" });
-    cleanups.push(() => session.cancel());
-    session.on("error", () => undefined);
-    const hello: SessionMessage = await firstOf(session);
+    const { client, hello } = await rawSession(c, node);
     expect(hello.role).toBe("worker");
     expect(hello.managers).toEqual([{ nodeId: c.managerId, addr: c.addr }]);
     expect(hello.heartbeatPeriodMs).toBe(1000);
@@ -593,11 +601,7 @@ describe("dispatcher over gRPC", () => {
       });
     });
     const node = await addNode(c);
-    const client = rawClient(c.addr, clientCredentials(node.identity));
-    const session = client.session({ description: undefined, listenAddr: "127.0.0.1:1" });
-    cleanups.push(() => session.cancel());
-    session.on("error", () => undefined);
-    const hello: SessionMessage = await firstOf(session);
+    const { client, hello } = await rawSession(c, node);
     expect(hello.heartbeatPeriodMs).toBe(1000);
     const beat = (): Promise<number> =>
       new Promise((resolve, reject) =>
