@@ -90,6 +90,15 @@ describe("docker CLI against shoald", () => {
     expect(r.code).toBe(4);
   });
 
+  it("run --rm of a command that cannot start fails at once and leaves no container", async () => {
+    await loadBusybox(d.socket);
+    const r = await dk(["run", "--rm", "--name", "cannot-start", "busybox", "/nonexistent"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("/nonexistent");
+    const ps = await dk(["ps", "-a", "--filter", "name=cannot-start", "--format", "{{.Names}}"]);
+    expect(ps.stdout.trim()).toBe("");
+  });
+
   it("run -d, ps -a, logs, inspect, stop, rm", async () => {
     const run = await dk([
       "run",

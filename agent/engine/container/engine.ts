@@ -382,7 +382,22 @@ export class ContainerEngine implements ContainerEngineApi {
   async start(ref: string): Promise<void> {
     const rec = this.ctx.store.resolve(ref);
     const l = this.liveOf(rec);
-    await this.locks.run(rec.Id, () => this.startLocked(l, rec, ref));
+    await this.locks.run(rec.Id, async () => {
+      try {
+        await this.startLocked(l, rec, ref);
+      } catch (e) {
+        // As dockerd: a --rm container that cannot start is removed (the docker CLI, which waits
+        // for its removal, would otherwise wait for ever).
+        if (rec.HostConfig.AutoRemove && !l.removed && !isUp(rec) && rec.State.Status !== "removing")
+          await this.removeLocked(l, rec, true, rec.Id, true).catch((err: unknown) =>
+            this.ctx.log.warn(
+              { id: rec.Id, err: messageOf(err) },
+              "removing a --rm container that failed to start failed",
+            ),
+          );
+        throw e;
+      }
+    });
   }
 
   private async startLocked(l: Live, rec: ContainerRecord, ref = rec.Id): Promise<void> {
