@@ -1,5 +1,5 @@
-// Calls this daemon makes to other nodes: the CA while joining or renewing, Raft membership and
-// API forwarding. A manager that is not the leader answers UNAVAILABLE with the leader's address
+// Calls this daemon makes to other nodes: the CA while joining or renewing, Raft membership, API
+// forwarding, and network attachments for plain containers. A manager that is not the leader answers UNAVAILABLE with the leader's address
 // in the `shoal-leader` trailer; calls here follow that, so callers can name any manager.
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../proto/gen/cluster.js";
@@ -57,6 +57,7 @@ export async function callLeader<C extends grpc.Client, Req, Res>(
   make: (addr: string) => C,
   method: (c: C) => Unary<Req, Res>,
   req: Req,
+  o: { timeoutMs?: number; mapError?: (addr: string, e: grpc.ServiceError) => ShoalError } = {},
 ): Promise<{ res: Res; addr: string }> {
   let target = addr;
   for (let hop = 0; ; hop++) {
@@ -67,7 +68,7 @@ export async function callLeader<C extends grpc.Client, Req, Res>(
           client,
           req,
           new grpc.Metadata(),
-          { deadline: Date.now() + CALL_TIMEOUT_MS },
+          { deadline: Date.now() + (o.timeoutMs ?? CALL_TIMEOUT_MS) },
           (err: grpc.ServiceError | null, value?: Res) => (err ? reject(err) : resolve(value as Res)),
         ),
       );
@@ -79,7 +80,7 @@ export async function callLeader<C extends grpc.Client, Req, Res>(
         target = hint;
         continue;
       }
-      throw remoteError(target, err);
+      throw (o.mapError ?? remoteError)(target, err);
     } finally {
       client.close();
     }
@@ -97,3 +98,7 @@ export const nodeClient =
   (identity: TlsIdentity, tlsName = MANAGER_TLS_NAME) =>
   (addr: string) =>
     new pb.NodeClient(addr, clientCredentials(identity), channelOptions(tlsName));
+
+/** A client of the leader's ResourceAllocator (attachable overlay networks for plain containers). */
+export const resourceAllocatorClient = (identity: TlsIdentity) => (addr: string) =>
+  new pb.ResourceAllocatorClient(addr, clientCredentials(identity), channelOptions(MANAGER_TLS_NAME));

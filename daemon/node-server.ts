@@ -1,7 +1,8 @@
 // The node's one gRPC port (2377 by default), served over mutual TLS with the node's certificate.
-// Services are registered once and delegate to whatever this node currently is: the CA and the
-// dispatcher answer only while it manages (a promoted worker starts answering, a demoted manager
-// stops) without the port ever closing. Raft is added and removed by the manager itself.
+// Services are registered once and delegate to whatever this node currently is: the CA, the
+// dispatcher and the ResourceAllocator answer only while it manages (a promoted worker starts
+// answering, a demoted manager stops) without the port ever closing. Raft is added and removed
+// by the manager itself.
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../proto/gen/cluster.js";
 import { MemoryCertificateProvider, serverCredentials, type TlsIdentity } from "../shared/grpc-tls.js";
@@ -46,6 +47,7 @@ export class NodeServer {
   readonly provider: MemoryCertificateProvider;
   private ca: pb.CAServer | undefined;
   private dispatcher: pb.DispatcherServer | undefined;
+  private resourceAllocator: pb.ResourceAllocatorServer | undefined;
   private port = 0;
 
   constructor(identity: TlsIdentity, node: pb.NodeServer) {
@@ -57,6 +59,10 @@ export class NodeServer {
     this.server.addService(
       pb.DispatcherService,
       delegating(pb.DispatcherService, () => this.dispatcher as Impl | undefined),
+    );
+    this.server.addService(
+      pb.ResourceAllocatorService,
+      delegating(pb.ResourceAllocatorService, () => this.resourceAllocator as Impl | undefined),
     );
     this.server.addService(pb.NodeService, node as unknown as Impl);
   }
@@ -78,9 +84,14 @@ export class NodeServer {
   }
 
   /** What answers the manager-only services; undefined while this node does not manage. */
-  setManagerServices(services: { ca: pb.CAServer; dispatcher: pb.DispatcherServer } | undefined): void {
+  setManagerServices(
+    services:
+      | { ca: pb.CAServer; dispatcher: pb.DispatcherServer; resourceAllocator?: pb.ResourceAllocatorServer }
+      | undefined,
+  ): void {
     this.ca = services?.ca;
     this.dispatcher = services?.dispatcher;
+    this.resourceAllocator = services?.resourceAllocator;
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,17 @@ import { randomInt } from "node:crypto";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { forbidden, invalid, messageOf, unavailable } from "../shared/errors.js";
+import * as grpc from "@grpc/grpc-js";
+import {
+  conflict,
+  forbidden,
+  invalid,
+  isShoalError,
+  messageOf,
+  notFound,
+  unavailable,
+  type ShoalError,
+} from "../shared/errors.js";
 import { ensureDir, readJsonIfExists, writeFileAtomic, writeJsonAtomic } from "../shared/fsutil.js";
 import { runCommand } from "../shared/command.js";
 import {
@@ -40,12 +50,21 @@ import { ClusterNetworksApi } from "../manager/controlapi/networks.js";
 import type { SwarmHost } from "../manager/controlapi/routes.js";
 import { newObjectId } from "../manager/store/store.js";
 import { DispatcherServer } from "../manager/dispatcher/server.js";
+import { ResourceAllocatorServer } from "../manager/allocator/server.js";
 import type { ContainerEngineApi } from "../agent/engine/container/api.js";
+import type { ClusterAttacher } from "../agent/engine/network/cluster-attach.js";
 import { Worker } from "../agent/worker/worker.js";
 import { ManagerSession } from "../agent/worker/session.js";
 import { NodeServer } from "./node-server.js";
 import { nodeService } from "./node-service.js";
-import { caClient, caClientJoining, callLeader, nodeClient, withPort } from "./cluster-client.js";
+import {
+  caClient,
+  caClientJoining,
+  callLeader,
+  nodeClient,
+  resourceAllocatorClient,
+  withPort,
+} from "./cluster-client.js";
 import type { ForwardRouter } from "./api-forward.js";
 
 type Role = "manager" | "worker";
@@ -74,7 +93,34 @@ export interface SwarmOptions {
   overlay?: {
     applyOverlay(state: NetworkState, self: { nodeId: string; hostAddr: string }): Promise<unknown>;
     readonly overlayVersion: number;
+    /** Plain containers on attachable overlay networks ask the leader through this. */
+    setClusterAttacher?(a: ClusterAttacher | undefined): void;
   };
+}
+
+/** How long an attach or detach call to the leader may take. */
+const ATTACH_CALL_MS = 10_000;
+
+/** A ResourceAllocator refusal as the status `docker run` should show (the leader's words). */
+function attachError(addr: string, e: grpc.ServiceError): ShoalError {
+  const what = e.details || e.message;
+  switch (e.code) {
+    case grpc.status.NOT_FOUND:
+      return notFound(what);
+    case grpc.status.PERMISSION_DENIED:
+      return forbidden(what);
+    case grpc.status.ALREADY_EXISTS:
+    case grpc.status.ABORTED:
+      return conflict(what);
+    case grpc.status.INVALID_ARGUMENT:
+      return invalid(what);
+    case grpc.status.UNAUTHENTICATED:
+      return forbidden(`the leader at ${addr} refused this node: ${what}`);
+    default:
+      return unavailable(
+        `the cluster's leader (${addr}) could not be reached to attach or detach the container (${what}): try again when the managers are reachable`,
+      );
+  }
 }
 
 /** How often a host re-applies the network state it has, to correct drift. */
@@ -217,7 +263,18 @@ export class Swarm implements SwarmHost, ForwardRouter {
       leaderAddr: () => manager.leaderAddr(),
       log: log.child({ module: "ca" }),
     });
-    server.setManagerServices({ ca: ca.implementation(), dispatcher: this.dispatcher.implementation() });
+    const resourceAllocator = new ResourceAllocatorServer({
+      store: manager.store,
+      isLeader: () => manager.isLeader(),
+      leaderAddr: () => manager.leaderAddr(),
+      caPem: () => this.requireIdentity().caPem,
+      log: log.child({ module: "resource-allocator" }),
+    });
+    server.setManagerServices({
+      ca: ca.implementation(),
+      dispatcher: this.dispatcher.implementation(),
+      resourceAllocator: resourceAllocator.implementation(),
+    });
     return manager;
   }
 
@@ -271,8 +328,66 @@ export class Swarm implements SwarmHost, ForwardRouter {
       this.o.pull,
     );
     this.worker.start();
+    this.o.overlay?.setClusterAttacher?.(this.clusterAttacher(state));
     await session.start();
     this.scheduleRenewal();
+  }
+
+  /**
+   * The engine's way to the leader's ResourceAllocator for plain containers on attachable
+   * overlay networks (moby's AttachNetwork/DetachNetwork), with this node's identity. Calls go
+   * to the manager this node's session is with (the leader) and follow redirects.
+   */
+  private clusterAttacher(state: SwarmState): ClusterAttacher {
+    const leader = (): string | undefined => (this.state === state ? this.session?.manager : undefined);
+    return {
+      connected: async (waitMs) => {
+        const until = Date.now() + waitMs;
+        while (!leader()) {
+          if (Date.now() >= until || this.state !== state) return false;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return true;
+      },
+      attach: async (req) => {
+        const addr = leader();
+        if (!addr)
+          throw unavailable(
+            "this node has no connection to the cluster's leader, which gives the container its address on the overlay network: try again when the managers are reachable",
+          );
+        const { res } = await callLeader(
+          addr,
+          resourceAllocatorClient(this.requireIdentity()),
+          (c) => c.attachNetwork,
+          {
+            network: req.network,
+            containerId: req.containerId,
+            containerName: req.containerName,
+            aliases: req.aliases,
+            address: req.address ?? "",
+          },
+          { timeoutMs: ATTACH_CALL_MS, mapError: attachError },
+        );
+        return res;
+      },
+      detach: async (attachmentId) => {
+        const addr = leader() ?? state.managers[0];
+        if (!addr) throw unavailable("no manager is known to this node");
+        try {
+          await callLeader(
+            addr,
+            resourceAllocatorClient(this.requireIdentity()),
+            (c) => c.detachNetwork,
+            { attachmentId },
+            { timeoutMs: ATTACH_CALL_MS, mapError: attachError },
+          );
+        } catch (e) {
+          // Gone already (its node was removed, or an earlier call got through): given back.
+          if (isShoalError(e) && e.status === 404) return;
+          throw e;
+        }
+      },
+    };
   }
 
   /** Bring this host's overlay devices, DNS and load balancing to the cluster's state. */
@@ -643,6 +758,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
     if (this.driftTimer) clearInterval(this.driftTimer);
     this.driftTimer = undefined;
     this.lastNetwork = undefined;
+    this.o.overlay?.setClusterAttacher?.(undefined);
     const state = this.state;
     // Out of the cluster: no overlay device, entry or rule of it stays on this host.
     if (state)

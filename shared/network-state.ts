@@ -34,7 +34,11 @@ export interface NodeEndpoint {
   address: string;
 }
 
-/** A task's endpoint on a network. MAC addresses follow from the IP (02:42 + the 4 bytes). */
+/**
+ * A task's endpoint on a network, or a plain container's on an attachable one (`docker run
+ * --network`; then taskId is the attachment's id, serviceId is "" and containerId is set).
+ * MAC addresses follow from the IP (02:42 + the 4 bytes).
+ */
 export interface TaskEndpoint {
   networkId: string;
   taskId: string;
@@ -47,6 +51,8 @@ export interface TaskEndpoint {
   names: string[];
   /** Only running tasks are load-balanced to and resolved by service name. */
   running: boolean;
+  /** A plain container's attachment: the container's id on its node (which detaches unused ones). */
+  containerId?: string;
 }
 
 export interface ServiceEndpoints {

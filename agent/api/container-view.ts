@@ -50,7 +50,11 @@ export function toContainerInspect(c: ContainerRecord) {
 function endpointViews(c: ContainerRecord): Record<string, EndpointSettings> {
   const out: Record<string, EndpointSettings> = {};
   for (const [name, ep] of Object.entries(c.NetworkSettings?.Networks ?? {})) {
-    const { InterfaceName: _i, ...view } = ep as EndpointSettings & { InterfaceName?: string };
+    const {
+      InterfaceName: _i,
+      AttachmentID: _a,
+      ...view
+    } = ep as EndpointSettings & { InterfaceName?: string };
     out[name] = {
       Links: null,
       GlobalIPv6Address: "",

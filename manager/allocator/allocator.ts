@@ -23,6 +23,7 @@ import {
 import {
   AddressPool,
   addressOf,
+  contains,
   formatCidr,
   intToIp,
   ipToInt,
@@ -156,6 +157,10 @@ export class Allocations {
       for (const att of t.NetworksAttachments ?? [])
         for (const addr of att.Addresses) a.claim(att.Network.ID, addr);
     }
+    // Plain containers' attachments hold their address while they exist (their node asks to
+    // delete them when the container stops).
+    for (const att of tx.list("attachments"))
+      for (const addr of att.Attachment.Addresses) a.claim(att.Attachment.Network.ID, addr);
     for (const node of tx.list("nodes")) {
       if (node.Status.State === "ready") a.readyNodes++;
       for (const att of node.Attachments ?? []) {
@@ -420,6 +425,40 @@ export class Allocations {
       });
     }
     return { attachments: out };
+  }
+
+  /**
+   * A plain container's address on an attachable network (ResourceAllocator.AttachNetwork): the
+   * one asked for (`--ip`; 409 when taken, 400 outside the subnet) or the lowest free one. Like
+   * a task's, it leaves a free address for every ready node still without its endpoint on the
+   * network, the attaching node's own among them.
+   */
+  attachmentAddress(networkId: string, requested?: string): string {
+    const n = this.networks.get(networkId);
+    const pool = this.pools.get(networkId);
+    if (!n || !pool) throw notFound(`network ${networkId} not found`);
+    const name = n.Spec.Name;
+    const unplacedNodes = isIngress(n)
+      ? 0
+      : Math.max(0, this.readyNodes - (this.nodeEndpoints.get(networkId) ?? 0));
+    if (requested) {
+      const ip = ipToInt(requested);
+      if (ip === undefined || !contains(pool.cidr, ip))
+        throw invalid(
+          `address ${requested} is not in network ${name}'s subnet ${formatCidr(pool.cidr)}: choose an --ip inside it, or leave --ip out`,
+        );
+      if (!(pool.free > unplacedNodes) || !pool.claim(ip))
+        throw conflict(
+          `address ${requested} on network ${name} is already in use (or reserved): choose another --ip, or leave --ip out`,
+        );
+      return pool.format(ip);
+    }
+    const ip = pool.free > unplacedNodes ? pool.take() : undefined;
+    if (ip === undefined)
+      throw conflict(
+        `${noFreeAddress(name)}: stop containers or services on it, or use a network with a larger --subnet`,
+      );
+    return pool.format(ip);
   }
 
   /**

@@ -1,7 +1,8 @@
 // The allocator on the leader: after every store change (coalesced) and on a timer, one pass
 // makes sure the ingress network exists, gives services their VIPs, pending tasks their
 // addresses (or the reason they wait, "no free address in <network>"), and nodes their own
-// endpoints; addresses of ended tasks, removed services and networks go back by themselves,
+// endpoints (where they hold a task or a plain container's attachment), and deletes
+// attachments whose node or network is gone; addresses of ended tasks, removed services and networks go back by themselves,
 // since what is taken is read from the store's objects at every pass.
 import type { Logger } from "../../shared/logging.js";
 import { isShoalError } from "../../shared/errors.js";
@@ -19,6 +20,7 @@ import {
   usesIngress,
   withAllocationLock,
 } from "./allocator.js";
+import { orphanedAttachments } from "./attachments.js";
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
@@ -29,6 +31,8 @@ export interface PassResult {
   tasks: number;
   waiting: number;
   nodes: number;
+  /** Attachments deleted because their node or network was gone. */
+  attachmentsRemoved: number;
 }
 
 /** The ingress network, made when the cluster has none (at the first pass of every leader). */
@@ -59,12 +63,27 @@ export async function allocatePass(
   store: ClusterStore,
   o: { ensureIngress?: boolean } = {},
 ): Promise<PassResult> {
-  const result: PassResult = { ingressCreated: false, services: 0, tasks: 0, waiting: 0, nodes: 0 };
+  const result: PassResult = {
+    ingressCreated: false,
+    services: 0,
+    tasks: 0,
+    waiting: 0,
+    nodes: 0,
+    attachmentsRemoved: 0,
+  };
   // Ingress is made at a leader's first pass, and again whenever a service publishes through
   // the routing mesh while there is none (the user removed it).
   const meshUsed = () =>
     store.view((tx) => tx.list("services").some((s) => usesIngress(endpointSpecOf(s.Spec))));
   if (o.ensureIngress || meshUsed()) result.ingressCreated = await ensureIngress(store);
+  // Attachments of a removed node or network: nobody is left to detach them.
+  if (store.view((tx) => orphanedAttachments(tx).length > 0))
+    await store.update((tx) => {
+      for (const att of orphanedAttachments(tx)) {
+        tx.delete("attachments", att.ID, att.Meta.Version.Index);
+        result.attachmentsRemoved++;
+      }
+    });
   await withAllocationLock(store, async () => {
     await store.update((tx) => {
       const a = Allocations.fromStore(tx);
@@ -120,6 +139,12 @@ export async function allocatePass(
         for (const att of t.NetworksAttachments ?? [])
           if (att.Network.ID !== ingressId) set.add(att.Network.ID);
         onNode.set(t.NodeID, set);
+      }
+      // A node with a plain container on an attachable network takes part in it too.
+      for (const att of tx.list("attachments")) {
+        const set = onNode.get(att.NodeID) ?? new Set<string>();
+        set.add(att.Attachment.Network.ID);
+        onNode.set(att.NodeID, set);
       }
       for (const node of tx.list("nodes")) {
         const wanted = [...(onNode.get(node.ID) ?? [])].sort();

@@ -1,6 +1,7 @@
 // The cluster's overlay state as agents need it (shared/network-state.ts), as a pure function of
 // the store's objects: networks with their VXLAN id and subnet, each node's own endpoints, every
-// placed live task's endpoints, and the services' VIPs and routing-mesh ports. The dispatcher
+// placed live task's endpoints and plain containers' attachments, and the services' VIPs and
+// routing-mesh ports. The dispatcher
 // sends it to every agent; each applies it on its own host.
 import { TERMINAL_STATES } from "../../shared/cluster.js";
 import type {
@@ -13,6 +14,7 @@ import type {
 import type { ReadTx } from "../store/store.js";
 import type { TaskObject } from "../store/types.js";
 import { endpointSpecOf, networksOfTemplate, portsOf, subnetOf, vniOf } from "./allocator.js";
+import { attachmentNames } from "./attachments.js";
 
 const bare = (address: string): string => address.split("/")[0];
 
@@ -78,6 +80,24 @@ export function networkState(tx: ReadTx, version: number): NetworkState {
         running: t.Status.State === "running" && t.DesiredState === "running",
       });
     }
+  }
+
+  // Plain containers on attachable networks: endpoints like tasks (forwarding entries, DNS by
+  // name and alias), of no service, always running while they exist.
+  for (const a of tx.list("attachments")) {
+    const net = a.Attachment.Network.ID;
+    if (!known.has(net) || a.Attachment.Addresses.length === 0 || !hostOf.has(a.NodeID)) continue;
+    tasks.push({
+      networkId: net,
+      taskId: a.ID,
+      serviceId: "",
+      nodeId: a.NodeID,
+      hostAddr: hostOf.get(a.NodeID) ?? "",
+      address: bare(a.Attachment.Addresses[0]),
+      names: attachmentNames(a),
+      running: true,
+      containerId: a.ContainerID,
+    });
   }
 
   const services: ServiceEndpoints[] = serviceList.map((s) => {

@@ -510,6 +510,8 @@ export class ControlApi {
     const now = new Date().toISOString();
     await this.store.update((tx) => {
       tx.delete("nodes", n.ID, n.Meta.Version.Index);
+      // Its plain containers' addresses on attachable networks go back with it.
+      for (const a of tx.list("attachments", (x) => x.NodeID === n.ID)) tx.delete("attachments", a.ID);
       for (const t of tx.tasksOfNode(n.ID)) {
         if (TERMINAL_STATES.has(t.Status.State) && t.DesiredState !== "running") continue;
         tx.update("tasks", {

@@ -218,8 +218,8 @@ export class ClusterNetworksApi {
 
   /**
    * `docker network rm`: false when the cluster has no such network (the local engine's, or a
-   * 404). A network a service or a live task uses is a 409 naming them; so is ingress while a
-   * service publishes ports through the routing mesh.
+   * 404). A network a service, a live task or a plain container (attachment) uses is a 409
+   * naming them; so is ingress while a service publishes ports through the routing mesh.
    */
   async remove(ref: string): Promise<boolean> {
     const found = this.store.view((tx) => findNetwork(tx, ref));
@@ -256,6 +256,17 @@ export class ClusterNetworksApi {
         if (tasks.length > 0)
           throw conflict(
             `network ${n.Spec.Name} is in use by task${tasks.length > 1 ? "s" : ""} ${tasks.slice(0, 5).join(", ")}${tasks.length > 5 ? ", ..." : ""} that still run${tasks.length > 1 ? "" : "s"}: wait until ${tasks.length > 1 ? "they stop" : "it stops"} and retry`,
+          );
+        const containers = tx
+          .list("attachments", (a) => a.Attachment.Network.ID === n.ID)
+          .map((a) => {
+            const node = tx.get("nodes", a.NodeID);
+            return `${a.ContainerName} (on ${node?.Description.Hostname ?? a.NodeID})`;
+          })
+          .sort();
+        if (containers.length > 0)
+          throw conflict(
+            `network ${n.Spec.Name} has active endpoints: container${containers.length > 1 ? "s" : ""} ${containers.slice(0, 5).join(", ")}${containers.length > 5 ? ", ..." : ""} ${containers.length > 1 ? "are" : "is"} attached: stop or remove ${containers.length > 1 ? "them" : "it"} (or docker network disconnect) first`,
           );
         tx.delete("networks", n.ID, n.Meta.Version.Index);
         // The nodes' own endpoints on it go with it.

@@ -132,6 +132,25 @@ export interface TaskObject extends StoredObject {
   NetworksAttachments?: NetworkAttachment[];
 }
 
+/**
+ * A plain container's place on an attachable overlay network (`docker run --network app` on any
+ * node): swarmkit keeps these as tasks with an attachment runtime; here they have their own
+ * table, since every task is a service's (orchestrator, scheduler, dispatcher and worker would
+ * each have to skip them). Made by the leader's ResourceAllocator with its address, deleted when
+ * the container stops (its node asks), with its node (`node rm`), or by the node when it finds
+ * one it no longer uses.
+ */
+export interface AttachmentObject extends StoredObject {
+  /** The node the container runs on (from the caller's certificate). */
+  NodeID: string;
+  ContainerID: string;
+  /** What DNS answers for the container on the network, everywhere: its name and aliases. */
+  ContainerName: string;
+  Aliases?: string[];
+  /** The network and the container's address on it ("10.0.1.5/24"). */
+  Attachment: NetworkAttachment;
+}
+
 export interface NetworkSpec extends Annotated {
   DriverConfiguration?: { Name: string; Options?: Record<string, string> };
   IPAMOptions?: { Driver?: { Name: string }; Configs?: Array<{ Subnet?: string; Gateway?: string }> };
@@ -169,6 +188,7 @@ export interface TableTypes {
   networks: NetworkObject;
   secrets: SecretObject;
   configs: ConfigObject;
+  attachments: AttachmentObject;
 }
 
 export type TableName = keyof TableTypes;
@@ -181,6 +201,7 @@ export const TABLES: readonly TableName[] = [
   "networks",
   "secrets",
   "configs",
+  "attachments",
 ];
 
 /** Tables whose Spec.Name is unique. */

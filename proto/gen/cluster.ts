@@ -234,6 +234,29 @@ export interface LeaveRaftRequest {
   raftId: number;
 }
 
+export interface AttachNetworkRequest {
+  /** The network's id, name or unique id prefix. */
+  network: string;
+  containerId: string;
+  /** The container's name and aliases on the network: what DNS answers for it everywhere. */
+  containerName: string;
+  aliases: string[];
+  /** An address the user asked for (--ip), no prefix; empty: the allocator picks one. */
+  address: string;
+}
+
+export interface AttachNetworkResponse {
+  attachmentId: string;
+  networkId: string;
+  networkName: string;
+  /** CIDR, e.g. 10.0.1.5/24. */
+  address: string;
+}
+
+export interface DetachNetworkRequest {
+  attachmentId: string;
+}
+
 function createBaseEmpty(): Empty {
   return {};
 }
@@ -2796,6 +2819,349 @@ export const LeaveRaftRequest: MessageFns<LeaveRaftRequest> = {
   },
 };
 
+function createBaseAttachNetworkRequest(): AttachNetworkRequest {
+  return { network: "", containerId: "", containerName: "", aliases: [], address: "" };
+}
+
+export const AttachNetworkRequest: MessageFns<AttachNetworkRequest> = {
+  encode(message: AttachNetworkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.containerId !== "") {
+      writer.uint32(18).string(message.containerId);
+    }
+    if (message.containerName !== "") {
+      writer.uint32(26).string(message.containerName);
+    }
+    for (const v of message.aliases) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.address !== "") {
+      writer.uint32(42).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachNetworkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachNetworkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.containerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.containerName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachNetworkRequest {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      containerId: isSet(object.containerId)
+        ? globalThis.String(object.containerId)
+        : isSet(object.container_id)
+        ? globalThis.String(object.container_id)
+        : "",
+      containerName: isSet(object.containerName)
+        ? globalThis.String(object.containerName)
+        : isSet(object.container_name)
+        ? globalThis.String(object.container_name)
+        : "",
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+    };
+  },
+
+  toJSON(message: AttachNetworkRequest): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.containerId !== "") {
+      obj.containerId = message.containerId;
+    }
+    if (message.containerName !== "") {
+      obj.containerName = message.containerName;
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttachNetworkRequest>, I>>(base?: I): AttachNetworkRequest {
+    return AttachNetworkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachNetworkRequest>, I>>(object: I): AttachNetworkRequest {
+    const message = createBaseAttachNetworkRequest();
+    message.network = object.network ?? "";
+    message.containerId = object.containerId ?? "";
+    message.containerName = object.containerName ?? "";
+    message.aliases = object.aliases?.map((e) => e) || [];
+    message.address = object.address ?? "";
+    return message;
+  },
+};
+
+function createBaseAttachNetworkResponse(): AttachNetworkResponse {
+  return { attachmentId: "", networkId: "", networkName: "", address: "" };
+}
+
+export const AttachNetworkResponse: MessageFns<AttachNetworkResponse> = {
+  encode(message: AttachNetworkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attachmentId !== "") {
+      writer.uint32(10).string(message.attachmentId);
+    }
+    if (message.networkId !== "") {
+      writer.uint32(18).string(message.networkId);
+    }
+    if (message.networkName !== "") {
+      writer.uint32(26).string(message.networkName);
+    }
+    if (message.address !== "") {
+      writer.uint32(34).string(message.address);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AttachNetworkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttachNetworkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.attachmentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.networkId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.networkName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AttachNetworkResponse {
+    return {
+      attachmentId: isSet(object.attachmentId)
+        ? globalThis.String(object.attachmentId)
+        : isSet(object.attachment_id)
+        ? globalThis.String(object.attachment_id)
+        : "",
+      networkId: isSet(object.networkId)
+        ? globalThis.String(object.networkId)
+        : isSet(object.network_id)
+        ? globalThis.String(object.network_id)
+        : "",
+      networkName: isSet(object.networkName)
+        ? globalThis.String(object.networkName)
+        : isSet(object.network_name)
+        ? globalThis.String(object.network_name)
+        : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+    };
+  },
+
+  toJSON(message: AttachNetworkResponse): unknown {
+    const obj: any = {};
+    if (message.attachmentId !== "") {
+      obj.attachmentId = message.attachmentId;
+    }
+    if (message.networkId !== "") {
+      obj.networkId = message.networkId;
+    }
+    if (message.networkName !== "") {
+      obj.networkName = message.networkName;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AttachNetworkResponse>, I>>(base?: I): AttachNetworkResponse {
+    return AttachNetworkResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AttachNetworkResponse>, I>>(object: I): AttachNetworkResponse {
+    const message = createBaseAttachNetworkResponse();
+    message.attachmentId = object.attachmentId ?? "";
+    message.networkId = object.networkId ?? "";
+    message.networkName = object.networkName ?? "";
+    message.address = object.address ?? "";
+    return message;
+  },
+};
+
+function createBaseDetachNetworkRequest(): DetachNetworkRequest {
+  return { attachmentId: "" };
+}
+
+export const DetachNetworkRequest: MessageFns<DetachNetworkRequest> = {
+  encode(message: DetachNetworkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attachmentId !== "") {
+      writer.uint32(10).string(message.attachmentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DetachNetworkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDetachNetworkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.attachmentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DetachNetworkRequest {
+    return {
+      attachmentId: isSet(object.attachmentId)
+        ? globalThis.String(object.attachmentId)
+        : isSet(object.attachment_id)
+        ? globalThis.String(object.attachment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DetachNetworkRequest): unknown {
+    const obj: any = {};
+    if (message.attachmentId !== "") {
+      obj.attachmentId = message.attachmentId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DetachNetworkRequest>, I>>(base?: I): DetachNetworkRequest {
+    return DetachNetworkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DetachNetworkRequest>, I>>(object: I): DetachNetworkRequest {
+    const message = createBaseDetachNetworkRequest();
+    message.attachmentId = object.attachmentId ?? "";
+    return message;
+  },
+};
+
 export type CAService = typeof CAService;
 export const CAService = {
   /** Unauthenticated: a joining node checks the answer against the digest in its token. */
@@ -3090,6 +3456,91 @@ export interface NodeClient extends Client {
 export const NodeClient = makeGenericClientConstructor(NodeService, "shoal.cluster.v1.Node") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): NodeClient;
   service: typeof NodeService;
+  serviceName: string;
+};
+
+export type ResourceAllocatorService = typeof ResourceAllocatorService;
+export const ResourceAllocatorService = {
+  /**
+   * PERMISSION_DENIED for a network that is not attachable, NOT_FOUND for an unknown one,
+   * RESOURCE_EXHAUSTED when the subnet has no free address, ALREADY_EXISTS for a taken --ip.
+   */
+  attachNetwork: {
+    path: "/shoal.cluster.v1.ResourceAllocator/AttachNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AttachNetworkRequest): Buffer => Buffer.from(AttachNetworkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttachNetworkRequest => AttachNetworkRequest.decode(value),
+    responseSerialize: (value: AttachNetworkResponse): Buffer =>
+      Buffer.from(AttachNetworkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AttachNetworkResponse => AttachNetworkResponse.decode(value),
+  },
+  /** NOT_FOUND when the attachment is gone already; PERMISSION_DENIED for another node's. */
+  detachNetwork: {
+    path: "/shoal.cluster.v1.ResourceAllocator/DetachNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DetachNetworkRequest): Buffer => Buffer.from(DetachNetworkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DetachNetworkRequest => DetachNetworkRequest.decode(value),
+    responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
+  },
+} as const;
+
+export interface ResourceAllocatorServer extends UntypedServiceImplementation {
+  /**
+   * PERMISSION_DENIED for a network that is not attachable, NOT_FOUND for an unknown one,
+   * RESOURCE_EXHAUSTED when the subnet has no free address, ALREADY_EXISTS for a taken --ip.
+   */
+  attachNetwork: handleUnaryCall<AttachNetworkRequest, AttachNetworkResponse>;
+  /** NOT_FOUND when the attachment is gone already; PERMISSION_DENIED for another node's. */
+  detachNetwork: handleUnaryCall<DetachNetworkRequest, Empty>;
+}
+
+export interface ResourceAllocatorClient extends Client {
+  /**
+   * PERMISSION_DENIED for a network that is not attachable, NOT_FOUND for an unknown one,
+   * RESOURCE_EXHAUSTED when the subnet has no free address, ALREADY_EXISTS for a taken --ip.
+   */
+  attachNetwork(
+    request: AttachNetworkRequest,
+    callback: (error: ServiceError | null, response: AttachNetworkResponse) => void,
+  ): ClientUnaryCall;
+  attachNetwork(
+    request: AttachNetworkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AttachNetworkResponse) => void,
+  ): ClientUnaryCall;
+  attachNetwork(
+    request: AttachNetworkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AttachNetworkResponse) => void,
+  ): ClientUnaryCall;
+  /** NOT_FOUND when the attachment is gone already; PERMISSION_DENIED for another node's. */
+  detachNetwork(
+    request: DetachNetworkRequest,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  detachNetwork(
+    request: DetachNetworkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  detachNetwork(
+    request: DetachNetworkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+}
+
+export const ResourceAllocatorClient = makeGenericClientConstructor(
+  ResourceAllocatorService,
+  "shoal.cluster.v1.ResourceAllocator",
+) as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ResourceAllocatorClient;
+  service: typeof ResourceAllocatorService;
   serviceName: string;
 };
 

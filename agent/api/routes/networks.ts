@@ -15,6 +15,11 @@ type IdParams = { Params: { id: string }; Querystring: Query };
 /** A network as inspect shows it; `Containers` lists the running endpoints. */
 export function toNetworkView(n: NetworkRecord, attached: AttachedContainer[]) {
   const { BridgeName: _b, Pool: _p, ...view } = n;
+  return { ...view, ConfigFrom: { Network: "" }, Containers: containersView(attached) };
+}
+
+/** The running endpoints on a network, as inspect's `Containers` shows them. */
+function containersView(attached: AttachedContainer[]): Record<string, object> {
   const containers: Record<string, object> = {};
   for (const c of attached) {
     if (c.endpoint.IPAddress === "") continue;
@@ -26,7 +31,7 @@ export function toNetworkView(n: NetworkRecord, attached: AttachedContainer[]) {
       IPv6Address: "",
     };
   }
-  return { ...view, ConfigFrom: { Network: "" }, Containers: containers };
+  return containers;
 }
 
 function labelMatches(labels: Record<string, string>, filter: string): boolean {
@@ -82,7 +87,8 @@ export function registerNetworkRoutes(app: FastifyInstance, deps: EngineApiDeps)
   app.get<IdParams>("/networks/:id", async (request) => {
     const ref = request.params.id;
     const swarm = cluster()?.inspect(ref);
-    if (swarm) return swarm;
+    // As Docker: a cluster network lists the containers this node has on it.
+    if (swarm) return { ...swarm, Containers: containersView(networks.attached(swarm.Id)) };
     if (request.query.scope === "swarm") throw notFound(`network ${ref} not found`);
     const n = networks.get(ref);
     return toNetworkView(n, networks.attached(n.Id));

@@ -11,6 +11,7 @@ import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
 import { containerModeTarget } from "../network/manager.js";
+import { TASK_LABEL } from "../network/cluster-attach.js";
 
 /** The bundle's config.json for a record, from the spec builder. */
 export async function writeBundleSpec(
@@ -72,6 +73,9 @@ export async function createContainer(
   const p = containerPaths(ctx, id);
   const target = containerModeTarget(hostConfig.NetworkMode);
   if (target !== undefined) hostConfig.NetworkMode = `container:${ctx.store.resolve(target).Id}`;
+  const task = (config.Labels ?? {})[TASK_LABEL] !== undefined;
+  // A cluster network made a moment ago on a manager may not have reached this node yet.
+  await ctx.network.awaitClusterNetworks(hostConfig.NetworkMode, req.networkingConfig?.EndpointsConfig, task);
   const networkSettings = ctx.network.settingsForCreate(
     hostConfig.NetworkMode,
     req.networkingConfig?.EndpointsConfig,
@@ -81,7 +85,10 @@ export async function createContainer(
       publishAll: hostConfig.PublishAllPorts === true,
     },
     id,
+    task,
   );
+  // An attachable overlay network needs the leader at start: refuse now if it is out of reach.
+  await ctx.network.checkClusterReachable(networkSettings, task);
 
   const undo: Array<() => Promise<void>> = [];
   try {

@@ -118,6 +118,11 @@ export interface EndpointSettings {
   MacAddress: string;
   /** Names DNS answers for this endpoint besides the container name (short id, aliases). */
   DNSNames?: string[] | null;
+  /**
+   * shoal's bookkeeping, not shown by inspect: the cluster's attachment holding this endpoint's
+   * address on an attachable overlay network while the container runs (given back at exit).
+   */
+  AttachmentID?: string;
 }
 
 export interface NetworkSettings {

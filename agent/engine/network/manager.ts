@@ -7,8 +7,16 @@ import { hostname as hostHostname } from "node:os";
 import { join } from "node:path";
 import { readFile } from "node:fs/promises";
 import { readJsonIfExists, writeJsonAtomic } from "../../../shared/fsutil.js";
-import type { NetworkState } from "../../../shared/network-state.js";
-import { conflict, forbidden, invalid, messageOf, notFound } from "../../../shared/errors.js";
+import type { NetworkState, OverlayNetwork } from "../../../shared/network-state.js";
+import {
+  conflict,
+  forbidden,
+  invalid,
+  isShoalError,
+  messageOf,
+  notFound,
+  unavailable,
+} from "../../../shared/errors.js";
 import { newId } from "../../../shared/ids.js";
 import type { Logger } from "../../../shared/logging.js";
 import type { ContainerRecord, EndpointSettings, NetworkSettings, PortBinding } from "../container/types.js";
@@ -23,7 +31,14 @@ import {
   renderResolvConf,
   type ResolvConf,
 } from "../dns/resolv-conf.js";
-import { parseSubnet } from "./cidr.js";
+import { contains, parseIp, parseSubnet } from "./cidr.js";
+import {
+  ATTACH_WAIT_MS,
+  CONNECT_WAIT_MS,
+  TASK_LABEL,
+  type Attachment,
+  type ClusterAttacher,
+} from "./cluster-attach.js";
 import { FirewallApplier, type FirewallPort, type FirewallState } from "./firewall.js";
 import {
   deleteLink,
@@ -119,6 +134,18 @@ function emptyEndpoint(networkId: string, requested?: Partial<EndpointSettings>)
   };
 }
 
+/** An overlay network named while this node is in no cluster (it left, or is still joining). */
+function notInCluster(name: string): Error {
+  return invalid(
+    `network ${name} is a cluster overlay network and this node is not part of a cluster: join the cluster (docker swarm join) to use it, or use a local network`,
+  );
+}
+
+/** A service task's container (the worker labels it): its overlay addresses come with the task. */
+function isTaskContainer(rec: ContainerRecord): boolean {
+  return (rec.Config.Labels ?? {})[TASK_LABEL] !== undefined;
+}
+
 /** The network a NetworkMode names, Docker's way: "", "default" → bridge. */
 export function primaryNetworkName(mode: string | undefined): string {
   return !mode || mode === "default" ? DEFAULT_NETWORK : mode;
@@ -152,6 +179,17 @@ export class NetworkManager {
   private readonly lbApplied = new Map<string, string>();
   /** Serialises LB writes into containers' namespaces. */
   private lbQueue: Promise<unknown> = Promise.resolve();
+  /** The leader's ResourceAllocator while this node is in a cluster (plain containers on overlays). */
+  private attacher: ClusterAttacher | undefined;
+  /**
+   * Containers between asking for attachments and running (or giving up): the sweep of unused
+   * attachments leaves theirs alone. Running ones are `overlayMembers`.
+   */
+  private readonly attaching = new Set<string>();
+  /** Attachments being given back. */
+  private readonly detaching = new Set<string>();
+  /** Called after every applied network state (starts waiting for their attachment). */
+  private readonly overlayApplied = new Set<() => void>();
 
   private constructor(
     private readonly opts: NetworkManagerOptions,
@@ -200,6 +238,11 @@ export class NetworkManager {
 
   setContainersLookup(fn: ContainersOf): void {
     this.containersOf = fn;
+  }
+
+  /** The daemon sets this while the node is in a cluster, and clears it when it leaves. */
+  setClusterAttacher(a: ClusterAttacher | undefined): void {
+    this.attacher = a;
   }
 
   private persist(): Promise<void> {
@@ -359,6 +402,8 @@ export class NetworkManager {
       publishAll: boolean;
     },
     selfId: string,
+    /** A service task's container: its overlay addresses come from the managers with it. */
+    task = false,
   ): NetworkSettings {
     const settings: NetworkSettings = { Networks: {}, Ports: {}, SandboxKey: "" };
     const requests = portRequests(ports.bindings, ports.exposed, ports.publishAll);
@@ -368,16 +413,16 @@ export class NetworkManager {
         throw invalid("conflicting options: a container in another container's network cannot join networks");
       return settings;
     }
-    const primary = this.table.get(this.defaultedMode(mode));
+    const primary = this.networkForContainer(this.defaultedMode(mode), task);
     const asked = endpoints ?? {};
     const requestOf = (n: NetworkRecord): Partial<EndpointSettings> | undefined =>
       asked[n.Name] ??
       asked[n.Id] ??
       (n.Name === DEFAULT_NETWORK ? asked.default : undefined) ??
       (mode ? asked[mode] : undefined);
-    const chosen: NetworkRecord[] = [primary.record];
+    const chosen: NetworkRecord[] = [primary];
     for (const ref of Object.keys(asked)) {
-      const n = this.table.get(this.defaultedMode(ref)).record;
+      const n = this.networkForContainer(this.defaultedMode(ref), task);
       if (!chosen.some((c) => c.Id === n.Id)) chosen.push(n);
     }
     const joinable = (n: NetworkRecord): boolean => n.Driver === "bridge" || n.Driver === "overlay";
@@ -388,10 +433,130 @@ export class NetworkManager {
     }
     for (const n of chosen) {
       const req = requestOf(n);
-      this.checkEndpointRequest(n, req);
+      this.checkEndpointRequest(n, req, task);
       settings.Networks[n.Name] = emptyEndpoint(n.Id, req);
     }
     return settings;
+  }
+
+  /**
+   * After settingsForCreate, for a container on attachable overlay networks: this node must be
+   * connected to the cluster's leader (waiting a moment for a session being opened), or the
+   * create is refused with a 503 rather than leaving a container that cannot start.
+   */
+  async checkClusterReachable(settings: NetworkSettings, task = false): Promise<void> {
+    if (task) return;
+    const names = Object.entries(settings.Networks)
+      .filter(([, ep]) => this.isClusterNetwork(ep.NetworkID))
+      .map(([name]) => name);
+    if (names.length === 0) return;
+    const a = this.attacher;
+    if (!a) throw notInCluster(names[0]);
+    if (!(await a.connected(CONNECT_WAIT_MS)))
+      throw unavailable(
+        `cannot attach to overlay network ${names[0]}: this node has no connection to the cluster's leader, which gives the container its address; try again when the managers are reachable (docker node ls on a manager)`,
+      );
+  }
+
+  /**
+   * Before settingsForCreate: a network this node knows neither locally nor from the cluster's
+   * state may have been made on a manager a moment ago (the state reaches every node within
+   * milliseconds); wait up to `waitMs` for an applied state that names it, then settle.
+   */
+  async awaitClusterNetworks(
+    mode: string | undefined,
+    endpoints: Record<string, unknown> | null | undefined,
+    task = false,
+    waitMs = 3000,
+  ): Promise<void> {
+    if (task || !this.attacher || containerModeTarget(mode) !== undefined) return;
+    const refs = [primaryNetworkName(mode), ...Object.keys(endpoints ?? {})].filter(
+      (r) => r !== "default" && r !== DEFAULT_NETWORK,
+    );
+    const known = (): boolean =>
+      refs.every((r) => {
+        try {
+          return this.table.find(r) !== undefined || this.clusterNetwork(r) !== undefined;
+        } catch {
+          return true; // ambiguous: settingsForCreate says so
+        }
+      });
+    if (known()) return;
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (!known()) return;
+        done();
+      };
+      const done = (): void => {
+        clearTimeout(timer);
+        this.overlayApplied.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.overlayApplied.add(check);
+    });
+  }
+
+  /** The cluster's overlay network `ref` names (id, name or unique id prefix), from this host's copy of the state. */
+  private clusterNetwork(ref: string): OverlayNetwork | undefined {
+    const nets = this.overlayState?.state.networks ?? [];
+    const exact = nets.find((n) => n.id === ref) ?? nets.find((n) => n.name === ref);
+    if (exact || ref === "") return exact;
+    const prefixed = nets.filter((n) => n.id.startsWith(ref));
+    return prefixed.length === 1 ? prefixed[0] : undefined;
+  }
+
+  private isClusterNetwork(id: string): boolean {
+    return (
+      this.table.find(id)?.record.Driver === "overlay" ||
+      this.overlayState?.state.networks.some((n) => n.id === id) === true
+    );
+  }
+
+  /**
+   * The network a container names. A service task joins networks this host has (an overlay
+   * shows up when the managers' state puts this node on it). A plain container may also name
+   * a cluster overlay network this host does not take part in yet, if it is attachable: it
+   * joins it at start (attachToCluster).
+   */
+  private networkForContainer(ref: string, task: boolean): NetworkRecord {
+    if (task) return this.table.get(ref).record;
+    const local = this.table.find(ref);
+    if (local && local.record.Driver !== "overlay") return local.record;
+    const net = this.clusterNetwork(ref);
+    if (!net && !local)
+      throw notFound(
+        this.attacher
+          ? `network ${ref} not found`
+          : `network ${ref} not found: create it (docker network create ${ref}); a cluster's overlay network can be used only on a node that joined the cluster (docker swarm join)`,
+      );
+    const name = net?.name ?? local?.record.Name ?? ref;
+    const ingress = net ? net.ingress : local?.record.Ingress === true;
+    if (ingress)
+      throw forbidden(
+        `network ${name} is the routing mesh's network and is not manually attachable: publish a service's ports instead, or use an --attachable overlay network`,
+      );
+    if (net ? !net.attachable : !local?.record.Attachable)
+      throw forbidden(
+        `network ${name} is not manually attachable: recreate it with \`docker network create -d overlay --attachable ${name}\`, or run the container as a service (docker service create --network ${name})`,
+      );
+    if (!this.attacher) throw notInCluster(name);
+    if (local) return local.record;
+    return {
+      Name: net!.name,
+      Id: net!.id,
+      Created: "",
+      Scope: "swarm",
+      Driver: "overlay",
+      EnableIPv6: false,
+      IPAM: { Driver: "default", Options: null, Config: [{ Subnet: net!.subnet, Gateway: "" }] },
+      Internal: false,
+      Attachable: true,
+      Ingress: false,
+      ConfigOnly: false,
+      Options: {},
+      Labels: {},
+    };
   }
 
   /** "" and "default" name the default bridge, or "none" when the daemon runs without one. */
@@ -402,14 +567,28 @@ export class NetworkManager {
       : name;
   }
 
-  private checkEndpointRequest(n: NetworkRecord, req: Partial<EndpointSettings> | undefined): void {
+  private checkEndpointRequest(
+    n: NetworkRecord,
+    req: Partial<EndpointSettings> | undefined,
+    task: boolean,
+  ): void {
     const userDefined = (n.Driver === "bridge" && n.Name !== DEFAULT_NETWORK) || n.Driver === "overlay";
     // The managers decide every address on an overlay network; a local pick could clash with a
-    // task on another host.
-    if (n.Driver === "overlay" && !req?.IPAMConfig?.IPv4Address)
+    // task on another host. A task comes with its address; a plain container asks at start.
+    if (n.Driver === "overlay" && task && !req?.IPAMConfig?.IPv4Address)
       throw invalid(
         `network ${n.Name} is a cluster overlay network: a container joins it with the address the managers assigned (IPAMConfig.IPv4Address)`,
       );
+    if (n.Driver === "overlay" && !task) {
+      // --ip on an attachable network: the managers give it if it is free (checked at start).
+      const ip = req?.IPAMConfig?.IPv4Address;
+      const subnet = n.IPAM.Config[0]?.Subnet;
+      if (ip && subnet && !contains(parseSubnet(subnet), parseIp(ip, "--ip address")))
+        throw invalid(
+          `--ip ${ip} is not an address of network ${n.Name}'s subnet ${subnet}: choose one inside it`,
+        );
+      return;
+    }
     if ((req?.Aliases?.length ?? 0) > 0 && !userDefined)
       throw invalid(
         `network-scoped alias is supported only for containers in user defined networks (not ${n.Name})`,
@@ -467,8 +646,11 @@ export class NetworkManager {
     if (containerModeTarget(mode) !== undefined) return;
     const settings = (rec.NetworkSettings ??= { Networks: {}, Ports: {}, SandboxKey: "" });
     try {
+      // Addresses on attachable overlay networks come from the leader, and the network itself
+      // once this host has applied a state naming it there.
+      const given = await this.attachToCluster(rec, this.attachmentEndpoints(rec));
       await this.serial(async () => {
-        this.allocateAddresses(rec, settings);
+        this.allocateAddresses(rec, settings, given);
         await this.persist();
         await this.allocatePorts(rec, settings);
       });
@@ -481,7 +663,11 @@ export class NetworkManager {
     }
   }
 
-  private allocateAddresses(rec: ContainerRecord, settings: NetworkSettings): void {
+  private allocateAddresses(
+    rec: ContainerRecord,
+    settings: NetworkSettings,
+    given: Map<string, string> = new Map(),
+  ): void {
     let index = 0;
     settings.HostInterfaces = {};
     for (const [name, ep] of Object.entries(settings.Networks)) {
@@ -493,7 +679,7 @@ export class NetworkManager {
         settings.Networks[n.record.Name] = ep;
       }
       if (!n.pool) continue;
-      this.allocateOn(rec.Id, n, ep, index++, settings);
+      this.allocateOn(rec.Id, n, ep, index++, settings, given.get(n.record.Id));
     }
   }
 
@@ -503,10 +689,12 @@ export class NetworkManager {
     ep: EndpointSettings,
     index: number,
     settings: NetworkSettings,
+    /** The address the cluster gave (attachable overlay networks). */
+    given?: string,
   ): void {
     const pool = n.pool;
     if (!pool) return;
-    const ip = pool.allocate(containerId, ep.IPAMConfig?.IPv4Address || undefined);
+    const ip = pool.allocate(containerId, given ?? (ep.IPAMConfig?.IPv4Address || undefined));
     ep.NetworkID = n.record.Id;
     ep.EndpointID = newId();
     ep.IPAddress = ip;
@@ -657,6 +845,7 @@ export class NetworkManager {
     if (rec.NetworkSettings) rec.NetworkSettings.SandboxKey = `/proc/${pid}/ns/net`;
     // Its VIPs balance before its process runs.
     await this.joinOverlays(rec, `/proc/${pid}/ns/net`);
+    this.attaching.delete(rec.Id);
   }
 
   private vethPlans(rec: ContainerRecord, only?: string): VethPlan[] {
@@ -693,13 +882,28 @@ export class NetworkManager {
   async release(rec: ContainerRecord): Promise<void> {
     const settings = rec.NetworkSettings;
     this.records.removeContainer(rec.Id);
+    const member = this.overlayMembers.get(rec.Id);
     this.overlayMembers.delete(rec.Id);
+    this.attaching.delete(rec.Id);
     this.lbApplied.delete(rec.Id);
+    // It kept the devices of a network this node has left: they go now, not at the next state.
+    const applied = this.overlayState;
+    if (member && applied && !this.overlayPending && !this.overlayRunning) {
+      const left = [...member.networks].some(
+        (id) => !applied.state.nodes.some((n) => n.networkId === id && n.nodeId === applied.self.nodeId),
+      );
+      if (left) void this.applyOverlay(applied.state, applied.self).catch(() => undefined);
+    }
     const hadPorts = (this.ports.get(rec.Id)?.length ?? 0) > 0;
     this.ports.delete(rec.Id);
     if (!settings) return;
     let changed = false;
     for (const ep of Object.values(settings.Networks)) {
+      // Docker detaches at every stop: the address goes back to the cluster (attaches again at start).
+      if (ep.AttachmentID) {
+        this.detach(ep.AttachmentID);
+        delete ep.AttachmentID;
+      }
       const pool = this.table.find(ep.NetworkID)?.pool;
       if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === rec.Id) {
         pool.release(ep.IPAddress);
@@ -723,6 +927,135 @@ export class NetworkManager {
       );
   }
 
+  // ---- attachable overlay networks (plain containers in a cluster) ------------------------------
+
+  /** The endpoints of a plain container on the cluster's overlay networks (none for a task's). */
+  private attachmentEndpoints(rec: ContainerRecord, only?: string): Array<[string, EndpointSettings]> {
+    if (isTaskContainer(rec)) return [];
+    return Object.entries(rec.NetworkSettings?.Networks ?? {}).filter(
+      ([name, ep]) => (only === undefined || name === only) && this.isClusterNetwork(ep.NetworkID),
+    );
+  }
+
+  /**
+   * Moby's AttachNetwork: for each endpoint, an attachment from the leader (its address), kept
+   * in the endpoint; then wait until this host has applied a network state that holds every one
+   * of them, with this node on the network (its bridge and VXLAN device made). Returns network
+   * id → address. What was attached before a failure is in the endpoints: release gives it back.
+   */
+  private async attachToCluster(
+    rec: ContainerRecord,
+    endpoints: Array<[string, EndpointSettings]>,
+  ): Promise<Map<string, string>> {
+    const given = new Map<string, string>();
+    if (endpoints.length === 0) return given;
+    const attacher = this.attacher;
+    if (!attacher) throw notInCluster(endpoints[0][0]);
+    // Until the container runs (wire) or gives up (release).
+    this.attaching.add(rec.Id);
+    const made: Array<{ name: string; a: Attachment }> = [];
+    for (const [name, ep] of endpoints) {
+      let a: Attachment;
+      try {
+        a = await attacher.attach({
+          network: ep.NetworkID,
+          containerId: rec.Id,
+          containerName: rec.Name,
+          aliases: ep.Aliases ?? [],
+          address: ep.IPAMConfig?.IPv4Address || undefined,
+        });
+      } catch (e) {
+        // The cluster no longer has the network the container was made for.
+        if (isShoalError(e) && e.status === 404 && e.message.includes(ep.NetworkID))
+          throw notFound(
+            `network ${name} not found: it was removed from the cluster; disconnect container ${rec.Name} from it (docker network disconnect) or recreate the container`,
+          );
+        throw e;
+      }
+      ep.AttachmentID = a.attachmentId;
+      made.push({ name, a });
+      given.set(a.networkId, a.address.split("/")[0]);
+    }
+    await Promise.all(made.map(({ name, a }) => this.waitForAttachment(rec, name, a)));
+    return given;
+  }
+
+  /** Until the applied state holds the attachment and this node's endpoint on its network. */
+  private async waitForAttachment(rec: ContainerRecord, name: string, a: Attachment): Promise<void> {
+    const address = a.address.split("/")[0];
+    const ready = (): boolean => {
+      const applied = this.overlayState;
+      if (!applied) return false;
+      const { state, self } = applied;
+      return (
+        state.tasks.some((t) => t.taskId === a.attachmentId && t.address === address) &&
+        state.nodes.some((n) => n.networkId === a.networkId && n.nodeId === self.nodeId) &&
+        this.table.find(a.networkId)?.record.Driver === "overlay"
+      );
+    };
+    if (ready()) return;
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (!ready()) return;
+        clearTimeout(timer);
+        this.overlayApplied.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.overlayApplied.delete(check);
+        reject(
+          unavailable(
+            `container ${rec.Name}: the managers gave it ${address} on overlay network ${name}, but this node did not get the network from them within ${ATTACH_WAIT_MS / 1000} s: check its connection to the managers (docker node ls) and start it again`,
+          ),
+        );
+      }, ATTACH_WAIT_MS);
+      this.overlayApplied.add(check);
+    });
+  }
+
+  /** Give an attachment back in the background; the sweep after each state apply retries. */
+  private detach(attachmentId: string): void {
+    const attacher = this.attacher;
+    if (!attacher || this.detaching.has(attachmentId)) return;
+    this.detaching.add(attachmentId);
+    attacher
+      .detach(attachmentId)
+      .then(
+        () => this.opts.log.debug({ attachment: attachmentId }, "gave an overlay network attachment back"),
+        (e: unknown) =>
+          this.opts.log.warn(
+            { attachment: attachmentId, err: messageOf(e) },
+            "giving an overlay network attachment back failed; trying again with the next network state",
+          ),
+      )
+      .finally(() => this.detaching.delete(attachmentId));
+  }
+
+  /**
+   * The cluster's attachments of this node that no local container holds (its container
+   * stopped while the leader was unreachable, the daemon died before it could say so, an
+   * answer was lost): given back, so no address leaks. Containers still asking are left alone.
+   */
+  private detachUnused(state: NetworkState, self: OverlaySelf): void {
+    if (!this.attacher) return;
+    for (const t of state.tasks) {
+      if (t.nodeId !== self.nodeId || !t.containerId || this.attaching.has(t.containerId)) continue;
+      // Held: a running container's endpoint has it (a stopped one gave it back at exit, a
+      // record left "created" by a crash mid-start never ran with it).
+      const held =
+        this.overlayMembers.has(t.containerId) &&
+        this.containersOf(t.networkId).some(
+          (c) => c.id === t.containerId && c.endpoint.AttachmentID === t.taskId,
+        );
+      if (held) continue;
+      this.opts.log.info(
+        { attachment: t.taskId, container: t.containerId.slice(0, 12), network: t.networkId },
+        "giving back an overlay network attachment no local container uses",
+      );
+      this.detach(t.taskId);
+    }
+  }
+
   // ---- connect / disconnect -----------------------------------------------------------------
 
   /**
@@ -735,42 +1068,55 @@ export class NetworkManager {
     request: Partial<EndpointSettings> | undefined,
     running: { pid: number; etc: EtcPaths } | undefined,
   ): Promise<void> {
-    const n = this.table.get(networkRef);
+    const task = isTaskContainer(rec);
+    const record = this.networkForContainer(networkRef, task);
     const mode = rec.HostConfig.NetworkMode;
     if (
       mode === "host" ||
       mode === "none" ||
       containerModeTarget(mode) !== undefined ||
-      (n.record.Driver !== "bridge" && n.record.Driver !== "overlay")
+      (record.Driver !== "bridge" && record.Driver !== "overlay")
     )
       throw invalid(
-        `container ${rec.Name} cannot be connected to ${n.record.Name}: its network mode is ${mode || n.record.Name}`,
+        `container ${rec.Name} cannot be connected to ${record.Name}: its network mode is ${mode || record.Name}`,
       );
     const settings = (rec.NetworkSettings ??= { Networks: {}, Ports: {}, SandboxKey: "" });
-    if (settings.Networks[n.record.Name])
-      throw forbidden(`endpoint with name ${rec.Name} already exists in network ${n.record.Name}`);
-    this.checkEndpointRequest(n.record, request);
-    const ep = emptyEndpoint(n.record.Id, request);
-    settings.Networks[n.record.Name] = ep;
+    if (settings.Networks[record.Name])
+      throw forbidden(`endpoint with name ${rec.Name} already exists in network ${record.Name}`);
+    this.checkEndpointRequest(record, request, task);
+    if (running && !task && this.isClusterNetwork(record.Id))
+      await this.checkClusterReachable({
+        Networks: { [record.Name]: emptyEndpoint(record.Id) },
+        Ports: {},
+        SandboxKey: "",
+      });
+    const ep = emptyEndpoint(record.Id, request);
+    settings.Networks[record.Name] = ep;
     if (!running) return;
+    let n: Network | undefined;
     try {
+      const given = await this.attachToCluster(rec, this.attachmentEndpoints(rec, record.Name));
+      const net = (n = this.table.get(record.Id));
       const index = Object.keys(settings.Networks).length - 1;
       await this.serial(async () => {
-        this.allocateOn(rec.Id, n, ep, index, settings);
+        this.allocateOn(rec.Id, net, ep, index, settings, given.get(record.Id));
         await this.persist();
       });
-      const plan = this.vethPlans(rec, n.record.Name);
+      const plan = this.vethPlans(rec, net.record.Name);
       await wireVeths(running.pid, plan);
       this.registerNames(rec);
       await this.writeEtcFiles(rec, running.etc);
       await this.joinOverlays(rec, `/proc/${running.pid}/ns/net`);
+      this.attaching.delete(rec.Id);
     } catch (e) {
-      const pool = n.pool;
+      this.attaching.delete(rec.Id);
+      const pool = n?.pool;
       if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === rec.Id) pool.release(ep.IPAddress);
-      const hostIf = settings.HostInterfaces?.[n.record.Name];
+      if (ep.AttachmentID) this.detach(ep.AttachmentID);
+      const hostIf = settings.HostInterfaces?.[record.Name];
       if (hostIf) await deleteLink(hostIf).catch(() => undefined);
-      delete settings.Networks[n.record.Name];
-      delete settings.HostInterfaces?.[n.record.Name];
+      delete settings.Networks[record.Name];
+      delete settings.HostInterfaces?.[record.Name];
       this.registerNames(rec);
       await this.persist().catch(() => undefined);
       throw e;
@@ -784,11 +1130,12 @@ export class NetworkManager {
   ): Promise<void> {
     const n = this.table.find(networkRef);
     const settings = rec.NetworkSettings;
-    const name = n?.record.Name ?? networkRef;
+    const name = n?.record.Name ?? this.clusterNetwork(networkRef)?.name ?? networkRef;
     const ep = settings?.Networks[name];
     if (!settings || !ep) throw notFound(`container ${rec.Name} is not connected to network ${networkRef}`);
     const hostIf = settings.HostInterfaces?.[name];
     if (running && hostIf) await deleteLink(hostIf);
+    if (ep.AttachmentID) this.detach(ep.AttachmentID);
     const pool = n?.pool;
     if (pool && ep.IPAddress && pool.state.allocated[ep.IPAddress] === rec.Id) {
       pool.release(ep.IPAddress);
@@ -987,6 +1334,8 @@ export class NetworkManager {
     await this.syncLbTables();
     await writeJsonAtomic(this.overlayStatePath(), this.overlayState);
     this.overlayVersion = state.version;
+    for (const fn of [...this.overlayApplied]) fn();
+    this.detachUnused(state, self);
   }
 
   /** The overlay networks a container's endpoints are on (with an address). */
