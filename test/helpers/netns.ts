@@ -77,7 +77,8 @@ export function outputOf(child: ChildProcess, ms: number): Promise<string> {
     let text = "";
     child.stdout?.on("data", (c: Buffer) => (text += c.toString()));
     const timer = setTimeout(() => resolve(text), ms);
-    child.once("exit", () => {
+    // "close", not "exit": a process may exit before its last output is read from the pipe.
+    child.once("close", () => {
       clearTimeout(timer);
       resolve(text);
     });

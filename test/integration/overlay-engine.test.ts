@@ -74,7 +74,7 @@ function manager(input: object): Promise<Out> {
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
     child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    child.once("exit", (code) =>
+    child.once("close", (code) =>
       code === 0 ? resolve(JSON.parse(out) as Out) : reject(new Error(`exit ${code}: ${err}`)),
     );
     child.stdin.end(JSON.stringify({ dir, ...input }));
