@@ -72,13 +72,17 @@ export function registerNetworkRoutes(app: FastifyInstance, deps: EngineApiDeps)
 
   app.get<{ Querystring: Query }>("/networks", async (request) => {
     const match = networkMatcher(qFilters(request.query), usedBy);
-    const swarm = (cluster()?.list() ?? []).filter((n) => match(n as unknown as NetworkRecord));
+    const c = cluster();
+    const swarm = (c?.list() ?? []).filter((n) => match(n as unknown as NetworkRecord));
     const ids = new Set(swarm.map((n) => n.Id));
     return [
       ...swarm,
       ...networks
         .list()
         .filter((n) => !ids.has(n.Id))
+        // A manager's store is the word on overlays: this host's copy of a removed one lingers
+        // until its next network state is applied and its last task container is gone.
+        .filter((n) => !(c && n.Driver === "overlay"))
         .filter(match)
         .map((n) => toNetworkView(n, networks.attached(n.Id))),
     ];
