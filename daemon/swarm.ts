@@ -150,6 +150,15 @@ export class Swarm implements SwarmHost, ForwardRouter {
   private renewTimer: NodeJS.Timeout | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
   private lastNetwork: NetworkState | undefined;
+  /** The role the store last gave this node, while a change to it has not yet held. */
+  private wantedRole: string | undefined;
+  private roleRetryTimer: NodeJS.Timeout | undefined;
+  private roleAttempts = 0;
+  /**
+   * The Raft id a promotion that failed half-way asked to join with: the next try joins with it
+   * again (the leader's JoinRaft is idempotent for it), so no stray learner is left behind.
+   */
+  private joiningRaftId: number | undefined;
 
   constructor(private readonly o: SwarmOptions) {}
 
@@ -312,10 +321,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
       listenAddr: state.advertiseAddr,
       stateDir: join(this.dir, "worker"),
       log: this.log.child({ component: "session" }),
-      onRole: (role) =>
-        void this.serial(() => this.changeRole(role)).catch((e: unknown) =>
-          this.log.error({ role, err: messageOf(e) }, "changing this node's role failed"),
-        ),
+      onRole: (role) => this.wantRole(role),
       onManagers: (list) => void this.rememberManagers(list.map((m) => m.addr)),
       onNetworkState: (network) => void this.applyNetworkState(state, network),
     });
@@ -629,6 +635,36 @@ export class Swarm implements SwarmHost, ForwardRouter {
     await manager.waitForLeader(30_000);
   }
 
+  /**
+   * Act on the role the store gives this node; a change that fails (a leader lost or slow in the
+   * middle of it) is tried again, with backoff, for as long as the store still wants it.
+   */
+  private wantRole(role: string): void {
+    this.wantedRole = role;
+    if (this.roleRetryTimer) clearTimeout(this.roleRetryTimer);
+    this.roleRetryTimer = undefined;
+    void this.serial(async () => {
+      try {
+        await this.changeRole(role);
+        this.roleAttempts = 0;
+      } catch (e) {
+        // A half-made manager (certificate, Raft member started, the join not confirmed) goes,
+        // so the next try starts clean.
+        if (role === "manager" && this.state?.role !== "manager")
+          await this.stopManager().catch(() => undefined);
+        const delayMs = Math.min(10_000, 500 * 2 ** this.roleAttempts++);
+        this.log.error(
+          { role, err: messageOf(e), retryInMs: delayMs },
+          "changing this node's role failed; trying again",
+        );
+        this.roleRetryTimer = setTimeout(() => {
+          this.roleRetryTimer = undefined;
+          if (this.wantedRole === role && this.state) this.wantRole(role);
+        }, delayMs);
+      }
+    });
+  }
+
   /** The store changed this node's role (promote/demote): get a certificate for it and act on it. */
   private async changeRole(role: string): Promise<void> {
     const state = this.state;
@@ -638,9 +674,11 @@ export class Swarm implements SwarmHost, ForwardRouter {
       // The manager certificate first: joining Raft needs it.
       const { role: granted, leader } = await this.renewCertificate(state);
       if (granted !== role) return;
-      state.raftId = randomInt(1, 2 ** 31);
+      this.joiningRaftId ??= randomInt(1, 2 ** 31);
+      state.raftId = this.joiningRaftId;
       await rm(join(this.dir, "raft"), { recursive: true, force: true });
       await this.joinRaft(state, leader);
+      this.joiningRaftId = undefined;
       state.role = "manager";
     } else {
       // Leaving Raft needs the manager certificate still; the worker one comes after.
@@ -755,6 +793,8 @@ export class Swarm implements SwarmHost, ForwardRouter {
   /** Stop every cluster part and forget the cluster (also what a failed init or join undoes). */
   private async teardown(): Promise<void> {
     if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.roleRetryTimer) clearTimeout(this.roleRetryTimer);
+    this.wantedRole = undefined;
     if (this.driftTimer) clearInterval(this.driftTimer);
     this.driftTimer = undefined;
     this.lastNetwork = undefined;
@@ -875,6 +915,8 @@ export class Swarm implements SwarmHost, ForwardRouter {
 
   async close(): Promise<void> {
     if (this.renewTimer) clearTimeout(this.renewTimer);
+    if (this.roleRetryTimer) clearTimeout(this.roleRetryTimer);
+    this.wantedRole = undefined;
     if (this.driftTimer) clearInterval(this.driftTimer);
     this.worker?.close();
     await this.session?.close();

@@ -5,7 +5,7 @@
 // leader, a cut manager and a daemon killed with -9.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Lab } from "../../deploy/lab/lab.js";
 import { formCluster, joinCluster } from "../../deploy/lab/cluster.js";
@@ -372,6 +372,16 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     await until("w1 a reachable manager", async () => {
       const n = (await nodes()).find((x) => x.Description.Hostname === "w1");
       return n?.ManagerStatus?.Reachability === "reachable" ? true : undefined;
+    }).catch(async (e: unknown) => {
+      // What w1 and the leader said about it, for a failure seen only under CI's load.
+      const tail = async (h: string): Promise<string> =>
+        (await readFile(join(lab.host(h).dir, "shoald.log"), "utf8").catch(() => ""))
+          .split("\n")
+          .filter((l) => /role|raft|member|learner|certificate|leader|session/i.test(l))
+          .slice(-15)
+          .join("\n");
+      const l = await leader().catch(() => "m1");
+      throw new Error(`${String(e)}\n--- w1 ---\n${await tail("w1")}\n--- ${l} ---\n${await tail(l)}`);
     });
     // w1 now answers cluster reads from its own store.
     const info = (await api(sock("w1"), "GET", "/info")).json<{ Swarm: { ControlAvailable: boolean } }>();
