@@ -369,10 +369,16 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
   it("promotes a worker to a Raft member and demotes it again; refuses a demotion that breaks quorum", async () => {
     const promote = await dk("m1", ["node", "promote", "w1"]);
     expect(promote.code, promote.stderr).toBe(0);
-    await until("w1 a reachable manager", async () => {
-      const n = (await nodes()).find((x) => x.Description.Hostname === "w1");
-      return n?.ManagerStatus?.Reachability === "reachable" ? true : undefined;
-    }).catch(async (e: unknown) => {
+    // A new certificate, a Raft join as a learner, a catch-up and a promotion: on CI's loaded
+    // machine this has taken over 20 s.
+    await until(
+      "w1 a reachable manager",
+      async () => {
+        const n = (await nodes()).find((x) => x.Description.Hostname === "w1");
+        return n?.ManagerStatus?.Reachability === "reachable" ? true : undefined;
+      },
+      40_000,
+    ).catch(async (e: unknown) => {
       // What w1 and the leader said about it, for a failure seen only under CI's load.
       const tail = async (h: string): Promise<string> =>
         (await readFile(join(lab.host(h).dir, "shoald.log"), "utf8").catch(() => ""))
