@@ -41,6 +41,23 @@ for ip in 10.99.0.2 10.99.0.3 10.99.0.4 10.99.0.5 10.99.0.6; do
 done
 
 echo
+echo "==> an overlay network across the hosts, and a service on it published through the routing mesh"
+S m1 network create -d overlay --attachable --subnet 10.30.0.0/24 app
+S m1 service create --name api --replicas 2 --network app --publish 8081:80 --stop-grace-period 1s \
+  "$reg/demo/busybox:1" \
+  sh -c 'mkdir -p /www && echo "api task $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www'
+echo "==> port 8081 answers on every host, with or without an api task, balanced over both tasks"
+for ip in 10.99.0.2 10.99.0.3 10.99.0.4 10.99.0.5 10.99.0.6; do
+  for _ in 1 2; do
+    printf '%s: ' "$ip"
+    nsenter --net=/run/netns/lab-switch busybox wget -qO- "http://$ip:8081/"
+  done
+done
+echo "==> a plain container on w2 joins the overlay (it is attachable) and finds the tasks by name"
+S w2 run --rm --network app "$reg/demo/busybox:1" \
+  sh -c 'nslookup tasks.api | grep -A1 "^Name"; printf "GET / HTTP/1.0\r\n\r\n" | nc api 80 | tail -1'
+
+echo
 echo "The lab keeps running. Try:"
 echo "  deploy/lab/lab kill w1 && sleep 4 && shoal -H unix:///var/lib/shoal-lab/lab/m1/shoal.sock service ps web"
 echo "  DOCKER_HOST=unix:///var/lib/shoal-lab/lab/m2/shoal.sock docker node ls"
