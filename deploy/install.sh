@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # docker-registry, apache2-utils (htpasswd), openssl and skopeo: the registry tests and bench/images.
-packages=(runc conmon iproute2 nftables busybox-static tini attr util-linux ca-certificates docker-registry apache2-utils openssl skopeo)
+packages=(runc conmon iproute2 nftables conntrack busybox-static tini attr util-linux ca-certificates docker-registry apache2-utils openssl skopeo)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

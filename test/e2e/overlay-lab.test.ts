@@ -1,9 +1,11 @@
 // Overlay networks end to end on the lab (issue 7): services on different hosts reach each other
 // by name over VXLAN, the VIP spreads requests over every task, tasks.<name> lists them, DNS
 // and VIP follow scaling and a killed host, the routing mesh answers on every node, two overlay
-// networks are isolated, and removing everything leaves nothing behind. Probes are one-shot
-// services pinned to a host; what they saw is read back through `service logs`.
+// networks are isolated, a UDP flow leaves a killed task, and removing everything leaves
+// nothing behind. Probes are one-shot services pinned to a host; what they saw is read back
+// through `service logs`.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,7 +24,7 @@ interface Task {
   ID: string;
   NodeID: string;
   DesiredState: string;
-  Status: { State: string; Err?: string };
+  Status: { State: string; Err?: string; ContainerStatus?: { ContainerID: string } };
   NetworksAttachments?: Array<{ Network: { ID: string; Spec?: { Name?: string } }; Addresses: string[] }>;
 }
 
@@ -146,7 +148,11 @@ beforeAll(async () => {
   await Promise.all(lab.state.hosts.map((h) => api(h.socket, "POST", "/images/load", archive)));
 }, 240_000);
 
+/** Processes a test runs inside containers' namespaces: killed whatever the test's outcome. */
+const children: ChildProcess[] = [];
+
 afterAll(async () => {
+  for (const c of children.splice(0)) c.kill("SIGKILL");
   await lab?.down();
 }, 120_000);
 
@@ -370,6 +376,90 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
     );
     expect(out).toContain("UNREACHABLE");
     expect(out).not.toContain("REACHED\n");
+  });
+
+  it("a UDP flow to the VIP moves to a live task when its task is killed: its conntrack entry is forgotten", async () => {
+    // Two sleeping tasks, not replaced when they die, and a sleeping client on w2. The test runs
+    // a UDP server in each task's namespace and a client that sends from one socket every 100 ms:
+    // NAT picks a backend once per flow, so without forgetting the flow's entry the client would
+    // keep sending to the dead task for as long as it sends.
+    const create = (name: string, args: string[]): Promise<string> =>
+      ok("m1", ["service", "create", "--detach", "--name", name, "--network", "appnet", ...args]);
+    await create("udp", [
+      "--replicas",
+      "2",
+      "--restart-condition",
+      "none",
+      "--constraint",
+      "node.hostname!=w2",
+      "busybox",
+      "sleep",
+      "100000",
+    ]);
+    await create("udpclient", ["--constraint", "node.hostname==w2", "busybox", "sleep", "100000"]);
+    try {
+      const hostOf = new Map(
+        (await api(sock("m1"), "GET", "/nodes"))
+          .json<Array<{ ID: string; Description: { Hostname: string } }>>()
+          .map((n) => [n.ID, n.Description.Hostname]),
+      );
+      const where = async (t: Task): Promise<{ host: string; cid: string; pid: number }> => {
+        const host = hostOf.get(t.NodeID) as string;
+        const cid = t.Status.ContainerStatus?.ContainerID as string;
+        const c = (await api(sock(host), "GET", `/containers/${cid}/json`)).json<{
+          State: { Pid: number };
+        }>();
+        return { host, cid, pid: c.State.Pid };
+      };
+      const backends = await Promise.all((await running("udp", 2)).map(where));
+      const [client] = await Promise.all((await running("udpclient", 1)).map(where));
+      const netId = JSON.parse(await ok("m1", ["network", "inspect", "appnet"]))[0].Id as string;
+      const vip = JSON.parse(await ok("m1", ["service", "inspect", "udp"]))[0]
+        .Endpoint.VirtualIPs.find((v: { NetworkID: string }) => v.NetworkID === netId)
+        .Addr.split("/")[0] as string;
+      const inNetns = (pid: number, code: string): ChildProcess => {
+        const child = spawn("nsenter", [`--net=/proc/${pid}/ns/net`, process.execPath, "-e", code], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        children.push(child);
+        return child;
+      };
+      const servers = backends.map((b) =>
+        inNetns(
+          b.pid,
+          `const s = require("dgram").createSocket("udp4");` +
+            `s.on("message", (m, r) => s.send(${JSON.stringify(b.cid.slice(0, 12))}, r.port, r.address));` +
+            `s.bind(5000);`,
+        ),
+      );
+      const sender = inNetns(
+        client.pid,
+        `const s = require("dgram").createSocket("udp4");` +
+          `s.on("message", (m) => console.log(m.toString()));` +
+          `setInterval(() => s.send("ping", 5000, ${JSON.stringify(vip)}), 100);`,
+      );
+      let heard = "";
+      sender.stdout?.on("data", (c: Buffer) => (heard += c.toString()));
+      const answers = (): string[] => heard.split("\n").filter((l) => l !== "");
+      const first = await until("the first answer through the VIP", async () => answers()[0]);
+      const pinned = backends.findIndex((b) => b.cid.startsWith(first));
+      expect(pinned).toBeGreaterThanOrEqual(0);
+      const other = backends[1 - pinned];
+      // Every answer so far came from the one backend the flow was given.
+      expect(new Set(answers())).toEqual(new Set([first]));
+
+      servers[pinned].kill("SIGKILL");
+      await ok(backends[pinned].host, ["kill", backends[pinned].cid]);
+      const before = answers().length;
+      await until(
+        "an answer from the live task",
+        async () => (answers().slice(before).includes(other.cid.slice(0, 12)) ? true : undefined),
+        30_000,
+      );
+    } finally {
+      for (const c of children.splice(0)) c.kill("SIGKILL");
+      await dk("m1", ["service", "rm", "udp", "udpclient"]);
+    }
   });
 
   it("removing everything leaves no VXLAN device, bridge, nftables rule or address behind", async () => {

@@ -57,7 +57,15 @@ import {
   updateOverlayNetwork,
   type Network,
 } from "./networks.js";
-import { applyLbTable, lbTableFor, OverlayDriver, type OverlaySelf } from "./overlay/driver.js";
+import {
+  applyLbTable,
+  droppedBackends,
+  forgetFlowsFrom,
+  lbTableFor,
+  OverlayDriver,
+  type OverlaySelf,
+} from "./overlay/driver.js";
+import { vipBalances } from "./overlay/rules.js";
 import { OVERLAY_MTU } from "./overlay/names.js";
 import {
   clash,
@@ -177,6 +185,8 @@ export class NetworkManager {
   private readonly overlayMembers = new Map<string, OverlayMember>();
   /** The LB table text last written into each member's namespace. */
   private readonly lbApplied = new Map<string, string>();
+  /** The VIP backends last written into each member's namespace (whose flows go when they leave). */
+  private readonly lbBackends = new Map<string, Array<{ backends: string[] }>>();
   /** Serialises LB writes into containers' namespaces. */
   private lbQueue: Promise<unknown> = Promise.resolve();
   /** The leader's ResourceAllocator while this node is in a cluster (plain containers on overlays). */
@@ -886,6 +896,7 @@ export class NetworkManager {
     this.overlayMembers.delete(rec.Id);
     this.attaching.delete(rec.Id);
     this.lbApplied.delete(rec.Id);
+    this.lbBackends.delete(rec.Id);
     // It kept the devices of a network this node has left: they go now, not at the next state.
     const applied = this.overlayState;
     if (member && applied && !this.overlayPending && !this.overlayRunning) {
@@ -1288,6 +1299,9 @@ export class NetworkManager {
       .filter((n) => !wanted.has(n.record.Id) && inUse(n.record.Id))
       .map((n) => n.record.Id);
     const result = await this.overlay.apply(state, self, { keep });
+    await forgetFlowsFrom(result.meshDropped).catch((e: unknown) =>
+      log.warn({ err: messageOf(e) }, "cannot forget the routing mesh's flows to stopped tasks"),
+    );
     let tableChanged = false;
     const listen: string[] = [];
     const unlisten: string[] = [];
@@ -1373,9 +1387,18 @@ export class NetworkManager {
           if (!m) return;
           const text = lbTableFor(state, m.networks);
           if (this.lbApplied.get(id) === text) return;
+          const balances = vipBalances(state, m.networks);
           try {
             await applyLbTable(m.netns, text);
             if (this.overlayMembers.get(id) === m) this.lbApplied.set(id, text);
+            const gone = droppedBackends(this.lbBackends.get(id) ?? [], balances);
+            this.lbBackends.set(id, balances);
+            await forgetFlowsFrom(gone, m.netns).catch((e: unknown) =>
+              this.opts.log.warn(
+                { id, err: messageOf(e) },
+                "cannot forget a container's flows to stopped tasks",
+              ),
+            );
           } catch (e) {
             this.lbApplied.delete(id);
             this.opts.log.warn({ id, err: messageOf(e) }, "cannot write a container's load-balancing table");

@@ -6,7 +6,7 @@
 // table, DNS and the load-balancing tables of its containers.
 import { writeFile } from "node:fs/promises";
 import type { NetworkState } from "../../../../shared/network-state.js";
-import { runCommand } from "../../runtime/command.js";
+import { CommandError, runCommand } from "../../runtime/command.js";
 import { ipBatch } from "../host-links.js";
 import { LB_TABLE, meshTableName, overlayBridgeName, overlayVxlanName } from "./names.js";
 import {
@@ -47,6 +47,35 @@ async function nft(text: string, netnsPath?: string): Promise<void> {
   }
 }
 
+/**
+ * Forget the connection-tracking entries of flows answered from `addresses`: backends that left
+ * a VIP or the routing mesh. NAT decides once per flow, so without this a UDP flow that keeps
+ * sending stays DNAT'ed to a stopped task (each packet refreshes its entry), and a TCP
+ * connection hangs on it instead of being reset. `netnsPath` as for applyLbTable; the host's
+ * own namespace when absent.
+ */
+export async function forgetFlowsFrom(addresses: Iterable<string>, netnsPath?: string): Promise<void> {
+  for (const address of addresses) {
+    const args = ["-D", "--reply-src", address];
+    try {
+      if (netnsPath === undefined) await runCommand("conntrack", args, { timeoutMs: 10_000 });
+      else await runCommand("nsenter", [`--net=${netnsPath}`, "conntrack", ...args], { timeoutMs: 10_000 });
+    } catch (e) {
+      // conntrack exits 1 when no entry matched.
+      if (!(e instanceof CommandError && /0 flow entries have been deleted/.test(e.message))) throw e;
+    }
+  }
+}
+
+/** The backend addresses that are in `before` and not in `after` (VIP balances or mesh ports). */
+export function droppedBackends(
+  before: Array<{ backends: string[] }>,
+  after: Array<{ backends: string[] }>,
+): string[] {
+  const now = new Set(after.flatMap((b) => b.backends));
+  return [...new Set(before.flatMap((b) => b.backends))].filter((a) => !now.has(a));
+}
+
 /** The load-balancing table a container on `networkIds` needs. */
 export function lbTableFor(state: NetworkState, networkIds: Iterable<string>): string {
   return renderLbTable(vipBalances(state, networkIds));
@@ -79,6 +108,8 @@ export interface OverlayApplyResult {
   /** What was changed (empty lists: nothing differed). */
   changes: HostChanges;
   meshChanged: boolean;
+  /** Backends the routing mesh no longer sends to (their flows are to be forgotten). */
+  meshDropped: string[];
 }
 
 export interface OverlayDriverOptions {
@@ -92,6 +123,8 @@ export class OverlayDriver {
   private readonly meshTable: string;
   /** The mesh text in force; undefined until the first apply, which always writes it. */
   private meshText: string | undefined;
+  /** The mesh ports in force, with their backends (whose flows go when they leave). */
+  private meshPorts: Array<{ backends: string[] }> = [];
   private running: Promise<unknown> = Promise.resolve();
 
   constructor(opts: OverlayDriverOptions = {}) {
@@ -123,13 +156,17 @@ export class OverlayDriver {
       // Routing-mesh connections from the host's own 127.0.0.1 leave into the ingress bridge.
       await writeFile(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1\n");
     }
-    const mesh = renderMeshTable(meshPlan(state, self), this.meshTable);
+    const plan = meshPlan(state, self);
+    const mesh = renderMeshTable(plan, this.meshTable);
     const meshChanged = mesh !== this.meshText;
+    let meshDropped: string[] = [];
     if (meshChanged) {
       await nft(mesh);
       this.meshText = mesh;
+      meshDropped = droppedBackends(this.meshPorts, plan?.ports ?? []);
+      this.meshPorts = plan?.ports ?? [];
     }
     this.appliedVersion = state.version;
-    return { networks: desired.networks, changes, meshChanged };
+    return { networks: desired.networks, changes, meshChanged, meshDropped };
   }
 }
