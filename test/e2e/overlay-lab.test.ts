@@ -148,6 +148,113 @@ beforeAll(async () => {
   await Promise.all(lab.state.hosts.map((h) => api(h.socket, "POST", "/images/load", archive)));
 }, 240_000);
 
+/**
+ * Two sleeping tasks of a service (not replaced when they die) off w2, a UDP server run by the
+ * test in each task's namespace, and a client on w2 that sends from one socket every 100 ms:
+ * to the VIP from a task on w2 ("vip"), or to w2's own published port from w2's namespace
+ * ("mesh"). NAT picks a backend once per flow, so unless the flow's conntrack entry is
+ * forgotten when its task leaves, the client keeps sending to the dead task for as long as it
+ * sends. Kills the task the flow went to and waits for the other to answer.
+ */
+async function udpFlowLeavesKilledTask(mode: "vip" | "mesh"): Promise<void> {
+  const name = `udp${mode}`;
+  const create = (service: string, args: string[]): Promise<string> =>
+    ok("m1", ["service", "create", "--detach", "--name", service, ...args]);
+  await create(name, [
+    ...(mode === "vip" ? ["--network", "appnet"] : ["--publish", "published=5353,target=5000,protocol=udp"]),
+    "--replicas",
+    "2",
+    "--restart-condition",
+    "none",
+    "--constraint",
+    "node.hostname!=w2",
+    "busybox",
+    "sleep",
+    "100000",
+  ]);
+  const clientService = `${name}client`;
+  if (mode === "vip")
+    await create(clientService, [
+      "--network",
+      "appnet",
+      "--constraint",
+      "node.hostname==w2",
+      "busybox",
+      "sleep",
+      "100000",
+    ]);
+  try {
+    const hostOf = new Map(
+      (await api(sock("m1"), "GET", "/nodes"))
+        .json<Array<{ ID: string; Description: { Hostname: string } }>>()
+        .map((n) => [n.ID, n.Description.Hostname]),
+    );
+    const where = async (t: Task): Promise<{ host: string; cid: string; pid: number }> => {
+      const host = hostOf.get(t.NodeID) as string;
+      const cid = t.Status.ContainerStatus?.ContainerID as string;
+      const c = (await api(sock(host), "GET", `/containers/${cid}/json`)).json<{ State: { Pid: number } }>();
+      return { host, cid, pid: c.State.Pid };
+    };
+    const backends = await Promise.all((await running(name, 2)).map(where));
+    let clientNetns: string;
+    let target: string;
+    if (mode === "vip") {
+      const [client] = await Promise.all((await running(clientService, 1)).map(where));
+      clientNetns = `/proc/${client.pid}/ns/net`;
+      const netId = JSON.parse(await ok("m1", ["network", "inspect", "appnet"]))[0].Id as string;
+      target = JSON.parse(await ok("m1", ["service", "inspect", name]))[0]
+        .Endpoint.VirtualIPs.find((v: { NetworkID: string }) => v.NetworkID === netId)
+        .Addr.split("/")[0] as string;
+    } else {
+      clientNetns = `/run/netns/${lab.host("w2").netns}`;
+      target = lab.host("w2").address;
+    }
+    const port = mode === "vip" ? 5000 : 5353;
+    const inNetns = (netns: string, code: string): ChildProcess => {
+      const child = spawn("nsenter", [`--net=${netns}`, process.execPath, "-e", code], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      children.push(child);
+      return child;
+    };
+    const servers = backends.map((b) =>
+      inNetns(
+        `/proc/${b.pid}/ns/net`,
+        `const s = require("dgram").createSocket("udp4");` +
+          `s.on("message", (m, r) => s.send(${JSON.stringify(b.cid.slice(0, 12))}, r.port, r.address));` +
+          `s.bind(5000);`,
+      ),
+    );
+    const sender = inNetns(
+      clientNetns,
+      `const s = require("dgram").createSocket("udp4");` +
+        `s.on("message", (m) => console.log(m.toString()));` +
+        `setInterval(() => s.send("ping", ${port}, ${JSON.stringify(target)}), 100);`,
+    );
+    let heard = "";
+    sender.stdout?.on("data", (c: Buffer) => (heard += c.toString()));
+    const answers = (): string[] => heard.split("\n").filter((l) => l !== "");
+    const first = await until(`the first answer through the ${mode}`, async () => answers()[0], 30_000);
+    const pinned = backends.findIndex((b) => b.cid.startsWith(first));
+    expect(pinned).toBeGreaterThanOrEqual(0);
+    const other = backends[1 - pinned];
+    // Every answer so far came from the one backend the flow was given.
+    expect(new Set(answers())).toEqual(new Set([first]));
+
+    servers[pinned].kill("SIGKILL");
+    await ok(backends[pinned].host, ["kill", backends[pinned].cid]);
+    const before = answers().length;
+    await until(
+      "an answer from the live task",
+      async () => (answers().slice(before).includes(other.cid.slice(0, 12)) ? true : undefined),
+      30_000,
+    );
+  } finally {
+    for (const c of children.splice(0)) c.kill("SIGKILL");
+    await dk("m1", ["service", "rm", name, ...(mode === "vip" ? [clientService] : [])]);
+  }
+}
+
 /** Processes a test runs inside containers' namespaces: killed whatever the test's outcome. */
 const children: ChildProcess[] = [];
 
@@ -379,87 +486,11 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
   });
 
   it("a UDP flow to the VIP moves to a live task when its task is killed: its conntrack entry is forgotten", async () => {
-    // Two sleeping tasks, not replaced when they die, and a sleeping client on w2. The test runs
-    // a UDP server in each task's namespace and a client that sends from one socket every 100 ms:
-    // NAT picks a backend once per flow, so without forgetting the flow's entry the client would
-    // keep sending to the dead task for as long as it sends.
-    const create = (name: string, args: string[]): Promise<string> =>
-      ok("m1", ["service", "create", "--detach", "--name", name, "--network", "appnet", ...args]);
-    await create("udp", [
-      "--replicas",
-      "2",
-      "--restart-condition",
-      "none",
-      "--constraint",
-      "node.hostname!=w2",
-      "busybox",
-      "sleep",
-      "100000",
-    ]);
-    await create("udpclient", ["--constraint", "node.hostname==w2", "busybox", "sleep", "100000"]);
-    try {
-      const hostOf = new Map(
-        (await api(sock("m1"), "GET", "/nodes"))
-          .json<Array<{ ID: string; Description: { Hostname: string } }>>()
-          .map((n) => [n.ID, n.Description.Hostname]),
-      );
-      const where = async (t: Task): Promise<{ host: string; cid: string; pid: number }> => {
-        const host = hostOf.get(t.NodeID) as string;
-        const cid = t.Status.ContainerStatus?.ContainerID as string;
-        const c = (await api(sock(host), "GET", `/containers/${cid}/json`)).json<{
-          State: { Pid: number };
-        }>();
-        return { host, cid, pid: c.State.Pid };
-      };
-      const backends = await Promise.all((await running("udp", 2)).map(where));
-      const [client] = await Promise.all((await running("udpclient", 1)).map(where));
-      const netId = JSON.parse(await ok("m1", ["network", "inspect", "appnet"]))[0].Id as string;
-      const vip = JSON.parse(await ok("m1", ["service", "inspect", "udp"]))[0]
-        .Endpoint.VirtualIPs.find((v: { NetworkID: string }) => v.NetworkID === netId)
-        .Addr.split("/")[0] as string;
-      const inNetns = (pid: number, code: string): ChildProcess => {
-        const child = spawn("nsenter", [`--net=/proc/${pid}/ns/net`, process.execPath, "-e", code], {
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        children.push(child);
-        return child;
-      };
-      const servers = backends.map((b) =>
-        inNetns(
-          b.pid,
-          `const s = require("dgram").createSocket("udp4");` +
-            `s.on("message", (m, r) => s.send(${JSON.stringify(b.cid.slice(0, 12))}, r.port, r.address));` +
-            `s.bind(5000);`,
-        ),
-      );
-      const sender = inNetns(
-        client.pid,
-        `const s = require("dgram").createSocket("udp4");` +
-          `s.on("message", (m) => console.log(m.toString()));` +
-          `setInterval(() => s.send("ping", 5000, ${JSON.stringify(vip)}), 100);`,
-      );
-      let heard = "";
-      sender.stdout?.on("data", (c: Buffer) => (heard += c.toString()));
-      const answers = (): string[] => heard.split("\n").filter((l) => l !== "");
-      const first = await until("the first answer through the VIP", async () => answers()[0]);
-      const pinned = backends.findIndex((b) => b.cid.startsWith(first));
-      expect(pinned).toBeGreaterThanOrEqual(0);
-      const other = backends[1 - pinned];
-      // Every answer so far came from the one backend the flow was given.
-      expect(new Set(answers())).toEqual(new Set([first]));
+    await udpFlowLeavesKilledTask("vip");
+  });
 
-      servers[pinned].kill("SIGKILL");
-      await ok(backends[pinned].host, ["kill", backends[pinned].cid]);
-      const before = answers().length;
-      await until(
-        "an answer from the live task",
-        async () => (answers().slice(before).includes(other.cid.slice(0, 12)) ? true : undefined),
-        30_000,
-      );
-    } finally {
-      for (const c of children.splice(0)) c.kill("SIGKILL");
-      await dk("m1", ["service", "rm", "udp", "udpclient"]);
-    }
+  it("a UDP flow through the routing mesh moves to a live task when its task is killed", async () => {
+    await udpFlowLeavesKilledTask("mesh");
   });
 
   it("removing everything leaves no VXLAN device, bridge, nftables rule or address behind", async () => {
