@@ -7,34 +7,24 @@
 // the removed node's attachments with it. Probes from the cluster side are one-shot services
 // read back through `service logs`; busybox's wget crashes here, so nslookup and nc it is.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomBytes } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
-import { join } from "node:path";
-import { Lab } from "../../deploy/lab/lab.js";
-import { formCluster } from "../../deploy/lab/cluster.js";
-import { api, repoRoot } from "../helpers/daemon.js";
-import { buildBusyboxArchive } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import type { Lab } from "../../deploy/lab/lab.js";
+import { api, shoaldPath } from "../helpers/daemon.js";
 import { until } from "../helpers/cluster.js";
+import { LabDocker, lookup, overlayLab, resolved, servedBy } from "../helpers/overlay-lab.js";
 import { overlayBridgeName, overlayVxlanName } from "../../agent/engine/network/overlay/names.js";
 
-const shoald = join(repoRoot, "dist/daemon/main.js");
 let lab: Lab;
+const cli = new LabDocker(() => lab);
+const sock = (host: string): string => cli.sock(host);
+const dk = cli.dk.bind(cli);
+const ok = cli.ok.bind(cli);
+const serviceProbe = cli.probe.bind(cli);
 
 interface Task {
   NodeID: string;
   DesiredState: string;
   Status: { State: string };
   NetworksAttachments?: Array<{ Network: { ID: string }; Addresses: string[] }>;
-}
-
-const sock = (host: string): string => lab.host(host).socket;
-const dk = (host: string, args: string[]) => docker(sock(host), args);
-
-async function ok(host: string, args: string[]): Promise<string> {
-  const r = await dk(host, args);
-  expect(r.code, `docker ${args.join(" ")} on ${host}: ${r.stderr}`).toBe(0);
-  return r.stdout;
 }
 
 const HTTPD = (text: string): string[] => [
@@ -44,27 +34,11 @@ const HTTPD = (text: string): string[] => [
 ];
 const WEB = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"];
 
-/** The A records busybox nslookup printed for `name`. */
-function resolved(out: string, name: string): string[] {
-  const block = out.split(`NSLOOKUP ${name}`)[1]?.split("NSLOOKUP-END")[0] ?? "";
-  const answers = block.split(/\n\s*\n/).filter((b) => /^Name:/m.test(b));
-  return answers.flatMap((b) => [...b.matchAll(/^Address:\s*([\d.]+)\s*$/gm)].map((m) => m[1])).sort();
-}
-const lookup = (name: string): string => `echo "NSLOOKUP ${name}"; nslookup ${name}; echo NSLOOKUP-END`;
 const get = (target: string): string =>
   `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${target} 80 | tail -1; echo`;
 const fetchTimes = (name: string, times: number): string =>
   `ip=$(nslookup ${name} | sed -n '/^Name:/,$p' | awk '/^Address/{print $2}' | head -1); ` +
   `for i in $(seq 1 ${times}); do ${get("$ip")}; done`;
-/** Lines that are container hostnames (what the web tasks serve). */
-const servedBy = (out: string): Set<string> =>
-  new Set(
-    out
-      .split("\n")
-      .map((l) => l.trim())
-      .filter((l) => /^[0-9a-f]{12}$/.test(l)),
-  );
-
 const ipOf = async (host: string, name: string): Promise<string> =>
   (await ok(host, ["inspect", "-f", '{{(index .NetworkSettings.Networks "app").IPAddress}}', name])).trim();
 
@@ -78,39 +52,6 @@ async function localNetworks(host: string): Promise<string[]> {
   return (await ok(host, ["network", "ls", "--format", "{{.Name}}"])).split("\n").filter(Boolean);
 }
 
-/** A task on `host` attached to `network` runs `script` once; what it printed. */
-let probes = 0;
-async function serviceProbe(host: string, network: string, script: string): Promise<string> {
-  const name = `probe${++probes}`;
-  await ok("m1", [
-    "service",
-    "create",
-    "--detach",
-    "--name",
-    name,
-    "--network",
-    network,
-    "--constraint",
-    `node.hostname==${host}`,
-    "--restart-condition",
-    "none",
-    "busybox",
-    "sh",
-    "-c",
-    `${script}; echo PROBE-DONE`,
-  ]);
-  const out = await until(
-    `${name} done`,
-    async () => {
-      const r = await dk("m1", ["service", "logs", "--raw", name]);
-      return r.stdout.includes("PROBE-DONE") ? r.stdout : undefined;
-    },
-    60_000,
-  );
-  await dk("m1", ["service", "rm", name]);
-  return out;
-}
-
 /** A container on w2 asking for `ip` on app starts: the address is free in the cluster. */
 const addressFree = async (host: string, ip: string): Promise<true | undefined> =>
   (await dk(host, ["run", "--rm", "--network", "app", "--ip", ip, "busybox", "true"])).code === 0
@@ -120,17 +61,7 @@ const addressFree = async (host: string, ip: string): Promise<true | undefined> 
 let appId = "";
 
 beforeAll(async () => {
-  lab = await Lab.up({
-    name: `a${randomBytes(3).toString("hex")}`,
-    managers: 1,
-    workers: 2,
-    root: await mkdtemp("/tmp/shoal-lab-"),
-    octet: 100 + Math.floor(Math.random() * 100),
-    shoald,
-  });
-  await formCluster(lab);
-  const archive = await buildBusyboxArchive();
-  await Promise.all(lab.state.hosts.map((h) => api(h.socket, "POST", "/images/load", archive)));
+  lab = await overlayLab("a");
   appId = (
     await ok("m1", ["network", "create", "-d", "overlay", "--attachable", "--subnet", "10.212.0.0/24", "app"])
   ).trim();
@@ -264,7 +195,7 @@ describe("plain containers on an attachable overlay network, across the lab", { 
       expect(r.stderr).toContain("no connection to the cluster's leader");
       expect(await ok("w2", ["ps", "-a", "--filter", "name=lonely", "--format", "{{.Names}}"])).toBe("");
     } finally {
-      await lab.start("m1", shoald);
+      await lab.start("m1", shoaldPath);
     }
     await until(
       "w2 ready again",

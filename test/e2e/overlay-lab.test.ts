@@ -6,19 +6,19 @@
 // through `service logs`.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
-import { join } from "node:path";
-import { Lab } from "../../deploy/lab/lab.js";
-import { formCluster } from "../../deploy/lab/cluster.js";
-import { api, repoRoot } from "../helpers/daemon.js";
-import { buildBusyboxArchive } from "../helpers/busybox.js";
-import { docker, shoal } from "../helpers/cli.js";
+import type { Lab } from "../../deploy/lab/lab.js";
+import { api, shoaldPath } from "../helpers/daemon.js";
+import { shoal } from "../helpers/cli.js";
 import { until } from "../helpers/cluster.js";
+import { LabDocker, lookup, overlayLab, resolved, servedBy } from "../helpers/overlay-lab.js";
 import { overlayBridgeName, overlayVxlanName } from "../../agent/engine/network/overlay/names.js";
 
-const shoald = join(repoRoot, "dist/daemon/main.js");
 let lab: Lab;
+const cli = new LabDocker(() => lab);
+const sock = (host: string): string => cli.sock(host);
+const dk = cli.dk.bind(cli);
+const ok = cli.ok.bind(cli);
+const probe = cli.probe.bind(cli);
 
 interface Task {
   ID: string;
@@ -26,15 +26,6 @@ interface Task {
   DesiredState: string;
   Status: { State: string; Err?: string; ContainerStatus?: { ContainerID: string } };
   NetworksAttachments?: Array<{ Network: { ID: string; Spec?: { Name?: string } }; Addresses: string[] }>;
-}
-
-const sock = (host: string): string => lab.host(host).socket;
-const dk = (host: string, args: string[]) => docker(sock(host), args);
-
-async function ok(host: string, args: string[]): Promise<string> {
-  const r = await dk(host, args);
-  expect(r.code, `docker ${args.join(" ")} on ${host}: ${r.stderr}`).toBe(0);
-  return r.stdout;
 }
 
 async function tasks(service: string): Promise<Task[]> {
@@ -63,51 +54,6 @@ function addresses(ts: Task[], network: string): string[] {
     .sort();
 }
 
-let probeCount = 0;
-/**
- * Run `script` once in a task on `host` attached to `network`, and give back what it printed.
- * The task runs to completion (restart condition none).
- */
-async function probe(host: string, network: string, script: string): Promise<string> {
-  const name = `probe${++probeCount}`;
-  await ok("m1", [
-    "service",
-    "create",
-    "--detach",
-    "--name",
-    name,
-    "--network",
-    network,
-    "--constraint",
-    `node.hostname==${host}`,
-    "--restart-condition",
-    "none",
-    "busybox",
-    "sh",
-    "-c",
-    `${script}; echo PROBE-DONE`,
-  ]);
-  const out = await until(
-    `${name} done`,
-    async () => {
-      const r = await dk("m1", ["service", "logs", "--raw", name]);
-      return r.stdout.includes("PROBE-DONE") ? r.stdout : undefined;
-    },
-    60_000,
-  );
-  await dk("m1", ["service", "rm", name]);
-  return out;
-}
-
-/** The A records busybox nslookup printed for the name it was asked. */
-function resolved(out: string, name: string): string[] {
-  const block = out.split(`NSLOOKUP ${name}`)[1]?.split("NSLOOKUP-END")[0] ?? "";
-  const answers = block.split(/\n\s*\n/).filter((b) => /^Name:/m.test(b));
-  return answers.flatMap((b) => [...b.matchAll(/^Address:\s*([\d.]+)\s*$/gm)].map((m) => m[1])).sort();
-}
-
-const lookup = (name: string): string => `echo "NSLOOKUP ${name}"; nslookup ${name}; echo NSLOOKUP-END`;
-
 /**
  * Shell that fetches http://<name>/ `times` times and prints each answer's last line. busybox's
  * static wget crashes in glibc's resolver, so the name goes through nslookup and the request
@@ -125,27 +71,8 @@ async function hostGet(from: string, addr: string, port: number): Promise<string
   return r.stdout;
 }
 
-/** Lines that are container hostnames (what the web tasks serve). */
-const servedBy = (out: string): Set<string> =>
-  new Set(
-    out
-      .split("\n")
-      .map((l) => l.trim())
-      .filter((l) => /^[0-9a-f]{12}$/.test(l)),
-  );
-
 beforeAll(async () => {
-  lab = await Lab.up({
-    name: `o${randomBytes(3).toString("hex")}`,
-    managers: 1,
-    workers: 2,
-    root: await mkdtemp("/tmp/shoal-lab-"),
-    octet: 100 + Math.floor(Math.random() * 100),
-    shoald,
-  });
-  await formCluster(lab);
-  const archive = await buildBusyboxArchive();
-  await Promise.all(lab.state.hosts.map((h) => api(h.socket, "POST", "/images/load", archive)));
+  lab = await overlayLab("o");
 }, 240_000);
 
 /**
@@ -434,7 +361,7 @@ describe("overlay networks on the lab", { timeout: 240_000 }, () => {
         expect(servedBy(out).size).toBe(3);
       }
     } finally {
-      await lab.start("w1", shoald);
+      await lab.start("w1", shoaldPath);
     }
     await until("w1 ready", async () => {
       const nodes = (await api(sock("m1"), "GET", "/nodes")).json<
