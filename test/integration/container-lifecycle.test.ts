@@ -3,7 +3,6 @@ import { access, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ContainerEngine } from "../../agent/engine/container/engine.js";
-import { ShoalError } from "../../shared/errors.js";
 import {
   cgroupDirsLeft,
   collectLogs,
@@ -12,6 +11,7 @@ import {
   mountsUnder,
   type ContainerEnv,
 } from "../helpers/container-env.js";
+import { expectError } from "../helpers/cluster-objects.js";
 
 let env: ContainerEnv;
 let engine: ContainerEngine;
@@ -36,16 +36,6 @@ async function run(
   });
   await engine.start(Id);
   return Id;
-}
-
-async function expectError(p: Promise<unknown>, kind: string, message: RegExp): Promise<void> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(ShoalError);
-  expect((e as ShoalError).kind).toBe(kind);
-  expect((e as ShoalError).message).toMatch(message);
 }
 
 describe("container lifecycle", () => {

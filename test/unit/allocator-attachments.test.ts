@@ -6,14 +6,13 @@
 // behave; and the addresses come back every time.
 import { beforeEach, describe, expect, it } from "vitest";
 import { ClusterStore, localProposer } from "../../manager/store/store.js";
-import type { NodeObject } from "../../manager/store/types.js";
 import { ControlApi } from "../../manager/controlapi/control.js";
 import { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
 import { Allocations } from "../../manager/allocator/allocator.js";
 import { allocatePass } from "../../manager/allocator/loop.js";
 import { attachNetwork, detachNetwork } from "../../manager/allocator/attachments.js";
 import { networkState } from "../../manager/allocator/state.js";
-import { ShoalError } from "../../shared/errors.js";
+import { nodeObject, expectError } from "../helpers/cluster-objects.js";
 
 let store: ClusterStore;
 let control: ControlApi;
@@ -22,19 +21,6 @@ let nets: ClusterNetworksApi;
 const C1 = "a".repeat(64);
 const C2 = "b".repeat(64);
 const C3 = "c".repeat(64);
-
-function nodeObject(id: string, state: NodeObject["Status"]["State"] = "ready"): Omit<NodeObject, "Meta"> {
-  return {
-    ID: id,
-    Spec: { Role: "worker", Availability: "active" },
-    Description: {
-      Hostname: `host-${id}`,
-      Platform: { Architecture: "x86_64", OS: "linux" },
-      Resources: { NanoCPUs: 2e9, MemoryBytes: 2 ** 32 },
-    },
-    Status: { State: state, Addr: `192.168.1.${id.length + 10}` },
-  };
-}
 
 async function createNetwork(
   name: string,
@@ -64,16 +50,6 @@ const attachments = () => store.view((tx) => tx.list("attachments"));
 const nodeNetworks = (id: string) =>
   store.view((tx) => tx.get("nodes", id))?.Attachments?.map((a) => a.Network.Spec?.Name) ?? [];
 
-async function expectError(p: Promise<unknown>, kind: string, text: RegExp): Promise<void> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  expect(e).toBeInstanceOf(ShoalError);
-  expect((e as ShoalError).kind).toBe(kind);
-  expect((e as ShoalError).message).toMatch(text);
-}
-
 beforeEach(async () => {
   store = new ClusterStore();
   store.setProposer(localProposer(store));
@@ -81,8 +57,8 @@ beforeEach(async () => {
   nets = new ClusterNetworksApi(store);
   await store.update((tx) => {
     tx.create("clusters", { ID: "c", Spec: { Name: "default" } });
-    tx.create("nodes", nodeObject("n1"));
-    tx.create("nodes", nodeObject("n2"));
+    tx.create("nodes", nodeObject("n1", "ready", "host-n1"));
+    tx.create("nodes", nodeObject("n2", "ready", "host-n2"));
   });
   await allocatePass(store, { ensureIngress: true });
 });

@@ -5,30 +5,17 @@
 // as the orchestrator writes them.
 import { beforeEach, describe, expect, it } from "vitest";
 import { ClusterStore, localProposer } from "../../manager/store/store.js";
-import type { NodeObject, ServiceObject, TaskObject } from "../../manager/store/types.js";
+import type { ServiceObject, TaskObject } from "../../manager/store/types.js";
 import { ControlApi } from "../../manager/controlapi/control.js";
 import { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
 import { Allocations, noFreeAddress } from "../../manager/allocator/allocator.js";
 import { allocatePass } from "../../manager/allocator/loop.js";
 import { taskSpecOf } from "../../manager/orchestrator/reconcile.js";
-import { ShoalError } from "../../shared/errors.js";
+import { nodeObject, expectError } from "../helpers/cluster-objects.js";
 
 let store: ClusterStore;
 let control: ControlApi;
 let nets: ClusterNetworksApi;
-
-function nodeObject(id: string, state: NodeObject["Status"]["State"] = "ready"): Omit<NodeObject, "Meta"> {
-  return {
-    ID: id,
-    Spec: { Role: "worker", Availability: "active" },
-    Description: {
-      Hostname: id,
-      Platform: { Architecture: "x86_64", OS: "linux" },
-      Resources: { NanoCPUs: 2e9, MemoryBytes: 2 ** 32 },
-    },
-    Status: { State: state, Addr: `192.168.1.${id.length + 10}` },
-  };
-}
 
 async function createNetwork(
   name: string,
@@ -107,16 +94,6 @@ async function setTask(id: string, change: Partial<TaskObject> & { state?: TaskO
 const task = (id: string) => store.view((tx) => tx.get("tasks", id)) as TaskObject;
 const network = (name: string) => store.view((tx) => tx.byName("networks", name))!;
 const usage = () => store.view((tx) => Allocations.fromStore(tx).usage());
-
-async function expectError(p: Promise<unknown>, kind: string, text: RegExp): Promise<void> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  expect(e).toBeInstanceOf(ShoalError);
-  expect((e as ShoalError).kind).toBe(kind);
-  expect((e as ShoalError).message).toMatch(text);
-}
 
 beforeEach(async () => {
   store = new ClusterStore();
