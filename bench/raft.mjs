@@ -24,7 +24,7 @@ const electionTicks = Number(opt["election-ticks"]);
 const valueBytes = Number(opt["value-bytes"]);
 
 const repo = resolve(import.meta.dirname, "..");
-const server = join(repo, "dist/manager/raft/kv/server.js");
+const server = join(repo, "dist/test/raft/kv/server.js");
 // Under the repository's filesystem rather than a possible tmpfs: the WAL's fsync must be real.
 const root = await mkdtemp(join(process.env.SHOAL_BENCH_DIR ?? "/tmp", "shoal-raft-bench-"));
 

@@ -12,7 +12,7 @@ import type { Logger } from "../shared/logging.js";
 import { verifyNodeCertificate, type NodeIdentity } from "../manager/ca/ca.js";
 import { grpcError, notLeaderError } from "../manager/ca/server.js";
 import type { Manager } from "../manager/manager.js";
-import { NotLeaderError } from "../manager/raft/node.js";
+import { NotLeaderError } from "../manager/raft/index.js";
 
 export interface NodeServiceHost {
   socketPath: string;

@@ -5,11 +5,16 @@
 // peers before it has replayed anything.
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
-import { NodeDisk } from "./raft/disk.js";
-import { NodeClosedError, NotLeaderError, RaftNode } from "./raft/node.js";
-import { ProposalDroppedError } from "./raft/errors.js";
-import { GrpcTransport } from "./raft/transport/grpc-transport.js";
-import type { ConfChange, ConfState } from "./raft/types.js";
+import {
+  GrpcTransport,
+  NodeClosedError,
+  NodeDisk,
+  NotLeaderError,
+  ProposalDroppedError,
+  RaftNode,
+  type ConfChange,
+  type ConfState,
+} from "./raft/index.js";
 import type { Logger } from "../shared/logging.js";
 import { readJsonIfExists, writeJsonAtomic } from "../shared/fsutil.js";
 import { unavailable } from "../shared/errors.js";

@@ -9,7 +9,7 @@ import { peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
 import { verifyNodeCertificate } from "../ca/ca.js";
 import { grpcError, notLeaderError } from "../ca/server.js";
-import { NotLeaderError } from "../raft/node.js";
+import { NotLeaderError } from "../raft/index.js";
 import type { ClusterStore } from "../store/store.js";
 import { attachNetwork, detachNetwork } from "./attachments.js";
 

@@ -1,11 +1,9 @@
-// Public API of the raft core. manager/raft is a standalone library: nothing here imports from
-// the rest of manager/.
-export * from "./types.js";
-export { CompactedError, UnavailableError, type RaftStorage } from "./storage.js";
-export { MemoryStorage, SnapshotOutOfDateError } from "./memory-storage.js";
-export { RawNode, type RaftStatus, type ProgressStatus } from "./raw-node.js";
-export { Raft, NONE, type RaftConfig } from "./raft.js";
-export { ProposalDroppedError, ConfChangeError } from "./errors.js";
-export { encodeConfChange, decodeConfChange } from "./conf-change.js";
-export type { ProgressState } from "./progress.js";
-export { newMessage } from "./util.js";
+// The Raft library's public entry: what the rest of shoal (and the kv test server in
+// test/raft/kv/) uses. manager/raft stands alone: it imports nothing of ours but proto/ (its
+// gRPC messages). Inside: core/ is the pure consensus state machine, wal/ and snap/ persist on
+// a Disk (disk.ts), driver/ runs the Ready loop (RaftNode), transport/ is gRPC. See docs/raft.md.
+export { RaftNode, NodeClosedError, NotLeaderError, type StateMachine } from "./driver/node.js";
+export { NodeDisk } from "./disk.js";
+export { GrpcTransport } from "./transport/grpc-transport.js";
+export { ProposalDroppedError } from "./core/errors.js";
+export type { ConfChange, ConfState, NodeId } from "./core/types.js";

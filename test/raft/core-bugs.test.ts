@@ -2,9 +2,9 @@
 // (etcd raft_test.go: TestLeaderStepdownWhenQuorumLost, TestLeaderSupersedingWithCheckQuorum,
 // TestFreeStuckCandidateWithCheckQuorum, TestPreVoteWithCheckQuorum, TestDisruptiveFollower...).
 import { describe, expect, test } from "vitest";
-import { MemoryStorage } from "../../manager/raft/memory-storage.js";
-import { CAMPAIGN_TRANSFER } from "../../manager/raft/raft.js";
-import type { Message, NodeId, Snapshot } from "../../manager/raft/types.js";
+import { MemoryStorage } from "../../manager/raft/core/memory-storage.js";
+import { CAMPAIGN_TRANSFER } from "../../manager/raft/core/raft.js";
+import type { Message, NodeId, Snapshot } from "../../manager/raft/core/types.js";
 import { Network, ents, msg, newTestRaft, storageWith } from "./helpers/network.js";
 
 const cq = (preVote: boolean) => ({ config: { checkQuorum: true, preVote } });

@@ -1,15 +1,15 @@
 // Ports of etcd-raft storage_test.go, log_test.go, log_unstable_test.go, tracker tests and
 // quorum tests: the data structures under the state machine.
 import { describe, expect, test } from "vitest";
-import { Inflights } from "../../manager/raft/inflights.js";
-import { Unstable } from "../../manager/raft/log-unstable.js";
-import { MemoryStorage, SnapshotOutOfDateError } from "../../manager/raft/memory-storage.js";
-import { Progress } from "../../manager/raft/progress.js";
-import { majorityCommittedIndex, majorityVoteResult } from "../../manager/raft/quorum.js";
-import { RaftLog } from "../../manager/raft/raft-log.js";
-import { CompactedError, UnavailableError } from "../../manager/raft/storage.js";
-import type { Entry, Snapshot } from "../../manager/raft/types.js";
-import { ENTRY_OVERHEAD, NO_LIMIT } from "../../manager/raft/util.js";
+import { Inflights } from "../../manager/raft/core/inflights.js";
+import { Unstable } from "../../manager/raft/core/log-unstable.js";
+import { MemoryStorage, SnapshotOutOfDateError } from "../../manager/raft/core/memory-storage.js";
+import { Progress } from "../../manager/raft/core/progress.js";
+import { majorityCommittedIndex, majorityVoteResult } from "../../manager/raft/core/quorum.js";
+import { RaftLog } from "../../manager/raft/core/raft-log.js";
+import { CompactedError, UnavailableError } from "../../manager/raft/core/storage.js";
+import type { Entry, Snapshot } from "../../manager/raft/core/types.js";
+import { ENTRY_OVERHEAD, NO_LIMIT } from "../../manager/raft/core/util.js";
 
 type IT = [index: number, term: number];
 const e = (index: number, term: number, data = ""): Entry => ({

@@ -1,10 +1,10 @@
 // ReadIndex (etcd TestReadOnlyOptionSafe, TestReadOnlyForNewLeader), membership changes
 // (learners, promotion, removal, one at a time) and leader transfer (etcd TestLeaderTransfer*).
 import { describe, expect, test } from "vitest";
-import { decodeConfChange, encodeConfChange } from "../../manager/raft/conf-change.js";
-import { ProposalDroppedError } from "../../manager/raft/errors.js";
-import { MemoryStorage } from "../../manager/raft/memory-storage.js";
-import type { ConfChange } from "../../manager/raft/types.js";
+import { decodeConfChange, encodeConfChange } from "../../manager/raft/core/conf-change.js";
+import { ProposalDroppedError } from "../../manager/raft/core/errors.js";
+import { MemoryStorage } from "../../manager/raft/core/memory-storage.js";
+import type { ConfChange } from "../../manager/raft/core/types.js";
 import { Network, dec, enc, msg, newTestRaft } from "./helpers/network.js";
 
 const reads = (net: Network, id: number): [number, string][] =>

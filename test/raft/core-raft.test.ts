@@ -1,8 +1,8 @@
 // Ports of etcd-raft raft_paper_test.go and the election / replication parts of raft_test.go.
 import { describe, expect, test } from "vitest";
-import { ProposalDroppedError } from "../../manager/raft/errors.js";
-import type { Raft } from "../../manager/raft/raft.js";
-import type { Entry, Message, NodeId } from "../../manager/raft/types.js";
+import { ProposalDroppedError } from "../../manager/raft/core/errors.js";
+import type { Raft } from "../../manager/raft/core/raft.js";
+import type { Entry, Message, NodeId } from "../../manager/raft/core/types.js";
 import {
   Network,
   dec,

@@ -1,10 +1,10 @@
 // RawNode Ready semantics (etcd rawnode_test.go) and a seeded randomized simulation checking
 // the Raft safety properties on every step.
 import { describe, expect, test } from "vitest";
-import { ProposalDroppedError } from "../../manager/raft/errors.js";
-import { MemoryStorage } from "../../manager/raft/memory-storage.js";
-import { RawNode } from "../../manager/raft/raw-node.js";
-import type { Entry, NodeId } from "../../manager/raft/types.js";
+import { ProposalDroppedError } from "../../manager/raft/core/errors.js";
+import { MemoryStorage } from "../../manager/raft/core/memory-storage.js";
+import { RawNode } from "../../manager/raft/core/raw-node.js";
+import type { Entry, NodeId } from "../../manager/raft/core/types.js";
 import { Network, dec, enc, ents, msg } from "./helpers/network.js";
 import { seededRand } from "./sim/rand.js";
 

@@ -1,10 +1,10 @@
 // Ports of etcd-raft raft_snap_test.go and raft_flow_control_test.go, plus network-level
 // snapshot catch-up and the uncommitted-size limit.
 import { describe, expect, test } from "vitest";
-import { ProposalDroppedError } from "../../manager/raft/errors.js";
-import { MemoryStorage } from "../../manager/raft/memory-storage.js";
-import type { Raft } from "../../manager/raft/raft.js";
-import type { Snapshot } from "../../manager/raft/types.js";
+import { ProposalDroppedError } from "../../manager/raft/core/errors.js";
+import { MemoryStorage } from "../../manager/raft/core/memory-storage.js";
+import type { Raft } from "../../manager/raft/core/raft.js";
+import type { Snapshot } from "../../manager/raft/core/types.js";
 import { Network, enc, ents, msg, newTestRaft, type TestRaftOptions } from "./helpers/network.js";
 
 const testingSnap: Snapshot = {

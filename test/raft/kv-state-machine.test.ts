@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { KvStateMachine } from "../../manager/raft/kv/state-machine.js";
-import { encodeKvCommand } from "../../manager/raft/kv/commands.js";
+import { KvStateMachine } from "./kv/state-machine.js";
+import { encodeKvCommand } from "./kv/commands.js";
 
 describe("KvStateMachine", () => {
   it("applies put, get and cas in order", () => {

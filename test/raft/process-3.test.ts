@@ -1,4 +1,4 @@
-// Real processes, three members: `node dist/manager/raft/kv/server.js` each, gRPC on loopback, WAL
+// Real processes, three members: `node dist/test/raft/kv/server.js` each, gRPC on loopback, WAL
 // on disk. Concurrent clients run throughout each fault; afterwards every acknowledged write must
 // be there and the recorded history must be linearizable. Needs `npm run build` first.
 // Ticks are short (20 ms, election after 10) so faults resolve quickly; nothing here asserts how

@@ -1,8 +1,9 @@
 import { posix } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeDisk, type Disk, type DiskFile } from "../../manager/raft/disk.js";
-import { Snapshotter, snapshotFileName } from "../../manager/raft/snap/index.js";
-import type { Snapshot } from "../../manager/raft/types.js";
+import type { Disk, DiskFile } from "../../manager/raft/disk.js";
+import { FakeDisk } from "./helpers/fake-disk.js";
+import { Snapshotter, snapshotFileName } from "../../manager/raft/snap/snapshotter.js";
+import type { Snapshot } from "../../manager/raft/core/types.js";
 import { captureLogger, diskKinds, writeBytes, type DiskEnv } from "./helpers/disk.js";
 import { seededRand } from "./sim/rand.js";
 

@@ -11,7 +11,7 @@ import {
   snapshotFromProto,
   snapshotToProto,
 } from "../../manager/raft/transport/convert.js";
-import type { ConfChange, Message, MessageType, Snapshot } from "../../manager/raft/types.js";
+import type { ConfChange, Message, MessageType, Snapshot } from "../../manager/raft/core/types.js";
 
 const ALL_TYPES: MessageType[] = [
   "hup",

@@ -9,7 +9,7 @@ import {
   type GrpcTransportOptions,
   type TransportLogger,
 } from "../../manager/raft/transport/grpc-transport.js";
-import type { Message, NodeId } from "../../manager/raft/types.js";
+import type { Message, NodeId } from "../../manager/raft/core/types.js";
 
 // The daemon hands its pino logger to the transport; this fails to compile if that stops fitting.
 const _pinoFits: TransportLogger = pino({ level: "silent" });

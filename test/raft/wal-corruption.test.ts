@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Wal, WalCorruptError } from "../../manager/raft/wal/index.js";
+import { Wal, WalCorruptError } from "../../manager/raft/wal/wal.js";
 import { crc32, crc32Fallback } from "../../manager/raft/wal/crc.js";
 import { captureLogger, diskKinds, entries, entry, writeBytes, type DiskEnv } from "./helpers/disk.js";
 

@@ -1,8 +1,8 @@
 import { setImmediate as tick } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { FakeDisk } from "../../manager/raft/disk.js";
-import type { Entry, HardState } from "../../manager/raft/types.js";
-import { Wal, type WalState } from "../../manager/raft/wal/index.js";
+import { FakeDisk } from "./helpers/fake-disk.js";
+import type { Entry, HardState } from "../../manager/raft/core/types.js";
+import { Wal, type WalState } from "../../manager/raft/wal/wal.js";
 import { captureLogger, entry } from "./helpers/disk.js";
 import { seededRand } from "./sim/rand.js";
 

@@ -1,7 +1,7 @@
 import { setImmediate as tick } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { FakeDisk } from "../../manager/raft/disk.js";
-import { Wal, WalFailedError } from "../../manager/raft/wal/index.js";
+import { FakeDisk } from "./helpers/fake-disk.js";
+import { Wal, WalFailedError } from "../../manager/raft/wal/wal.js";
 import { captureLogger, diskKinds, entries, entry } from "./helpers/disk.js";
 
 async function freshWal(): Promise<{ disk: FakeDisk; wal: Wal }> {

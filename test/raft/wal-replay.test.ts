@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Wal } from "../../manager/raft/wal/index.js";
-import type { Entry } from "../../manager/raft/types.js";
+import { Wal } from "../../manager/raft/wal/wal.js";
+import type { Entry } from "../../manager/raft/core/types.js";
 import { captureLogger, diskKinds, entries, entry, type DiskEnv } from "./helpers/disk.js";
 
 describe.each(diskKinds)("WAL replay on $name", (kind) => {

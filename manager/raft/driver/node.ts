@@ -4,17 +4,17 @@
 // gRPC transport, the simulator gives it its own clock, network and FakeDisk, so both run
 // exactly this code.
 import { posix } from "node:path";
-import type { Disk, PersistLogger } from "./disk.js";
-import { warningLogger } from "./disk.js";
-import { Wal } from "./wal/index.js";
-import { Snapshotter } from "./snap/index.js";
-import { MemoryStorage } from "./memory-storage.js";
-import { RawNode, type RaftStatus } from "./raw-node.js";
-import { encodeConfChange, decodeConfChange } from "./conf-change.js";
-import { ProposalDroppedError } from "./errors.js";
+import type { Disk, PersistLogger } from "../disk.js";
+import { warningLogger } from "../disk.js";
+import { Wal } from "../wal/wal.js";
+import { Snapshotter } from "../snap/snapshotter.js";
+import { MemoryStorage } from "../core/memory-storage.js";
+import { RawNode, type RaftStatus } from "../core/raw-node.js";
+import { encodeConfChange, decodeConfChange } from "../core/conf-change.js";
+import { ProposalDroppedError } from "../core/errors.js";
 import { unwrapCommand, wrapCommand } from "./envelope.js";
 import { Waiters } from "./waiters.js";
-import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from "./types.js";
+import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } from "../core/types.js";
 
 /** The replicated state machine. apply() must be deterministic. */
 export interface StateMachine {

@@ -12,7 +12,7 @@
 
 import { posix } from "node:path";
 import { diskErrorCode, warningLogger, type Disk, type PersistLogger } from "../disk.js";
-import type { Snapshot } from "../types.js";
+import type { Snapshot } from "../core/types.js";
 import { crc32 } from "../wal/crc.js";
 import type { SnapshotMarker } from "../wal/record.js";
 

@@ -13,7 +13,7 @@ import type {
   MessageType,
   Snapshot,
   SnapshotMetadata,
-} from "../types.js";
+} from "../core/types.js";
 
 /** A wire message this build cannot represent (an unknown enum value from a newer peer, say). */
 export class ProtoConversionError extends Error {

@@ -6,7 +6,7 @@ import { constants as bufferConstants } from "node:buffer";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../../../proto/gen/raft.js";
-import type { Message, NodeId } from "../types.js";
+import type { Message, NodeId } from "../core/types.js";
 import { messageFromProto, messageToProto } from "./convert.js";
 
 /** pino's Logger fits; so does console. */

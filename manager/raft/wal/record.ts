@@ -45,7 +45,7 @@
  * A record that verifies but does not decode is always WalCorruptError (it was written that way).
  */
 
-import type { Entry, HardState } from "../types.js";
+import type { Entry, HardState } from "../core/types.js";
 import { crc32 } from "./crc.js";
 
 export const WAL_MAGIC = new TextEncoder().encode("SHOALWAL");

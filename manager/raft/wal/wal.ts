@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import type { Disk, DiskFile, PersistLogger } from "../disk.js";
 import { warningLogger } from "../disk.js";
-import type { Entry, HardState } from "../types.js";
+import type { Entry, HardState } from "../core/types.js";
 import {
   decodePayload,
   encodeEntries,

@@ -1,8 +1,9 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FakeDisk, NodeDisk, type Disk, type PersistLogger } from "../../../manager/raft/disk.js";
-import type { Entry } from "../../../manager/raft/types.js";
+import { NodeDisk, type Disk, type PersistLogger } from "../../../manager/raft/disk.js";
+import { FakeDisk } from "./fake-disk.js";
+import type { Entry } from "../../../manager/raft/core/types.js";
 
 export interface DiskEnv {
   disk: Disk;

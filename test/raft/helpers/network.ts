@@ -1,10 +1,10 @@
 // An in-process network of RawNodes for the raft core tests (the spirit of etcd raft_test.go's
 // `network`): messages are delivered synchronously, in FIFO order, until the network is quiet.
 // Every Ready is handled like the real driver: persist to MemoryStorage, send, apply, advance.
-import { decodeConfChange } from "../../../manager/raft/conf-change.js";
-import { MemoryStorage } from "../../../manager/raft/memory-storage.js";
-import { Raft, type RaftConfig } from "../../../manager/raft/raft.js";
-import { RawNode } from "../../../manager/raft/raw-node.js";
+import { decodeConfChange } from "../../../manager/raft/core/conf-change.js";
+import { MemoryStorage } from "../../../manager/raft/core/memory-storage.js";
+import { Raft, type RaftConfig } from "../../../manager/raft/core/raft.js";
+import { RawNode } from "../../../manager/raft/core/raw-node.js";
 import type {
   ConfState,
   Entry,
@@ -13,7 +13,7 @@ import type {
   NodeId,
   ReadState,
   Snapshot,
-} from "../../../manager/raft/types.js";
+} from "../../../manager/raft/core/types.js";
 import { seededRand } from "../sim/rand.js";
 
 export interface NetNode {
@@ -331,4 +331,4 @@ export function electLeader(r: Raft): void {
   r.becomeLeader();
 }
 
-export { newMessage as msg } from "../../../manager/raft/util.js";
+export { newMessage as msg } from "../../../manager/raft/core/util.js";

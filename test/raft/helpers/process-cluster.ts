@@ -1,4 +1,4 @@
-// A Raft cluster of real processes: each member is `node dist/manager/raft/kv/server.js` with its
+// A Raft cluster of real processes: each member is `node dist/test/raft/kv/server.js` with its
 // own WAL folder, talking gRPC on loopback. Every directed link i → j may go through a TcpProxy
 // (member i is given the proxy's address for j), so tests can cut links; members can be killed
 // (SIGKILL), restarted on the same folder, and paused (SIGSTOP / SIGCONT).
@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { Agent, request } from "undici";
 import { TcpProxy, type LinkMode } from "./process-proxy.js";
 
-export const SERVER_JS = resolve(import.meta.dirname, "../../../dist/manager/raft/kv/server.js");
+export const SERVER_JS = resolve(import.meta.dirname, "../../../dist/test/raft/kv/server.js");
 
 export interface ClusterOptions {
   size: number;

@@ -15,7 +15,7 @@
 // A member that is not the leader answers 421 with the leader's id (and client address when
 // known), so clients go to the leader directly instead of paying a forwarding hop.
 //
-// Usage: node dist/manager/raft/kv/server.js --id N --peers 1=h:p,2=h:p,3=h:p --dir DIR
+// Usage: node dist/test/raft/kv/server.js --id N --peers 1=h:p,2=h:p,3=h:p --dir DIR
 //        --client-port P [--bootstrap] [--tick-ms 100] [--election-ticks 10]
 //        [--heartbeat-ticks 1] [--snapshot-entries N] [--catch-up-entries N] [--raft-listen h:p]
 //        [--client-peers 1=h:p,...] [--propose-timeout-ms 3000]
@@ -27,10 +27,13 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { pino } from "pino";
-import { NodeDisk } from "../disk.js";
-import { RaftNode } from "../node.js";
-import { GrpcTransport } from "../transport/grpc-transport.js";
-import type { ConfChange, NodeId } from "../types.js";
+import {
+  GrpcTransport,
+  NodeDisk,
+  RaftNode,
+  type ConfChange,
+  type NodeId,
+} from "../../../manager/raft/index.js";
 import { encodeKvCommand, type KvOp, type KvResult } from "./commands.js";
 import { KvStateMachine } from "./state-machine.js";
 

@@ -2,12 +2,12 @@
 // snapshotter and key-value state machine, on a FakeDisk and a seeded fake network, in one
 // process. Every random choice comes from one seed, so a failing run is replayed by its seed.
 import { createHash } from "node:crypto";
-import { FakeDisk } from "../../../manager/raft/disk.js";
-import { RaftNode } from "../../../manager/raft/node.js";
-import { KvStateMachine } from "../../../manager/raft/kv/state-machine.js";
-import { encodeKvCommand, type KvOp, type KvResult } from "../../../manager/raft/kv/commands.js";
-import { ProposalDroppedError } from "../../../manager/raft/errors.js";
-import type { Message, NodeId } from "../../../manager/raft/types.js";
+import { FakeDisk } from "../helpers/fake-disk.js";
+import { RaftNode } from "../../../manager/raft/driver/node.js";
+import { KvStateMachine } from "../kv/state-machine.js";
+import { encodeKvCommand, type KvOp, type KvResult } from "../kv/commands.js";
+import { ProposalDroppedError } from "../../../manager/raft/core/errors.js";
+import type { Message, NodeId } from "../../../manager/raft/core/types.js";
 import type { KvOp as HistoryOp } from "../lin/checker.js";
 import { Rand } from "./rand.js";
 import { SimNetwork, type NetworkFaults } from "./network.js";

@@ -1,6 +1,6 @@
 // The simulated network: messages are delayed, lost, duplicated and reordered at random, and
 // links can be cut in one direction (partitions, including one-way and partial ones).
-import type { Message, NodeId } from "../../../manager/raft/types.js";
+import type { Message, NodeId } from "../../../manager/raft/core/types.js";
 import type { Rand } from "./rand.js";
 
 export interface NetworkFaults {
