@@ -15,7 +15,7 @@ import type {
 } from "./types.js";
 import { newMessage } from "./util.js";
 
-export interface ProgressStatus {
+interface ProgressStatus {
   match: number;
   next: number;
   state: ProgressState;

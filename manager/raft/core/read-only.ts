@@ -1,7 +1,7 @@
 import type { Message, NodeId } from "./types.js";
 import { bytesKey } from "./util.js";
 
-export interface ReadIndexStatus {
+interface ReadIndexStatus {
   req: Message;
   index: number;
   acks: Map<NodeId, boolean>;

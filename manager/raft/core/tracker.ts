@@ -156,6 +156,6 @@ export class ProgressTracker {
   }
 }
 
-export function sortedIds(ids: Iterable<NodeId>): NodeId[] {
+function sortedIds(ids: Iterable<NodeId>): NodeId[] {
   return [...ids].sort((a, b) => a - b);
 }

@@ -12,12 +12,12 @@ export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
  */
 export const ENTRY_OVERHEAD = 24;
 
-export function entrySize(e: Entry): number {
+function entrySize(e: Entry): number {
   return e.data.byteLength + ENTRY_OVERHEAD;
 }
 
 /** etcd's payloadSize: the uncommitted-log and in-flight byte budgets count the data only. */
-export function payloadSize(e: Entry): number {
+function payloadSize(e: Entry): number {
   return e.data.byteLength;
 }
 

@@ -1,7 +1,7 @@
 // Entry data as the driver writes it: an 8-byte request id, then the user's command. The id
 // lets the node that proposed a command hand the state machine's result back to the caller
 // once the entry is applied, whichever leader committed it.
-export const ENVELOPE_HEADER = 8;
+const ENVELOPE_HEADER = 8;
 
 // Small envelopes are carved out of a shared slab: a separate ArrayBuffer per proposal costs an
 // off-heap allocation and GC tracking each, several times the copy itself. A slab is never

@@ -22,7 +22,7 @@ const HEADER = 8 + 4 + 4 + 8;
 const TWO32 = 2 ** 32;
 const NAME_RE = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
-export const DEFAULT_SNAPSHOTS_KEPT = 5;
+const DEFAULT_SNAPSHOTS_KEPT = 5;
 
 export interface SnapshotterOptions {
   /** How many snapshot files to keep (newest first); older ones are deleted after each save. */
@@ -65,7 +65,7 @@ function getU64(view: DataView, pos: number): number {
   return hi * TWO32 + view.getUint32(pos, true);
 }
 
-export function encodeSnapshot(s: Snapshot): Uint8Array {
+function encodeSnapshot(s: Snapshot): Uint8Array {
   const { index, term, confState } = s.metadata;
   const metaLen = 8 + 8 + 4 + 8 * confState.voters.length + 4 + 8 * confState.learners.length;
   const bodyLen = metaLen + s.data.length;
@@ -92,7 +92,7 @@ export function encodeSnapshot(s: Snapshot): Uint8Array {
 }
 
 /** Throws a plain Error naming what is wrong; the caller adds the file name. */
-export function decodeSnapshot(buf: Uint8Array): Snapshot {
+function decodeSnapshot(buf: Uint8Array): Snapshot {
   if (buf.length < HEADER) throw new Error(`only ${buf.length} bytes`);
   if (!MAGIC.every((b, i) => buf[i] === b)) throw new Error("bad magic");
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);

@@ -94,7 +94,7 @@ function fromBuffer(b: Uint8Array): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-export function entryToProto(e: Entry): pb.Entry {
+function entryToProto(e: Entry): pb.Entry {
   return {
     term: u64(e.term, "entry term"),
     index: u64(e.index, "entry index"),
@@ -103,7 +103,7 @@ export function entryToProto(e: Entry): pb.Entry {
   };
 }
 
-export function entryFromProto(e: pb.Entry): Entry {
+function entryFromProto(e: pb.Entry): Entry {
   return {
     term: e.term,
     index: e.index,
@@ -120,11 +120,11 @@ export function hardStateFromProto(h: pb.HardState): HardState {
   return { term: h.term, vote: h.vote, commit: h.commit };
 }
 
-export function confStateToProto(c: ConfState): pb.ConfState {
+function confStateToProto(c: ConfState): pb.ConfState {
   return { voters: c.voters.map((v) => u64(v, "voter")), learners: c.learners.map((l) => u64(l, "learner")) };
 }
 
-export function confStateFromProto(c: pb.ConfState | undefined): ConfState {
+function confStateFromProto(c: pb.ConfState | undefined): ConfState {
   return { voters: c ? [...c.voters] : [], learners: c ? [...c.learners] : [] };
 }
 
@@ -146,7 +146,7 @@ export function confChangeFromProto(c: pb.ConfChange): ConfChange {
   return out;
 }
 
-export function snapshotMetadataToProto(m: SnapshotMetadata): pb.SnapshotMetadata {
+function snapshotMetadataToProto(m: SnapshotMetadata): pb.SnapshotMetadata {
   return {
     index: u64(m.index, "snapshot index"),
     term: u64(m.term, "snapshot term"),
@@ -154,7 +154,7 @@ export function snapshotMetadataToProto(m: SnapshotMetadata): pb.SnapshotMetadat
   };
 }
 
-export function snapshotMetadataFromProto(m: pb.SnapshotMetadata | undefined): SnapshotMetadata {
+function snapshotMetadataFromProto(m: pb.SnapshotMetadata | undefined): SnapshotMetadata {
   return { index: m?.index ?? 0, term: m?.term ?? 0, confState: confStateFromProto(m?.confState) };
 }
 

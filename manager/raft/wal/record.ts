@@ -48,9 +48,9 @@
 import type { Entry, HardState } from "../core/types.js";
 import { crc32 } from "./crc.js";
 
-export const WAL_MAGIC = new TextEncoder().encode("SHOALWAL");
-export const WAL_VERSION = 1;
-export const FRAME_HEADER = 8;
+const WAL_MAGIC = new TextEncoder().encode("SHOALWAL");
+const WAL_VERSION = 1;
+const FRAME_HEADER = 8;
 
 export const Kind = { Header: 1, HardState: 2, Entries: 3, SnapshotMarker: 4 } as const;
 
@@ -59,7 +59,7 @@ export interface SnapshotMarker {
   term: number;
 }
 
-export interface SegmentHeader {
+interface SegmentHeader {
   seq: number;
   firstIndex: number;
   prevCrc: number;
@@ -252,7 +252,7 @@ export function frame(payloads: readonly Uint8Array[], seed: number): { bytes: U
   return { bytes: out, lastCrc };
 }
 
-export type FrameResult =
+type FrameResult =
   | { ok: true; payload: Uint8Array; crc: number; end: number }
   | { ok: false; reason: string; claimedEnd?: number };
 

@@ -16,9 +16,7 @@ import {
   type WalRecord,
 } from "./record.js";
 
-export type { SnapshotMarker } from "./record.js";
-
-export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 
 export interface WalOptions {
   /** A segment is cut once it has reached this size (checked before each batch). */
@@ -35,7 +33,7 @@ export interface WalState {
 }
 
 /** What open() cut from the tail of the last segment. */
-export interface WalRepair {
+interface WalRepair {
   file: string;
   offset: number;
   droppedBytes: number;
