@@ -1,6 +1,5 @@
 // manager/raft stands alone (docs/raft.md): it imports nothing of ours but shared/ and proto/
-// (today: proto/ only), and the rest
-// of shoal reaches it only through its public entry, manager/raft/index.ts.
+// (today proto/ only), and the rest of shoal reaches it only through manager/raft/index.ts.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
