@@ -1,4 +1,4 @@
-// Conversions between the core's plain objects (../types.ts) and the wire messages generated from
+// Conversions between the core's plain objects (../core/types.ts) and the wire messages generated from
 // proto/raft.proto. Both directions are exact: every field round-trips, including zeros and empty
 // byte strings, so the core sees what its peer's core produced.
 import * as pb from "../../../proto/gen/raft.js";
