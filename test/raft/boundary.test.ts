@@ -32,6 +32,16 @@ describe("manager/raft's boundary", () => {
     expect(bad).toEqual([]);
   });
 
+  it("keeps the core pure: core/ imports nothing but core/ (no node: modules, no packages)", () => {
+    const bad = tsFiles(`${RAFT}/core`).flatMap((f) =>
+      [...readFileSync(join(repo, f), "utf8").matchAll(/\b(?:from|import)\s*\(?\s*"([^"]+)"/g)]
+        .map((m) => (m[1].startsWith(".") ? relative(repo, resolve(join(repo, dirname(f)), m[1])) : m[1]))
+        .filter((t) => !t.startsWith(`${RAFT}/core/`))
+        .map((t) => `${f} -> ${t}`),
+    );
+    expect(bad).toEqual([]);
+  });
+
   it("is used by the product code through manager/raft/index.ts only", () => {
     const product = ["shared", "manager", "agent", "cli", "daemon"].flatMap(tsFiles);
     const bad = product
