@@ -24,7 +24,7 @@ export const protobufPackage = "shoal.raft.v1";
 export const protobufFileName = "raft.proto";
 
 /**
- * Raft messages between managers. They mirror manager/raft/types.ts one to one; the transport
+ * Raft messages between managers. They mirror manager/raft/core/types.ts one to one; the transport
  * (manager/raft/transport/convert.ts) converts between the two. Terms, indexes and node ids are
  * uint64 on the wire and JavaScript numbers in memory (safe to 2^53).
  */
