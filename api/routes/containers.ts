@@ -8,6 +8,7 @@ import { qBool, qFilters, qInt, qString, type Query } from "../../shared/query.j
 import { toContainerInspect, toContainerSummary } from "../views/container.js";
 import { stdcopyFrame } from "../../shared/stdcopy.js";
 import { hijack } from "../stream/hijack.js";
+import { startStream } from "../stream/response.js";
 import { followAttach } from "../stream/attach.js";
 import { toDockerLogTime } from "../logs/time.js";
 import { parseLogQuery, unixSeconds } from "../logs/query.js";
@@ -126,11 +127,8 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     engine.get(request.params.id); // 404 before the headers go out
     const aborter = new AbortController();
     request.raw.on("close", () => aborter.abort());
-    reply.hijack();
-    const res = reply.raw;
     // Headers go out at once: clients wait for them before they start the container.
-    res.writeHead(200, { "Content-Type": "application/json" });
-    res.flushHeaders();
+    const res = startStream(reply, "application/json");
     try {
       const result = await engine.wait(request.params.id, condition, aborter.signal);
       res.end(JSON.stringify(result) + "\n");
@@ -146,14 +144,10 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     const aborter = new AbortController();
     request.raw.on("close", () => aborter.abort());
     const lines = engine.logs(c.Id, { follow, stdout, stderr, since, until, tail, signal: aborter.signal });
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      "Content-Type": c.Config.Tty
-        ? "application/vnd.docker.raw-stream"
-        : "application/vnd.docker.multiplexed-stream",
-    });
-    res.flushHeaders();
+    const res = startStream(
+      reply,
+      c.Config.Tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+    );
     await pump(lines, (line) => res.write(frame(line, c.Config.Tty, timestamps)), request, aborter);
     res.end();
   });

@@ -18,6 +18,7 @@ import type { ServiceLogHost } from "../deps.js";
 import { parseLogQuery } from "../logs/query.js";
 import { NodeUnavailableError, remoteContainerLogs } from "../logs/remote.js";
 import { logTimeKey, toDockerLogTime } from "../logs/time.js";
+import { startStream } from "../stream/response.js";
 
 export interface ServiceLogRoutesOptions {
   host: ServiceLogHost;
@@ -49,10 +50,7 @@ export const serviceLogRoutes: FastifyPluginAsync<ServiceLogRoutesOptions> = asy
     const aborter = new AbortController();
     // The response closes when the client goes away (or once it has ended): stop every reader.
     reply.raw.on("close", () => aborter.abort());
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { "Content-Type": "application/vnd.docker.multiplexed-stream" });
-    res.flushHeaders();
+    const res = startStream(reply, "application/vnd.docker.multiplexed-stream");
     const write = (line: LogLine, context: string): void => {
       if (aborter.signal.aborted) return;
       // The docker CLI reads the first word of a line as the task's context (details=1).
