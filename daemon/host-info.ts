@@ -3,7 +3,7 @@ import { cpus, hostname, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { newId } from "../shared/ids.js";
 import { readJsonIfExists, writeJsonAtomic } from "../shared/fsutil.js";
-import type { DaemonInfo } from "../agent/api/routes/system.js";
+import type { DaemonInfo } from "../api/deps.js";
 import type { DaemonOptions } from "./options.js";
 
 async function operatingSystem(): Promise<string> {

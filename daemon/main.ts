@@ -12,11 +12,8 @@ import { enginePaths } from "../agent/engine/config.js";
 import { ImageStore } from "../agent/engine/image/store.js";
 import { ContainerEngine } from "../agent/engine/container/engine.js";
 import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
-import { buildEngineApi } from "../agent/api/server.js";
-import { registerSwarmRoutes } from "../manager/controlapi/routes.js";
+import { buildApi } from "../api/server.js";
 import { Swarm } from "./swarm.js";
-import { registerClusterForwarding } from "./api-forward.js";
-import { registerServiceLogRoutes } from "./service-logs.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
 import { decodeRegistryAuth } from "../shared/registry-auth.js";
 import { Builder } from "../agent/engine/build/builder.js";
@@ -68,7 +65,7 @@ async function main(): Promise<void> {
     containers,
     log: log.child({ component: "builder" }),
   });
-  const app = buildEngineApi({
+  const app = buildApi({
     builder,
     registry,
     containers,
@@ -79,10 +76,8 @@ async function main(): Promise<void> {
     info,
     swarmInfo: () => swarm.info(),
     clusterNetworks: () => swarm.clusterNetworks(),
+    swarm,
   });
-  registerClusterForwarding(app, swarm, log.child({ component: "forward" }));
-  registerSwarmRoutes(app, swarm);
-  registerServiceLogRoutes(app, swarm, containers);
 
   await claimSocketPath(options.socketPath);
   await app.listen({ path: options.socketPath });

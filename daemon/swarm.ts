@@ -47,7 +47,7 @@ import { CAServer } from "../manager/ca/server.js";
 import { Manager } from "../manager/manager.js";
 import { ControlApi, view } from "../manager/controlapi/control.js";
 import { ClusterNetworksApi } from "../manager/controlapi/networks.js";
-import type { SwarmHost } from "../manager/controlapi/routes.js";
+import type { ForwardRouter, SwarmHost } from "../api/deps.js";
 import { newObjectId } from "../manager/store/store.js";
 import { DispatcherServer } from "../manager/dispatcher/server.js";
 import { ResourceAllocatorServer } from "../manager/allocator/server.js";
@@ -65,7 +65,6 @@ import {
   resourceAllocatorClient,
   withPort,
 } from "./cluster-client.js";
-import type { ForwardRouter } from "./api-forward.js";
 
 type Role = "manager" | "worker";
 

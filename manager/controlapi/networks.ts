@@ -1,8 +1,8 @@
 // The cluster's overlay networks through the Engine API's /networks routes on a manager
 // (`docker network create -d overlay`, ls, inspect, rm): stored in the cluster, allocated at
 // once (subnet, gateway, VXLAN id), shown in Docker's shape with Scope "swarm". The engine's
-// routes call this as their ClusterNetworks delegate (agent/api/cluster-networks.ts; the
-// manager may not import agent code, so the shape is matched, not imported).
+// routes call this as their ClusterNetworks delegate (api/deps.ts; the manager imports
+// nothing of api/, so the shape is matched, not imported).
 import { conflict, invalid, isShoalError, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
 import type { ClusterStore } from "../store/store.js";

@@ -15,7 +15,7 @@ import { api, repoRoot } from "../helpers/daemon.js";
 import { buildBusyboxArchive } from "../helpers/busybox.js";
 import { docker } from "../helpers/cli.js";
 import { until } from "../helpers/cluster.js";
-import { logTimeKey } from "../../daemon/service-logs.js";
+import { logTimeKey } from "../../api/logs/time.js";
 
 const shoald = join(repoRoot, "dist/daemon/main.js");
 let lab: Lab;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toDockerLogTime } from "../../agent/api/log-time.js";
+import { toDockerLogTime } from "../../api/logs/time.js";
 
 describe("toDockerLogTime", () => {
   it("turns conmon's offset times into Docker's UTC form, keeping nanoseconds", () => {

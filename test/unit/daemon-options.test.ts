@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDaemonOptions } from "../../daemon/options.js";
-import { rewriteVersionedUrl } from "../../agent/api/server.js";
+import { rewriteVersionedUrl } from "../../api/server.js";
 
 let dir: string | undefined;
 afterEach(async () => {

@@ -3,9 +3,8 @@
 // inspect and rm find cluster networks by name; local bridge networks stay the engine's.
 import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
-import { registerNetworkRoutes } from "../../agent/api/routes/networks.js";
-import type { EngineApiDeps } from "../../agent/api/server.js";
-import type { ClusterNetworks } from "../../agent/api/cluster-networks.js";
+import { networkRoutes } from "../../api/routes/networks.js";
+import type { ClusterNetworks, EngineApiDeps } from "../../api/deps.js";
 import { isShoalError, notFound } from "../../shared/errors.js";
 import { ClusterStore, localProposer } from "../../manager/store/store.js";
 import { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
@@ -46,7 +45,7 @@ function app(cluster: () => ClusterNetworks | undefined) {
     if (isShoalError(e)) return reply.code(e.status).send({ message: e.message });
     return reply.code(500).send({ message: String(e) });
   });
-  registerNetworkRoutes(a, { networks, clusterNetworks: cluster } as unknown as EngineApiDeps);
+  a.register(networkRoutes, { networks, clusterNetworks: cluster } as unknown as EngineApiDeps);
   return a;
 }
 

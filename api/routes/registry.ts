@@ -2,17 +2,20 @@
 // (`POST /auth`). Pull and push resolve everything they can before answering, so an unknown
 // tag is a 404 and wrong credentials a 401; once the 200 is out, errors travel in the stream as
 // Docker's {"errorDetail": {"message"}, "error"} line. A client that hangs up cancels the transfer.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { forbidden, internal, invalid, isShoalError, messageOf } from "../../../shared/errors.js";
-import { decodeRegistryAuth, type AuthConfig } from "../../../shared/registry-auth.js";
-import { familiarString, parseReference } from "../../../shared/reference.js";
-import { credentialsOf, type RegistryService } from "../../engine/registry/service.js";
-import type { Emit } from "../../engine/registry/progress.js";
-import { jsonLinesResponse } from "../json-lines.js";
-import { qString, type Query } from "../../../shared/query.js";
-import type { EngineApiDeps } from "../server.js";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import { forbidden, internal, invalid, isShoalError, messageOf } from "../../shared/errors.js";
+import { decodeRegistryAuth, type AuthConfig } from "../../shared/registry-auth.js";
+import { familiarString, parseReference } from "../../shared/reference.js";
+import { credentialsOf, type RegistryService } from "../../agent/engine/registry/service.js";
+import type { Emit } from "../../agent/engine/registry/progress.js";
+import { jsonLinesResponse } from "../stream/json-lines.js";
+import { qString, type Query } from "../../shared/query.js";
+import type { EngineApiDeps } from "../deps.js";
 
-function registryOf(deps: EngineApiDeps): RegistryService {
+/** POST /auth; pull and push are reached through the image routes. */
+export type RegistryRoutesOptions = Pick<EngineApiDeps, "registry">;
+
+function registryOf(deps: RegistryRoutesOptions): RegistryService {
   if (!deps.registry) throw internal("this daemon has no registry client configured");
   return deps.registry;
 }
@@ -76,7 +79,7 @@ async function streamJob(
 }
 
 export async function pullImage(
-  deps: EngineApiDeps,
+  deps: RegistryRoutesOptions,
   request: FastifyRequest<{ Querystring: Query }>,
   reply: FastifyReply,
 ): Promise<void> {
@@ -95,7 +98,7 @@ export async function pullImage(
 }
 
 export async function pushImage(
-  deps: EngineApiDeps,
+  deps: RegistryRoutesOptions,
   name: string,
   request: FastifyRequest<{ Querystring: Query }>,
   reply: FastifyReply,
@@ -110,7 +113,7 @@ export async function pushImage(
   await streamJob(request, reply, (emit, signal) => job.run(emit, signal));
 }
 
-export function registerRegistryRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+export const registryRoutes: FastifyPluginAsync<RegistryRoutesOptions> = async (app, deps) => {
   app.post("/auth", async (request) => {
     const body = (request.body ?? {}) as Record<string, unknown>;
     const str = (k: string): string | undefined =>
@@ -122,4 +125,4 @@ export function registerRegistryRoutes(app: FastifyInstance, deps: EngineApiDeps
       identitytoken: str("identitytoken"),
     });
   });
-}
+};

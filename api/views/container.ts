@@ -1,6 +1,6 @@
 // The Engine API's JSON views of a container: `GET /containers/{id}/json` and the summaries of
 // `GET /containers/json`. Kept apart from the engine so the stored record can evolve freely.
-import type { ContainerRecord, EndpointSettings } from "../engine/container/types.js";
+import type { ContainerRecord, EndpointSettings } from "../../agent/engine/container/types.js";
 import { describeState } from "../../shared/human.js";
 
 const zeroTime = "0001-01-01T00:00:00Z";

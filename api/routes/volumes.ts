@@ -1,8 +1,8 @@
-import type { FastifyInstance } from "fastify";
-import type { EngineApiDeps } from "../server.js";
-import { invalid } from "../../../shared/errors.js";
-import { qBool, qFilters, type Query } from "../../../shared/query.js";
-import type { VolumeRecord } from "../../engine/volume/types.js";
+import type { FastifyPluginAsync } from "fastify";
+import type { EngineApiDeps } from "../deps.js";
+import { invalid } from "../../shared/errors.js";
+import { qBool, qFilters, type Query } from "../../shared/query.js";
+import type { VolumeRecord } from "../../agent/engine/volume/types.js";
 
 type NameReq = { Querystring: Query; Params: { name: string } };
 
@@ -32,7 +32,9 @@ function stringMap(value: unknown, field: string): Record<string, string> | unde
   return out;
 }
 
-export function registerVolumeRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+export type VolumeRoutesOptions = Pick<EngineApiDeps, "volumes">;
+
+export const volumeRoutes: FastifyPluginAsync<VolumeRoutesOptions> = async (app, deps) => {
   const volumes = deps.volumes;
 
   app.get<{ Querystring: Query }>("/volumes", async (request) => ({
@@ -67,4 +69,4 @@ export function registerVolumeRoutes(app: FastifyInstance, deps: EngineApiDeps):
     await volumes.remove(request.params.name, { force: qBool(request.query, "force") });
     return reply.code(204).send();
   });
-}
+};

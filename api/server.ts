@@ -1,45 +1,26 @@
-// The Engine API: a Docker Engine API v1.44 subset over fastify. Routes live in routes/*;
-// this file sets up what all of them share: version prefixes, body parsers and errors.
+// The daemon's HTTP API: the Engine API (a Docker Engine API v1.44 subset) and the swarm API in
+// one fastify application. Each resource's routes are a plugin in routes/*.ts; the cluster's sit
+// in one scope (cluster.ts) whose hook forwards them to a manager. This file sets up what all of
+// them share: version prefixes, body parsers, errors and the headers every answer carries.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
-import type { Logger } from "../../shared/logging.js";
-import { isShoalError, messageOf } from "../../shared/errors.js";
-import type { ContainerEngineApi } from "../engine/container/api.js";
-import type { ImageStoreApi } from "../engine/image/api.js";
-import { registerSystemRoutes, type DaemonInfo } from "./routes/system.js";
-import { registerContainerRoutes } from "./routes/containers.js";
-import { registerImageRoutes } from "./routes/images.js";
-import { registerRegistryRoutes } from "./routes/registry.js";
-import { registerBuildRoutes } from "./routes/build.js";
-import type { Builder } from "../engine/build/builder.js";
-import type { RegistryService } from "../engine/registry/service.js";
-import { registerVolumeRoutes } from "./routes/volumes.js";
-import type { VolumeStoreApi } from "../engine/volume/types.js";
-import { registerNetworkRoutes } from "./routes/networks.js";
-import type { NetworkManager } from "../engine/network/manager.js";
-import type { ClusterNetworks } from "./cluster-networks.js";
+import { isShoalError, messageOf } from "../shared/errors.js";
+import type { ClusterHost, EngineApiDeps } from "./deps.js";
+import { clusterRoutes } from "./cluster.js";
+import { systemRoutes } from "./routes/system.js";
+import { containerRoutes } from "./routes/containers.js";
+import { imageRoutes } from "./routes/images.js";
+import { registryRoutes } from "./routes/registry.js";
+import { buildRoutes } from "./routes/build.js";
+import { volumeRoutes } from "./routes/volumes.js";
+import { networkRoutes } from "./routes/networks.js";
+import { swarmMembershipRoutes } from "./routes/swarm.js";
 
 export const API_VERSION = "1.44";
 export const MIN_API_VERSION = "1.24";
 
-export interface EngineApiDeps {
-  containers: ContainerEngineApi;
-  images: ImageStoreApi;
-  volumes: VolumeStoreApi;
-  networks: NetworkManager;
-  log: Logger;
-  info: DaemonInfo;
-  /** The Dockerfile builder (agent/engine/build/), for POST /build. */
-  builder?: Builder;
-  /** Pull, push and login (agent/engine/registry/). */
-  registry?: RegistryService;
-  /** /info's Swarm section while this node is in a cluster (the daemon wires it). */
-  swarmInfo?: () => Record<string, unknown> | undefined;
-  /**
-   * The cluster's overlay networks while this node is a manager (undefined otherwise): the
-   * /networks routes show them beside the local ones and send overlay creates and their
-   * removals there (the daemon wires it; roles change at run time, hence a function).
-   */
-  clusterNetworks?: () => ClusterNetworks | undefined;
+export interface ApiDeps extends EngineApiDeps {
+  /** The daemon's Swarm: membership, the control API while it manages, where to forward. */
+  swarm: ClusterHost;
 }
 
 function versionNumber(v: string): number {
@@ -58,7 +39,7 @@ export function rewriteVersionedUrl(url: string): string {
   return m[2] ?? "/";
 }
 
-export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
+export function buildApi(deps: ApiDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log.child({ component: "engine-api" }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -118,12 +99,18 @@ export function buildEngineApi(deps: EngineApiDeps): FastifyInstance {
     return reply.code(400).send({ message });
   });
 
-  registerSystemRoutes(app, deps);
-  registerContainerRoutes(app, deps);
-  registerImageRoutes(app, deps);
-  registerRegistryRoutes(app, deps);
-  registerBuildRoutes(app, deps);
-  registerVolumeRoutes(app, deps);
-  registerNetworkRoutes(app, deps);
+  app.register(systemRoutes, deps);
+  app.register(containerRoutes, deps);
+  app.register(imageRoutes, deps);
+  app.register(registryRoutes, deps);
+  app.register(buildRoutes, deps);
+  app.register(volumeRoutes, deps);
+  app.register(networkRoutes, deps);
+  app.register(swarmMembershipRoutes, { host: deps.swarm });
+  app.register(clusterRoutes, {
+    host: deps.swarm,
+    engine: deps.containers,
+    log: deps.log.child({ component: "forward" }),
+  });
   return app;
 }

@@ -1,15 +1,17 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { Readable } from "node:stream";
-import type { EngineApiDeps } from "../server.js";
-import { invalid, messageOf, notFound } from "../../../shared/errors.js";
-import { qBool, qFilters, qList, qString, type Query } from "../../../shared/query.js";
-import { jsonLinesResponse } from "../json-lines.js";
+import type { EngineApiDeps } from "../deps.js";
+import { invalid, messageOf, notFound } from "../../shared/errors.js";
+import { qBool, qFilters, qList, qString, type Query } from "../../shared/query.js";
+import { jsonLinesResponse } from "../stream/json-lines.js";
 import { pullImage, pushImage } from "./registry.js";
-import { toImageInspect, toImageSummary } from "../../engine/image/inspect.js";
+import { toImageInspect, toImageSummary } from "../../agent/engine/image/inspect.js";
 
 type Req = { Querystring: Query; Params: { "*": string } };
 
-export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+export type ImageRoutesOptions = Pick<EngineApiDeps, "images" | "containers" | "registry" | "log">;
+
+export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, deps) => {
   const images = deps.images;
   const users = (imageId: string) => deps.containers.usersOfImage(imageId);
 
@@ -152,7 +154,7 @@ export function registerImageRoutes(app: FastifyInstance, deps: EngineApiDeps): 
       throw e;
     }
   });
-}
+};
 
 function splitOnce(s: string, sep: string): [string, string | undefined] {
   const i = s.indexOf(sep);

@@ -1,24 +1,6 @@
-import type { FastifyInstance } from "fastify";
-import type { EngineApiDeps } from "../server.js";
-
-/** Facts about this daemon and host, gathered once at start-up. */
-export interface DaemonInfo {
-  version: string;
-  gitCommit: string;
-  id: string;
-  name: string;
-  dataRoot: string;
-  execRoot: string;
-  runtimePath: string;
-  cgroupVersion: "1" | "2";
-  kernelVersion: string;
-  operatingSystem: string;
-  ncpu: number;
-  memTotal: number;
-  startedAt: string;
-  /** --insecure-registry entries (names or CIDRs); loopback is always allowed over HTTP. */
-  insecureRegistries: string[];
-}
+// /_ping, /version and /info: what this daemon is and runs.
+import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import type { EngineApiDeps } from "../deps.js";
 
 /** dockerd's RegistryConfig: CIDRs listed as such, names as index configs marked insecure. */
 function registryConfig(insecure: string[]) {
@@ -33,9 +15,11 @@ function registryConfig(insecure: string[]) {
   };
 }
 
-export function registerSystemRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+export type SystemRoutesOptions = Pick<EngineApiDeps, "info" | "containers" | "images" | "swarmInfo">;
+
+export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = async (app, deps) => {
   const { info } = deps;
-  const ping = async (_req: unknown, reply: import("fastify").FastifyReply) => {
+  const ping = async (_req: unknown, reply: FastifyReply) => {
     reply
       .header("OSType", "linux")
       .header("Docker-Experimental", "false")
@@ -140,4 +124,4 @@ export function registerSystemRoutes(app: FastifyInstance, deps: EngineApiDeps):
       Warnings: [],
     };
   });
-}
+};

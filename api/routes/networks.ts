@@ -1,16 +1,19 @@
 // /networks: Docker's network API over the network manager; connect and disconnect go through
 // the container engine, which owns the container records they change.
-import type { FastifyInstance } from "fastify";
-import type { EngineApiDeps } from "../server.js";
-import { conflict, forbidden, invalid, notFound } from "../../../shared/errors.js";
-import { NOT_A_MANAGER_FOR_NETWORKS } from "../cluster-networks.js";
-import { qFilters, type Query } from "../../../shared/query.js";
-import type { NetworkRecord, CreateNetworkRequest } from "../../engine/network/types.js";
-import { PREDEFINED } from "../../engine/network/types.js";
-import type { AttachedContainer } from "../../engine/network/manager.js";
-import type { EndpointSettings } from "../../engine/container/types.js";
+import type { FastifyPluginAsync } from "fastify";
+import type { EngineApiDeps } from "../deps.js";
+import { conflict, forbidden, invalid, notFound } from "../../shared/errors.js";
+import { qFilters, type Query } from "../../shared/query.js";
+import type { NetworkRecord, CreateNetworkRequest } from "../../agent/engine/network/types.js";
+import { PREDEFINED } from "../../agent/engine/network/types.js";
+import type { AttachedContainer } from "../../agent/engine/network/manager.js";
+import type { EndpointSettings } from "../../agent/engine/container/types.js";
 
 type IdParams = { Params: { id: string }; Querystring: Query };
+
+/** What a node that is not a manager answers to `network create -d overlay` (Docker's words). */
+export const NOT_A_MANAGER_FOR_NETWORKS =
+  'This node is not a swarm manager. Worker nodes can\'t be used to create overlay networks. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
 /** A network as inspect shows it; `Containers` lists the running endpoints. */
 export function toNetworkView(n: NetworkRecord, attached: AttachedContainer[]) {
@@ -62,7 +65,9 @@ export function networkMatcher(
       ));
 }
 
-export function registerNetworkRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+export type NetworkRoutesOptions = Pick<EngineApiDeps, "networks" | "containers" | "clusterNetworks">;
+
+export const networkRoutes: FastifyPluginAsync<NetworkRoutesOptions> = async (app, deps) => {
   const networks = deps.networks;
   const usedBy = (id: string) => networks.attached(id).length;
 
@@ -143,4 +148,4 @@ export function registerNetworkRoutes(app: FastifyInstance, deps: EngineApiDeps)
     const match = networkMatcher(rest, usedBy);
     return { NetworksDeleted: await networks.prune(match) };
   });
-}
+};

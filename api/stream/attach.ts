@@ -1,8 +1,8 @@
 // Attach without stdin: the output of the container's next (or current) run, read from its log.
 // The docker CLI attaches before it starts a container, so we wait for that start, then follow
 // the log from the moment of attaching until the container stops.
-import type { ContainerEngineApi } from "../engine/container/api.js";
-import type { LogLine } from "../engine/container/types.js";
+import type { ContainerEngineApi } from "../../agent/engine/container/api.js";
+import type { LogLine } from "../../agent/engine/container/types.js";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export async function* followAttach(

@@ -3,16 +3,21 @@
 // before the answer starts, so a bad Dockerfile or an unknown base image is a 400/404 with
 // {"message"}; once the 200 is out, a failing step arrives as Docker's {"errorDetail","error"}
 // line. A client that hangs up cancels the build (its RUN container is killed and removed).
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { Readable } from "node:stream";
-import { internal, invalid, messageOf } from "../../../shared/errors.js";
-import { parseReference } from "../../../shared/reference.js";
-import { registryHostOf, type AuthConfig } from "../../../shared/registry-auth.js";
-import { BuildStepError, type Builder, type BuildOptions, type PullFn } from "../../engine/build/builder.js";
-import { credentialsOf } from "../../engine/registry/service.js";
-import { jsonLinesResponse } from "../json-lines.js";
-import { qBool, qList, qString, type Query } from "../../../shared/query.js";
-import type { EngineApiDeps } from "../server.js";
+import { internal, invalid, messageOf } from "../../shared/errors.js";
+import { parseReference } from "../../shared/reference.js";
+import { registryHostOf, type AuthConfig } from "../../shared/registry-auth.js";
+import {
+  BuildStepError,
+  type Builder,
+  type BuildOptions,
+  type PullFn,
+} from "../../agent/engine/build/builder.js";
+import { credentialsOf } from "../../agent/engine/registry/service.js";
+import { jsonLinesResponse } from "../stream/json-lines.js";
+import { qBool, qList, qString, type Query } from "../../shared/query.js";
+import type { EngineApiDeps } from "../deps.js";
 
 function jsonMap(raw: string | undefined, name: string, nullable: boolean): Record<string, string | null> {
   if (raw === undefined || raw === "") return {};
@@ -44,7 +49,9 @@ function registryConfig(request: FastifyRequest): Record<string, AuthConfig> {
   }
 }
 
-export function registerBuildRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+export type BuildRoutesOptions = Pick<EngineApiDeps, "builder" | "registry">;
+
+export const buildRoutes: FastifyPluginAsync<BuildRoutesOptions> = async (app, deps) => {
   const builderOf = (): Builder => {
     if (!deps.builder) throw internal("this daemon has no builder configured");
     return deps.builder;
@@ -111,4 +118,4 @@ export function registerBuildRoutes(app: FastifyInstance, deps: EngineApiDeps): 
   });
 
   app.post("/build/prune", async () => builderOf().pruneCache());
-}
+};

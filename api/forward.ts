@@ -1,21 +1,15 @@
 // Any node's socket answers the cluster API: a worker sends cluster requests to a manager, and a
 // follower manager sends writes to the leader (reads it answers from its own store). The request
 // goes whole over the Node service's Forward call and the answer streams back as it comes, so
-// progress and `logs -f` work through it too.
-import type { FastifyInstance } from "fastify";
+// progress and `logs -f` work through it too. The hook runs only for the routes api/cluster.ts
+// registers; the router says, per request, whether to serve it here or where to send it.
+import type { onRequestAsyncHookHandler } from "fastify";
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
 import type { IncomingMessage } from "node:http";
 import type * as pb from "../proto/gen/cluster.js";
 import { messageOf } from "../shared/errors.js";
 import type { Logger } from "../shared/logging.js";
-
-export interface ForwardRouter {
-  /** Where a request must go instead of being served here; undefined = serve it here. */
-  target(method: string, path: string): string | undefined;
-  client(addr: string): pb.NodeClient;
-  /** After a forwarded write: wait until this node's store has it (read-your-writes). */
-  afterWrite(): Promise<void>;
-}
+import type { ForwardRouter } from "./deps.js";
 
 /** Headers that mean something to the handler, not to the connection. */
 const PASSED_HEADERS = ["content-type", "x-registry-auth", "user-agent", "accept"];
@@ -29,8 +23,9 @@ function readBody(raw: IncomingMessage): Promise<Buffer> {
   });
 }
 
-export function registerClusterForwarding(app: FastifyInstance, router: ForwardRouter, log: Logger): void {
-  app.addHook("onRequest", async (request, reply) => {
+/** An onRequest hook that sends the request on when the router names a manager to answer it. */
+export function forwardToManager(router: ForwardRouter, log: Logger): onRequestAsyncHookHandler {
+  return async (request, reply) => {
     const path = request.url.split("?")[0];
     const addr = router.target(request.method, path);
     if (!addr) return;
@@ -84,5 +79,5 @@ export function registerClusterForwarding(app: FastifyInstance, router: ForwardR
         );
       } else res.destroy();
     });
-  });
+  };
 }

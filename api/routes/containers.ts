@@ -1,26 +1,19 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { EngineApiDeps } from "../server.js";
-import type { CreateContainerRequest, WaitCondition } from "../../engine/container/api.js";
-import type { LogLine } from "../../engine/container/types.js";
-import { invalid, isShoalError, messageOf } from "../../../shared/errors.js";
-import { qBool, qFilters, qInt, qString, type Query } from "../../../shared/query.js";
-import { toContainerInspect, toContainerSummary } from "../container-view.js";
-import { stdcopyFrame } from "../stdcopy.js";
-import { hijack } from "../hijack.js";
-import { followAttach } from "../attach.js";
-import { toDockerLogTime } from "../log-time.js";
+// /containers: create, inspect, list, start, stop, wait, remove, prune, logs and attach.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { EngineApiDeps } from "../deps.js";
+import type { CreateContainerRequest, WaitCondition } from "../../agent/engine/container/api.js";
+import type { LogLine } from "../../agent/engine/container/types.js";
+import { invalid, isShoalError, messageOf } from "../../shared/errors.js";
+import { qBool, qFilters, qInt, qString, type Query } from "../../shared/query.js";
+import { toContainerInspect, toContainerSummary } from "../views/container.js";
+import { stdcopyFrame } from "../../shared/stdcopy.js";
+import { hijack } from "../stream/hijack.js";
+import { startStream } from "../stream/response.js";
+import { followAttach } from "../stream/attach.js";
+import { toDockerLogTime } from "../logs/time.js";
+import { parseLogQuery, unixSeconds } from "../logs/query.js";
 
 type IdParams = { Params: { id: string }; Querystring: Query };
-
-/** Docker's `since`/`until` for logs: Unix seconds, possibly fractional ("1700000000.5"). */
-function unixSeconds(q: Query, key: string): number | undefined {
-  const v = qString(q, key);
-  if (v === undefined || v === "" || v === "0") return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n))
-    throw invalid(`invalid value "${v}" for ${key}: expected a Unix timestamp in seconds`);
-  return n;
-}
 
 function frame(line: LogLine, tty: boolean, timestamps: boolean): Buffer {
   const data = timestamps
@@ -29,7 +22,9 @@ function frame(line: LogLine, tty: boolean, timestamps: boolean): Buffer {
   return tty ? data : stdcopyFrame(line.stream, data);
 }
 
-export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDeps): void {
+export type ContainerRoutesOptions = Pick<EngineApiDeps, "containers" | "images">;
+
+export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async (app, deps) => {
   const engine = deps.containers;
   const currentImageId = (ref: string): string | undefined => {
     try {
@@ -132,11 +127,8 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     engine.get(request.params.id); // 404 before the headers go out
     const aborter = new AbortController();
     request.raw.on("close", () => aborter.abort());
-    reply.hijack();
-    const res = reply.raw;
     // Headers go out at once: clients wait for them before they start the container.
-    res.writeHead(200, { "Content-Type": "application/json" });
-    res.flushHeaders();
+    const res = startStream(reply, "application/json");
     try {
       const result = await engine.wait(request.params.id, condition, aborter.signal);
       res.end(JSON.stringify(result) + "\n");
@@ -146,38 +138,16 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
   });
 
   app.get<IdParams>("/containers/:id/logs", async (request, reply) => {
-    const q = request.query;
     const c = engine.get(request.params.id);
-    const stdout = qBool(q, "stdout");
-    const stderr = qBool(q, "stderr");
-    if (!stdout && !stderr)
-      throw invalid("you must choose at least one stream: pass stdout=1 and/or stderr=1");
-    const tailText = qString(q, "tail");
-    const tail =
-      tailText === undefined || tailText === "all" || tailText === "" ? undefined : Number(tailText);
-    if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) {
-      throw invalid(`invalid value "${tailText}" for tail: use a number of lines or "all"`);
-    }
+    const { follow, stdout, stderr, tail, since, timestamps } = parseLogQuery(request.query);
+    const until = unixSeconds(request.query, "until");
     const aborter = new AbortController();
     request.raw.on("close", () => aborter.abort());
-    const lines = engine.logs(c.Id, {
-      follow: qBool(q, "follow"),
-      stdout,
-      stderr,
-      since: unixSeconds(q, "since"),
-      until: unixSeconds(q, "until"),
-      tail,
-      signal: aborter.signal,
-    });
-    const timestamps = qBool(q, "timestamps");
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      "Content-Type": c.Config.Tty
-        ? "application/vnd.docker.raw-stream"
-        : "application/vnd.docker.multiplexed-stream",
-    });
-    res.flushHeaders();
+    const lines = engine.logs(c.Id, { follow, stdout, stderr, since, until, tail, signal: aborter.signal });
+    const res = startStream(
+      reply,
+      c.Config.Tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream",
+    );
     await pump(lines, (line) => res.write(frame(line, c.Config.Tty, timestamps)), request, aborter);
     res.end();
   });
@@ -206,7 +176,7 @@ export function registerContainerRoutes(app: FastifyInstance, deps: EngineApiDep
     await pump(lines, (line) => socket.write(frame(line, c.Config.Tty, false)), request, aborter);
     socket.end();
   }
-}
+};
 
 /** Copy log lines to the client until they end or the client goes away. */
 async function pump(
