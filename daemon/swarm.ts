@@ -54,7 +54,7 @@ import { ResourceAllocatorServer } from "../manager/allocator/server.js";
 import type { ContainerEngineApi } from "../agent/engine/container/api.js";
 import type { ClusterAttacher } from "../agent/engine/network/cluster-attach.js";
 import { Worker } from "../agent/worker/worker.js";
-import { ManagerSession } from "../agent/worker/session.js";
+import { DispatcherSession } from "../agent/worker/dispatcher-session.js";
 import { NodeServer } from "./node-server.js";
 import { nodeService } from "./node-service.js";
 import {
@@ -143,7 +143,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
   private dispatcher: DispatcherServer | undefined;
   private controlApi: ControlApi | undefined;
   private clusterNetworksApi: ClusterNetworksApi | undefined;
-  private session: ManagerSession | undefined;
+  private session: DispatcherSession | undefined;
   private worker: Worker | undefined;
   private readonly clients = new Map<string, ReturnType<ReturnType<typeof nodeClient>>>();
   private changing: Promise<unknown> = Promise.resolve();
@@ -313,7 +313,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
     const managers = [
       ...new Set([...(state.role === "manager" ? [state.advertiseAddr] : []), ...state.managers]),
     ];
-    const session = new ManagerSession({
+    const session = new DispatcherSession({
       nodeId: state.nodeId,
       managers,
       identity: () => this.requireIdentity(),
