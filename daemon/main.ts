@@ -14,7 +14,7 @@ import { ContainerEngine } from "../agent/engine/container/engine.js";
 import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
 import { buildEngineApi } from "../agent/api/server.js";
 import { registerSwarmRoutes } from "../manager/controlapi/routes.js";
-import { Swarm } from "./swarm.js";
+import { Swarm } from "./cluster/membership.js";
 import { registerClusterForwarding } from "./api-forward.js";
 import { registerServiceLogRoutes } from "./service-logs.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";

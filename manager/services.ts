@@ -6,7 +6,12 @@
 import type * as grpc from "@grpc/grpc-js";
 import type * as pb from "../proto/gen/cluster.js";
 import { messageOf } from "../shared/errors.js";
-import { channelOptions, clientCredentials, MANAGER_TLS_NAME, peerCertificatePem } from "../shared/grpc-tls.js";
+import {
+  channelOptions,
+  clientCredentials,
+  MANAGER_TLS_NAME,
+  peerCertificatePem,
+} from "../shared/grpc-tls.js";
 import type { TlsIdentity } from "../shared/grpc-tls.js";
 import type { Logger } from "../shared/logging.js";
 import { verifyNodeCertificate } from "./ca/ca.js";

@@ -64,7 +64,11 @@ export function inspectSwarm(store: ClusterStore, clusterId: string): Record<str
 }
 
 /** What a manager adds to /info's Swarm section: the Raft members, the node counts, the cluster. */
-export function swarmInfo(store: ClusterStore, members: Member[], clusterId: string): Record<string, unknown> {
+export function swarmInfo(
+  store: ClusterStore,
+  members: Member[],
+  clusterId: string,
+): Record<string, unknown> {
   const nodes = store.view((tx) => tx.list("nodes"));
   return {
     RemoteManagers: members.map((x) => ({ NodeID: x.nodeId, Addr: x.addr })),
