@@ -6,13 +6,13 @@
 // need a manager's.
 import * as grpc from "@grpc/grpc-js";
 import { request as httpRequest } from "node:http";
-import * as pb from "../proto/gen/cluster.js";
-import { messageOf } from "../shared/errors.js";
-import { peerCertificatePem } from "../shared/grpc-tls.js";
-import type { Logger } from "../shared/logging.js";
-import { verifyNodeCertificate, type NodeIdentity } from "../manager/ca/ca.js";
-import type { Manager } from "../manager/manager.js";
-import { nodeCallStatus, raftMembershipService } from "../manager/membership.js";
+import * as pb from "../../proto/gen/cluster.js";
+import { messageOf } from "../../shared/errors.js";
+import { peerCertificatePem } from "../../shared/grpc-tls.js";
+import type { Logger } from "../../shared/logging.js";
+import { verifyNodeCertificate, type NodeIdentity } from "../../manager/ca/ca.js";
+import type { Manager } from "../../manager/manager.js";
+import { nodeCallStatus, raftMembershipService } from "../../manager/membership.js";
 
 export interface NodeServiceHost {
   socketPath: string;
