@@ -107,7 +107,7 @@ export interface ServiceLogHost extends SwarmHost {
 
 /** Where the cluster routes are answered: here, or at a manager through its Node service. */
 export interface ForwardRouter {
-  /** Where a request must go instead of being served here; undefined = serve it here. */
+  /** Where a cluster request must go instead of being served here; undefined = serve it here. */
   target(method: string, path: string): string | undefined;
   client(addr: string): pb.NodeClient;
   /** After a forwarded write: wait until this node's store has it (read-your-writes). */

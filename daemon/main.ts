@@ -13,7 +13,7 @@ import { ImageStore } from "../agent/engine/image/store.js";
 import { ContainerEngine } from "../agent/engine/container/engine.js";
 import { detectCgroupVersion } from "../agent/engine/runtime/cgroups.js";
 import { buildApi } from "../api/server.js";
-import { Swarm } from "./swarm.js";
+import { Swarm } from "./cluster/membership.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
 import { decodeRegistryAuth } from "../shared/registry-auth.js";
 import { Builder } from "../agent/engine/build/builder.js";

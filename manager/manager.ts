@@ -1,6 +1,7 @@
-// A manager: the Raft member whose state machine is the cluster store, and, while it leads,
-// the orchestrator and the scheduler. Members talk over the node's gRPC server (mutual TLS);
-// who the members are and where they listen is itself in the Raft log (the context of each
+// A manager: the Raft member whose state machine is the cluster store, its services on the
+// node's gRPC server (services.ts) and, while it leads, the orchestrator, the scheduler and the
+// allocator (becomeLeader / becomeFollower). Members talk over the node's gRPC server (mutual
+// TLS); who the members are and where they listen is itself in the Raft log (the context of each
 // membership change), kept beside the WAL in members.json so a restarted member can reach its
 // peers before it has replayed anything.
 import { join } from "node:path";
@@ -25,6 +26,10 @@ import { startAllocator } from "./allocator/loop.js";
 import { Dispatcher } from "./dispatcher/local.js";
 import { networkState } from "./allocator/state.js";
 import type { NetworkState } from "../shared/network-state.js";
+import { ManagerServices, raftNetwork, type ManagerNode } from "./services.js";
+import type { ControlApi } from "./controlapi/control.js";
+import type { ClusterNetworksApi } from "./controlapi/networks.js";
+import { inspectSwarm, swarmInfo } from "./controlapi/swarm.js";
 
 export interface ManagerNetwork {
   /** The node's gRPC server; the Raft service is added to it. */
@@ -44,13 +49,15 @@ export interface ManagerOptions {
   addr: string;
   /** A brand-new cluster: this member is its first voter. */
   bootstrap: boolean;
-  network?: ManagerNetwork;
+  /**
+   * The node this member runs on: Raft and the manager's services are served on its gRPC server.
+   * Without it (tests), a member with no transport and no services.
+   */
+  node?: ManagerNode;
   log: Logger;
   tickMs?: number;
   /** Called when a membership change removed this member (it was demoted or removed). */
   onRemoved?: () => void;
-  /** Called when this member starts or stops leading. */
-  onLeadership?: (leading: boolean) => void;
 }
 
 export interface Member {
@@ -83,6 +90,7 @@ export class Manager {
   private transport: GrpcTransport | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private loops: { orchestrator: Orchestrator; scheduler: Scheduler } | undefined;
+  private services: ManagerServices | undefined;
   private readonly members = new Map<number, Member>();
   private promoting = false;
   private network: { index: number; key: string; state: NetworkState } | undefined;
@@ -98,14 +106,15 @@ export class Manager {
     const saved = await readJsonIfExists<Member[]>(m.membersFile);
     for (const member of saved ?? []) m.members.set(member.raftId, member);
     m.members.set(o.raftId, { raftId: o.raftId, addr: o.addr, nodeId: o.nodeId });
-    if (o.network) {
+    const network = o.node ? raftNetwork(o.node) : undefined;
+    if (network) {
       m.transport = new GrpcTransport({
         id: o.raftId,
         listen: o.addr,
-        sharedServer: o.network.server,
-        authorize: o.network.authorize,
-        credentials: o.network.credentials,
-        channelOptions: o.network.channelOptions,
+        sharedServer: network.server,
+        authorize: network.authorize,
+        credentials: network.credentials,
+        channelOptions: network.channelOptions,
         // A cut peer is noticed quickly and its stream made again once the link is back.
         keepalive: { timeMs: 2_000, timeoutMs: 2_000 },
         peers: new Map(
@@ -144,6 +153,10 @@ export class Manager {
     if (o.bootstrap || (saved?.length === 1 && saved[0].raftId === o.raftId)) m.raft.campaign();
     m.ticker = setInterval(() => m.tick(), o.tickMs ?? 100);
     if (o.bootstrap) await m.waitLeader(10_000);
+    if (o.node) {
+      m.services = new ManagerServices(m, o.node, o.log);
+      m.services.register();
+    }
     return m;
   }
 
@@ -179,20 +192,8 @@ export class Manager {
     if (this.closed) return;
     this.raft.tick();
     const leading = this.isLeader();
-    if (leading && !this.loops) {
-      this.o.log.info("this manager leads: orchestrator and scheduler started");
-      this.loops = {
-        orchestrator: new Orchestrator(this.store, this.o.log.child({ module: "orchestrator" })),
-        scheduler: new Scheduler(this.store, this.o.log.child({ module: "scheduler" })),
-      };
-      startAllocator(this.store, () => this.isLeader(), this.o.log.child({ module: "allocator" }));
-      this.lastStatusSync = 0;
-      this.o.onLeadership?.(true);
-    } else if (!leading && this.loops) {
-      this.o.log.info("this manager no longer leads: orchestrator and scheduler stopped");
-      this.stopLoops();
-      this.o.onLeadership?.(false);
-    }
+    if (leading && !this.loops) this.becomeLeader();
+    else if (!leading && this.loops) this.becomeFollower();
     if (leading) {
       this.promoteCaughtUpLearners();
       if (Date.now() - this.lastStatusSync > 1000) {
@@ -200,6 +201,25 @@ export class Manager {
         void this.syncManagerStatus();
       }
     }
+  }
+
+  /** This member now leads: the leader's loops start from the store, the dispatcher takes sessions. */
+  private becomeLeader(): void {
+    this.o.log.info("this manager leads: orchestrator and scheduler started");
+    this.loops = {
+      orchestrator: new Orchestrator(this.store, this.o.log.child({ module: "orchestrator" })),
+      scheduler: new Scheduler(this.store, this.o.log.child({ module: "scheduler" })),
+    };
+    startAllocator(this.store, () => this.isLeader(), this.o.log.child({ module: "allocator" }));
+    this.lastStatusSync = 0;
+    this.services?.dispatcher.leadershipChanged(true);
+  }
+
+  /** This member no longer leads: the loops stop; the dispatcher sends agents to the new leader. */
+  private becomeFollower(): void {
+    this.o.log.info("this manager no longer leads: orchestrator and scheduler stopped");
+    this.stopLoops();
+    this.services?.dispatcher.leadershipChanged(false);
   }
 
   /** A learner that has the log is made a voter: one change at a time, as Raft asks. */
@@ -275,6 +295,31 @@ export class Manager {
 
   get raftId(): number {
     return this.o.raftId;
+  }
+
+  /** The node this member runs on. */
+  get nodeId(): string {
+    return this.o.nodeId;
+  }
+
+  /** The control API (services, tasks, nodes, the cluster), when this member runs on a node. */
+  get control(): ControlApi | undefined {
+    return this.services?.control;
+  }
+
+  /** The cluster's overlay networks, when this member runs on a node. */
+  get clusterNetworks(): ClusterNetworksApi | undefined {
+    return this.services?.clusterNetworks;
+  }
+
+  /** GET /swarm's body: the cluster object, without its CA key. */
+  inspectSwarm(clusterId: string): Record<string, unknown> | undefined {
+    return inspectSwarm(this.store, clusterId);
+  }
+
+  /** What a manager adds to /info's Swarm section: the managers, the node counts, the cluster. */
+  swarmInfo(clusterId: string): Record<string, unknown> {
+    return swarmInfo(this.store, this.memberList(), clusterId);
   }
 
   /** host:port of the leader's gRPC server, if a leader is known. */
@@ -377,6 +422,8 @@ export class Manager {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.services?.close();
+    this.services = undefined;
     this.closed = true;
     if (this.ticker) clearInterval(this.ticker);
     this.stopLoops();

@@ -1,5 +1,5 @@
 // The dispatcher over gRPC with mutual TLS: a real manager (Raft member, store, orchestrator,
-// scheduler) behind the DispatcherServer, and agents' ManagerSessions on loopback. No engine:
+// scheduler) behind the DispatcherServer, and agents' DispatcherSessions on loopback. No engine:
 // the test plays the worker, watching assignments and reporting states.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,7 +14,7 @@ import {
   type AssignmentsMessage,
   type SessionMessage,
 } from "../../proto/gen/cluster.js";
-import { ManagerSession, type ManagerSessionOptions } from "../../agent/worker/session.js";
+import { DispatcherSession, type DispatcherSessionOptions } from "../../agent/worker/dispatcher-session.js";
 import { ControlApi } from "../../manager/controlapi/control.js";
 import { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
 import { DispatcherServer } from "../../manager/dispatcher/server.js";
@@ -139,14 +139,14 @@ async function addNode(c: Cluster, state: NodeObject["Status"]["State"] = "unkno
 }
 
 interface Agent {
-  session: ManagerSession;
+  session: DispatcherSession;
   sets: TaskAssignment[][];
   latest(): TaskAssignment[];
 }
 
-async function agent(c: Cluster, node: TestNode, o: Partial<ManagerSessionOptions> = {}): Promise<Agent> {
+async function agent(c: Cluster, node: TestNode, o: Partial<DispatcherSessionOptions> = {}): Promise<Agent> {
   const sets: TaskAssignment[][] = [];
-  const session = await ManagerSession.open({
+  const session = await DispatcherSession.open({
     nodeId: node.id,
     managers: [c.addr],
     identity: () => node.identity,
@@ -197,7 +197,7 @@ function rawClient(addr: string, credentials: grpc.ChannelCredentials): Dispatch
   return client;
 }
 
-/** A session opened by hand (no ManagerSession): the client and the session's first message. */
+/** A session opened by hand (no DispatcherSession): the client and the session's first message. */
 async function rawSession(
   c: Cluster,
   node: TestNode,
@@ -505,7 +505,7 @@ describe("dispatcher over gRPC", () => {
     expect(b.session.manager).toBeUndefined();
 
     // shoald's order: the worker watches first, then the session starts.
-    const late = new ManagerSession({
+    const late = new DispatcherSession({
       nodeId: node.id,
       managers: ["127.0.0.1:1"],
       identity: () => node.identity,

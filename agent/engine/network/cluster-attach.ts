@@ -1,8 +1,8 @@
 // Plain containers on the cluster's attachable overlay networks (`docker run --network app` on
 // any node, as Docker Swarm allows): the engine asks the leader for an address at every start
-// and gives it back at every stop (moby's AttachNetwork/DetachNetwork). The daemon, which holds
+// and gives it back at every stop (moby's AttachNetwork/DetachNetwork). The agent, which holds
 // the node's cluster identity, implements this interface over the leader's ResourceAllocator
-// (daemon/swarm.ts); the engine only sees it while the node is in a cluster.
+// (agent/cluster-attacher.ts); the engine only sees it while the node is in a cluster.
 
 /** The label the worker puts on a service task's container: its overlay addresses come with it. */
 export const TASK_LABEL = "com.docker.swarm.task.id";

@@ -4,8 +4,8 @@
 // answering, a demoted manager stops) without the port ever closing. Raft is added and removed
 // by the manager itself.
 import * as grpc from "@grpc/grpc-js";
-import * as pb from "../proto/gen/cluster.js";
-import { MemoryCertificateProvider, serverCredentials, type TlsIdentity } from "../shared/grpc-tls.js";
+import * as pb from "../../proto/gen/cluster.js";
+import { MemoryCertificateProvider, serverCredentials, type TlsIdentity } from "../../shared/grpc-tls.js";
 
 type Impl = grpc.UntypedServiceImplementation;
 

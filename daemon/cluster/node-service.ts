@@ -1,18 +1,18 @@
 // The Node service every daemon serves on its cluster port: Forward runs an Engine API request on
 // this node's own socket for another node (a worker's CLI asking a manager, a follower's write
 // going to the leader, a manager reading a task's logs), streaming the answer back as it comes;
-// JoinRaft and LeaveRaft change the managers' Raft group on the leader. Callers must hold a
-// certificate from this cluster's CA; forwarding to a worker and Raft changes need a manager's.
+// JoinRaft and LeaveRaft change the managers' Raft group on the leader (manager/membership.ts).
+// Callers must hold a certificate from this cluster's CA; forwarding to a worker and Raft changes
+// need a manager's.
 import * as grpc from "@grpc/grpc-js";
 import { request as httpRequest } from "node:http";
-import * as pb from "../proto/gen/cluster.js";
-import { messageOf } from "../shared/errors.js";
-import { peerCertificatePem } from "../shared/grpc-tls.js";
-import type { Logger } from "../shared/logging.js";
-import { verifyNodeCertificate, type NodeIdentity } from "../manager/ca/ca.js";
-import { grpcError, notLeaderError } from "../manager/ca/server.js";
-import type { Manager } from "../manager/manager.js";
-import { NotLeaderError } from "../manager/raft/index.js";
+import * as pb from "../../proto/gen/cluster.js";
+import { messageOf } from "../../shared/errors.js";
+import { peerCertificatePem } from "../../shared/grpc-tls.js";
+import type { Logger } from "../../shared/logging.js";
+import { verifyNodeCertificate, type NodeIdentity } from "../../manager/ca/ca.js";
+import type { Manager } from "../../manager/manager.js";
+import { nodeCallStatus, raftMembershipService } from "../../manager/membership.js";
 
 export interface NodeServiceHost {
   socketPath: string;
@@ -45,14 +45,7 @@ export function nodeService(host: NodeServiceHost): pb.NodeServer {
       throw Object.assign(new Error(messageOf(e)), { code: grpc.status.UNAUTHENTICATED });
     }
   };
-  const asStatus = (e: unknown): Partial<grpc.StatusObject> =>
-    e instanceof NotLeaderError
-      ? notLeaderError(host.manager()?.leaderAddr())
-      : e instanceof Error && "code" in e && typeof e.code === "number"
-        ? { code: e.code, details: e.message }
-        : e && typeof e === "object" && "code" in e && "details" in e
-          ? (e as Partial<grpc.StatusObject>)
-          : grpcError(e);
+  const asStatus = (e: unknown) => nodeCallStatus(e, host.manager()?.leaderAddr());
 
   return {
     forward: (call) => {
@@ -91,39 +84,6 @@ export function nodeService(host: NodeServiceHost): pb.NodeServer {
       call.on("cancelled", () => req.destroy());
       req.end(r.body);
     },
-    joinRaft: (call, cb) => {
-      void (async () => {
-        const who = identify(call);
-        if (who.role !== "manager")
-          throw Object.assign(new Error("only a manager's certificate can join the raft group"), {
-            code: grpc.status.PERMISSION_DENIED,
-          });
-        const m = host.manager();
-        if (!m) throw notLeaderError(undefined);
-        const members = await m.addMember(call.request.raftId, call.request.addr, who.nodeId);
-        return {
-          members: members.map((x) => ({ raftId: x.raftId, addr: x.addr, nodeId: x.nodeId })),
-        };
-      })().then(
-        (r) => cb(null, r),
-        (e: unknown) => cb(asStatus(e)),
-      );
-    },
-    leaveRaft: (call, cb) => {
-      void (async () => {
-        const who = identify(call);
-        if (who.role !== "manager")
-          throw Object.assign(new Error("only a manager can change the raft group"), {
-            code: grpc.status.PERMISSION_DENIED,
-          });
-        const m = host.manager();
-        if (!m) throw notLeaderError(undefined);
-        await m.removeMember(call.request.raftId);
-        return {};
-      })().then(
-        (r) => cb(null, r),
-        (e: unknown) => cb(asStatus(e)),
-      );
-    },
+    ...raftMembershipService({ manager: () => host.manager(), identify }),
   };
 }

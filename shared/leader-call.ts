@@ -1,17 +1,10 @@
-// Calls this daemon makes to other nodes: the CA while joining or renewing, Raft membership, API
-// forwarding, and network attachments for plain containers. A manager that is not the leader answers UNAVAILABLE with the leader's address
-// in the `shoal-leader` trailer; calls here follow that, so callers can name any manager.
+// Unary calls a node makes to the cluster's leader (the CA while joining or renewing, Raft
+// membership, network attachments for plain containers). A manager that is not the leader answers
+// UNAVAILABLE with the leader's address in the `shoal-leader` trailer; calls here follow that, so
+// callers can name any manager.
 import * as grpc from "@grpc/grpc-js";
-import * as pb from "../proto/gen/cluster.js";
-import {
-  channelOptions,
-  clientCredentials,
-  joiningCredentials,
-  LEADER_METADATA,
-  MANAGER_TLS_NAME,
-  type TlsIdentity,
-} from "../shared/grpc-tls.js";
-import { forbidden, invalid, ShoalError, unavailable } from "../shared/errors.js";
+import { LEADER_METADATA } from "./grpc-tls.js";
+import { forbidden, invalid, ShoalError, unavailable } from "./errors.js";
 
 const CALL_TIMEOUT_MS = 15_000;
 
@@ -86,19 +79,3 @@ export async function callLeader<C extends grpc.Client, Req, Res>(
     }
   }
 }
-
-export const caClientJoining = (caPem?: string) => (addr: string) =>
-  new pb.CAClient(addr, joiningCredentials(caPem), channelOptions(MANAGER_TLS_NAME));
-
-export const caClient = (identity: TlsIdentity) => (addr: string) =>
-  new pb.CAClient(addr, clientCredentials(identity), channelOptions(MANAGER_TLS_NAME));
-
-/** A client of another node's Node service; `tlsName` is "swarm-manager" or that node's id. */
-export const nodeClient =
-  (identity: TlsIdentity, tlsName = MANAGER_TLS_NAME) =>
-  (addr: string) =>
-    new pb.NodeClient(addr, clientCredentials(identity), channelOptions(tlsName));
-
-/** A client of the leader's ResourceAllocator (attachable overlay networks for plain containers). */
-export const resourceAllocatorClient = (identity: TlsIdentity) => (addr: string) =>
-  new pb.ResourceAllocatorClient(addr, clientCredentials(identity), channelOptions(MANAGER_TLS_NAME));

@@ -1,4 +1,4 @@
-// The agent's link to the managers over gRPC: the remote counterpart of the manager's in-process
+// The agent's session with the leader's dispatcher over gRPC: the remote counterpart of the in-process
 // dispatcher, behind the same AssignmentChannel so the worker does not know which it has.
 // The session is with the leader (followers redirect), kept alive by heartbeats; assignments
 // arrive whole, then as diffs. The node's set is also kept on disk, so after a daemon restart
@@ -30,7 +30,7 @@ import {
 import type { Logger } from "../../shared/logging.js";
 import type { NetworkState } from "../../shared/network-state.js";
 
-export interface ManagerSessionOptions {
+export interface DispatcherSessionOptions {
   nodeId: string;
   /** host:port of the managers known at start; replaced by what the managers tell. */
   managers: string[];
@@ -169,7 +169,7 @@ class Link {
   }
 }
 
-export class ManagerSession implements AssignmentChannel {
+export class DispatcherSession implements AssignmentChannel {
   private managers: string[];
   private cursor = 0;
   private leaderHint: string | undefined;
@@ -190,7 +190,7 @@ export class ManagerSession implements AssignmentChannel {
   }
 
   /**
-   * Set by the daemon after applying a state. Told at once, not at the next heartbeat: a task
+   * Set by the agent after applying a state. Told at once, not at the next heartbeat: a task
    * being stopped waits for every host to have dropped it from DNS and load balancing.
    */
   set networkApplied(version: number) {
@@ -217,13 +217,13 @@ export class ManagerSession implements AssignmentChannel {
   private role: string | undefined;
   private managerList = "";
 
-  constructor(private readonly o: ManagerSessionOptions) {
+  constructor(private readonly o: DispatcherSessionOptions) {
     this.managers = [...o.managers];
   }
 
   /** A session that has loaded the stored assignments and started connecting. */
-  static async open(o: ManagerSessionOptions): Promise<ManagerSession> {
-    const s = new ManagerSession(o);
+  static async open(o: DispatcherSessionOptions): Promise<DispatcherSession> {
+    const s = new DispatcherSession(o);
     await s.start();
     return s;
   }

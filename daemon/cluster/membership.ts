@@ -1,0 +1,138 @@
+// shoald's cluster membership, as the HTTP routes see it: `swarm init` makes this daemon a
+// cluster's first manager (init.ts), `swarm join` a worker or a manager of an existing one
+// (join.ts), a restart reopens whatever it was from <data-root>/swarm, and `swarm leave` takes it
+// out (leave.ts). What runs meanwhile, and how it starts and stops, is node.ts; promotions and
+// demotions are role-change.ts. Lives in daemon/ because it is where manager and agent code meet.
+import type { ControlApi } from "../../manager/controlapi/control.js";
+import type { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
+import type { ForwardRouter, SwarmHost } from "../../api/deps.js";
+import { nodeClient, type NodeClient } from "./clients.js";
+import { initCluster } from "./init.js";
+import { joinCluster, type JoinRequest } from "./join.js";
+import { leaveCluster } from "./leave.js";
+import { ClusterNode, type SwarmOptions } from "./node.js";
+
+export type { SwarmOptions } from "./node.js";
+
+export class Swarm implements SwarmHost, ForwardRouter {
+  private readonly node: ClusterNode;
+
+  constructor(o: SwarmOptions) {
+    this.node = new ClusterNode(o);
+  }
+
+  /** At daemon start: rejoin the cluster this daemon was part of. */
+  async open(): Promise<void> {
+    const node = this.node;
+    const saved = await node.files.read();
+    if (!saved) return;
+    const { state, identity } = saved;
+    node.identity = identity;
+    node.state = state;
+    await node.startServer(state);
+    if (state.role === "manager") await node.startManager(state, false);
+    await node.startAgent(state);
+    node.log.info({ node: state.nodeId, role: state.role }, "rejoined the cluster");
+  }
+
+  // ---- what the API routes call ------------------------------------------------------------------
+
+  control(): ControlApi | undefined {
+    return this.node.manager?.control;
+  }
+
+  /** Overlay networks (`network create -d overlay` and friends) while this node manages. */
+  clusterNetworks(): ClusterNetworksApi | undefined {
+    return this.node.manager?.clusterNetworks;
+  }
+
+  init(request: { ListenAddr?: string; AdvertiseAddr?: string }): Promise<string> {
+    return this.node.serial(() => initCluster(this.node, request));
+  }
+
+  join(request: JoinRequest): Promise<void> {
+    return this.node.serial(() => joinCluster(this.node, request));
+  }
+
+  leave(force: boolean): Promise<void> {
+    return this.node.serial(() => leaveCluster(this.node, force));
+  }
+
+  inspect(): Record<string, unknown> | undefined {
+    const state = this.node.state;
+    if (!state) return undefined;
+    return this.node.manager?.inspectSwarm(state.clusterId);
+  }
+
+  /** /info's Swarm section. */
+  info(): Record<string, unknown> | undefined {
+    const state = this.node.state;
+    if (!state) return undefined;
+    const m = this.node.manager;
+    return {
+      NodeID: state.nodeId,
+      NodeAddr: state.advertiseAddr.replace(/:\d+$/, ""),
+      LocalNodeState: "active",
+      ControlAvailable: state.role === "manager" && !!m,
+      Error: "",
+      ...(m
+        ? m.swarmInfo(state.clusterId)
+        : { RemoteManagers: state.managers.map((addr) => ({ NodeID: "", Addr: addr })) }),
+    };
+  }
+
+  // ---- ForwardRouter -------------------------------------------------------------------------
+
+  /** Asked only for the cluster routes (api/cluster.ts scopes the hook): any path goes the same way. */
+  target(method: string): string | undefined {
+    const state = this.node.state;
+    if (!state) return undefined;
+    const m = this.node.manager;
+    if (m) {
+      if (method === "GET" || m.isLeader()) return undefined;
+      return m.leaderAddr();
+    }
+    return this.node.agent?.manager ?? state.managers[0];
+  }
+
+  client(addr: string): NodeClient {
+    const clients = this.node.clients;
+    let c = clients.get(addr);
+    if (!c) {
+      c = nodeClient(this.node.requireIdentity())(addr);
+      clients.set(addr, c);
+    }
+    return c;
+  }
+
+  async afterWrite(): Promise<void> {
+    await this.node.manager?.readBarrier(5_000);
+  }
+
+  /** A node's Node service, to read a task's logs where it runs. */
+  nodeAddr(nodeId: string): string | undefined {
+    return this.node.manager?.store.view((tx) => tx.get("nodes", nodeId))?.ListenAddr;
+  }
+
+  get nodeId(): string | undefined {
+    return this.node.state?.nodeId;
+  }
+
+  /** A cached client of a node's own Node service (its certificate names its id), for Forward. */
+  nodeForwardClient(nodeId: string): NodeClient | undefined {
+    const addr = this.nodeAddr(nodeId);
+    if (!addr || !this.node.identity) return undefined;
+    const key = `${nodeId}@${addr}`;
+    const clients = this.node.clients;
+    let c = clients.get(key);
+    if (!c) {
+      c = nodeClient(this.node.requireIdentity(), nodeId)(addr);
+      clients.set(key, c);
+    }
+    return c;
+  }
+
+  close(): Promise<void> {
+    return this.node.close();
+  }
+}
