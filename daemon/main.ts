@@ -19,7 +19,7 @@ import { registerClusterForwarding } from "./api-forward.js";
 import { registerServiceLogRoutes } from "./service-logs.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
 import { decodeRegistryAuth } from "../shared/registry-auth.js";
-import { Builder } from "../agent/engine/build/builder.js";
+import { Builder } from "../agent/engine/builder/builder.js";
 
 const VERSION = "0.1.0";
 

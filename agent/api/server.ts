@@ -10,7 +10,7 @@ import { registerContainerRoutes } from "./routes/containers.js";
 import { registerImageRoutes } from "./routes/images.js";
 import { registerRegistryRoutes } from "./routes/registry.js";
 import { registerBuildRoutes } from "./routes/build.js";
-import type { Builder } from "../engine/build/builder.js";
+import type { Builder } from "../engine/builder/builder.js";
 import type { RegistryService } from "../engine/registry/service.js";
 import { registerVolumeRoutes } from "./routes/volumes.js";
 import type { VolumeStoreApi } from "../engine/volume/types.js";
@@ -28,7 +28,7 @@ export interface EngineApiDeps {
   networks: NetworkManager;
   log: Logger;
   info: DaemonInfo;
-  /** The Dockerfile builder (agent/engine/build/), for POST /build. */
+  /** The Dockerfile builder (agent/engine/builder/), for POST /build. */
   builder?: Builder;
   /** Pull, push and login (agent/engine/registry/). */
   registry?: RegistryService;
