@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { messageOf } from "../../../shared/errors.js";
 import { newId, randomName } from "../../../shared/ids.js";
-import { mountOverlay, unmountOverlay } from "../snapshot/overlay.js";
+import { mountRootfs, unmountRootfs } from "../snapshot/rootfs.js";
 import { buildSpec } from "../runtime/spec.js";
 import type { ImageRecord } from "../image/types.js";
 import type { CreateContainerRequest } from "./api.js";
@@ -42,7 +42,7 @@ export async function mountRootfs(ctx: EngineContext, id: string, image: ImageRe
     await mkdir(p.emptyLower, { recursive: true });
     lowers = [p.emptyLower];
   }
-  await mountOverlay(lowers, p.upper, p.work, p.rootfs);
+  await mountRootfs(lowers, p.upper, p.work, p.rootfs);
 }
 
 function pickName(ctx: EngineContext): string {
@@ -105,7 +105,7 @@ export async function createContainer(
     ]);
 
     await mountRootfs(ctx, id, image);
-    undo.push(() => unmountOverlay(p.rootfs));
+    undo.push(() => unmountRootfs(p.rootfs));
     // The bind-mount sources of /etc/hosts, /etc/resolv.conf, /etc/hostname; filled at start.
     await Promise.all(Object.values(p.etc).map((f) => writeFile(f, "", { mode: 0o644 })));
     // Volumes (made on first use, filled from the image when empty) and bind folders.

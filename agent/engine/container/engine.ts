@@ -13,7 +13,7 @@ import { ExitWatcher } from "../runtime/exit-watch.js";
 import { readLog } from "../runtime/logs.js";
 import { Runtime } from "../runtime/runc.js";
 import { parseSignal, SIGKILL, SIGTERM } from "../runtime/signals.js";
-import { unmountOverlay } from "../snapshot/overlay.js";
+import { unmountRootfs } from "../snapshot/rootfs.js";
 import type {
   ContainerEngineApi,
   CreateContainerRequest,
@@ -305,7 +305,7 @@ export class ContainerEngine implements ContainerEngineApi {
       for (const id of orphans) {
         const p = containerPaths(this.ctx, id);
         try {
-          await unmountOverlay(p.rootfs);
+          await unmountRootfs(p.rootfs);
           await rm(p.dir, { recursive: true, force: true });
           this.ctx.log.warn({ id }, "removed the remains of an unfinished container create");
         } catch (e) {
@@ -571,8 +571,8 @@ export class ContainerEngine implements ContainerEngineApi {
     this.notify(rec.Id);
     const p = containerPaths(this.ctx, rec.Id);
     await cleanupRun(this.ctx, rec.Id);
-    // Never delete the folder through a live mount: unmountOverlay throws when it cannot unmount.
-    await unmountOverlay(p.rootfs);
+    // Never delete the folder through a live mount: unmountRootfs throws when it cannot unmount.
+    await unmountRootfs(p.rootfs);
     await rm(p.dir, { recursive: true, force: true });
     this.ctx.store.drop(rec.Id);
     if (removeVolumes) await removeAnonymousVolumes(this.ctx, rec);
@@ -753,7 +753,7 @@ export class ContainerEngine implements ContainerEngineApi {
     return this.ctx.volumes;
   }
 
-  /** A container's changes to its image (the overlay upper folder): what a build step commits. */
+  /** A container's changes to its image (the rootfs's upper folder): what a build step commits. */
   changesDir(ref: string): string {
     return containerPaths(this.ctx, this.ctx.store.resolve(ref).Id).upper;
   }

@@ -7,7 +7,7 @@ import type { Spec } from "../runtime/oci-types.js";
 import { isUp } from "./filters.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
-import { isMounted } from "../snapshot/overlay.js";
+import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { mountRootfs } from "./create.js";
 import type { ContainerRecord } from "./types.js";

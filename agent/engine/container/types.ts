@@ -164,7 +164,7 @@ export interface ContainerRecord {
   RestartCount: number;
   /** k8s-file log written by conmon. */
   LogPath: string;
-  /** Overlay mount point of the root filesystem while the container exists. */
+  /** Mount point of the root filesystem (overlayfs) while the container exists. */
   RootfsPath: string;
   /** OCI bundle folder (config.json). */
   BundlePath: string;
