@@ -35,7 +35,7 @@ export async function writeBundleSpec(
   await writeFile(p.spec, JSON.stringify(spec, null, 1));
 }
 
-export async function mountRootfs(ctx: EngineContext, id: string, image: ImageRecord): Promise<void> {
+export async function mountContainerRootfs(ctx: EngineContext, id: string, image: ImageRecord): Promise<void> {
   const p = containerPaths(ctx, id);
   let lowers = ctx.images.lowerDirs(image);
   if (lowers.length === 0) {
@@ -104,7 +104,7 @@ export async function createContainer(
       mkdir(p.rootfs, { mode: 0o755 }),
     ]);
 
-    await mountRootfs(ctx, id, image);
+    await mountContainerRootfs(ctx, id, image);
     undo.push(() => unmountRootfs(p.rootfs));
     // The bind-mount sources of /etc/hosts, /etc/resolv.conf, /etc/hostname; filled at start.
     await Promise.all(Object.values(p.etc).map((f) => writeFile(f, "", { mode: 0o644 })));

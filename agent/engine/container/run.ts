@@ -9,7 +9,7 @@ import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
 import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
-import { mountRootfs } from "./create.js";
+import { mountContainerRootfs } from "./create.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
 
@@ -144,7 +144,7 @@ export async function startRun(
   await cleanupRun(ctx, id);
   let conmonPid = 0;
   try {
-    if (!(await isMounted(p.rootfs))) await mountRootfs(ctx, id, ctx.images.resolve(rec.ImageId));
+    if (!(await isMounted(p.rootfs))) await mountContainerRootfs(ctx, id, ctx.images.resolve(rec.ImageId));
     await clearBundleLeftovers(p.bundle);
     await mkdir(p.run, { recursive: true, mode: 0o700 });
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
