@@ -89,11 +89,6 @@ export async function applyLbTable(netnsPath: string, text: string): Promise<voi
   await nft(text, netnsPath);
 }
 
-/** Remove the LB table from a namespace (a container that left every overlay network). */
-export async function removeLbTable(netnsPath: string): Promise<void> {
-  await nft(`table ip ${LB_TABLE}\ndelete table ip ${LB_TABLE}\n`, netnsPath);
-}
-
 export interface OverlayApplyOptions {
   /**
    * Networks this node has no endpoint on any more whose devices stay because local containers
