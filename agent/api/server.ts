@@ -15,7 +15,7 @@ import type { RegistryService } from "../engine/registry/service.js";
 import { registerVolumeRoutes } from "./routes/volumes.js";
 import type { VolumeStoreApi } from "../engine/volume/types.js";
 import { registerNetworkRoutes } from "./routes/networks.js";
-import type { NetworkManager } from "../engine/network/manager.js";
+import type { HostNetworks } from "../engine/network/host-networks.js";
 import type { ClusterNetworks } from "./cluster-networks.js";
 
 export const API_VERSION = "1.44";
@@ -25,7 +25,7 @@ export interface EngineApiDeps {
   containers: ContainerEngineApi;
   images: ImageStoreApi;
   volumes: VolumeStoreApi;
-  networks: NetworkManager;
+  networks: HostNetworks;
   log: Logger;
   info: DaemonInfo;
   /** The Dockerfile builder (agent/engine/builder/), for POST /build. */

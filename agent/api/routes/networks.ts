@@ -7,7 +7,7 @@ import { NOT_A_MANAGER_FOR_NETWORKS } from "../cluster-networks.js";
 import { qFilters, type Query } from "../../../shared/query.js";
 import type { NetworkRecord, CreateNetworkRequest } from "../../engine/network/types.js";
 import { PREDEFINED } from "../../engine/network/types.js";
-import type { AttachedContainer } from "../../engine/network/manager.js";
+import type { AttachedContainer } from "../../engine/network/types.js";
 import type { EndpointSettings } from "../../engine/container/types.js";
 
 type IdParams = { Params: { id: string }; Querystring: Query };

@@ -10,7 +10,7 @@ import { containerPaths, type EngineContext } from "./context.js";
 import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
-import { containerModeTarget } from "../network/manager.js";
+import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
 /** The bundle's config.json for a record, from the spec builder. */
@@ -35,7 +35,11 @@ export async function writeBundleSpec(
   await writeFile(p.spec, JSON.stringify(spec, null, 1));
 }
 
-export async function mountContainerRootfs(ctx: EngineContext, id: string, image: ImageRecord): Promise<void> {
+export async function mountContainerRootfs(
+  ctx: EngineContext,
+  id: string,
+  image: ImageRecord,
+): Promise<void> {
   const p = containerPaths(ctx, id);
   let lowers = ctx.images.lowerDirs(image);
   if (lowers.length === 0) {

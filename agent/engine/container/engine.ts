@@ -32,7 +32,8 @@ import { validateName } from "./validate.js";
 import { removeAnonymousVolumes, volumeUsers } from "./mounts.js";
 import { VolumeStore } from "../volume/store.js";
 import type { VolumeStoreApi } from "../volume/types.js";
-import { NetworkManager, type AttachedContainer } from "../network/manager.js";
+import { HostNetworks } from "../network/host-networks.js";
+import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
 
 /** In-memory facts about a container that do not belong on disk. */
@@ -100,7 +101,7 @@ export class ContainerEngine implements ContainerEngineApi {
       swapAccounting: await hasSwapAccounting(cgroupVersion),
       capabilities: await detectCapabilities(),
       hostRlimits: await readHostRlimits(),
-      network: await NetworkManager.open({
+      network: await HostNetworks.open({
         dir: paths.networkRoot,
         bridgeName: config.bridgeName,
         bridgeIp: config.bridgeIp,
@@ -708,7 +709,7 @@ export class ContainerEngine implements ContainerEngineApi {
 
   // ---- networks -------------------------------------------------------------------------
 
-  get networks(): NetworkManager {
+  get networks(): HostNetworks {
     return this.ctx.network;
   }
 

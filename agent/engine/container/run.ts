@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { conflict, errnoCode, messageOf, notFound } from "../../../shared/errors.js";
-import { containerModeTarget } from "../network/manager.js";
+import { containerModeTarget } from "../network/endpoints.js";
 import { writeInPlace } from "../dns/etc-files.js";
 import type { Spec } from "../runtime/oci-types.js";
 import { isUp } from "./filters.js";

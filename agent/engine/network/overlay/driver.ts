@@ -2,13 +2,13 @@
 // (often), so it reads what the host has, changes only what differs, and touches nothing but
 // its own devices (shov*/shox*), their forwarding and neighbour entries, and its own nftables
 // tables. Usable on its own (the two-host integration test runs it as a library in plain
-// network namespaces); the engine's NetworkManager.applyOverlay wraps it with the network
+// network namespaces); the engine's OverlayState (network/overlay-state.ts) wraps it with the network
 // table, DNS and the load-balancing tables of its containers.
 import { writeFile } from "node:fs/promises";
 import type { NetworkState } from "../../../../shared/network-state.js";
 import { CommandError, runCommand } from "../../runtime/command.js";
 import { ipBatch } from "../host-links.js";
-import { LB_TABLE, meshTableName, overlayBridgeName, overlayVxlanName } from "./names.js";
+import { meshTableName, overlayBridgeName, overlayVxlanName } from "./names.js";
 import {
   desiredHost,
   diffHost,
