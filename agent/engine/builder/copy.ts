@@ -14,7 +14,7 @@ import { TarReader } from "../image/tar-reader.js";
 import { resolveUser } from "../runtime/user.js";
 import { decompressAny, looksLikeTar } from "./archive.js";
 import { devNumbers, type LayerEntry } from "./layer-tar.js";
-import { OutsideRootError, resolveScoped } from "./scoped-path.js";
+import { OutsideRootError, resolveScoped } from "../snapshot/scoped-path.js";
 
 export type FindRequest = Pick<CopyRequest, "keyword" | "sources" | "srcRoot" | "srcKind" | "srcName">;
 
