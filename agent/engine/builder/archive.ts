@@ -2,11 +2,10 @@
 // tar, as dockerd accepts) and local archives that ADD unpacks. gzip is done in-process (zlib);
 // bzip2, xz and zstd go through the system tools in a child process, streamed both ways.
 import { spawn } from "node:child_process";
-import { Readable, pipeline as pipeStreams } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
 import { invalid } from "../../../shared/errors.js";
-import { peek, sniffCompression, type Compression } from "../image/decompress.js";
+import { gunzipped, peek, sniffCompression, type Compression } from "../image/decompress.js";
 
 /** Whether a 512-byte block is a tar header (ustar magic, or an old-style header whose checksum holds). */
 export function looksLikeTar(block: Buffer): boolean {
@@ -62,18 +61,7 @@ export async function* decompressAny(
     return;
   }
   if (kind === "gzip") {
-    const gunzip = createGunzip();
-    const out = pipeStreams(Readable.from(all), gunzip, () => {
-      // errors surface through the iteration of `out` below
-    });
-    try {
-      for await (const chunk of out) yield chunk as Buffer;
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      if (typeof code === "string" && code.startsWith("Z_"))
-        throw invalid(`${what} is not valid gzip data (${code})`);
-      throw e;
-    }
+    yield* gunzipped(all, what);
     return;
   }
   yield* throughTool(all, tools[kind], what);

@@ -64,8 +64,17 @@ export async function* decompressed(
   }
   // Up to 256 KiB out per inflate step instead of zlib's 16 KiB: every step is a round trip to
   // the thread pool, and on a small machine those, not the bytes, are what unpacking costs.
-  const gunzip = createGunzip({ chunkSize: 256 << 10 });
-  const out = pipeline(Readable.from(all), gunzip, () => {
+  yield* gunzipped(all, what, { chunkSize: 256 << 10, corrupt: "; the archive is corrupt" });
+}
+
+/** `src` gunzipped; bad gzip data is a 400 naming `what` (and `corrupt` after the zlib code). */
+export async function* gunzipped(
+  src: AsyncIterable<Buffer>,
+  what: string,
+  o: { chunkSize?: number; corrupt?: string } = {},
+): AsyncGenerator<Buffer> {
+  const gunzip = createGunzip(o.chunkSize === undefined ? undefined : { chunkSize: o.chunkSize });
+  const out = pipeline(Readable.from(src), gunzip, () => {
     // errors surface through the iteration of `out` below
   });
   try {
@@ -73,7 +82,7 @@ export async function* decompressed(
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && code.startsWith("Z_"))
-      throw invalid(`${what} is not valid gzip data (${code}); the archive is corrupt`);
+      throw invalid(`${what} is not valid gzip data (${code})${o.corrupt ?? ""}`);
     throw e;
   }
 }
