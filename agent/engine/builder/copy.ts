@@ -113,7 +113,7 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** Whether a file is a tar (maybe compressed) archive that ADD unpacks. */
-export async function isArchive(path: string): Promise<boolean> {
+async function isArchive(path: string): Promise<boolean> {
   const it = decompressAny(createReadStream(path), path)[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   try {
@@ -130,7 +130,7 @@ export async function isArchive(path: string): Promise<boolean> {
   return looksLikeTar(head.subarray(0, 512));
 }
 
-export async function resolveChown(
+async function resolveChown(
   root: string,
   chown: string | undefined,
 ): Promise<{ uid: number; gid: number } | undefined> {

@@ -23,7 +23,7 @@ export function devNumbers(rdev: number): { major: number; minor: number } {
 }
 
 /** The trusted.overlay.* xattrs set below dir, by path relative to dir. One getfattr for the tree. */
-export async function layerXattrs(dir: string): Promise<Map<string, Map<string, string>>> {
+async function layerXattrs(dir: string): Promise<Map<string, Map<string, string>>> {
   let stdout: string;
   try {
     ({ stdout } = await runCommand(

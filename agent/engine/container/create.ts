@@ -14,11 +14,7 @@ import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
 /** The bundle's config.json for a record, from the spec builder. */
-export async function writeBundleSpec(
-  ctx: EngineContext,
-  rec: ContainerRecord,
-  image: ImageRecord,
-): Promise<void> {
+async function writeBundleSpec(ctx: EngineContext, rec: ContainerRecord, image: ImageRecord): Promise<void> {
   const p = containerPaths(ctx, rec.Id);
   const spec = await buildSpec({
     record: rec,

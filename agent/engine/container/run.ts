@@ -63,7 +63,7 @@ export async function wasOomKilled(ctx: EngineContext, id: string): Promise<bool
 }
 
 /** Wait for a process to go away (conmon writing its last file), up to a limit. */
-export async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
+async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while ((await pidAlive(pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
 }

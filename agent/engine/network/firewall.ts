@@ -24,7 +24,7 @@ export interface FirewallState {
   ports: FirewallPort[];
 }
 
-export const DEFAULT_TABLE = "shoal";
+const DEFAULT_TABLE = "shoal";
 
 function quote(name: string): string {
   return `"${name}"`;

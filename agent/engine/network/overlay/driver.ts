@@ -25,7 +25,7 @@ import { meshPlan, renderLbTable, renderMeshTable, vipBalances } from "./rules.j
 export type { OverlaySelf } from "./plan.js";
 
 /** What this host holds now, read through iproute2's JSON output (three processes, in parallel). */
-export async function readHost(): Promise<CurrentHost> {
+async function readHost(): Promise<CurrentHost> {
   const [links, fdb, neigh] = await Promise.all([
     runCommand("ip", ["-j", "-d", "addr", "show"]),
     runCommand("bridge", ["-j", "fdb", "show"]),

@@ -25,7 +25,7 @@ function sortIps(ips: Iterable<string>): string[] {
 }
 
 /** Running task addresses of a service on a network, sorted. */
-export function runningBackends(state: NetworkState, serviceId: string, networkId: string): string[] {
+function runningBackends(state: NetworkState, serviceId: string, networkId: string): string[] {
   return sortIps(
     state.tasks
       .filter((t) => t.serviceId === serviceId && t.networkId === networkId && t.running)
