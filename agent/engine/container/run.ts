@@ -95,7 +95,7 @@ export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> 
 /**
  * The network side of a start. `container:<id>` joins that container's namespace (written into
  * the spec now, since its pid changes per run) and shares its /etc files; every other mode
- * gets its addresses, ports and files from the network manager.
+ * gets its addresses, ports and files from the host's networks (network/host-networks.ts).
  */
 async function prepareNetwork(ctx: EngineContext, rec: ContainerRecord): Promise<void> {
   const p = containerPaths(ctx, rec.Id);
