@@ -50,14 +50,14 @@ export interface HostConfig {
   RestartPolicy: { Name: string; MaximumRetryCount: number };
   LogConfig: { Type: string; Config: Record<string, string> };
   ShmSize?: number;
-  // ---- storage (issue 4) ----
+  // ---- storage ----
   /** `-v` entries: "name:/path[:opts]", "/host:/path[:opts]" or "/path" (anonymous). */
   Binds?: string[] | null;
   /** `--mount` entries in the Engine API's shape. */
   Mounts?: MountRequest[] | null;
   /** `--tmpfs /path[:opts]` → {"/path": "opts"}. */
   Tmpfs?: Record<string, string> | null;
-  // ---- networking (issue 4) ----
+  // ---- networking ----
   /** "80/tcp" → host bindings; HostPort "" or "0" means an ephemeral port. */
   PortBindings?: Record<string, PortBinding[] | null> | null;
   /** -P: publish every exposed port on an ephemeral host port. */
