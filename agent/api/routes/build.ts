@@ -8,7 +8,12 @@ import type { Readable } from "node:stream";
 import { internal, invalid, messageOf } from "../../../shared/errors.js";
 import { parseReference } from "../../../shared/reference.js";
 import { registryHostOf, type AuthConfig } from "../../../shared/registry-auth.js";
-import { BuildStepError, type Builder, type BuildOptions, type PullFn } from "../../engine/builder/builder.js";
+import {
+  BuildStepError,
+  type Builder,
+  type BuildOptions,
+  type PullFn,
+} from "../../engine/builder/builder.js";
 import { credentialsOf } from "../../engine/registry/service.js";
 import { jsonLinesResponse } from "../json-lines.js";
 import { qBool, qList, qString, type Query } from "../../../shared/query.js";
