@@ -9,8 +9,8 @@ import type { ContainerEngineApi } from "../agent/engine/container/api.js";
 import type { ImageStoreApi } from "../agent/engine/image/api.js";
 import type { VolumeStoreApi } from "../agent/engine/volume/types.js";
 import type { CreateNetworkRequest } from "../agent/engine/network/types.js";
-import type { NetworkManager } from "../agent/engine/network/manager.js";
-import type { Builder } from "../agent/engine/build/builder.js";
+import type { HostNetworks } from "../agent/engine/network/host-networks.js";
+import type { Builder } from "../agent/engine/builder/builder.js";
 import type { RegistryService } from "../agent/engine/registry/service.js";
 import type { ControlApi } from "../manager/controlapi/control.js";
 
@@ -64,10 +64,10 @@ export interface EngineApiDeps {
   containers: ContainerEngineApi;
   images: ImageStoreApi;
   volumes: VolumeStoreApi;
-  networks: NetworkManager;
+  networks: HostNetworks;
   log: Logger;
   info: DaemonInfo;
-  /** The Dockerfile builder (agent/engine/build/), for POST /build. */
+  /** The Dockerfile builder (agent/engine/builder/), for POST /build. */
   builder?: Builder;
   /** Pull, push and login (agent/engine/registry/). */
   registry?: RegistryService;

@@ -16,7 +16,7 @@ import { buildApi } from "../api/server.js";
 import { Swarm } from "./cluster/membership.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
 import { decodeRegistryAuth } from "../shared/registry-auth.js";
-import { Builder } from "../agent/engine/build/builder.js";
+import { Builder } from "../agent/engine/builder/builder.js";
 
 const VERSION = "0.1.0";
 

@@ -12,8 +12,8 @@ import { isShoalError, messageOf } from "../../shared/errors.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ContainerEngineApi } from "../engine/container/api.js";
 import type { ContainerRecord } from "../engine/container/types.js";
+import { TASK_LABEL } from "../engine/network/cluster-attach.js";
 
-export const TASK_LABEL = "com.docker.swarm.task.id";
 const SERVICE_LABEL = "com.docker.swarm.service.id";
 const SERVICE_NAME_LABEL = "com.docker.swarm.service.name";
 const NODE_LABEL = "com.docker.swarm.node.id";

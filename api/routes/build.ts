@@ -13,7 +13,7 @@ import {
   type Builder,
   type BuildOptions,
   type PullFn,
-} from "../../agent/engine/build/builder.js";
+} from "../../agent/engine/builder/builder.js";
 import { credentialsOf } from "../../agent/engine/registry/service.js";
 import { jsonLinesResponse } from "../stream/json-lines.js";
 import { qBool, qList, qString, type Query } from "../../shared/query.js";

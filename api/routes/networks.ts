@@ -1,4 +1,4 @@
-// /networks: Docker's network API over the network manager; connect and disconnect go through
+// /networks: Docker's network API over the host's networks (agent/engine/network/host-networks.ts); connect and disconnect go through
 // the container engine, which owns the container records they change.
 import type { FastifyPluginAsync } from "fastify";
 import type { EngineApiDeps } from "../deps.js";
@@ -6,7 +6,7 @@ import { conflict, forbidden, invalid, notFound } from "../../shared/errors.js";
 import { qFilters, type Query } from "../../shared/query.js";
 import type { NetworkRecord, CreateNetworkRequest } from "../../agent/engine/network/types.js";
 import { PREDEFINED } from "../../agent/engine/network/types.js";
-import type { AttachedContainer } from "../../agent/engine/network/manager.js";
+import type { AttachedContainer } from "../../agent/engine/network/types.js";
 import type { EndpointSettings } from "../../agent/engine/container/types.js";
 
 type IdParams = { Params: { id: string }; Querystring: Query };

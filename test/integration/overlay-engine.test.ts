@@ -1,5 +1,5 @@
-// The engine's network manager on overlay networks (NetworkManager.applyOverlay), as a library
-// in a namespace of its own (test/fixtures/overlay-manager.mjs): the cluster's networks appear
+// The engine's host networks on overlay networks (HostNetworks.applyOverlay), as a library
+// in a namespace of its own (test/fixtures/overlay-host-networks.mjs): the cluster's networks appear
 // in the engine's table with this node's address as gateway, containers join them only with the
 // address the managers assigned, DNS listens on the overlay bridge, a restart re-applies the
 // saved state, and an empty state takes every device, record and table away.
@@ -65,7 +65,7 @@ function manager(input: object): Promise<Out> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "nsenter",
-      [`--net=/run/netns/${ns}`, process.execPath, join(repoRoot, "test/fixtures/overlay-manager.mjs")],
+      [`--net=/run/netns/${ns}`, process.execPath, join(repoRoot, "test/fixtures/overlay-host-networks.mjs")],
       {
         stdio: ["pipe", "pipe", "pipe"],
       },

@@ -5,14 +5,14 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { chmod, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BuildCache, cacheKey } from "../../agent/engine/build/cache.js";
+import { BuildCache, cacheKey } from "../../agent/engine/builder/cache.js";
 import {
   digestSources,
   findSources,
   planCopy,
   planWorkdir,
   type CopyRequest,
-} from "../../agent/engine/build/copy.js";
+} from "../../agent/engine/builder/copy.js";
 import type { LayerEntry } from "../../shared/tar-pack.js";
 
 let dir: string;

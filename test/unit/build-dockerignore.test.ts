@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { contextFilter, dockerignorePatterns, walkContext } from "../../shared/dockerignore.js";
-import { extractContext, pruneExcluded, readContextFile } from "../../agent/engine/build/context.js";
+import { extractContext, pruneExcluded, readContextFile } from "../../agent/engine/builder/context.js";
 import { makeTar } from "../fixtures/tarlib.mjs";
 import { tree } from "./image-helpers.js";
 

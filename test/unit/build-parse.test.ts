@@ -7,10 +7,10 @@ import {
   jsonForm,
   nameValuePairs,
   splitQuotedWords,
-} from "../../agent/engine/build/words.js";
-import { parseDockerfile, stagesUpTo } from "../../agent/engine/build/dockerfile.js";
-import { globToRegExp, hasWildcards } from "../../agent/engine/build/copy.js";
-import { exposedPorts, healthcheck } from "../../agent/engine/build/builder.js";
+} from "../../agent/engine/builder/words.js";
+import { parseDockerfile, stagesUpTo } from "../../agent/engine/builder/dockerfile.js";
+import { globToRegExp, hasWildcards } from "../../agent/engine/builder/copy.js";
+import { exposedPorts, healthcheck } from "../../agent/engine/builder/builder.js";
 
 const env = new Map([
   ["NAME", "world"],

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
-import { packLayer, upperDirEntries } from "../../agent/engine/build/layer-tar.js";
+import { packLayer, upperDirEntries } from "../../agent/engine/builder/layer-tar.js";
 import { extractLayer } from "../../agent/engine/image/extract.js";
 import { TarReader } from "../../agent/engine/image/tar-reader.js";
 

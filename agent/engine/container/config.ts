@@ -6,7 +6,7 @@ import type { ContainerConfig, HostConfig } from "./types.js";
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Environment as Docker builds it: the image's, then the user's, a later key replacing an earlier one. */
-export function mergeEnv(imageEnv: string[], userEnv: string[]): string[] {
+function mergeEnv(imageEnv: string[], userEnv: string[]): string[] {
   const out = new Map<string, string>();
   for (const e of [...imageEnv, ...userEnv]) {
     const key = e.includes("=") ? e.slice(0, e.indexOf("=")) : e;

@@ -10,7 +10,7 @@ import type { CapabilityEnv } from "../runtime/capabilities.js";
 import type { HostRlimits } from "../runtime/spec-resources.js";
 import type { ContainerStore } from "./store.js";
 import type { VolumeStoreApi } from "../volume/types.js";
-import type { NetworkManager } from "../network/manager.js";
+import type { HostNetworks } from "../network/host-networks.js";
 
 /** What the container modules share: settings, folders, collaborators and host facts found at open. */
 export interface EngineContext {
@@ -28,7 +28,7 @@ export interface EngineContext {
   hostRlimits: HostRlimits;
   /** Named and anonymous volumes (-v, --mount, image VOLUMEs). */
   volumes: VolumeStoreApi;
-  network: NetworkManager;
+  network: HostNetworks;
 }
 
 /** Where one container's things are. Persistent ones under dataRoot, per-run ones under execRoot. */

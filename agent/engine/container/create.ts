@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { messageOf } from "../../../shared/errors.js";
 import { newId, randomName } from "../../../shared/ids.js";
-import { mountOverlay, unmountOverlay } from "../snapshot/overlay.js";
+import { mountRootfs, unmountRootfs } from "../snapshot/rootfs.js";
 import { buildSpec } from "../runtime/spec.js";
 import type { ImageRecord } from "../image/types.js";
 import type { CreateContainerRequest } from "./api.js";
@@ -10,15 +10,11 @@ import { containerPaths, type EngineContext } from "./context.js";
 import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
-import { containerModeTarget } from "../network/manager.js";
+import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
 /** The bundle's config.json for a record, from the spec builder. */
-export async function writeBundleSpec(
-  ctx: EngineContext,
-  rec: ContainerRecord,
-  image: ImageRecord,
-): Promise<void> {
+async function writeBundleSpec(ctx: EngineContext, rec: ContainerRecord, image: ImageRecord): Promise<void> {
   const p = containerPaths(ctx, rec.Id);
   const spec = await buildSpec({
     record: rec,
@@ -35,14 +31,18 @@ export async function writeBundleSpec(
   await writeFile(p.spec, JSON.stringify(spec, null, 1));
 }
 
-export async function mountRootfs(ctx: EngineContext, id: string, image: ImageRecord): Promise<void> {
+export async function mountContainerRootfs(
+  ctx: EngineContext,
+  id: string,
+  image: ImageRecord,
+): Promise<void> {
   const p = containerPaths(ctx, id);
   let lowers = ctx.images.lowerDirs(image);
   if (lowers.length === 0) {
     await mkdir(p.emptyLower, { recursive: true });
     lowers = [p.emptyLower];
   }
-  await mountOverlay(lowers, p.upper, p.work, p.rootfs);
+  await mountRootfs(lowers, p.upper, p.work, p.rootfs);
 }
 
 function pickName(ctx: EngineContext): string {
@@ -104,8 +104,8 @@ export async function createContainer(
       mkdir(p.rootfs, { mode: 0o755 }),
     ]);
 
-    await mountRootfs(ctx, id, image);
-    undo.push(() => unmountOverlay(p.rootfs));
+    await mountContainerRootfs(ctx, id, image);
+    undo.push(() => unmountRootfs(p.rootfs));
     // The bind-mount sources of /etc/hosts, /etc/resolv.conf, /etc/hostname; filled at start.
     await Promise.all(Object.values(p.etc).map((f) => writeFile(f, "", { mode: 0o644 })));
     // Volumes (made on first use, filled from the image when empty) and bind folders.

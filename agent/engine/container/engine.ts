@@ -13,7 +13,7 @@ import { ExitWatcher } from "../runtime/exit-watch.js";
 import { readLog } from "../runtime/logs.js";
 import { Runtime } from "../runtime/runc.js";
 import { parseSignal, SIGKILL, SIGTERM } from "../runtime/signals.js";
-import { unmountOverlay } from "../snapshot/overlay.js";
+import { unmountRootfs } from "../snapshot/rootfs.js";
 import type {
   ContainerEngineApi,
   CreateContainerRequest,
@@ -32,7 +32,8 @@ import { validateName } from "./validate.js";
 import { removeAnonymousVolumes, volumeUsers } from "./mounts.js";
 import { VolumeStore } from "../volume/store.js";
 import type { VolumeStoreApi } from "../volume/types.js";
-import { NetworkManager, type AttachedContainer } from "../network/manager.js";
+import { HostNetworks } from "../network/host-networks.js";
+import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
 
 /** In-memory facts about a container that do not belong on disk. */
@@ -100,7 +101,7 @@ export class ContainerEngine implements ContainerEngineApi {
       swapAccounting: await hasSwapAccounting(cgroupVersion),
       capabilities: await detectCapabilities(),
       hostRlimits: await readHostRlimits(),
-      network: await NetworkManager.open({
+      network: await HostNetworks.open({
         dir: paths.networkRoot,
         bridgeName: config.bridgeName,
         bridgeIp: config.bridgeIp,
@@ -305,7 +306,7 @@ export class ContainerEngine implements ContainerEngineApi {
       for (const id of orphans) {
         const p = containerPaths(this.ctx, id);
         try {
-          await unmountOverlay(p.rootfs);
+          await unmountRootfs(p.rootfs);
           await rm(p.dir, { recursive: true, force: true });
           this.ctx.log.warn({ id }, "removed the remains of an unfinished container create");
         } catch (e) {
@@ -571,8 +572,8 @@ export class ContainerEngine implements ContainerEngineApi {
     this.notify(rec.Id);
     const p = containerPaths(this.ctx, rec.Id);
     await cleanupRun(this.ctx, rec.Id);
-    // Never delete the folder through a live mount: unmountOverlay throws when it cannot unmount.
-    await unmountOverlay(p.rootfs);
+    // Never delete the folder through a live mount: unmountRootfs throws when it cannot unmount.
+    await unmountRootfs(p.rootfs);
     await rm(p.dir, { recursive: true, force: true });
     this.ctx.store.drop(rec.Id);
     if (removeVolumes) await removeAnonymousVolumes(this.ctx, rec);
@@ -708,7 +709,7 @@ export class ContainerEngine implements ContainerEngineApi {
 
   // ---- networks -------------------------------------------------------------------------
 
-  get networks(): NetworkManager {
+  get networks(): HostNetworks {
     return this.ctx.network;
   }
 
@@ -753,7 +754,7 @@ export class ContainerEngine implements ContainerEngineApi {
     return this.ctx.volumes;
   }
 
-  /** A container's changes to its image (the overlay upper folder): what a build step commits. */
+  /** A container's changes to its image (the rootfs's upper folder): what a build step commits. */
   changesDir(ref: string): string {
     return containerPaths(this.ctx, this.ctx.store.resolve(ref).Id).upper;
   }

@@ -4,9 +4,10 @@
 // them without touching anything; prepareMounts makes volumes and bind folders and copies the
 // image's content into fresh volumes, pushing an undo for everything it made.
 
-import { lstat, mkdir, readlink, rmdir, stat } from "node:fs/promises";
+import { mkdir, rmdir, stat } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { errnoCode, invalid, isShoalError, messageOf } from "../../../shared/errors.js";
+import { resolveScoped } from "../snapshot/scoped-path.js";
 import { cleanMountPath, tmpfsData, tmpfsMountOptions } from "../runtime/spec-mounts.js";
 import { validateVolumeName } from "../volume/store.js";
 import type { VolumeUser } from "../volume/types.js";
@@ -316,34 +317,13 @@ function checkShapes(config: ContainerConfig, host: HostConfig): void {
  * Follow `path` inside `root` as the container would see it: symlinks resolve against `root`,
  * never outside it. Undefined when a component is missing.
  */
-export async function resolveInRoot(root: string, path: string): Promise<string | undefined> {
-  const pending = path.split("/").filter((p) => p !== "" && p !== ".");
-  const resolved: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift() as string;
-    if (part === ".") continue;
-    if (part === "..") {
-      resolved.pop();
-      continue;
-    }
-    const here = join(root, ...resolved, part);
-    let st;
-    try {
-      st = await lstat(here);
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > 40) return undefined;
-      const target = await readlink(here);
-      if (target.startsWith("/")) resolved.length = 0;
-      pending.unshift(...target.split("/").filter((p) => p !== ""));
-      continue;
-    }
-    resolved.push(part);
+async function resolveInRoot(root: string, path: string): Promise<string | undefined> {
+  try {
+    const r = await resolveScoped(root, path, "clamp");
+    return r.stats ? join(root, r.rel) : undefined;
+  } catch {
+    return undefined;
   }
-  return join(root, ...resolved);
 }
 
 /** Remove the folders `mkdir -p` made, deepest first, as long as they are still empty. */

@@ -1,15 +1,15 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { conflict, errnoCode, messageOf, notFound } from "../../../shared/errors.js";
-import { containerModeTarget } from "../network/manager.js";
+import { containerModeTarget } from "../network/endpoints.js";
 import { writeInPlace } from "../dns/etc-files.js";
 import type { Spec } from "../runtime/oci-types.js";
 import { isUp } from "./filters.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
-import { isMounted } from "../snapshot/overlay.js";
+import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
-import { mountRootfs } from "./create.js";
+import { mountContainerRootfs } from "./create.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
 
@@ -63,7 +63,7 @@ export async function wasOomKilled(ctx: EngineContext, id: string): Promise<bool
 }
 
 /** Wait for a process to go away (conmon writing its last file), up to a limit. */
-export async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
+async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   while ((await pidAlive(pid)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
 }
@@ -95,7 +95,7 @@ export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> 
 /**
  * The network side of a start. `container:<id>` joins that container's namespace (written into
  * the spec now, since its pid changes per run) and shares its /etc files; every other mode
- * gets its addresses, ports and files from the network manager.
+ * gets its addresses, ports and files from the host's networks (network/host-networks.ts).
  */
 async function prepareNetwork(ctx: EngineContext, rec: ContainerRecord): Promise<void> {
   const p = containerPaths(ctx, rec.Id);
@@ -144,7 +144,7 @@ export async function startRun(
   await cleanupRun(ctx, id);
   let conmonPid = 0;
   try {
-    if (!(await isMounted(p.rootfs))) await mountRootfs(ctx, id, ctx.images.resolve(rec.ImageId));
+    if (!(await isMounted(p.rootfs))) await mountContainerRootfs(ctx, id, ctx.images.resolve(rec.ImageId));
     await clearBundleLeftovers(p.bundle);
     await mkdir(p.run, { recursive: true, mode: 0o700 });
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });

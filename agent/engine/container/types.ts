@@ -50,14 +50,14 @@ export interface HostConfig {
   RestartPolicy: { Name: string; MaximumRetryCount: number };
   LogConfig: { Type: string; Config: Record<string, string> };
   ShmSize?: number;
-  // ---- storage (issue 4) ----
+  // ---- storage ----
   /** `-v` entries: "name:/path[:opts]", "/host:/path[:opts]" or "/path" (anonymous). */
   Binds?: string[] | null;
   /** `--mount` entries in the Engine API's shape. */
   Mounts?: MountRequest[] | null;
   /** `--tmpfs /path[:opts]` → {"/path": "opts"}. */
   Tmpfs?: Record<string, string> | null;
-  // ---- networking (issue 4) ----
+  // ---- networking ----
   /** "80/tcp" → host bindings; HostPort "" or "0" means an ephemeral port. */
   PortBindings?: Record<string, PortBinding[] | null> | null;
   /** -P: publish every exposed port on an ephemeral host port. */
@@ -164,7 +164,7 @@ export interface ContainerRecord {
   RestartCount: number;
   /** k8s-file log written by conmon. */
   LogPath: string;
-  /** Overlay mount point of the root filesystem while the container exists. */
+  /** Mount point of the root filesystem (overlayfs) while the container exists. */
   RootfsPath: string;
   /** OCI bundle folder (config.json). */
   BundlePath: string;

@@ -49,7 +49,7 @@ function replyTo(query: DecodedPacket, answers: Answer[], rcode = 0): Packet {
  * go first, then answers from the end, and TC tells the client to ask again over TCP. The OPT
  * record stays, it is what told us the client's size.
  */
-export function encodeWithin(reply: Packet, max: number): Buffer {
+function encodeWithin(reply: Packet, max: number): Buffer {
   const whole = dnsPacket.encode(reply);
   if (whole.length <= max) return whole;
   const cut: Packet = {
@@ -68,7 +68,7 @@ export function encodeWithin(reply: Packet, max: number): Buffer {
 }
 
 /** The largest UDP answer the client said it takes (EDNS), never below the plain 512. */
-export function udpLimitOf(query: DecodedPacket): number {
+function udpLimitOf(query: DecodedPacket): number {
   const opt = (query.additionals ?? []).find((a) => a.type === "OPT");
   const size = opt && opt.type === "OPT" ? opt.udpPayloadSize : 0;
   return Math.max(UDP_PLAIN_MAX, Math.min(size, 65535));

@@ -1,5 +1,5 @@
 // The names the daemon's DNS server knows: one endpoint per (container, network). Pure data, no
-// I/O, so the network manager can update it synchronously as containers connect and disconnect,
+// I/O, so network/container-dns.ts can update it synchronously as containers connect and disconnect,
 // and the server reads a consistent view for every query.
 //
 // A query is scoped by who asks: the source address identifies one endpoint, hence one

@@ -8,7 +8,6 @@ import { createSocket } from "node:dgram";
 import { connect, isIPv6 } from "node:net";
 import { messageOf } from "../../../shared/errors.js";
 import { silentLogger, type Logger } from "../../../shared/logging.js";
-import type { ResolvConf } from "./resolv-conf.js";
 
 export interface UpstreamServer {
   address: string;
@@ -28,11 +27,6 @@ const FLAG_QR = 0x8000;
 const FLAG_TC = 0x0200;
 const RCODE_SERVFAIL = 2;
 const RCODE_REFUSED = 5;
-
-/** The nameservers of a resolv.conf as upstream servers ("fe80::1%eth0" keeps its zone). */
-export function upstreamsOf(conf: ResolvConf, port = 53): UpstreamServer[] {
-  return conf.nameservers.map((address) => ({ address, port }));
-}
 
 function isAnswerTo(query: Buffer, answer: Buffer): boolean {
   return (

@@ -18,7 +18,7 @@ export interface ImageStoreApi {
    * "name@sha256:<digest>". Throws not_found "No such image: <ref>".
    */
   resolve(ref: string): ImageRecord;
-  /** Overlay lowerdirs of an image, top layer first, as mount(8) wants them. */
+  /** Rootfs lowerdirs of an image, top layer first, as mount(8) wants them. */
   lowerDirs(image: ImageRecord): string[];
   /** Load a `docker save` archive or an OCI image-layout tar. Returns the "Loaded image: x" lines. */
   load(archive: Readable, onProgress?: (message: string) => void): Promise<string[]>;

@@ -3,7 +3,7 @@
 import { invalid } from "../../../shared/errors.js";
 import type { ImageRuntimeConfig } from "./types.js";
 
-export const changeInstructions = [
+const changeInstructions = [
   "CMD",
   "ENTRYPOINT",
   "ENV",

@@ -58,7 +58,7 @@ export class LayerStore {
     return [...this.layers.values()];
   }
 
-  /** The folder holding the layer's files (an overlay lowerdir). */
+  /** The folder holding the layer's files (a lowerdir of a container's rootfs mount). */
   diffDir(diffId: string): string {
     return join(this.dir, hexOf(diffId), "diff");
   }

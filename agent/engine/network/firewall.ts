@@ -24,7 +24,7 @@ export interface FirewallState {
   ports: FirewallPort[];
 }
 
-export const DEFAULT_TABLE = "shoal";
+const DEFAULT_TABLE = "shoal";
 
 function quote(name: string): string {
   return `"${name}"`;
@@ -78,6 +78,23 @@ export function renderPortSync(ports: FirewallPort[], table = DEFAULT_TABLE): st
   return lines.join("\n") + "\n";
 }
 
+/**
+ * The nat chains that send packets to a local address (from outside: prerouting; from the host
+ * itself: output) to `chain`, at the given priorities.
+ */
+export function localDnatHooks(chain: string, prerouting: string, output: string): string[] {
+  return [
+    `  chain prerouting {`,
+    `    type nat hook prerouting priority ${prerouting}; policy accept;`,
+    `    fib daddr type local jump ${chain}`,
+    `  }`,
+    `  chain output {`,
+    `    type nat hook output priority ${output}; policy accept;`,
+    `    fib daddr type local jump ${chain}`,
+    `  }`,
+  ];
+}
+
 /** The table's text, for `nft -f`: creating it first makes the delete safe when it does not exist yet. */
 export function renderFirewall(state: FirewallState, table = DEFAULT_TABLE): string {
   const bridges = state.networks.map((n) => quote(n.bridge));
@@ -87,14 +104,7 @@ export function renderFirewall(state: FirewallState, table = DEFAULT_TABLE): str
     `table ip ${table} {`,
     ...renderPortMaps(state.ports),
     // Published ports: packets to a local address from outside (prerouting) or from the host (output).
-    `  chain prerouting {`,
-    `    type nat hook prerouting priority dstnat; policy accept;`,
-    `    fib daddr type local jump published`,
-    `  }`,
-    `  chain output {`,
-    `    type nat hook output priority -100; policy accept;`,
-    `    fib daddr type local jump published`,
-    `  }`,
+    ...localDnatHooks("published", "dstnat", "-100"),
     `  chain published {`,
     // A binding to one address wins over a binding to all of them.
     `    dnat ip to ip daddr . tcp dport map @pub_tcp_addr`,

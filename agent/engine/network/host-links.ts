@@ -13,7 +13,7 @@ export async function ipBatch(lines: string[]): Promise<void> {
 }
 
 /** One batch in another process's network namespace (a container's, by its pid). */
-export async function ipBatchInNetns(pid: number, lines: string[]): Promise<void> {
+async function ipBatchInNetns(pid: number, lines: string[]): Promise<void> {
   if (lines.length === 0) return;
   await runCommand("nsenter", [`--net=/proc/${pid}/ns/net`, IP, "-batch", "-"], {
     input: lines.join("\n") + "\n",

@@ -41,7 +41,7 @@ function baseRecord(name: string, driver: NetworkRecord["Driver"]): NetworkRecor
   };
 }
 
-export function poolOf(record: NetworkRecord): AddressPool | undefined {
+function poolOf(record: NetworkRecord): AddressPool | undefined {
   if (!record.Pool) return undefined;
   const range = record.Pool.range !== undefined ? parseSubnet(record.Pool.range) : undefined;
   return AddressPool.restore(record.Pool, parseSubnet(record.Pool.subnet), range);

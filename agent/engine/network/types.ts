@@ -1,5 +1,6 @@
 // Networks in the Engine API's shape (what `docker network inspect` shows), plus what shoal
 // keeps to run them: the Linux bridge and the address pool.
+import type { EndpointSettings } from "../container/types.js";
 import type { AddressPoolState } from "./address-pool.js";
 
 export type NetworkDriver = "bridge" | "host" | "null" | "overlay";
@@ -57,3 +58,24 @@ export const BRIDGE_NAME_OPTION = "com.docker.network.bridge.name";
 
 /** Docker's option that shows an overlay network's VXLAN id in `network inspect`. */
 export const VXLAN_ID_OPTION = "com.docker.network.driver.overlay.vxlanid_list";
+
+/** Host-side veths and user bridges carry these prefixes; anything else is not ours. */
+export const VETH_PREFIX = "shv";
+export const BRIDGE_PREFIX = "shb-";
+
+/** The files a container gets as /etc/hosts, /etc/resolv.conf and /etc/hostname. */
+export interface EtcPaths {
+  hosts: string;
+  resolvConf: string;
+  hostname: string;
+}
+
+/** What a network's inspect lists per container. */
+export interface AttachedContainer {
+  id: string;
+  name: string;
+  endpoint: EndpointSettings;
+}
+
+/** The containers on a network, as the container engine knows them (network/ never reads its store). */
+export type ContainersOf = (networkId: string) => AttachedContainer[];

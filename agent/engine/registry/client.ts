@@ -60,7 +60,7 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const defaultRetry: RetryPolicy = { attempts: 5, baseDelayMs: 250, maxDelayMs: 8_000 };
+const defaultRetry: RetryPolicy = { attempts: 5, baseDelayMs: 250, maxDelayMs: 8_000 };
 
 export type RequestBody = Buffer | string | Readable | null;
 
@@ -134,12 +134,12 @@ export function isTransient(e: unknown): boolean {
   return code !== undefined && transientCodes.has(code);
 }
 
-export function isCertificateError(e: unknown): boolean {
+function isCertificateError(e: unknown): boolean {
   const code = codeOf(e);
   return code !== undefined && certificateCodes.has(code);
 }
 
-export function sha256Hex(data: Buffer): string {
+function sha256Hex(data: Buffer): string {
   return `sha256:${createHash("sha256").update(data).digest("hex")}`;
 }
 
@@ -171,7 +171,7 @@ const codeText = (code: string): string => code.toLowerCase().replace(/_/g, " ")
  * A ShoalError for a registry's error answer, with the registry's own message
  * ("manifest unknown: manifest unknown", "unauthorized: authentication required").
  */
-export async function registryError(res: RegistryResponse, context: string): Promise<ShoalError> {
+async function registryError(res: RegistryResponse, context: string): Promise<ShoalError> {
   const text = (await readBody(res, maxErrorBytes, "error answer").catch(() => Buffer.alloc(0))).toString(
     "utf8",
   );
@@ -689,7 +689,7 @@ export class RegistryClient {
 }
 
 /** The media type of a manifest: its own mediaType field, else the Content-Type, else its shape. */
-export function manifestMediaType(raw: Buffer, contentType: string | undefined): string {
+function manifestMediaType(raw: Buffer, contentType: string | undefined): string {
   let parsed: {
     mediaType?: unknown;
     schemaVersion?: unknown;

@@ -19,7 +19,7 @@ export interface RegistryHostsOptions {
   certsDir: string;
 }
 
-export const defaultInsecureCidrs = ["127.0.0.0/8", "::1/128"];
+const defaultInsecureCidrs = ["127.0.0.0/8", "::1/128"];
 
 /** The host an API request for a reference's domain goes to. */
 export function apiHostOf(domain: string): string {

@@ -83,7 +83,7 @@ const fallbackEnv: CapabilityEnv = { known: CAPABILITY_NAMES, available: CAPABIL
 let detectedEnv: CapabilityEnv | undefined;
 
 /** The capability number of a CAP_* name, or -1. */
-export function capabilityNumber(name: string): number {
+function capabilityNumber(name: string): number {
   return CAPABILITY_NAMES.indexOf(name);
 }
 

@@ -33,7 +33,7 @@ export interface ConmonStarted {
 }
 
 export const conmonPidFile = (runDir: string): string => `${runDir}/conmon.pid`;
-export const containerPidFile = (runDir: string): string => `${runDir}/pidfile`;
+const containerPidFile = (runDir: string): string => `${runDir}/pidfile`;
 
 function conmonArgs(o: ConmonOptions): string[] {
   const args = [
@@ -110,7 +110,7 @@ function readFirstLine(stream: Readable, timeoutMs: number): Promise<string> {
 }
 
 /** Errors a user can fix by changing the command or image answer 400, like Docker; the rest are ours. */
-export function classifyRuntimeError(message: string): ShoalError {
+function classifyRuntimeError(message: string): ShoalError {
   const text = `OCI runtime create failed: ${message}`;
   if (
     /executable file not found|no such file or directory|permission denied|not a directory|exec format error/i.test(

@@ -40,7 +40,7 @@ export interface SeccompHost {
   kernel: string;
 }
 
-export function currentSeccompHost(): SeccompHost {
+function currentSeccompHost(): SeccompHost {
   return { arch: NATIVE_ARCH[processArch()] ?? processArch(), kernel: release() };
 }
 
@@ -67,11 +67,7 @@ function applies(rule: ProfileSyscall, caps: readonly string[], host: SeccompHos
   return true;
 }
 
-export function seccompFromProfile(
-  profile: SeccompProfile,
-  caps: readonly string[],
-  host: SeccompHost,
-): Seccomp {
+function seccompFromProfile(profile: SeccompProfile, caps: readonly string[], host: SeccompHost): Seccomp {
   const native = SECCOMP_ARCH[host.arch];
   const entry = profile.archMap.find((a) => a.architecture === native);
   const syscalls: SeccompSyscall[] = profile.syscalls

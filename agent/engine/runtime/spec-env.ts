@@ -8,7 +8,7 @@ const keyOf = (e: string): string => {
   return i < 0 ? e : e.slice(0, i);
 };
 
-export function replaceOrAppendEnv(defaults: readonly string[], overrides: readonly string[]): string[] {
+function replaceOrAppendEnv(defaults: readonly string[], overrides: readonly string[]): string[] {
   const env: Array<string | null> = [...defaults];
   const index = new Map<string, number>();
   env.forEach((e, i) => index.set(keyOf(e ?? ""), i));

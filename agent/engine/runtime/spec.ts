@@ -40,7 +40,7 @@ export interface SpecInput {
   /** Config + HostConfig in Engine API shapes; the image's Env/Cmd/Entrypoint/WorkingDir/User already merged. */
   record: ContainerRecord;
   image: ImageConfigBlob;
-  /** The mounted overlay root. */
+  /** The mounted root filesystem (overlayfs). */
   rootfsPath: string;
   /** Exact linux.cgroupsPath, e.g. cgroupsPathFor(parent, id, version). */
   cgroupsPath: string;

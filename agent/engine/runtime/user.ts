@@ -71,7 +71,7 @@ function lines(text: string | null): string[][] {
     .map((l) => l.split(":"));
 }
 
-export function parsePasswd(text: string | null): PasswdEntry[] {
+function parsePasswd(text: string | null): PasswdEntry[] {
   return lines(text).flatMap(([name, , uid, gid, , home]) => {
     const u = parseId(uid ?? "");
     const g = parseId(gid ?? "");
@@ -79,7 +79,7 @@ export function parsePasswd(text: string | null): PasswdEntry[] {
   });
 }
 
-export function parseGroup(text: string | null): GroupEntry[] {
+function parseGroup(text: string | null): GroupEntry[] {
   return lines(text).flatMap(([name, , gid, members]) => {
     const g = parseId(gid ?? "");
     if (!name || g === undefined) return [];

@@ -38,7 +38,7 @@ import {
 } from "./types.js";
 
 /** Docker's rule for local volume names. */
-export const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
 export function validateVolumeName(name: string): string {
   if (!VOLUME_NAME_PATTERN.test(name)) {

@@ -2,13 +2,13 @@
 // (often), so it reads what the host has, changes only what differs, and touches nothing but
 // its own devices (shov*/shox*), their forwarding and neighbour entries, and its own nftables
 // tables. Usable on its own (the two-host integration test runs it as a library in plain
-// network namespaces); the engine's NetworkManager.applyOverlay wraps it with the network
+// network namespaces); the engine's OverlayState (network/overlay-state.ts) wraps it with the network
 // table, DNS and the load-balancing tables of its containers.
 import { writeFile } from "node:fs/promises";
 import type { NetworkState } from "../../../../shared/network-state.js";
 import { CommandError, runCommand } from "../../runtime/command.js";
 import { ipBatch } from "../host-links.js";
-import { LB_TABLE, meshTableName, overlayBridgeName, overlayVxlanName } from "./names.js";
+import { meshTableName, overlayBridgeName, overlayVxlanName } from "./names.js";
 import {
   desiredHost,
   diffHost,
@@ -25,7 +25,7 @@ import { meshPlan, renderLbTable, renderMeshTable, vipBalances } from "./rules.j
 export type { OverlaySelf } from "./plan.js";
 
 /** What this host holds now, read through iproute2's JSON output (three processes, in parallel). */
-export async function readHost(): Promise<CurrentHost> {
+async function readHost(): Promise<CurrentHost> {
   const [links, fdb, neigh] = await Promise.all([
     runCommand("ip", ["-j", "-d", "addr", "show"]),
     runCommand("bridge", ["-j", "fdb", "show"]),
@@ -87,11 +87,6 @@ export function lbTableFor(state: NetworkState, networkIds: Iterable<string>): s
  */
 export async function applyLbTable(netnsPath: string, text: string): Promise<void> {
   await nft(text, netnsPath);
-}
-
-/** Remove the LB table from a namespace (a container that left every overlay network). */
-export async function removeLbTable(netnsPath: string): Promise<void> {
-  await nft(`table ip ${LB_TABLE}\ndelete table ip ${LB_TABLE}\n`, netnsPath);
 }
 
 export interface OverlayApplyOptions {

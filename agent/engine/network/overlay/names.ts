@@ -4,9 +4,9 @@
 import { createHash } from "node:crypto";
 
 /** The per-network Linux bridge: the local containers' gateway, where DNS answers for them. */
-export const OVERLAY_BRIDGE_PREFIX = "shov";
+const OVERLAY_BRIDGE_PREFIX = "shov";
 /** The per-network VXLAN device, a port of the bridge. */
-export const OVERLAY_VXLAN_PREFIX = "shox";
+const OVERLAY_VXLAN_PREFIX = "shox";
 /** IANA's VXLAN port, as Docker uses. */
 export const VXLAN_PORT = 4789;
 /** 1500 less the 50 bytes of VXLAN encapsulation: bridges, VXLANs and container veths alike. */

@@ -12,6 +12,7 @@
 // the ingress bridge take this node's own ingress address as source, so the reply of a task on
 // another host comes back here over VXLAN.
 import type { NetworkState } from "../../../../shared/network-state.js";
+import { localDnatHooks } from "../firewall.js";
 import { LB_TABLE, overlayBridgeName } from "./names.js";
 import type { OverlaySelf } from "./plan.js";
 
@@ -24,7 +25,7 @@ function sortIps(ips: Iterable<string>): string[] {
 }
 
 /** Running task addresses of a service on a network, sorted. */
-export function runningBackends(state: NetworkState, serviceId: string, networkId: string): string[] {
+function runningBackends(state: NetworkState, serviceId: string, networkId: string): string[] {
   return sortIps(
     state.tasks
       .filter((t) => t.serviceId === serviceId && t.networkId === networkId && t.running)
@@ -135,14 +136,7 @@ export function renderMeshTable(plan: MeshPlan | undefined, table: string): stri
   lines.push(
     `table ip ${table} {`,
     // Before the engine's published ports (priority -100), so a mesh port wins a clash.
-    `  chain prerouting {`,
-    `    type nat hook prerouting priority -101; policy accept;`,
-    `    fib daddr type local jump mesh`,
-    `  }`,
-    `  chain output {`,
-    `    type nat hook output priority -101; policy accept;`,
-    `    fib daddr type local jump mesh`,
-    `  }`,
+    ...localDnatHooks("mesh", "-101", "-101"),
     `  chain mesh {`,
     ...live.map(
       (p) =>

@@ -23,7 +23,7 @@ export function devNumbers(rdev: number): { major: number; minor: number } {
 }
 
 /** The trusted.overlay.* xattrs set below dir, by path relative to dir. One getfattr for the tree. */
-export async function overlayXattrs(dir: string): Promise<Map<string, Map<string, string>>> {
+async function layerXattrs(dir: string): Promise<Map<string, Map<string, string>>> {
   let stdout: string;
   try {
     ({ stdout } = await runCommand(
@@ -84,7 +84,7 @@ export async function* upperDirEntries(
   dir: string,
   options: UpperDirOptions = {},
 ): AsyncGenerator<LayerEntry> {
-  const xattrs = await overlayXattrs(dir);
+  const xattrs = await layerXattrs(dir);
   for (const [rel, attrs] of xattrs) {
     for (const key of attrs.keys()) {
       if (key === "trusted.overlay.redirect" || key === "trusted.overlay.metacopy") {

@@ -1,7 +1,7 @@
-// Following a path inside a root folder the way the builder must. In the build context a path
-// that leaves the context (a ".." too many, a symlink pointing outside) is refused; in an
-// image's root filesystem symlinks resolve against that root, as inside the container, and can
-// never reach the host's files.
+// Following a path inside a root folder, as the builder and a container's mounts must. In the
+// build context a path that leaves the context (a ".." too many, a symlink pointing outside) is
+// refused; in an image's or a container's root filesystem symlinks resolve against that root,
+// as inside the container, and can never reach the host's files.
 import type { Stats } from "node:fs";
 import { lstat, readlink } from "node:fs/promises";
 import { join } from "node:path";

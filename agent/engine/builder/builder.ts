@@ -200,7 +200,7 @@ function emptyConfig(): ImageConfigBlob {
 
 const envKey = (e: string): string => (e.includes("=") ? e.slice(0, e.indexOf("=")) : e);
 
-export class BuildJob {
+class BuildJob {
   private readonly metaEnv = new Map<string, string>();
   private readonly consumed = new Set<string>();
   private readonly results = new Map<number, StageState>();

@@ -1,5 +1,5 @@
 // A read view of an image's root filesystem for the builder: COPY follows its destination in it
-// and reads `--from` sources from it. It is an overlay of the image's layers with a throwaway
+// and reads `--from` sources from it. It is an overlayfs mount of the image's layers with a throwaway
 // upper folder, under the builder's own temp folder; release() unmounts and deletes it, and the
 // builder removes leftovers of a crashed daemon at start-up.
 import { randomBytes } from "node:crypto";
@@ -7,7 +7,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ImageStoreApi } from "../image/api.js";
 import type { ImageRecord } from "../image/types.js";
-import { mountOverlay, mountPoints, unmountOverlay } from "../snapshot/overlay.js";
+import { mountRootfs, mountPoints, unmountRootfs } from "../snapshot/rootfs.js";
 
 export interface RootfsView {
   /** The root of the image's file tree. */
@@ -33,7 +33,7 @@ export async function mountView(
   await mkdir(base, { recursive: true, mode: 0o700 });
   await Promise.all([mkdir(merged), mkdir(upper), mkdir(work)]);
   try {
-    await mountOverlay(lowers, upper, work, merged);
+    await mountRootfs(lowers, upper, work, merged);
   } catch (e) {
     await rm(base, { recursive: true, force: true });
     throw e;
@@ -44,7 +44,7 @@ export async function mountView(
     release: async () => {
       if (released) return;
       released = true;
-      await unmountOverlay(merged);
+      await unmountRootfs(merged);
       await rm(base, { recursive: true, force: true });
     },
   };
@@ -55,5 +55,5 @@ export async function unmountBelow(dir: string): Promise<void> {
   const targets = (await mountPoints())
     .filter((m) => m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
-  for (const t of targets) await unmountOverlay(t);
+  for (const t of targets) await unmountRootfs(t);
 }

@@ -2,26 +2,10 @@
 // tar, as dockerd accepts) and local archives that ADD unpacks. gzip is done in-process (zlib);
 // bzip2, xz and zstd go through the system tools in a child process, streamed both ways.
 import { spawn } from "node:child_process";
-import { Readable, pipeline as pipeStreams } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
 import { invalid } from "../../../shared/errors.js";
-
-export type Compression = "none" | "gzip" | "bzip2" | "xz" | "zstd";
-
-const magics: Array<[Compression, number[]]> = [
-  ["gzip", [0x1f, 0x8b]],
-  ["bzip2", [0x42, 0x5a, 0x68]],
-  ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
-  ["zstd", [0x28, 0xb5, 0x2f, 0xfd]],
-];
-
-export function sniffCompression(head: Buffer): Compression {
-  for (const [kind, magic] of magics) {
-    if (head.length >= magic.length && magic.every((b, i) => head[i] === b)) return kind;
-  }
-  return "none";
-}
+import { gunzipped, peek, sniffCompression, type Compression } from "../image/decompress.js";
 
 /** Whether a 512-byte block is a tar header (ustar magic, or an old-style header whose checksum holds). */
 export function looksLikeTar(block: Buffer): boolean {
@@ -42,34 +26,6 @@ const tools: Record<Exclude<Compression, "none" | "gzip">, string> = {
   xz: "xz",
   zstd: "zstd",
 };
-
-/** Read the first bytes of a stream without losing them. */
-export async function peek(
-  src: AsyncIterable<Buffer | Uint8Array>,
-  n: number,
-): Promise<{ head: Buffer; all: AsyncIterable<Buffer> }> {
-  const it = src[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
-  let ended = false;
-  while (head.length < n) {
-    const r = await it.next();
-    if (r.done) {
-      ended = true;
-      break;
-    }
-    head = Buffer.concat([head, Buffer.from(r.value)]);
-  }
-  async function* all(): AsyncGenerator<Buffer> {
-    if (head.length > 0) yield head;
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield Buffer.from(r.value);
-    }
-  }
-  return { head, all: all() };
-}
 
 async function* throughTool(src: AsyncIterable<Buffer>, tool: string, what: string): AsyncGenerator<Buffer> {
   const child = spawn(tool, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
@@ -105,18 +61,7 @@ export async function* decompressAny(
     return;
   }
   if (kind === "gzip") {
-    const gunzip = createGunzip();
-    const out = pipeStreams(Readable.from(all), gunzip, () => {
-      // errors surface through the iteration of `out` below
-    });
-    try {
-      for await (const chunk of out) yield chunk as Buffer;
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      if (typeof code === "string" && code.startsWith("Z_"))
-        throw invalid(`${what} is not valid gzip data (${code})`);
-      throw e;
-    }
+    yield* gunzipped(all, what);
     return;
   }
   yield* throughTool(all, tools[kind], what);

@@ -19,7 +19,7 @@ function commonDir(paths: string[]): string {
   return common === "" ? sep : common;
 }
 
-export function overlayOptions(
+function mountOptions(
   lowerDirs: string[],
   upperDir: string,
   workDir: string,
@@ -40,15 +40,15 @@ export function overlayOptions(
   return { options, cwd };
 }
 
-/** Mount an overlay with the image layers (top first) read-only below a private upper folder. */
-export async function mountOverlay(
+/** Mount a container's root filesystem (overlayfs): the image layers (top first) read-only below a private upper folder. */
+export async function mountRootfs(
   lowerDirs: string[],
   upperDir: string,
   workDir: string,
   target: string,
 ): Promise<void> {
   if (lowerDirs.length === 0) throw internal(`overlay for ${target} needs at least one lower folder`);
-  const { options, cwd } = overlayOptions(lowerDirs, upperDir, workDir);
+  const { options, cwd } = mountOptions(lowerDirs, upperDir, workDir);
   try {
     await runCommand("mount", ["-t", "overlay", "overlay", "-o", options, target], { cwd });
   } catch (e) {
@@ -78,7 +78,7 @@ export async function isMounted(target: string): Promise<boolean> {
 }
 
 /** Unmount; a target that is not mounted is fine. A busy mount is retried, then detached lazily. */
-export async function unmountOverlay(target: string): Promise<void> {
+export async function unmountRootfs(target: string): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     if (!(await isMounted(target))) return;
     try {

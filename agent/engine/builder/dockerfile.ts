@@ -71,9 +71,9 @@ const buildkitFlags: Record<string, string[]> = {
   ADD: ["link", "checksum", "keep-git-dir", "exclude"],
 };
 
-export const stageNamePattern = /^[a-z][a-z0-9\-_.]*$/;
+const stageNamePattern = /^[a-z][a-z0-9\-_.]*$/;
 
-export function parseError(line: number, message: string): Error {
+function parseError(line: number, message: string): Error {
   return invalid(`dockerfile parse error on line ${line}: ${message}`);
 }
 

@@ -14,7 +14,7 @@ import { TarReader } from "../image/tar-reader.js";
 import { resolveUser } from "../runtime/user.js";
 import { decompressAny, looksLikeTar } from "./archive.js";
 import { devNumbers, type LayerEntry } from "./layer-tar.js";
-import { OutsideRootError, resolveScoped } from "./scoped-path.js";
+import { OutsideRootError, resolveScoped } from "../snapshot/scoped-path.js";
 
 export type FindRequest = Pick<CopyRequest, "keyword" | "sources" | "srcRoot" | "srcKind" | "srcName">;
 
@@ -113,7 +113,7 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** Whether a file is a tar (maybe compressed) archive that ADD unpacks. */
-export async function isArchive(path: string): Promise<boolean> {
+async function isArchive(path: string): Promise<boolean> {
   const it = decompressAny(createReadStream(path), path)[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   try {
@@ -130,7 +130,7 @@ export async function isArchive(path: string): Promise<boolean> {
   return looksLikeTar(head.subarray(0, 512));
 }
 
-export async function resolveChown(
+async function resolveChown(
   root: string,
   chown: string | undefined,
 ): Promise<{ uid: number; gid: number } | undefined> {

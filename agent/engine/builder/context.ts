@@ -13,7 +13,7 @@ import { contextFilter, walkContext, type ContextFilter } from "../../../shared/
 import { safeParts } from "../image/extract.js";
 import { TarReader } from "../image/tar-reader.js";
 import { decompressAny } from "./archive.js";
-import { OutsideRootError, resolveScoped } from "./scoped-path.js";
+import { OutsideRootError, resolveScoped } from "../snapshot/scoped-path.js";
 
 const what = "the build context";
 
