@@ -14,7 +14,7 @@ import {
   withAllocationLock,
 } from "../allocator/allocator.js";
 import type { ClusterObject, NodeObject, ServiceObject, StoredObject, TaskObject } from "../store/types.js";
-import { parseConstraint } from "../scheduler/constraints.js";
+import { parseConstraint } from "../constraint/constraint.js";
 import { sameSpec, upToDate } from "../orchestrator/reconcile.js";
 import { makeJoinToken } from "../ca/ca.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";

@@ -1,4 +1,4 @@
-// The dispatcher's gRPC face for agents on other hosts, wrapping the in-process core (local.ts).
+// The dispatcher's gRPC face for agents on other hosts, wrapping the in-process core (dispatcher.ts).
 // Only the leader serves: followers refuse with the leader's address so the agent moves there,
 // since the leader is the one whose store writes (node state, task status) need no forwarding.
 // The caller is whoever its client certificate says: ids in requests are never trusted.
@@ -26,7 +26,7 @@ import type { Logger } from "../../shared/logging.js";
 import { verifyNodeCertificate } from "../ca/ca.js";
 import type { ClusterStore } from "../store/store.js";
 import type { NodeObject } from "../store/types.js";
-import { diffAssignments, nodesTouched, type Dispatcher } from "./local.js";
+import { diffAssignments, nodesTouched, type Dispatcher } from "./dispatcher.js";
 
 export interface DispatcherServerOptions {
   store: ClusterStore;

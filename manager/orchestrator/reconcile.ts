@@ -4,7 +4,7 @@
 // is replaced as its restart policy says (condition, delay, attempts within a window). A live
 // task made from an older spec (the service was updated, or forced with ForceUpdate) is
 // replaced too, a few slots at a time (UpdateConfig.Parallelism, Docker's default 1; 0 = all).
-import { parseConstraint, satisfies } from "../scheduler/constraints.js";
+import { parseConstraint, satisfies } from "../constraint/constraint.js";
 import type { NodeObject, ServiceObject, TaskObject, TaskState } from "../store/types.js";
 
 export interface RestartPolicy {

@@ -4,7 +4,7 @@
 // Identical tasks (same service) are placed as one batch, each placement counted before the
 // next, so six replicas spread over three nodes two by two.
 import type { NodeObject, TaskObject } from "../store/types.js";
-import { parseConstraint, satisfies, type Constraint } from "./constraints.js";
+import { parseConstraint, satisfies, type Constraint } from "../constraint/constraint.js";
 import { allocatorReason, awaitsNetworks } from "../allocator/allocator.js";
 
 /** Why a task that needs overlay addresses is not placed yet. */
