@@ -2,17 +2,9 @@
 // finished on both sides), and status reports turned into store updates. The in-process link
 // (a manager's own agent) uses it directly; the gRPC sessions of remote agents will wrap it.
 import type { AssignmentChannel, TaskAssignment, TaskStatusReport } from "../../shared/cluster.js";
-import { TERMINAL_STATES } from "../../shared/cluster.js";
+import { TERMINAL_STATES, taskStateRank as rank } from "../../shared/cluster.js";
 import type { ClusterStore } from "../store/store.js";
 import type { StoreEvent, TaskObject } from "../store/types.js";
-
-/** The order a task's state moves in; a report never moves it back. */
-const ORDER = ["new", "pending", "assigned", "accepted", "preparing", "starting", "running"];
-
-function rank(state: string): number {
-  const i = ORDER.indexOf(state);
-  return i < 0 ? ORDER.length : i;
-}
 
 /** The allocator's addresses for the task, with the aliases its spec asks for on each network. */
 interface AttachmentsView {

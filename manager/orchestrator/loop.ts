@@ -22,7 +22,12 @@ export class Orchestrator {
     this.unsubscribe = store.subscribe((events) => {
       if (
         events.length === 0 ||
-        events.some((e) => e.table !== "tasks" || e.op !== "update" || taskEnded(e.object as TaskObject))
+        events.some(
+          (e) =>
+            e.table !== "tasks" ||
+            e.op !== "update" ||
+            TERMINAL_STATES.has((e.object as TaskObject).Status.State),
+        )
       )
         this.kick();
     });
@@ -105,16 +110,6 @@ export class Orchestrator {
     this.timer = undefined;
     this.unsubscribe();
   }
-}
-
-function taskEnded(t: TaskObject): boolean {
-  return (
-    t.Status.State === "complete" ||
-    t.Status.State === "failed" ||
-    t.Status.State === "rejected" ||
-    t.Status.State === "shutdown" ||
-    t.Status.State === "orphaned"
-  );
 }
 
 type Tx = Parameters<Parameters<ClusterStore["update"]>[0]>[0];

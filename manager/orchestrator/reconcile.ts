@@ -5,7 +5,8 @@
 // task made from an older spec (the service was updated, or forced with ForceUpdate) is
 // replaced too, a few slots at a time (UpdateConfig.Parallelism, Docker's default 1; 0 = all).
 import { parseConstraint, satisfies } from "../constraint/constraint.js";
-import type { NodeObject, ServiceObject, TaskObject, TaskState } from "../store/types.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
+import type { NodeObject, ServiceObject, TaskObject } from "../store/types.js";
 
 export interface RestartPolicy {
   condition: "none" | "on-failure" | "any";
@@ -31,15 +32,6 @@ export interface Plan {
   /** Tasks whose desired state becomes shutdown. */
   shutdown: string[];
 }
-
-const ENDED: ReadonlySet<TaskState> = new Set([
-  "complete",
-  "shutdown",
-  "failed",
-  "rejected",
-  "orphaned",
-  "remove",
-]);
 
 export function restartPolicyOf(service: ServiceObject): RestartPolicy {
   const p = (
@@ -124,7 +116,7 @@ function updateParallelism(service: ServiceObject): number {
 }
 
 function live(t: TaskObject): boolean {
-  return t.DesiredState === "running" && !ENDED.has(t.Status.State);
+  return t.DesiredState === "running" && !TERMINAL_STATES.has(t.Status.State);
 }
 
 function ts(t: TaskObject): number {

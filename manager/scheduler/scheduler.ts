@@ -3,6 +3,7 @@
 // then spread: the node with the fewest tasks of the same service, then the fewest tasks in all.
 // Identical tasks (same service) are placed as one batch, each placement counted before the
 // next, so six replicas spread over three nodes two by two.
+import { holdsNode } from "../../shared/cluster.js";
 import type { NodeObject, TaskObject } from "../store/types.js";
 import { parseConstraint, satisfies, type Constraint } from "../constraint/constraint.js";
 import { allocatorReason, awaitsNetworks } from "../allocator/allocator.js";
@@ -18,9 +19,6 @@ export interface TaskNeeds {
   /** Host-mode published ports, "tcp/8080". */
   hostPorts: string[];
 }
-
-/** Task states that hold a node's resources. */
-const HOLDING = new Set(["assigned", "accepted", "preparing", "starting", "running"]);
 
 interface Placement {
   spec: Record<string, unknown>;
@@ -74,7 +72,7 @@ function loadOf(nodes: NodeObject[], tasks: TaskObject[]): Map<string, NodeLoad>
     const l = loads.get(t.NodeID);
     // A task being shut down no longer counts, as in swarmkit: otherwise a scale-down's stopping
     // tasks (held back while every host drops them from its rules) would steer new ones away.
-    if (!l || !HOLDING.has(t.Status.State) || t.DesiredState !== "running") continue;
+    if (!l || !holdsNode(t.Status.State) || t.DesiredState !== "running") continue;
     addTask(l, t.ServiceID, needsOf({ spec: t.Spec }));
   }
   return loads;

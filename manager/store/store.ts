@@ -7,6 +7,7 @@
 import { Packr } from "msgpackr";
 import { randomBytes } from "node:crypto";
 import { conflict, invalid, notFound, ShoalError } from "../../shared/errors.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
 import {
   NAMED_TABLES,
   TABLES,
@@ -347,11 +348,10 @@ export class ClusterStore {
       list.push(task);
       groups.set(g, list);
     }
-    const dead = new Set(["complete", "shutdown", "failed", "rejected", "orphaned", "remove"]);
     const out: string[] = [];
     for (const list of groups.values()) {
       const old = list
-        .filter((t) => dead.has(t.Status.State) && dead.has(t.DesiredState))
+        .filter((t) => TERMINAL_STATES.has(t.Status.State) && TERMINAL_STATES.has(t.DesiredState))
         .sort((a, b) => b.Meta.Version.Index - a.Meta.Version.Index);
       // Count the live task of the slot toward `keep`, as swarmkit's history does.
       const live = list.length - old.length;
