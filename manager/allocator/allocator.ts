@@ -5,7 +5,7 @@
 // one lock per store (withAllocationLock), on the leader, so two writers never pick the same.
 import { conflict, invalid, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
-import type { ClusterStore, ReadTx } from "../store/store.js";
+import type { ClusterStore, ReadTx, WriteTx } from "../store/store.js";
 import {
   VXLAN_ID_OPTION,
   type EndpointSpec,
@@ -46,15 +46,8 @@ export const MESH_PORT_LAST = 32767;
 export const DEFAULT_POOL: Cidr = { base: 10 << 24, prefix: 8 };
 export const DEFAULT_SUBNET_PREFIX = 24;
 
-/** The reason a pending task waits for when no address is left (what `service ps` shows). */
+/** The reason a new task waits for when no address is left (what `service ps` shows). */
 export const noFreeAddress = (network: string): string => `no free address in ${network}`;
-
-/** The reason the allocator wrote into a task's Status.Err, if that is what it holds. */
-export function allocatorReason(err: string | undefined): string | undefined {
-  return err && (err.startsWith("no free address in ") || /^network \S+ not found$/.test(err))
-    ? err
-    : undefined;
-}
 
 // ---- reading specs --------------------------------------------------------------------------
 
@@ -117,12 +110,12 @@ export function taskNetworkIds(task: TaskObject, ingressId: string | undefined):
   return [...new Set(ids)];
 }
 
-/** A task that needs overlay addresses before it may be placed and has not got them yet. */
-export function awaitsNetworks(task: TaskObject): boolean {
-  const wanted =
+/** A task whose spec asks for overlay addresses (networks, or mesh ports and so ingress). */
+export function wantsNetworks(task: TaskObject): boolean {
+  return (
     networksOfTemplate(task.Spec).length > 0 ||
-    usesIngress((task.Spec as { Endpoint?: EndpointSpec }).Endpoint);
-  return wanted && (task.NetworksAttachments ?? []).length === 0;
+    usesIngress((task.Spec as { Endpoint?: EndpointSpec }).Endpoint)
+  );
 }
 
 function portKey(p: { Protocol: string; PublishedPort: number }): string {
@@ -485,6 +478,44 @@ export class Allocations {
     }
     return out;
   }
+}
+
+// ---- in a transaction ------------------------------------------------------------------------
+
+/**
+ * The ingress network, made here and nowhere else: at a leader's first allocator pass, and
+ * whenever a service publishes through the routing mesh while the cluster has none (the user
+ * removed it). `a` learns of it. Whether it was made.
+ */
+export function ensureIngress(tx: WriteTx, a: Allocations): boolean {
+  if (a.ingress() || tx.byName("networks", INGRESS_NAME)) return false;
+  const ingress = tx.create(
+    "networks",
+    a.newNetwork({
+      Name: INGRESS_NAME,
+      Labels: {},
+      Ingress: true,
+      Attachable: false,
+      IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: INGRESS_SUBNET }] },
+    }),
+  );
+  a.addNetwork(ingress);
+  return true;
+}
+
+/**
+ * A service's endpoint (mesh ports, VIPs) given in `tx`, ingress made first when the service
+ * publishes through the routing mesh. The control API calls it inside its create and update,
+ * so a clash is the user's 409 and inspect shows the VIPs at once; the allocator's pass gives
+ * what was missing later (a network without a free address).
+ */
+export function allocateServiceEndpoint(
+  tx: WriteTx,
+  service: Pick<ServiceObject, "ID" | "Spec" | "Endpoint">,
+): ServiceEndpoint {
+  const a = Allocations.fromStore(tx);
+  if (usesIngress(endpointSpecOf(service.Spec))) ensureIngress(tx, a);
+  return a.serviceEndpoint(service).endpoint;
 }
 
 // ---- the lock -------------------------------------------------------------------------------

@@ -3,14 +3,10 @@
 // constraints, reservations no node could hold), so a bad request is a 400 that names the fix.
 import { conflict, invalid, notFound, unavailable } from "../../shared/errors.js";
 import type { NetworkConvergence } from "./networks.js";
-import { newObjectId, type ClusterStore, type WriteTx } from "../store/store.js";
+import { newObjectId, type ClusterStore } from "../store/store.js";
 import {
-  Allocations,
-  INGRESS_NAME,
-  INGRESS_SUBNET,
-  endpointSpecOf,
+  allocateServiceEndpoint,
   resolveServiceNetworks,
-  usesIngress,
   withAllocationLock,
 } from "../allocator/allocator.js";
 import type { ClusterObject, NodeObject, ServiceObject, StoredObject, TaskObject } from "../store/types.js";
@@ -217,28 +213,6 @@ export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown):
   return next;
 }
 
-/**
- * What the store holds, for allocating a service's endpoint in `tx`; a service publishing
- * through the routing mesh brings the ingress network back when it was removed.
- */
-function allocationsWithIngress(tx: WriteTx, spec: ServiceObject["Spec"]): Allocations {
-  const a = Allocations.fromStore(tx);
-  if (usesIngress(endpointSpecOf(spec)) && !a.ingress() && !tx.byName("networks", INGRESS_NAME)) {
-    const ingress = tx.create(
-      "networks",
-      a.newNetwork({
-        Name: INGRESS_NAME,
-        Labels: {},
-        Ingress: true,
-        Attachable: false,
-        IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: INGRESS_SUBNET }] },
-      }),
-    );
-    a.addNetwork(ingress);
-  }
-  return a;
-}
-
 export class ControlApi {
   /** `selfId`: the node this API answers on, for the name "self". */
   constructor(
@@ -307,9 +281,8 @@ export class ControlApi {
     await withAllocationLock(this.store, () =>
       this.store.update((tx) => {
         const resolved = resolveServiceNetworks(tx, valid);
-        const a = allocationsWithIngress(tx, resolved);
         const ID = newObjectId();
-        const { endpoint } = a.serviceEndpoint({ ID, Spec: resolved });
+        const endpoint = allocateServiceEndpoint(tx, { ID, Spec: resolved });
         id = tx.create("services", { ID, Spec: resolved, Endpoint: endpoint }).ID;
       }),
     );
@@ -389,9 +362,8 @@ export class ControlApi {
     await withAllocationLock(this.store, () =>
       this.store.update((tx) => {
         const resolved = resolveServiceNetworks(tx, valid);
-        const a = allocationsWithIngress(tx, resolved);
         const latest = tx.get("services", current.ID) ?? current;
-        const { endpoint } = a.serviceEndpoint({ ...latest, Spec: resolved });
+        const endpoint = allocateServiceEndpoint(tx, { ...latest, Spec: resolved });
         tx.update("services", {
           ...current,
           Endpoint: endpoint,

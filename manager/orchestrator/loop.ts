@@ -1,6 +1,7 @@
 // The orchestrator on the leader: after every store change (debounced) and on a timer (restart
 // delays come due), it turns each service's plan into a store transaction. Tasks are born
-// "pending" (the allocator has nothing to do for host networking yet); the scheduler picks a node.
+// "new": the allocator gives them their addresses and makes them pending, the scheduler then
+// picks a node.
 import type { Logger } from "../../shared/logging.js";
 import type { ClusterStore } from "../store/store.js";
 import type { ServiceObject, TaskObject } from "../store/types.js";
@@ -126,7 +127,7 @@ function newTask(
     Slot: slot,
     NodeID: nodeId,
     Spec: spec,
-    Status: { Timestamp: new Date().toISOString(), State: "pending", Message: "pending task scheduling" },
+    Status: { Timestamp: new Date().toISOString(), State: "new", Message: "created" },
     DesiredState: "running",
     ServiceName: service.Spec.Name,
   } as Omit<TaskObject, "ID" | "Meta">);

@@ -6,10 +6,6 @@
 import { holdsNode } from "../../shared/cluster.js";
 import type { NodeObject, TaskObject } from "../store/types.js";
 import { parseConstraint, satisfies, type Constraint } from "../constraint/constraint.js";
-import { allocatorReason, awaitsNetworks } from "../allocator/allocator.js";
-
-/** Why a task that needs overlay addresses is not placed yet. */
-export const WAITING_FOR_NETWORKS = "waiting for network allocation";
 
 /** What a task asks of a node, read from its spec. */
 export interface TaskNeeds {
@@ -114,15 +110,7 @@ export function schedule(pending: TaskObject[], nodes: NodeObject[], tasks: Task
   const loads = loadOf(nodes, tasks);
   const decisions: Decision[] = [];
   const byService = new Map<string, TaskObject[]>();
-  for (const t of pending) {
-    // Overlay addresses come first (the allocator): until then the task waits, with the
-    // allocator's reason when it gave one ("no free address in <network>").
-    if (awaitsNetworks(t)) {
-      decisions.push({ taskId: t.ID, reason: allocatorReason(t.Status.Err) ?? WAITING_FOR_NETWORKS });
-      continue;
-    }
-    byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
-  }
+  for (const t of pending) byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
   for (const [serviceId, group] of byService) {
     for (const task of group.sort((a, b) => a.Slot - b.Slot)) {
       const needs = needsOf({ spec: task.Spec });
