@@ -10,7 +10,7 @@ import {
   withAllocationLock,
 } from "../allocator/allocator.js";
 import type { ClusterObject, NodeObject, ServiceObject, StoredObject, TaskObject } from "../store/types.js";
-import { parseConstraint } from "../constraint/constraint.js";
+import { constraintsOf } from "../constraint/constraint.js";
 import { sameSpec, upToDate } from "../orchestrator/reconcile.js";
 import { makeJoinToken } from "../ca/ca.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
@@ -37,7 +37,6 @@ function validateServiceSpec(
     );
   const template = (spec.TaskTemplate ?? {}) as {
     ContainerSpec?: { Image?: string };
-    Placement?: { Constraints?: string[] };
     Resources?: { Reservations?: { NanoCPUs?: number; MemoryBytes?: number } };
   };
   if (!template.ContainerSpec?.Image)
@@ -50,7 +49,7 @@ function validateServiceSpec(
         `invalid replicas ${String(replicas)} for service ${spec.Name}: use a whole number of 0 or more`,
       );
   }
-  for (const c of template.Placement?.Constraints ?? []) parseConstraint(c);
+  constraintsOf(template); // a constraint it cannot read is a 400 saying what to write
   const ports =
     (
       spec as {

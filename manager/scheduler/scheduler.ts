@@ -5,7 +5,7 @@
 // next, so six replicas spread over three nodes two by two.
 import { holdsNode } from "../../shared/cluster.js";
 import type { NodeObject, TaskObject } from "../store/types.js";
-import { parseConstraint, satisfies, type Constraint } from "../constraint/constraint.js";
+import { constraintsOf, satisfiesAll, type Constraint } from "../constraint/constraint.js";
 
 /** What a task asks of a node, read from its spec. */
 export interface TaskNeeds {
@@ -24,13 +24,12 @@ interface Placement {
 export function needsOf(task: Placement): TaskNeeds {
   const spec = task.spec as {
     Resources?: { Reservations?: { NanoCPUs?: number; MemoryBytes?: number } };
-    Placement?: { Constraints?: string[] };
     Endpoint?: { Ports?: Array<{ PublishMode?: string; PublishedPort?: number; Protocol?: string }> };
   };
   return {
     nanoCpus: spec.Resources?.Reservations?.NanoCPUs ?? 0,
     memoryBytes: spec.Resources?.Reservations?.MemoryBytes ?? 0,
-    constraints: (spec.Placement?.Constraints ?? []).map(parseConstraint),
+    constraints: constraintsOf(spec),
     hostPorts: (spec.Endpoint?.Ports ?? [])
       .filter((p) => p.PublishMode === "host" && p.PublishedPort)
       .map((p) => `${p.Protocol ?? "tcp"}/${p.PublishedPort}`),
@@ -87,7 +86,7 @@ function reject(l: NodeLoad, needs: TaskNeeds): Rejection | undefined {
   if (n.Status.State !== "ready") return "down";
   if (n.Spec.Availability === "drain") return "drained";
   if (n.Spec.Availability === "pause") return "paused";
-  if (!needs.constraints.every((c) => satisfies(n, c))) return "constraint";
+  if (!satisfiesAll(n, needs.constraints)) return "constraint";
   if (needs.nanoCpus > 0 && l.cpus + needs.nanoCpus > n.Description.Resources.NanoCPUs) return "cpu";
   if (needs.memoryBytes > 0 && l.memory + needs.memoryBytes > n.Description.Resources.MemoryBytes)
     return "memory";
