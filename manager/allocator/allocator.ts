@@ -33,18 +33,18 @@ import {
   type Cidr,
 } from "./ipam.js";
 
-export const INGRESS_NAME = "ingress";
-export const INGRESS_SUBNET = "10.0.0.0/24";
-export const INGRESS_VNI = 4096;
+const INGRESS_NAME = "ingress";
+const INGRESS_SUBNET = "10.0.0.0/24";
+const INGRESS_VNI = 4096;
 /** VXLAN ids of other networks start here (swarmkit's first after ingress). */
-export const FIRST_VNI = 4097;
-export const MAX_VNI = 0xffffff;
+const FIRST_VNI = 4097;
+const MAX_VNI = 0xffffff;
 /** Routing-mesh ports picked for `--publish 80` (no published port), as Docker's range. */
-export const MESH_PORT_FIRST = 30000;
-export const MESH_PORT_LAST = 32767;
+const MESH_PORT_FIRST = 30000;
+const MESH_PORT_LAST = 32767;
 /** Where subnets come from when the user gives none: /24s out of 10.0.0.0/8 (Docker's default pool). */
-export const DEFAULT_POOL: Cidr = { base: 10 << 24, prefix: 8 };
-export const DEFAULT_SUBNET_PREFIX = 24;
+const DEFAULT_POOL: Cidr = { base: 10 << 24, prefix: 8 };
+const DEFAULT_SUBNET_PREFIX = 24;
 
 /** The reason a new task waits for when no address is left (what `service ps` shows). */
 export const noFreeAddress = (network: string): string => `no free address in ${network}`;
@@ -102,7 +102,7 @@ export function usesIngress(e: EndpointSpec | undefined): boolean {
 }
 
 /** The networks a task's spec asks for (ids), ingress included when it publishes mesh ports. */
-export function taskNetworkIds(task: TaskObject, ingressId: string | undefined): string[] {
+function taskNetworkIds(task: TaskObject, ingressId: string | undefined): string[] {
   const ids = networksOfTemplate(task.Spec).map((n) => n.Target);
   const endpoint = (task.Spec as { Endpoint?: EndpointSpec }).Endpoint;
   if (ingressId && usesIngress(endpoint) && endpoint?.Mode !== "dnsrr" && !ids.includes(ingressId))

@@ -24,7 +24,7 @@ export interface AttachRequest {
 const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
 
 /** The refusal for a network plain containers may not join, as Docker says it, with the fix. */
-export function notAttachable(name: string): string {
+function notAttachable(name: string): string {
   return `network ${name} is not manually attachable: recreate it with \`docker network create -d overlay --attachable ${name}\`, or run the container as a service (docker service create --network ${name})`;
 }
 

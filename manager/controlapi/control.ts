@@ -105,7 +105,7 @@ function hideCredentials(s: ServiceObject): ServiceObject {
 }
 
 /** How a node is named in messages: its name if it has one, else its hostname. */
-export function nodeName(n: NodeObject): string {
+function nodeName(n: NodeObject): string {
   return n.Spec.Name || n.Description.Hostname || n.ID;
 }
 

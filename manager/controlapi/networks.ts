@@ -64,7 +64,7 @@ export type ClusterNetworkView = {
   Labels: Record<string, string>;
 };
 
-export function networkView(n: NetworkObject): ClusterNetworkView {
+function networkView(n: NetworkObject): ClusterNetworkView {
   const subnet = subnetOf(n);
   return {
     Name: n.Spec.Name,
@@ -90,7 +90,7 @@ export function networkView(n: NetworkObject): ClusterNetworkView {
 }
 
 /** The network spec a create request asks for; what shoal cannot do is a 400 naming it. */
-export function networkSpecOf(body: NetworkCreateBody): NetworkSpec {
+function networkSpecOf(body: NetworkCreateBody): NetworkSpec {
   const name = body.Name ?? "";
   if (name === "") throw invalid("a network needs a name: give one after the options");
   if (!NAME_RULE.test(name))

@@ -16,8 +16,8 @@ export class Orchestrator {
 
   constructor(
     private readonly store: ClusterStore,
-    private readonly log: Logger,
-    private readonly periodMs = 1000,
+    log: Logger,
+    periodMs = 1000,
   ) {
     this.passes = new CoalescedPass(() => this.reconcileAll(), log, "orchestrator");
     this.unsubscribe = store.subscribe((events) => {

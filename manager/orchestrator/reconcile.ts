@@ -33,7 +33,7 @@ export interface Plan {
   shutdown: string[];
 }
 
-export function restartPolicyOf(service: ServiceObject): RestartPolicy {
+function restartPolicyOf(service: ServiceObject): RestartPolicy {
   const p = (
     service.Spec.TaskTemplate as {
       RestartPolicy?: { Condition?: string; Delay?: number; MaxAttempts?: number; Window?: number };

@@ -13,7 +13,7 @@ export class Scheduler {
 
   constructor(
     private readonly store: ClusterStore,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     this.passes = new CoalescedPass(() => this.scheduleOnce(), log, "scheduler");
     this.unsubscribe = store.subscribe(() => this.kick());

@@ -21,7 +21,7 @@ interface Placement {
 }
 
 /** Reads a task spec in the swarm API's shape (TaskTemplate). */
-export function needsOf(task: Placement): TaskNeeds {
+function needsOf(task: Placement): TaskNeeds {
   const spec = task.spec as {
     Resources?: { Reservations?: { NanoCPUs?: number; MemoryBytes?: number } };
     Endpoint?: { Ports?: Array<{ PublishMode?: string; PublishedPort?: number; Protocol?: string }> };
@@ -95,7 +95,7 @@ function reject(l: NodeLoad, needs: TaskNeeds): Rejection | undefined {
 }
 
 /** "no suitable node: 2 nodes lack memory, 1 is drained", the text `service ps` shows. */
-export function noSuitableNode(counts: Map<Rejection, number>, nodes: number): string {
+function noSuitableNode(counts: Map<Rejection, number>, nodes: number): string {
   if (nodes === 0) return "no suitable node: the cluster has no nodes";
   const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([r, n]) => REJECTION_TEXT[r](n));
   return `no suitable node: ${parts.join(", ")}`;

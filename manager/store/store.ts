@@ -370,7 +370,7 @@ export function encodeBatch(actions: StoreAction[]): Uint8Array {
   return packr.pack(actions);
 }
 
-export function decodeBatch(bytes: Uint8Array): StoreAction[] {
+function decodeBatch(bytes: Uint8Array): StoreAction[] {
   const actions = packr.unpack(bytes) as StoreAction[];
   if (!Array.isArray(actions)) throw invalid("a cluster store batch must be a list of actions");
   return actions;
