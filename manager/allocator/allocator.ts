@@ -5,7 +5,7 @@
 // one lock per store (withAllocationLock), on the leader, so two writers never pick the same.
 import { conflict, invalid, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
-import type { ClusterStore, ReadTx, WriteTx } from "../store/store.js";
+import { findByRef, type ClusterStore, type ReadTx, type WriteTx } from "../store/store.js";
 import {
   VXLAN_ID_OPTION,
   type EndpointSpec,
@@ -536,16 +536,6 @@ export function withAllocationLock<T>(store: ClusterStore, fn: () => Promise<T>)
   return run;
 }
 
-/** The network a service or `network rm` names: id, exact name, or a unique id prefix. */
-export function findNetwork(tx: ReadTx, ref: string): NetworkObject | undefined {
-  const byId = tx.get("networks", ref);
-  if (byId) return byId;
-  const byName = tx.byName("networks", ref);
-  if (byName) return byName;
-  const prefixed = tx.list("networks", (n) => n.ID.startsWith(ref));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
-}
-
 /**
  * A service spec with its networks resolved: names become ids in TaskTemplate.Networks (the
  * deprecated Spec.Networks moves there), an unknown network is a 404 and ingress cannot be
@@ -560,7 +550,7 @@ export function resolveServiceNetworks(tx: ReadTx, spec: ServiceObject["Spec"]):
   ];
   const out: NetworkAttachmentConfig[] = [];
   for (const n of given) {
-    const net = findNetwork(tx, n.Target);
+    const net = findByRef(tx, "networks", n.Target);
     if (!net)
       throw notFound(
         `network ${n.Target} not found: create it with \`docker network create -d overlay ${n.Target}\` (services can only use swarm-scoped overlay networks)`,

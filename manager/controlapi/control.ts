@@ -3,7 +3,7 @@
 // constraints, reservations no node could hold), so a bad request is a 400 that names the fix.
 import { conflict, invalid, notFound, unavailable } from "../../shared/errors.js";
 import type { NetworkConvergence } from "./networks.js";
-import { newObjectId, type ClusterStore } from "../store/store.js";
+import { findByRef, newObjectId, type ClusterStore } from "../store/store.js";
 import {
   allocateServiceEndpoint,
   resolveServiceNetworks,
@@ -243,14 +243,7 @@ export class ControlApi {
   }
 
   private findService(ref: string): ServiceObject {
-    const s = this.store.view((tx) => {
-      const byId = tx.get("services", ref);
-      if (byId) return byId;
-      const byName = tx.byName("services", ref);
-      if (byName) return byName;
-      const prefixed = tx.list("services", (x) => x.ID.startsWith(ref));
-      return prefixed.length === 1 ? prefixed[0] : undefined;
-    });
+    const s = this.store.view((tx) => findByRef(tx, "services", ref));
     if (!s) throw notFound(`service ${ref} not found`);
     return s;
   }

@@ -5,12 +5,11 @@
 // manager may not import agent code, so the shape is matched, not imported).
 import { conflict, invalid, isShoalError, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
-import type { ClusterStore } from "../store/store.js";
+import { findByRef, type ClusterStore } from "../store/store.js";
 import type { NetworkObject, NetworkSpec } from "../store/types.js";
 import {
   Allocations,
   endpointSpecOf,
-  findNetwork,
   gatewayOf,
   isIngress,
   networksOfTemplate,
@@ -212,7 +211,7 @@ export class ClusterNetworksApi {
   }
 
   inspect(ref: string): ClusterNetworkView | undefined {
-    const n = this.store.view((tx) => findNetwork(tx, ref));
+    const n = this.store.view((tx) => findByRef(tx, "networks", ref));
     return n ? this.withConvergence(n) : undefined;
   }
 
@@ -222,7 +221,7 @@ export class ClusterNetworksApi {
    * naming them; so is ingress while a service publishes ports through the routing mesh.
    */
   async remove(ref: string): Promise<boolean> {
-    const found = this.store.view((tx) => findNetwork(tx, ref));
+    const found = this.store.view((tx) => findByRef(tx, "networks", ref));
     if (!found) return false;
     await withAllocationLock(this.store, () =>
       this.store.update((tx) => {

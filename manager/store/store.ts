@@ -80,6 +80,16 @@ export interface ReadTx {
   tasksOfNode(nodeId: string): TaskObject[];
 }
 
+/** The object `ref` names, as the docker CLI's references go: its id, its name, or a unique id prefix. */
+export function findByRef<K extends TableName>(tx: ReadTx, table: K, ref: string): TableTypes[K] | undefined {
+  const byId = tx.get(table, ref);
+  if (byId) return byId;
+  const byName = tx.byName(table, ref);
+  if (byName) return byName;
+  const prefixed = tx.list(table, (o) => o.ID.startsWith(ref));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
 /** A transaction: reads see its own writes; nothing is visible to others until the batch commits. */
 export interface WriteTx extends ReadTx {
   create<K extends TableName>(
