@@ -3,6 +3,9 @@
 // nodes' attachments), and the decisions that hand out more. Nothing lives only in memory: a
 // new leader reads the same objects and knows the same. Everything that allocates runs under
 // one lock per store (withAllocationLock), on the leader, so two writers never pick the same.
+// This folder alone gives addresses: the control API's network and service writes call in here
+// (a clash is the user's 409 at once, inspect shows the VIPs at once), the leader's pass
+// (loop.ts) gives tasks and nodes theirs.
 import { conflict, invalid, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
 import { findByRef, type ClusterStore, type ReadTx, type WriteTx } from "../store/store.js";

@@ -28,7 +28,9 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === 
 export interface PassResult {
   ingressCreated: boolean;
   services: number;
+  /** New tasks moved to pending, with their addresses. */
   tasks: number;
+  /** New tasks left waiting for an address. */
   waiting: number;
   nodes: number;
   /** Attachments deleted because their node or network was gone. */
