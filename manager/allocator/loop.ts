@@ -85,13 +85,18 @@ export async function allocatePass(
   });
   await withAllocationLock(store, async () => {
     await store.update((tx) => {
-      const a = Allocations.fromStore(tx);
       const fresh = tx
         .list("tasks", (t) => t.Status.State === "new" && t.DesiredState === "running")
         .sort((x, y) => x.Meta.CreatedAt.localeCompare(y.Meta.CreatedAt) || x.Slot - y.Slot);
+      if (fresh.length === 0) return;
+      // What is taken is read only when a task asks for addresses (a scale-up of tasks without
+      // networks goes to pending without it).
+      let a: Allocations | undefined;
       const now = new Date().toISOString();
       for (const t of fresh) {
-        const r = a.taskAttachments(t);
+        const r = wantsNetworks(t)
+          ? (a ??= Allocations.fromStore(tx)).taskAttachments(t)
+          : { attachments: [] };
         if ("reason" in r) {
           result.waiting++;
           if (t.Status.Err === r.reason) continue;
