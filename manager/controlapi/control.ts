@@ -219,7 +219,7 @@ export class ControlApi {
     private readonly selfId?: string,
     /** The Raft leader's node id as this manager knows it now (the store's copy may lag). */
     private readonly leaderNodeId?: () => string | undefined,
-    /** The leader's view of which network state each node has applied (issue 7). */
+    /** The leader's view of which network state each node has applied, from heartbeats (dispatcher/server.ts). */
     private readonly convergence?: () => NetworkConvergence | undefined,
   ) {}
 
