@@ -23,7 +23,7 @@ import { ClusterStore } from "./store/store.js";
 import { Orchestrator } from "./orchestrator/loop.js";
 import { Scheduler } from "./scheduler/loop.js";
 import { startAllocator } from "./allocator/loop.js";
-import { Dispatcher } from "./dispatcher/local.js";
+import { Dispatcher } from "./dispatcher/dispatcher.js";
 import { networkState } from "./allocator/state.js";
 import type { NetworkState } from "../shared/network-state.js";
 import { ManagerServices, raftNetwork, type ManagerNode } from "./services.js";

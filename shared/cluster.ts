@@ -2,23 +2,12 @@
 // each other: the manager's dispatcher produces assignments, the agent's worker consumes them
 // and reports back, and shoald (or, between hosts, gRPC) connects the two.
 
-export type TaskState =
-  | "new"
-  | "pending"
-  | "assigned"
-  | "accepted"
-  | "preparing"
-  | "starting"
-  | "running"
-  | "complete"
-  | "shutdown"
-  | "failed"
-  | "rejected"
-  | "orphaned"
-  | "remove";
-
-/** Every task state: what a state read off the wire must be one of. */
-export const TASK_STATES: ReadonlySet<string> = new Set<TaskState>([
+/**
+ * Every task state, in the order a task moves through them: a task's state only moves forward
+ * (a report never takes it back). New tasks wait for the allocator, pending ones for the
+ * scheduler; from accepted on the agent says; the ended states come last.
+ */
+export const TASK_STATE_ORDER = [
   "new",
   "pending",
   "assigned",
@@ -32,17 +21,29 @@ export const TASK_STATES: ReadonlySet<string> = new Set<TaskState>([
   "rejected",
   "orphaned",
   "remove",
-]);
+] as const;
 
-/** States a task never leaves. */
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
-  "complete",
-  "shutdown",
-  "failed",
-  "rejected",
-  "orphaned",
-  "remove",
-]);
+export type TaskState = (typeof TASK_STATE_ORDER)[number];
+
+/** Every task state: what a state read off the wire must be one of. */
+export const TASK_STATES: ReadonlySet<string> = new Set<string>(TASK_STATE_ORDER);
+
+/** Where a state stands in TASK_STATE_ORDER. */
+export function taskStateRank(state: TaskState): number {
+  return TASK_STATE_ORDER.indexOf(state);
+}
+
+/** States a task never leaves: complete and everything after it. */
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set(
+  TASK_STATE_ORDER.slice(TASK_STATE_ORDER.indexOf("complete")),
+);
+
+/** Live states that hold a node's resources: from assigned up to running. */
+export function holdsNode(state: TaskState): boolean {
+  return (
+    taskStateRank(state) >= taskStateRank("assigned") && taskStateRank(state) <= taskStateRank("running")
+  );
+}
 
 /** One task as a worker sees it. `spec` is the service's TaskTemplate (swarm API shape). */
 export interface TaskAssignment {

@@ -3,9 +3,12 @@
 // nodes' attachments), and the decisions that hand out more. Nothing lives only in memory: a
 // new leader reads the same objects and knows the same. Everything that allocates runs under
 // one lock per store (withAllocationLock), on the leader, so two writers never pick the same.
+// This folder alone gives addresses: the control API's network and service writes call in here
+// (a clash is the user's 409 at once, inspect shows the VIPs at once), the leader's pass
+// (loop.ts) gives tasks and nodes theirs.
 import { conflict, invalid, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
-import type { ClusterStore, ReadTx } from "../store/store.js";
+import { findByRef, type ClusterStore, type ReadTx, type WriteTx } from "../store/store.js";
 import {
   VXLAN_ID_OPTION,
   type EndpointSpec,
@@ -33,28 +36,21 @@ import {
   type Cidr,
 } from "./ipam.js";
 
-export const INGRESS_NAME = "ingress";
-export const INGRESS_SUBNET = "10.0.0.0/24";
-export const INGRESS_VNI = 4096;
+const INGRESS_NAME = "ingress";
+const INGRESS_SUBNET = "10.0.0.0/24";
+const INGRESS_VNI = 4096;
 /** VXLAN ids of other networks start here (swarmkit's first after ingress). */
-export const FIRST_VNI = 4097;
-export const MAX_VNI = 0xffffff;
+const FIRST_VNI = 4097;
+const MAX_VNI = 0xffffff;
 /** Routing-mesh ports picked for `--publish 80` (no published port), as Docker's range. */
-export const MESH_PORT_FIRST = 30000;
-export const MESH_PORT_LAST = 32767;
+const MESH_PORT_FIRST = 30000;
+const MESH_PORT_LAST = 32767;
 /** Where subnets come from when the user gives none: /24s out of 10.0.0.0/8 (Docker's default pool). */
-export const DEFAULT_POOL: Cidr = { base: 10 << 24, prefix: 8 };
-export const DEFAULT_SUBNET_PREFIX = 24;
+const DEFAULT_POOL: Cidr = { base: 10 << 24, prefix: 8 };
+const DEFAULT_SUBNET_PREFIX = 24;
 
-/** The reason a pending task waits for when no address is left (what `service ps` shows). */
+/** The reason a new task waits for when no address is left (what `service ps` shows). */
 export const noFreeAddress = (network: string): string => `no free address in ${network}`;
-
-/** The reason the allocator wrote into a task's Status.Err, if that is what it holds. */
-export function allocatorReason(err: string | undefined): string | undefined {
-  return err && (err.startsWith("no free address in ") || /^network \S+ not found$/.test(err))
-    ? err
-    : undefined;
-}
 
 // ---- reading specs --------------------------------------------------------------------------
 
@@ -109,7 +105,7 @@ export function usesIngress(e: EndpointSpec | undefined): boolean {
 }
 
 /** The networks a task's spec asks for (ids), ingress included when it publishes mesh ports. */
-export function taskNetworkIds(task: TaskObject, ingressId: string | undefined): string[] {
+function taskNetworkIds(task: TaskObject, ingressId: string | undefined): string[] {
   const ids = networksOfTemplate(task.Spec).map((n) => n.Target);
   const endpoint = (task.Spec as { Endpoint?: EndpointSpec }).Endpoint;
   if (ingressId && usesIngress(endpoint) && endpoint?.Mode !== "dnsrr" && !ids.includes(ingressId))
@@ -117,12 +113,12 @@ export function taskNetworkIds(task: TaskObject, ingressId: string | undefined):
   return [...new Set(ids)];
 }
 
-/** A task that needs overlay addresses before it may be placed and has not got them yet. */
-export function awaitsNetworks(task: TaskObject): boolean {
-  const wanted =
+/** A task whose spec asks for overlay addresses (networks, or mesh ports and so ingress). */
+export function wantsNetworks(task: TaskObject): boolean {
+  return (
     networksOfTemplate(task.Spec).length > 0 ||
-    usesIngress((task.Spec as { Endpoint?: EndpointSpec }).Endpoint);
-  return wanted && (task.NetworksAttachments ?? []).length === 0;
+    usesIngress((task.Spec as { Endpoint?: EndpointSpec }).Endpoint)
+  );
 }
 
 function portKey(p: { Protocol: string; PublishedPort: number }): string {
@@ -487,6 +483,44 @@ export class Allocations {
   }
 }
 
+// ---- in a transaction ------------------------------------------------------------------------
+
+/**
+ * The ingress network, made here and nowhere else: at a leader's first allocator pass, and
+ * whenever a service publishes through the routing mesh while the cluster has none (the user
+ * removed it). `a` learns of it. Whether it was made.
+ */
+export function ensureIngress(tx: WriteTx, a: Allocations): boolean {
+  if (a.ingress() || tx.byName("networks", INGRESS_NAME)) return false;
+  const ingress = tx.create(
+    "networks",
+    a.newNetwork({
+      Name: INGRESS_NAME,
+      Labels: {},
+      Ingress: true,
+      Attachable: false,
+      IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: INGRESS_SUBNET }] },
+    }),
+  );
+  a.addNetwork(ingress);
+  return true;
+}
+
+/**
+ * A service's endpoint (mesh ports, VIPs) given in `tx`, ingress made first when the service
+ * publishes through the routing mesh. The control API calls it inside its create and update,
+ * so a clash is the user's 409 and inspect shows the VIPs at once; the allocator's pass gives
+ * what was missing later (a network without a free address).
+ */
+export function allocateServiceEndpoint(
+  tx: WriteTx,
+  service: Pick<ServiceObject, "ID" | "Spec" | "Endpoint">,
+): ServiceEndpoint {
+  const a = Allocations.fromStore(tx);
+  if (usesIngress(endpointSpecOf(service.Spec))) ensureIngress(tx, a);
+  return a.serviceEndpoint(service).endpoint;
+}
+
 // ---- the lock -------------------------------------------------------------------------------
 
 const locks = new WeakMap<ClusterStore, Promise<unknown>>();
@@ -505,16 +539,6 @@ export function withAllocationLock<T>(store: ClusterStore, fn: () => Promise<T>)
   return run;
 }
 
-/** The network a service or `network rm` names: id, exact name, or a unique id prefix. */
-export function findNetwork(tx: ReadTx, ref: string): NetworkObject | undefined {
-  const byId = tx.get("networks", ref);
-  if (byId) return byId;
-  const byName = tx.byName("networks", ref);
-  if (byName) return byName;
-  const prefixed = tx.list("networks", (n) => n.ID.startsWith(ref));
-  return prefixed.length === 1 ? prefixed[0] : undefined;
-}
-
 /**
  * A service spec with its networks resolved: names become ids in TaskTemplate.Networks (the
  * deprecated Spec.Networks moves there), an unknown network is a 404 and ingress cannot be
@@ -529,7 +553,7 @@ export function resolveServiceNetworks(tx: ReadTx, spec: ServiceObject["Spec"]):
   ];
   const out: NetworkAttachmentConfig[] = [];
   for (const n of given) {
-    const net = findNetwork(tx, n.Target);
+    const net = findByRef(tx, "networks", n.Target);
     if (!net)
       throw notFound(
         `network ${n.Target} not found: create it with \`docker network create -d overlay ${n.Target}\` (services can only use swarm-scoped overlay networks)`,

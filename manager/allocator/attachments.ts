@@ -7,9 +7,9 @@
 // for it, and the allocator gives its node an endpoint on the network. DetachNetwork deletes it
 // and the address is free again at once (everything is read from the store).
 import { forbidden, invalid, notFound } from "../../shared/errors.js";
-import type { ClusterStore, ReadTx } from "../store/store.js";
+import { findByRef, type ClusterStore, type ReadTx } from "../store/store.js";
 import type { AttachmentObject, NetworkObject } from "../store/types.js";
-import { Allocations, attachmentView, findNetwork, withAllocationLock } from "./allocator.js";
+import { Allocations, attachmentView, withAllocationLock } from "./allocator.js";
 
 export interface AttachRequest {
   /** The network's id, name or unique id prefix. */
@@ -24,7 +24,7 @@ export interface AttachRequest {
 const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
 
 /** The refusal for a network plain containers may not join, as Docker says it, with the fix. */
-export function notAttachable(name: string): string {
+function notAttachable(name: string): string {
   return `network ${name} is not manually attachable: recreate it with \`docker network create -d overlay --attachable ${name}\`, or run the container as a service (docker service create --network ${name})`;
 }
 
@@ -53,7 +53,7 @@ export async function attachNetwork(
     await store.update((tx) => {
       if (!tx.get("nodes", nodeId))
         throw forbidden(`node ${nodeId} is not (or no longer) part of the cluster: join it again`);
-      const n = findNetwork(tx, req.network);
+      const n = findByRef(tx, "networks", req.network);
       if (!n) throw notFound(`network ${req.network} not found`);
       if (n.Spec.Attachable !== true || n.Spec.Ingress === true) throw forbidden(notAttachable(n.Spec.Name));
       const address = Allocations.fromStore(tx).attachmentAddress(n.ID, req.address || undefined);

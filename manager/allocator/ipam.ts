@@ -25,7 +25,7 @@ export function intToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
 }
 
-export function sizeOf(c: Cidr): number {
+function sizeOf(c: Cidr): number {
   return 2 ** (32 - c.prefix);
 }
 

@@ -1,9 +1,11 @@
 // The allocator on the leader: after every store change (coalesced) and on a timer, one pass
-// makes sure the ingress network exists, gives services their VIPs, pending tasks their
-// addresses (or the reason they wait, "no free address in <network>"), and nodes their own
-// endpoints (where they hold a task or a plain container's attachment), and deletes
-// attachments whose node or network is gone; addresses of ended tasks, removed services and networks go back by themselves,
-// since what is taken is read from the store's objects at every pass.
+// makes sure the ingress network exists, gives services their VIPs, new tasks their addresses
+// and moves them to pending (the scheduler's), all of a pass's tasks in one transaction, or
+// leaves them new with the reason they wait ("no free address in <network>"), gives nodes their
+// own endpoints (where they hold a task or a plain container's attachment), and deletes
+// attachments whose node or network is gone. Addresses of ended tasks, removed services and
+// networks go back by themselves, since what is taken is read from the store's objects at
+// every pass.
 import type { Logger } from "../../shared/logging.js";
 import { isShoalError } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
@@ -12,12 +14,10 @@ import type { NetworkAttachment, NodeObject, ServiceEndpoint } from "../store/ty
 import { CoalescedPass } from "../coalesced-pass.js";
 import {
   Allocations,
-  INGRESS_NAME,
-  INGRESS_SUBNET,
-  awaitsNetworks,
   endpointSpecOf,
-  isIngress,
+  ensureIngress,
   usesIngress,
+  wantsNetworks,
   withAllocationLock,
 } from "./allocator.js";
 import { orphanedAttachments } from "./attachments.js";
@@ -28,35 +28,17 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === 
 export interface PassResult {
   ingressCreated: boolean;
   services: number;
+  /** New tasks moved to pending, with their addresses. */
   tasks: number;
+  /** New tasks left waiting for an address. */
   waiting: number;
   nodes: number;
   /** Attachments deleted because their node or network was gone. */
   attachmentsRemoved: number;
 }
 
-/** The ingress network, made when the cluster has none (at the first pass of every leader). */
-export async function ensureIngress(store: ClusterStore): Promise<boolean> {
-  return withAllocationLock(store, async () => {
-    let created = false;
-    await store.update((tx) => {
-      if (tx.list("networks").some(isIngress) || tx.byName("networks", INGRESS_NAME)) return;
-      const a = Allocations.fromStore(tx);
-      tx.create(
-        "networks",
-        a.newNetwork({
-          Name: INGRESS_NAME,
-          Labels: {},
-          Ingress: true,
-          Attachable: false,
-          IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: INGRESS_SUBNET }] },
-        }),
-      );
-      created = true;
-    });
-    return created;
-  });
-}
+/** What a task moved to pending says, as swarmkit's allocator writes it. */
+const PENDING_MESSAGE = "pending task scheduling";
 
 /** One allocation pass: services, then tasks, then nodes, each in its own transaction. */
 export async function allocatePass(
@@ -71,11 +53,6 @@ export async function allocatePass(
     nodes: 0,
     attachmentsRemoved: 0,
   };
-  // Ingress is made at a leader's first pass, and again whenever a service publishes through
-  // the routing mesh while there is none (the user removed it).
-  const meshUsed = () =>
-    store.view((tx) => tx.list("services").some((s) => usesIngress(endpointSpecOf(s.Spec))));
-  if (o.ensureIngress || meshUsed()) result.ingressCreated = await ensureIngress(store);
   // Attachments of a removed node or network: nobody is left to detach them.
   if (store.view((tx) => orphanedAttachments(tx).length > 0))
     await store.update((tx) => {
@@ -88,6 +65,10 @@ export async function allocatePass(
     await store.update((tx) => {
       const a = Allocations.fromStore(tx);
       const services = tx.list("services").sort((x, y) => x.Meta.Version.Index - y.Meta.Version.Index);
+      // Ingress is made at a leader's first pass, and again whenever a service publishes through
+      // the routing mesh while there is none (the user removed it).
+      if (o.ensureIngress || services.some((s) => usesIngress(endpointSpecOf(s.Spec))))
+        result.ingressCreated = ensureIngress(tx, a);
       for (const s of services) {
         let endpoint: ServiceEndpoint;
         try {
@@ -104,27 +85,31 @@ export async function allocatePass(
   });
   await withAllocationLock(store, async () => {
     await store.update((tx) => {
-      const a = Allocations.fromStore(tx);
-      const pending = tx
-        .list(
-          "tasks",
-          (t) => t.Status.State === "pending" && t.DesiredState === "running" && awaitsNetworks(t),
-        )
+      const fresh = tx
+        .list("tasks", (t) => t.Status.State === "new" && t.DesiredState === "running")
         .sort((x, y) => x.Meta.CreatedAt.localeCompare(y.Meta.CreatedAt) || x.Slot - y.Slot);
-      for (const t of pending) {
-        const r = a.taskAttachments(t);
+      if (fresh.length === 0) return;
+      // What is taken is read only when a task asks for addresses (a scale-up of tasks without
+      // networks goes to pending without it).
+      let a: Allocations | undefined;
+      const now = new Date().toISOString();
+      for (const t of fresh) {
+        const r = wantsNetworks(t)
+          ? (a ??= Allocations.fromStore(tx)).taskAttachments(t)
+          : { attachments: [] };
         if ("reason" in r) {
           result.waiting++;
           if (t.Status.Err === r.reason) continue;
-          tx.update("tasks", {
-            ...t,
-            Status: { ...t.Status, Err: r.reason, Timestamp: new Date().toISOString() },
-          });
+          tx.update("tasks", { ...t, Status: { ...t.Status, Err: r.reason, Timestamp: now } });
           continue;
         }
-        if (r.attachments.length === 0) continue;
-        const { Err: _waited, ...status } = t.Status;
-        tx.update("tasks", { ...t, NetworksAttachments: r.attachments, Status: status });
+        // Mesh ports without an ingress network (made at the services' step): wait for it.
+        if (r.attachments.length === 0 && wantsNetworks(t)) continue;
+        tx.update("tasks", {
+          ...t,
+          ...(r.attachments.length > 0 ? { NetworksAttachments: r.attachments } : {}),
+          Status: { Timestamp: now, State: "pending", Message: PENDING_MESSAGE },
+        });
         result.tasks++;
       }
     });

@@ -19,7 +19,7 @@ import { attachmentNames } from "./attachments.js";
 const bare = (address: string): string => address.split("/")[0];
 
 /** `<service>.<slot>.<task id>`, or `<service>.<node id>.<task id>` for a global service's task. */
-export function taskName(t: TaskObject, serviceName: string): string {
+function taskName(t: TaskObject, serviceName: string): string {
   return `${serviceName}.${t.Slot > 0 ? t.Slot : t.NodeID}.${t.ID}`;
 }
 

@@ -3,18 +3,14 @@
 // constraints, reservations no node could hold), so a bad request is a 400 that names the fix.
 import { conflict, invalid, notFound, unavailable } from "../../shared/errors.js";
 import type { NetworkConvergence } from "./networks.js";
-import { newObjectId, type ClusterStore, type WriteTx } from "../store/store.js";
+import { findByRef, newObjectId, type ClusterStore } from "../store/store.js";
 import {
-  Allocations,
-  INGRESS_NAME,
-  INGRESS_SUBNET,
-  endpointSpecOf,
+  allocateServiceEndpoint,
   resolveServiceNetworks,
-  usesIngress,
   withAllocationLock,
 } from "../allocator/allocator.js";
 import type { ClusterObject, NodeObject, ServiceObject, StoredObject, TaskObject } from "../store/types.js";
-import { parseConstraint } from "../scheduler/constraints.js";
+import { constraintsOf } from "../constraint/constraint.js";
 import { sameSpec, upToDate } from "../orchestrator/reconcile.js";
 import { makeJoinToken } from "../ca/ca.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
@@ -41,7 +37,6 @@ function validateServiceSpec(
     );
   const template = (spec.TaskTemplate ?? {}) as {
     ContainerSpec?: { Image?: string };
-    Placement?: { Constraints?: string[] };
     Resources?: { Reservations?: { NanoCPUs?: number; MemoryBytes?: number } };
   };
   if (!template.ContainerSpec?.Image)
@@ -54,7 +49,7 @@ function validateServiceSpec(
         `invalid replicas ${String(replicas)} for service ${spec.Name}: use a whole number of 0 or more`,
       );
   }
-  for (const c of template.Placement?.Constraints ?? []) parseConstraint(c);
+  constraintsOf(template); // a constraint it cannot read is a 400 saying what to write
   const ports =
     (
       spec as {
@@ -110,7 +105,7 @@ function hideCredentials(s: ServiceObject): ServiceObject {
 }
 
 /** How a node is named in messages: its name if it has one, else its hostname. */
-export function nodeName(n: NodeObject): string {
+function nodeName(n: NodeObject): string {
   return n.Spec.Name || n.Description.Hostname || n.ID;
 }
 
@@ -217,28 +212,6 @@ export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown):
   return next;
 }
 
-/**
- * What the store holds, for allocating a service's endpoint in `tx`; a service publishing
- * through the routing mesh brings the ingress network back when it was removed.
- */
-function allocationsWithIngress(tx: WriteTx, spec: ServiceObject["Spec"]): Allocations {
-  const a = Allocations.fromStore(tx);
-  if (usesIngress(endpointSpecOf(spec)) && !a.ingress() && !tx.byName("networks", INGRESS_NAME)) {
-    const ingress = tx.create(
-      "networks",
-      a.newNetwork({
-        Name: INGRESS_NAME,
-        Labels: {},
-        Ingress: true,
-        Attachable: false,
-        IPAMOptions: { Driver: { Name: "default" }, Configs: [{ Subnet: INGRESS_SUBNET }] },
-      }),
-    );
-    a.addNetwork(ingress);
-  }
-  return a;
-}
-
 export class ControlApi {
   /** `selfId`: the node this API answers on, for the name "self". */
   constructor(
@@ -246,7 +219,7 @@ export class ControlApi {
     private readonly selfId?: string,
     /** The Raft leader's node id as this manager knows it now (the store's copy may lag). */
     private readonly leaderNodeId?: () => string | undefined,
-    /** The leader's view of which network state each node has applied (issue 7). */
+    /** The leader's view of which network state each node has applied, from heartbeats (dispatcher/server.ts). */
     private readonly convergence?: () => NetworkConvergence | undefined,
   ) {}
 
@@ -270,14 +243,7 @@ export class ControlApi {
   }
 
   private findService(ref: string): ServiceObject {
-    const s = this.store.view((tx) => {
-      const byId = tx.get("services", ref);
-      if (byId) return byId;
-      const byName = tx.byName("services", ref);
-      if (byName) return byName;
-      const prefixed = tx.list("services", (x) => x.ID.startsWith(ref));
-      return prefixed.length === 1 ? prefixed[0] : undefined;
-    });
+    const s = this.store.view((tx) => findByRef(tx, "services", ref));
     if (!s) throw notFound(`service ${ref} not found`);
     return s;
   }
@@ -307,9 +273,8 @@ export class ControlApi {
     await withAllocationLock(this.store, () =>
       this.store.update((tx) => {
         const resolved = resolveServiceNetworks(tx, valid);
-        const a = allocationsWithIngress(tx, resolved);
         const ID = newObjectId();
-        const { endpoint } = a.serviceEndpoint({ ID, Spec: resolved });
+        const endpoint = allocateServiceEndpoint(tx, { ID, Spec: resolved });
         id = tx.create("services", { ID, Spec: resolved, Endpoint: endpoint }).ID;
       }),
     );
@@ -389,9 +354,8 @@ export class ControlApi {
     await withAllocationLock(this.store, () =>
       this.store.update((tx) => {
         const resolved = resolveServiceNetworks(tx, valid);
-        const a = allocationsWithIngress(tx, resolved);
         const latest = tx.get("services", current.ID) ?? current;
-        const { endpoint } = a.serviceEndpoint({ ...latest, Spec: resolved });
+        const endpoint = allocateServiceEndpoint(tx, { ...latest, Spec: resolved });
         tx.update("services", {
           ...current,
           Endpoint: endpoint,

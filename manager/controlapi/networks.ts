@@ -5,12 +5,11 @@
 // nothing of api/, so the shape is matched, not imported).
 import { conflict, invalid, isShoalError, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
-import type { ClusterStore } from "../store/store.js";
+import { findByRef, type ClusterStore } from "../store/store.js";
 import type { NetworkObject, NetworkSpec } from "../store/types.js";
 import {
   Allocations,
   endpointSpecOf,
-  findNetwork,
   gatewayOf,
   isIngress,
   networksOfTemplate,
@@ -64,7 +63,7 @@ export type ClusterNetworkView = {
   Labels: Record<string, string>;
 };
 
-export function networkView(n: NetworkObject): ClusterNetworkView {
+function networkView(n: NetworkObject): ClusterNetworkView {
   const subnet = subnetOf(n);
   return {
     Name: n.Spec.Name,
@@ -90,7 +89,7 @@ export function networkView(n: NetworkObject): ClusterNetworkView {
 }
 
 /** The network spec a create request asks for; what shoal cannot do is a 400 naming it. */
-export function networkSpecOf(body: NetworkCreateBody): NetworkSpec {
+function networkSpecOf(body: NetworkCreateBody): NetworkSpec {
   const name = body.Name ?? "";
   if (name === "") throw invalid("a network needs a name: give one after the options");
   if (!NAME_RULE.test(name))
@@ -212,7 +211,7 @@ export class ClusterNetworksApi {
   }
 
   inspect(ref: string): ClusterNetworkView | undefined {
-    const n = this.store.view((tx) => findNetwork(tx, ref));
+    const n = this.store.view((tx) => findByRef(tx, "networks", ref));
     return n ? this.withConvergence(n) : undefined;
   }
 
@@ -222,7 +221,7 @@ export class ClusterNetworksApi {
    * naming them; so is ingress while a service publishes ports through the routing mesh.
    */
   async remove(ref: string): Promise<boolean> {
-    const found = this.store.view((tx) => findNetwork(tx, ref));
+    const found = this.store.view((tx) => findByRef(tx, "networks", ref));
     if (!found) return false;
     await withAllocationLock(this.store, () =>
       this.store.update((tx) => {

@@ -1,4 +1,5 @@
-// The dispatcher's gRPC face for agents on other hosts, wrapping the in-process core (local.ts).
+// The dispatcher's gRPC face for every agent (this manager's own too), wrapping its core
+// (dispatcher.ts).
 // Only the leader serves: followers refuse with the leader's address so the agent moves there,
 // since the leader is the one whose store writes (node state, task status) need no forwarding.
 // The caller is whoever its client certificate says: ids in requests are never trusted.
@@ -26,7 +27,7 @@ import type { Logger } from "../../shared/logging.js";
 import { verifyNodeCertificate } from "../ca/ca.js";
 import type { ClusterStore } from "../store/store.js";
 import type { NodeObject } from "../store/types.js";
-import { diffAssignments, nodesTouched, type Dispatcher } from "./local.js";
+import { diffAssignments, nodesTouched, type Dispatcher } from "./dispatcher.js";
 
 export interface DispatcherServerOptions {
   store: ClusterStore;
@@ -42,8 +43,6 @@ export interface DispatcherServerOptions {
   heartbeatPeriodMs?: number;
   /** A node is down after period × missed without a heartbeat. Default 3. */
   missedHeartbeats?: number;
-  /** The node whose agent uses `core` in process (this manager's own): it never heartbeats, so it is never marked down here. */
-  localNodeId?: string;
   /** The cluster's network state now (cached by the caller); sent to every agent when it changes. */
   networkState?: () => NetworkState;
   log: Logger;
@@ -291,7 +290,7 @@ export class DispatcherServer {
       // node gets a whole timeout to find this manager.
       const until = Date.now() + this.timeoutMs;
       for (const n of this.o.store.view((tx) => tx.list("nodes")))
-        if (n.Status.State !== "down" && n.ID !== this.o.localNodeId) this.deadlines.set(n.ID, until);
+        if (n.Status.State !== "down") this.deadlines.set(n.ID, until);
       this.o.log.info({ nodes: this.deadlines.size }, "dispatcher: leading; waiting for agents' heartbeats");
       return;
     }

@@ -1,6 +1,7 @@
 // The orchestrator on the leader: after every store change (debounced) and on a timer (restart
 // delays come due), it turns each service's plan into a store transaction. Tasks are born
-// "pending" (the allocator has nothing to do for host networking yet); the scheduler picks a node.
+// "new": the allocator gives them their addresses and makes them pending, the scheduler then
+// picks a node.
 import type { Logger } from "../../shared/logging.js";
 import type { ClusterStore } from "../store/store.js";
 import type { ServiceObject, TaskObject } from "../store/types.js";
@@ -15,14 +16,19 @@ export class Orchestrator {
 
   constructor(
     private readonly store: ClusterStore,
-    private readonly log: Logger,
-    private readonly periodMs = 1000,
+    log: Logger,
+    periodMs = 1000,
   ) {
     this.passes = new CoalescedPass(() => this.reconcileAll(), log, "orchestrator");
     this.unsubscribe = store.subscribe((events) => {
       if (
         events.length === 0 ||
-        events.some((e) => e.table !== "tasks" || e.op !== "update" || taskEnded(e.object as TaskObject))
+        events.some(
+          (e) =>
+            e.table !== "tasks" ||
+            e.op !== "update" ||
+            TERMINAL_STATES.has((e.object as TaskObject).Status.State),
+        )
       )
         this.kick();
     });
@@ -107,16 +113,6 @@ export class Orchestrator {
   }
 }
 
-function taskEnded(t: TaskObject): boolean {
-  return (
-    t.Status.State === "complete" ||
-    t.Status.State === "failed" ||
-    t.Status.State === "rejected" ||
-    t.Status.State === "shutdown" ||
-    t.Status.State === "orphaned"
-  );
-}
-
 type Tx = Parameters<Parameters<ClusterStore["update"]>[0]>[0];
 
 function newTask(
@@ -131,7 +127,7 @@ function newTask(
     Slot: slot,
     NodeID: nodeId,
     Spec: spec,
-    Status: { Timestamp: new Date().toISOString(), State: "pending", Message: "pending task scheduling" },
+    Status: { Timestamp: new Date().toISOString(), State: "new", Message: "created" },
     DesiredState: "running",
     ServiceName: service.Spec.Name,
   } as Omit<TaskObject, "ID" | "Meta">);

@@ -4,8 +4,9 @@
 // is replaced as its restart policy says (condition, delay, attempts within a window). A live
 // task made from an older spec (the service was updated, or forced with ForceUpdate) is
 // replaced too, a few slots at a time (UpdateConfig.Parallelism, Docker's default 1; 0 = all).
-import { parseConstraint, satisfies } from "../scheduler/constraints.js";
-import type { NodeObject, ServiceObject, TaskObject, TaskState } from "../store/types.js";
+import { constraintsOf, satisfiesAll } from "../constraint/constraint.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
+import type { NodeObject, ServiceObject, TaskObject } from "../store/types.js";
 
 export interface RestartPolicy {
   condition: "none" | "on-failure" | "any";
@@ -32,16 +33,7 @@ export interface Plan {
   shutdown: string[];
 }
 
-const ENDED: ReadonlySet<TaskState> = new Set([
-  "complete",
-  "shutdown",
-  "failed",
-  "rejected",
-  "orphaned",
-  "remove",
-]);
-
-export function restartPolicyOf(service: ServiceObject): RestartPolicy {
+function restartPolicyOf(service: ServiceObject): RestartPolicy {
   const p = (
     service.Spec.TaskTemplate as {
       RestartPolicy?: { Condition?: string; Delay?: number; MaxAttempts?: number; Window?: number };
@@ -102,13 +94,13 @@ export function taskSpecOf(service: ServiceObject): Record<string, unknown> {
 export function upToDate(service: ServiceObject, task: TaskObject, nodes: NodeObject[] = []): boolean {
   const want = taskSpecOf(service);
   if (sameSpec(task.Spec, want)) return true;
-  const { Placement: wantPlacement, ...wantRest } = want as { Placement?: { Constraints?: string[] } };
+  const { Placement: _wanted, ...wantRest } = want;
   const { Placement: _had, ...hadRest } = task.Spec;
   if (!sameSpec(hadRest, wantRest)) return false;
   const node = nodes.find((n) => n.ID === task.NodeID);
   if (!node) return false;
   try {
-    return (wantPlacement?.Constraints ?? []).map(parseConstraint).every((c) => satisfies(node, c));
+    return satisfiesAll(node, constraintsOf(want));
   } catch {
     return false;
   }
@@ -124,7 +116,7 @@ function updateParallelism(service: ServiceObject): number {
 }
 
 function live(t: TaskObject): boolean {
-  return t.DesiredState === "running" && !ENDED.has(t.Status.State);
+  return t.DesiredState === "running" && !TERMINAL_STATES.has(t.Status.State);
 }
 
 function ts(t: TaskObject): number {
@@ -150,11 +142,11 @@ function restartDecision(
   return { restart: true, notBefore: ts(ended) + policy.delayMs };
 }
 
-function eligible(node: NodeObject, constraints: string[]): boolean {
+function eligible(node: NodeObject, template: unknown): boolean {
   return (
     node.Status.State === "ready" &&
     node.Spec.Availability === "active" &&
-    constraints.map(parseConstraint).every((c) => satisfies(node, c))
+    satisfiesAll(node, constraintsOf(template))
   );
 }
 
@@ -183,11 +175,7 @@ export function reconcile(
     groups.set(k, [...(groups.get(k) ?? []), t]);
   }
   const wanted: string[] = global
-    ? nodes
-        .filter((n) =>
-          eligible(n, (spec as { Placement?: { Constraints?: string[] } }).Placement?.Constraints ?? []),
-        )
-        .map((n) => n.ID)
+    ? nodes.filter((n) => eligible(n, spec)).map((n) => n.ID)
     : Array.from({ length: Math.max(0, service.Spec.Mode.Replicated?.Replicas ?? 0) }, (_, i) =>
         String(i + 1),
       );

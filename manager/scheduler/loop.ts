@@ -3,7 +3,7 @@
 // `service ps` shows) and is tried again at the next change, since any change may free room.
 import type { Logger } from "../../shared/logging.js";
 import type { ClusterStore } from "../store/store.js";
-import { schedule, WAITING_FOR_NETWORKS } from "./scheduler.js";
+import { schedule } from "./scheduler.js";
 import { CoalescedPass } from "../coalesced-pass.js";
 
 export class Scheduler {
@@ -13,7 +13,7 @@ export class Scheduler {
 
   constructor(
     private readonly store: ClusterStore,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     this.passes = new CoalescedPass(() => this.scheduleOnce(), log, "scheduler");
     this.unsubscribe = store.subscribe(() => this.kick());
@@ -50,16 +50,9 @@ export class Scheduler {
           ),
         ),
     ];
-    const nowMs = Date.now();
-    const changed = decisions.filter((d) => {
-      if ("nodeId" in d) return true;
-      const t = pending.find((x) => x.ID === d.taskId);
-      // The allocator usually gives addresses within milliseconds: the wait is written only
-      // when it lasts, so a new task is not written twice for nothing.
-      if (d.reason === WAITING_FOR_NETWORKS && t && nowMs - (Date.parse(t.Status.Timestamp) || 0) < 2000)
-        return false;
-      return t?.Status.Err !== d.reason;
-    });
+    const changed = decisions.filter(
+      (d) => "nodeId" in d || pending.find((x) => x.ID === d.taskId)?.Status.Err !== d.reason,
+    );
     if (changed.length === 0) return;
     await this.store.update((tx) => {
       const now = new Date().toISOString();

@@ -3,12 +3,9 @@
 // then spread: the node with the fewest tasks of the same service, then the fewest tasks in all.
 // Identical tasks (same service) are placed as one batch, each placement counted before the
 // next, so six replicas spread over three nodes two by two.
+import { holdsNode } from "../../shared/cluster.js";
 import type { NodeObject, TaskObject } from "../store/types.js";
-import { parseConstraint, satisfies, type Constraint } from "./constraints.js";
-import { allocatorReason, awaitsNetworks } from "../allocator/allocator.js";
-
-/** Why a task that needs overlay addresses is not placed yet. */
-export const WAITING_FOR_NETWORKS = "waiting for network allocation";
+import { constraintsOf, satisfiesAll, type Constraint } from "../constraint/constraint.js";
 
 /** What a task asks of a node, read from its spec. */
 export interface TaskNeeds {
@@ -19,24 +16,20 @@ export interface TaskNeeds {
   hostPorts: string[];
 }
 
-/** Task states that hold a node's resources. */
-const HOLDING = new Set(["assigned", "accepted", "preparing", "starting", "running"]);
-
 interface Placement {
   spec: Record<string, unknown>;
 }
 
 /** Reads a task spec in the swarm API's shape (TaskTemplate). */
-export function needsOf(task: Placement): TaskNeeds {
+function needsOf(task: Placement): TaskNeeds {
   const spec = task.spec as {
     Resources?: { Reservations?: { NanoCPUs?: number; MemoryBytes?: number } };
-    Placement?: { Constraints?: string[] };
     Endpoint?: { Ports?: Array<{ PublishMode?: string; PublishedPort?: number; Protocol?: string }> };
   };
   return {
     nanoCpus: spec.Resources?.Reservations?.NanoCPUs ?? 0,
     memoryBytes: spec.Resources?.Reservations?.MemoryBytes ?? 0,
-    constraints: (spec.Placement?.Constraints ?? []).map(parseConstraint),
+    constraints: constraintsOf(spec),
     hostPorts: (spec.Endpoint?.Ports ?? [])
       .filter((p) => p.PublishMode === "host" && p.PublishedPort)
       .map((p) => `${p.Protocol ?? "tcp"}/${p.PublishedPort}`),
@@ -74,7 +67,7 @@ function loadOf(nodes: NodeObject[], tasks: TaskObject[]): Map<string, NodeLoad>
     const l = loads.get(t.NodeID);
     // A task being shut down no longer counts, as in swarmkit: otherwise a scale-down's stopping
     // tasks (held back while every host drops them from its rules) would steer new ones away.
-    if (!l || !HOLDING.has(t.Status.State) || t.DesiredState !== "running") continue;
+    if (!l || !holdsNode(t.Status.State) || t.DesiredState !== "running") continue;
     addTask(l, t.ServiceID, needsOf({ spec: t.Spec }));
   }
   return loads;
@@ -93,7 +86,7 @@ function reject(l: NodeLoad, needs: TaskNeeds): Rejection | undefined {
   if (n.Status.State !== "ready") return "down";
   if (n.Spec.Availability === "drain") return "drained";
   if (n.Spec.Availability === "pause") return "paused";
-  if (!needs.constraints.every((c) => satisfies(n, c))) return "constraint";
+  if (!satisfiesAll(n, needs.constraints)) return "constraint";
   if (needs.nanoCpus > 0 && l.cpus + needs.nanoCpus > n.Description.Resources.NanoCPUs) return "cpu";
   if (needs.memoryBytes > 0 && l.memory + needs.memoryBytes > n.Description.Resources.MemoryBytes)
     return "memory";
@@ -102,7 +95,7 @@ function reject(l: NodeLoad, needs: TaskNeeds): Rejection | undefined {
 }
 
 /** "no suitable node: 2 nodes lack memory, 1 is drained", the text `service ps` shows. */
-export function noSuitableNode(counts: Map<Rejection, number>, nodes: number): string {
+function noSuitableNode(counts: Map<Rejection, number>, nodes: number): string {
   if (nodes === 0) return "no suitable node: the cluster has no nodes";
   const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([r, n]) => REJECTION_TEXT[r](n));
   return `no suitable node: ${parts.join(", ")}`;
@@ -116,15 +109,7 @@ export function schedule(pending: TaskObject[], nodes: NodeObject[], tasks: Task
   const loads = loadOf(nodes, tasks);
   const decisions: Decision[] = [];
   const byService = new Map<string, TaskObject[]>();
-  for (const t of pending) {
-    // Overlay addresses come first (the allocator): until then the task waits, with the
-    // allocator's reason when it gave one ("no free address in <network>").
-    if (awaitsNetworks(t)) {
-      decisions.push({ taskId: t.ID, reason: allocatorReason(t.Status.Err) ?? WAITING_FOR_NETWORKS });
-      continue;
-    }
-    byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
-  }
+  for (const t of pending) byService.set(t.ServiceID, [...(byService.get(t.ServiceID) ?? []), t]);
   for (const [serviceId, group] of byService) {
     for (const task of group.sort((a, b) => a.Slot - b.Slot)) {
       const needs = needsOf({ spec: task.Spec });

@@ -7,6 +7,7 @@
 import { Packr } from "msgpackr";
 import { randomBytes } from "node:crypto";
 import { conflict, invalid, notFound, ShoalError } from "../../shared/errors.js";
+import { TERMINAL_STATES } from "../../shared/cluster.js";
 import {
   NAMED_TABLES,
   TABLES,
@@ -77,6 +78,16 @@ export interface ReadTx {
   list<K extends TableName>(table: K, filter?: (o: TableTypes[K]) => boolean): Array<TableTypes[K]>;
   tasksOfService(serviceId: string): TaskObject[];
   tasksOfNode(nodeId: string): TaskObject[];
+}
+
+/** The object `ref` names, as the docker CLI's references go: its id, its name, or a unique id prefix. */
+export function findByRef<K extends TableName>(tx: ReadTx, table: K, ref: string): TableTypes[K] | undefined {
+  const byId = tx.get(table, ref);
+  if (byId) return byId;
+  const byName = tx.byName(table, ref);
+  if (byName) return byName;
+  const prefixed = tx.list(table, (o) => o.ID.startsWith(ref));
+  return prefixed.length === 1 ? prefixed[0] : undefined;
 }
 
 /** A transaction: reads see its own writes; nothing is visible to others until the batch commits. */
@@ -347,11 +358,10 @@ export class ClusterStore {
       list.push(task);
       groups.set(g, list);
     }
-    const dead = new Set(["complete", "shutdown", "failed", "rejected", "orphaned", "remove"]);
     const out: string[] = [];
     for (const list of groups.values()) {
       const old = list
-        .filter((t) => dead.has(t.Status.State) && dead.has(t.DesiredState))
+        .filter((t) => TERMINAL_STATES.has(t.Status.State) && TERMINAL_STATES.has(t.DesiredState))
         .sort((a, b) => b.Meta.Version.Index - a.Meta.Version.Index);
       // Count the live task of the slot toward `keep`, as swarmkit's history does.
       const live = list.length - old.length;
@@ -370,7 +380,7 @@ export function encodeBatch(actions: StoreAction[]): Uint8Array {
   return packr.pack(actions);
 }
 
-export function decodeBatch(bytes: Uint8Array): StoreAction[] {
+function decodeBatch(bytes: Uint8Array): StoreAction[] {
   const actions = packr.unpack(bytes) as StoreAction[];
   if (!Array.isArray(actions)) throw invalid("a cluster store batch must be a list of actions");
   return actions;

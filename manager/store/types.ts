@@ -1,6 +1,7 @@
 // The cluster's objects, in the Docker swarm API's shapes (what `docker service inspect` and
 // friends show), kept by the store and changed only through Raft. Only what shoal fills is
 // typed; specs are kept as given so the API can serve them back unchanged.
+import type { TaskState } from "../../shared/cluster.js";
 
 export interface Version {
   Index: number;
@@ -108,9 +109,6 @@ export interface NetworkAttachmentConfig {
   Aliases?: string[];
   DriverOpts?: Record<string, string>;
 }
-
-export type { TaskState } from "../../shared/cluster.js";
-import type { TaskState } from "../../shared/cluster.js";
 
 export interface TaskObject extends StoredObject {
   ServiceID: string;

@@ -142,7 +142,7 @@ describe("overlay networks on a manager", () => {
     expect(ls.stdout.split("\n")).not.toContain("appnet");
   });
 
-  it("an exhausted subnet leaves tasks pending with the reason in service ps, and the placed ones run", async () => {
+  it("an exhausted subnet leaves tasks new with the reason in service ps, and the placed ones run", async () => {
     const mk = await dk(["network", "create", "-d", "overlay", "--subnet", "10.12.0.0/29", "tiny"]);
     expect(mk.code, mk.stderr).toBe(0);
     // A /29 has 5 usable addresses: the VIP and this node's own endpoint take two; three tasks fit.
@@ -164,7 +164,7 @@ describe("overlay networks on a manager", () => {
     ]);
     expect(svc.code, svc.stderr).toBe(0);
     await until(
-      "a task pending for lack of addresses",
+      "a task waiting for lack of addresses",
       async () => {
         const r = await dk([
           "service",
@@ -174,7 +174,7 @@ describe("overlay networks on a manager", () => {
           "{{.CurrentState}}|{{.Error}}",
           "crowd",
         ]);
-        return /Pending.*no free address in tiny/.test(r.stdout) ? true : undefined;
+        return /New.*no free address in tiny/.test(r.stdout) ? true : undefined;
       },
       30_000,
     );

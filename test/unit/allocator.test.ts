@@ -59,7 +59,7 @@ async function createService(
   return store.view((tx) => tx.get("services", ID)) as ServiceObject;
 }
 
-/** Tasks as the orchestrator makes them: pending, the service's spec. */
+/** Tasks as the orchestrator makes them: new, the service's spec. */
 async function makeTasks(service: ServiceObject, slots: number[]): Promise<string[]> {
   const ids: string[] = [];
   await store.update((tx) => {
@@ -73,8 +73,8 @@ async function makeTasks(service: ServiceObject, slots: number[]): Promise<strin
           Spec: taskSpecOf(service),
           Status: {
             Timestamp: new Date().toISOString(),
-            State: "pending",
-            Message: "pending task scheduling",
+            State: "new",
+            Message: "created",
           },
           DesiredState: "running",
         }).ID,
@@ -261,7 +261,7 @@ describe("tasks and nodes", () => {
     expect(addrs.slice(0, 2)).toEqual(["10.30.0.3/29", "10.30.0.4/29"]);
     expect(task(ids[2]).NetworksAttachments).toBeUndefined();
     expect(task(ids[2]).Status.Err).toBe(noFreeAddress("small"));
-    expect(task(ids[2]).Status.State).toBe("pending");
+    expect(task(ids[2]).Status.State).toBe("new");
     // A scale down: the task in slot 2 ends; the first waiting task gets its address.
     await setTask(ids[1], { state: "shutdown", DesiredState: "shutdown" });
     await allocatePass(store);

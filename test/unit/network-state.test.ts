@@ -9,7 +9,7 @@ import { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
 import { allocatePass } from "../../manager/allocator/loop.js";
 import { networkState } from "../../manager/allocator/state.js";
 import { taskSpecOf } from "../../manager/orchestrator/reconcile.js";
-import { schedule, WAITING_FOR_NETWORKS } from "../../manager/scheduler/scheduler.js";
+import { schedule } from "../../manager/scheduler/scheduler.js";
 
 async function cluster() {
   const store = new ClusterStore();
@@ -60,7 +60,7 @@ async function cluster() {
           Slot: slot,
           NodeID: "",
           Spec: taskSpecOf(service),
-          Status: { Timestamp: "", State: "pending", Message: "" },
+          Status: { Timestamp: "", State: "new", Message: "created" },
           DesiredState: "running",
           ...(node ? { _node: node, _state: state } : {}),
         } as unknown as Omit<TaskObject, "ID" | "Meta">).ID,
@@ -156,46 +156,73 @@ describe("networkState", () => {
   });
 });
 
-describe("the scheduler waits for network allocation", () => {
-  const node = {
-    ID: "n1",
-    Meta: { Version: { Index: 1 }, CreatedAt: "", UpdatedAt: "" },
-    Spec: { Role: "worker" as const, Availability: "active" as const },
-    Description: {
-      Hostname: "n1",
-      Platform: { Architecture: "x86_64", OS: "linux" },
-      Resources: { NanoCPUs: 2e9, MemoryBytes: 2 ** 32 },
-    },
-    Status: { State: "ready" as const, Addr: "" },
-  };
-  const task = (id: string, o: Partial<TaskObject> = {}): TaskObject => ({
-    ID: id,
-    Meta: { Version: { Index: 1 }, CreatedAt: "", UpdatedAt: "" },
-    ServiceID: "s",
-    Slot: 1,
-    NodeID: "",
-    Spec: { Networks: [{ Target: "net1" }] },
-    Status: { Timestamp: "", State: "pending", Message: "" },
-    DesiredState: "running",
-    ...o,
-  });
-
-  it("a task without its addresses is not placed; the allocator's reason is kept; one with them is placed", () => {
-    const waiting = task("a");
-    const full = task("b", {
-      Status: { Timestamp: "", State: "pending", Message: "", Err: "no free address in net1" },
+describe("the allocator alone moves new tasks to pending", () => {
+  it("addresses given: pending, in one transaction for the pass, networkless tasks too; none left: new with the reason; the scheduler places what is pending", async () => {
+    const store = new ClusterStore();
+    const local = localProposer(store);
+    let proposals = 0;
+    store.setProposer((command) => {
+      proposals++;
+      return local(command);
     });
-    const meshOnly = task("c", { Spec: { Endpoint: { Ports: [{ TargetPort: 80, PublishedPort: 8080 }] } } });
-    const ready = task("d", {
-      NetworksAttachments: [{ Network: { ID: "net1" }, Addresses: ["10.0.1.3/24"] }],
+    const node = {
+      ID: "n1",
+      Spec: { Role: "worker" as const, Availability: "active" as const },
+      Description: {
+        Hostname: "n1",
+        Platform: { Architecture: "x86_64", OS: "linux" },
+        Resources: { NanoCPUs: 2e9, MemoryBytes: 2 ** 32 },
+      },
+      Status: { State: "ready" as const, Addr: "" },
+    };
+    await store.update((tx) => void tx.create("nodes", node));
+    await allocatePass(store, { ensureIngress: true });
+    const made = await new ClusterNetworksApi(store).create({
+      Name: "net1",
+      Driver: "overlay",
+      IPAM: { Config: [{ Subnet: "10.20.0.0/29" }] },
     });
-    const plain = task("e", { Spec: {} });
-    expect(schedule([waiting, full, meshOnly, ready, plain], [node], [])).toEqual([
-      { taskId: "a", reason: WAITING_FOR_NETWORKS },
-      { taskId: "b", reason: "no free address in net1" },
-      { taskId: "c", reason: WAITING_FOR_NETWORKS },
-      { taskId: "d", nodeId: "n1" },
-      { taskId: "e", nodeId: "n1" },
+    const net1 = (await made!).Id;
+    // A /29 has .2 to .6: one is left for the node's own endpoint, so four tasks get one.
+    const ids: string[] = [];
+    await store.update((tx) => {
+      for (let slot = 1; slot <= 6; slot++)
+        ids.push(
+          tx.create("tasks", {
+            ServiceID: "s",
+            Slot: slot,
+            NodeID: "",
+            Spec: slot === 6 ? {} : { Networks: [{ Target: net1 }] },
+            Status: {
+              Timestamp: new Date(Date.now() + slot).toISOString(),
+              State: "new",
+              Message: "created",
+            },
+            DesiredState: "running",
+          }).ID,
+        );
+    });
+    const before = proposals;
+    const r = await allocatePass(store);
+    expect(proposals - before).toBe(1);
+    expect(r).toMatchObject({ tasks: 5, waiting: 1 });
+    const tasks = store.view((tx) => ids.map((id) => tx.get("tasks", id)!));
+    expect(tasks.map((t) => t.Status.State)).toEqual([
+      "pending",
+      "pending",
+      "pending",
+      "pending",
+      "new",
+      "pending",
     ]);
+    expect(tasks[0].Status.Message).toBe("pending task scheduling");
+    expect(tasks[0].NetworksAttachments?.[0].Addresses).toEqual(["10.20.0.2/29"]);
+    expect(tasks[4].Status.Err).toBe("no free address in net1");
+    expect(tasks[4].NetworksAttachments).toBeUndefined();
+    expect(tasks[5].NetworksAttachments).toBeUndefined();
+    // The scheduler places whatever pending task it is given.
+    const pending = tasks.filter((t) => t.Status.State === "pending");
+    const nodes = store.view((tx) => tx.list("nodes"));
+    expect(schedule(pending, nodes, [])).toEqual(pending.map((t) => ({ taskId: t.ID, nodeId: "n1" })));
   });
 });

@@ -2,7 +2,7 @@
 // task fits nowhere.
 import { describe, expect, it } from "vitest";
 import { schedule } from "../../manager/scheduler/scheduler.js";
-import { parseConstraint } from "../../manager/scheduler/constraints.js";
+import { parseConstraint } from "../../manager/constraint/constraint.js";
 import type { NodeObject, TaskObject } from "../../manager/store/types.js";
 
 const GiB = 1024 ** 3;

@@ -1,18 +1,10 @@
 // The dispatcher's core: a node's assignments from the store (tasks on the node that are not
-// finished on both sides), and status reports turned into store updates. The in-process link
-// (a manager's own agent) uses it directly; the gRPC sessions of remote agents will wrap it.
-import type { AssignmentChannel, TaskAssignment, TaskStatusReport } from "../../shared/cluster.js";
-import { TERMINAL_STATES } from "../../shared/cluster.js";
+// finished on both sides), and status reports turned into store updates. Its gRPC service
+// (server.ts) streams them to every agent and takes their reports.
+import type { TaskAssignment, TaskStatusReport } from "../../shared/cluster.js";
+import { TERMINAL_STATES, taskStateRank as rank } from "../../shared/cluster.js";
 import type { ClusterStore } from "../store/store.js";
 import type { StoreEvent, TaskObject } from "../store/types.js";
-
-/** The order a task's state moves in; a report never moves it back. */
-const ORDER = ["new", "pending", "assigned", "accepted", "preparing", "starting", "running"];
-
-function rank(state: string): number {
-  const i = ORDER.indexOf(state);
-  return i < 0 ? ORDER.length : i;
-}
 
 /** The allocator's addresses for the task, with the aliases its spec asks for on each network. */
 interface AttachmentsView {
@@ -47,7 +39,7 @@ function toAssignment(t: TaskObject): TaskAssignment {
   };
 }
 
-export class Dispatcher implements AssignmentChannel {
+export class Dispatcher {
   constructor(private readonly store: ClusterStore) {}
 
   /** Tasks a node must know of: placed on it, and not both meant and known to be finished. */
@@ -57,22 +49,6 @@ export class Dispatcher implements AssignmentChannel {
       .filter((t) => !(TERMINAL_STATES.has(t.Status.State) && t.DesiredState !== "running"))
       .filter((t) => rank(t.Status.State) >= rank("assigned"))
       .map(toAssignment);
-  }
-
-  watch(nodeId: string, onChange: (tasks: TaskAssignment[]) => void): () => void {
-    let last = "";
-    const send = (): void => {
-      const tasks = this.assignments(nodeId);
-      const key = JSON.stringify(tasks.map((t) => [t.id, t.desiredState, t.state]));
-      if (key === last) return;
-      last = key;
-      onChange(tasks);
-    };
-    const unsubscribe = this.store.subscribe((events) => {
-      if (events.length === 0 || events.some((e) => e.table === "tasks")) send();
-    });
-    send();
-    return unsubscribe;
   }
 
   /** Apply status reports in one transaction; stale or backward reports are ignored. */

@@ -1,5 +1,7 @@
 // Placement constraints in Docker's syntax: `node.role==manager`, `node.labels.zone!=east`,
 // `node.hostname==web1`, `node.id==...`, `node.platform.os==linux`, `node.platform.arch==x86_64`.
+// The control API checks them at create and update, the scheduler places by them, the
+// orchestrator picks a global service's nodes by them.
 import { invalid } from "../../shared/errors.js";
 import type { NodeObject } from "../store/types.js";
 
@@ -48,8 +50,19 @@ function valueOf(node: NodeObject, key: string): string | undefined {
   }
 }
 
+/** The constraints a task spec or a service's TaskTemplate names (Placement.Constraints), parsed. */
+export function constraintsOf(spec: unknown): Constraint[] {
+  const texts = (spec as { Placement?: { Constraints?: string[] } } | undefined)?.Placement?.Constraints;
+  return (texts ?? []).map(parseConstraint);
+}
+
+/** Whether `node` satisfies every one of `constraints`. */
+export function satisfiesAll(node: NodeObject, constraints: Constraint[]): boolean {
+  return constraints.every((c) => satisfies(node, c));
+}
+
 /** Values compare case-insensitively, as swarmkit's constraint matcher does (strings.EqualFold). */
-export function satisfies(node: NodeObject, c: Constraint): boolean {
+function satisfies(node: NodeObject, c: Constraint): boolean {
   const actual = valueOf(node, c.key);
   const same = actual !== undefined && actual.toLowerCase() === c.value.toLowerCase();
   return c.equal ? same : !same;
