@@ -1,9 +1,22 @@
-// inspect for containers and images: the API's JSON as a 4-space indented array (docker's
+// inspect for containers, images, networks and volumes: the API's JSON as a 4-space indented array (docker's
 // layout), or one rendered --format template per object.
 
-import { clientFor, type ApiClient } from "../client.js";
-import { err, out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import type { ApiClient } from "../client.js";
+import { act, add, apiClient, err, out, type CommandContext } from "../command.js";
 import { DaemonError, UsageError } from "../errors.js";
+
+/** `shoal inspect`; the groups declare their own inspect with this handler. */
+export function inspectCommand(program: Command): void {
+  add(program, "inspect")
+    ?.description("Return low-level information on shoal objects")
+    .argument("<name...>", "container or image names or IDs")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--type <string>", "Only inspect objects of the given type (container or image)")
+    .option("-s, --size", "Display total file sizes if the type is container")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act((ctx: CommandContext<InspectFlags>) => inspect(ctx)));
+}
 
 export interface InspectFlags {
   format?: string;
@@ -59,7 +72,7 @@ export async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind):
   if (type !== undefined && !["container", "image", "network", "volume"].includes(type)) {
     throw new UsageError(`"${type}" is not a valid value for --type: use container or image`);
   }
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   const found: unknown[] = [];
   const errors: string[] = [];
   for (const name of names) {
