@@ -24,7 +24,7 @@ export const err = (s: string | Buffer): void => {
   process.stderr.write(s);
 };
 
-export type Handler<F> = (ctx: CommandContext<F>) => Promise<number>;
+type Handler<F> = (ctx: CommandContext<F>) => Promise<number>;
 
 let exitCode = 0;
 

@@ -102,7 +102,7 @@ export function parseLabelFile(text: string, path: string): string[] {
   return parseEnvFile(text, path, () => undefined);
 }
 
-export interface UlimitSpec {
+interface UlimitSpec {
   Name: string;
   Soft: number;
   Hard: number;
@@ -131,7 +131,7 @@ export function parseUlimit(value: string): UlimitSpec {
   return { Name: name, Soft: soft, Hard: hard };
 }
 
-export interface RestartPolicy {
+interface RestartPolicy {
   Name: string;
   MaximumRetryCount: number;
 }
@@ -206,7 +206,7 @@ export interface RunFlags {
   tty?: boolean;
 }
 
-export interface CreateInput {
+interface CreateInput {
   image: string;
   command: string[];
   flags: RunFlags;
@@ -268,12 +268,12 @@ export interface CreateBody {
   NetworkingConfig: { EndpointsConfig: Record<string, EndpointConfigSpec> };
 }
 
-export interface PortBindingSpec {
+interface PortBindingSpec {
   HostIp: string;
   HostPort: string;
 }
 
-export interface EndpointConfigSpec {
+interface EndpointConfigSpec {
   Aliases?: string[];
   IPAMConfig?: { IPv4Address: string };
 }

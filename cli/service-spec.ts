@@ -6,11 +6,8 @@ import { parseBytes, parseDurationMs, parseNanoCpus } from "../shared/units.js";
 import { UsageError } from "./errors.js";
 import { parseLabels } from "./options.js";
 
-export interface ServiceCreateFlags {
-  name?: string;
-  replicas?: string;
-  mode?: string;
-  constraint?: string[];
+/** The flags `service create` and `service update` share (commands/service.ts). */
+interface ResourceAndRestartFlags {
   reserveCpu?: string;
   reserveMemory?: string;
   limitCpu?: string;
@@ -18,6 +15,13 @@ export interface ServiceCreateFlags {
   restartCondition?: string;
   restartDelay?: string;
   restartMaxAttempts?: string;
+}
+
+export interface ServiceCreateFlags extends ResourceAndRestartFlags {
+  name?: string;
+  replicas?: string;
+  mode?: string;
+  constraint?: string[];
   restartWindow?: string;
   env?: string[];
   label?: string[];
@@ -50,7 +54,7 @@ function endpointMode(v: string): "vip" | "dnsrr" {
 }
 
 /** `--publish mode=host,published=8080,target=80[,protocol=udp]` or `8080:80[/udp]` (routing mesh). */
-export function parseServicePort(value: string): Record<string, unknown> {
+function parseServicePort(value: string): Record<string, unknown> {
   if (value.includes("=")) {
     const fields = Object.fromEntries(value.split(",").map((kv) => kv.split("=") as [string, string]));
     const known = new Set(["mode", "published", "target", "protocol"]);
@@ -88,6 +92,14 @@ function wrap<T>(fn: () => T): T {
   }
 }
 
+/** --reserve-cpu, --reserve-memory, --limit-cpu and --limit-memory: where each goes, and how it is read. */
+const resourceFlags = [
+  ["reserveCpu", "Reservations", "NanoCPUs", parseNanoCpus, "--reserve-cpu"],
+  ["reserveMemory", "Reservations", "MemoryBytes", parseBytes, "--reserve-memory"],
+  ["limitCpu", "Limits", "NanoCPUs", parseNanoCpus, "--limit-cpu"],
+  ["limitMemory", "Limits", "MemoryBytes", parseBytes, "--limit-memory"],
+] as const;
+
 /** The swarm API's ServiceSpec from `service create` flags, as the docker CLI builds it. */
 export function serviceSpec(image: string, args: string[], f: ServiceCreateFlags): Record<string, unknown> {
   if (!f.name) throw new UsageError("a service needs a name: pass --name");
@@ -104,18 +116,11 @@ export function serviceSpec(image: string, args: string[], f: ServiceCreateFlags
     throw new UsageError(`invalid --restart-condition "${condition}": use none, on-failure or any`);
   const ns = (v: string | undefined, flag: string): number | undefined =>
     v === undefined ? undefined : wrap(() => parseDurationMs(v, flag)) * 1e6;
-  const reservations = {
-    ...(f.reserveCpu ? { NanoCPUs: wrap(() => parseNanoCpus(f.reserveCpu as string, "--reserve-cpu")) } : {}),
-    ...(f.reserveMemory
-      ? { MemoryBytes: wrap(() => parseBytes(f.reserveMemory as string, "--reserve-memory")) }
-      : {}),
-  };
-  const limits = {
-    ...(f.limitCpu ? { NanoCPUs: wrap(() => parseNanoCpus(f.limitCpu as string, "--limit-cpu")) } : {}),
-    ...(f.limitMemory
-      ? { MemoryBytes: wrap(() => parseBytes(f.limitMemory as string, "--limit-memory")) }
-      : {}),
-  };
+  const resources = { Reservations: {} as Record<string, number>, Limits: {} as Record<string, number> };
+  for (const [key, kind, field, parse, flag] of resourceFlags) {
+    const value = f[key];
+    if (value) resources[kind][field] = wrap(() => parse(value, flag));
+  }
   return {
     Name: f.name,
     Labels: parseLabels(f.label ?? []),
@@ -127,7 +132,7 @@ export function serviceSpec(image: string, args: string[], f: ServiceCreateFlags
         Labels: parseLabels(f.containerLabel ?? []),
         ...(f.stopGracePeriod ? { StopGracePeriod: ns(f.stopGracePeriod, "--stop-grace-period") } : {}),
       },
-      Resources: { Reservations: reservations, Limits: limits },
+      Resources: resources,
       RestartPolicy: {
         Condition: condition,
         ...(f.restartDelay ? { Delay: ns(f.restartDelay, "--restart-delay") } : {}),
@@ -149,7 +154,7 @@ export function serviceSpec(image: string, args: string[], f: ServiceCreateFlags
   };
 }
 
-export interface ServiceUpdateFlags {
+export interface ServiceUpdateFlags extends ResourceAndRestartFlags {
   image?: string;
   replicas?: string;
   envAdd?: string[];
@@ -158,13 +163,6 @@ export interface ServiceUpdateFlags {
   labelRm?: string[];
   constraintAdd?: string[];
   constraintRm?: string[];
-  reserveCpu?: string;
-  reserveMemory?: string;
-  limitCpu?: string;
-  limitMemory?: string;
-  restartCondition?: string;
-  restartDelay?: string;
-  restartMaxAttempts?: string;
   updateParallelism?: string;
   force?: boolean;
   rollback?: boolean;
@@ -225,30 +223,15 @@ export function updatedServiceSpec(current: ServiceSpec, f: ServiceUpdateFlags):
   const set = (kind: "Reservations" | "Limits", key: string, value: number): void => {
     resources[kind] = { ...(resources[kind] ?? {}), [key]: value };
   };
-  if (f.reserveCpu !== undefined)
-    set(
-      "Reservations",
-      "NanoCPUs",
-      wrap(() => parseNanoCpus(f.reserveCpu as string, "--reserve-cpu")),
-    );
-  if (f.reserveMemory !== undefined)
-    set(
-      "Reservations",
-      "MemoryBytes",
-      wrap(() => parseBytes(f.reserveMemory as string, "--reserve-memory")),
-    );
-  if (f.limitCpu !== undefined)
-    set(
-      "Limits",
-      "NanoCPUs",
-      wrap(() => parseNanoCpus(f.limitCpu as string, "--limit-cpu")),
-    );
-  if (f.limitMemory !== undefined)
-    set(
-      "Limits",
-      "MemoryBytes",
-      wrap(() => parseBytes(f.limitMemory as string, "--limit-memory")),
-    );
+  for (const [key, kind, field, parse, flag] of resourceFlags) {
+    const value = f[key];
+    if (value !== undefined)
+      set(
+        kind,
+        field,
+        wrap(() => parse(value, flag)),
+      );
+  }
   if (
     f.restartCondition !== undefined ||
     f.restartDelay !== undefined ||

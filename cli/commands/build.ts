@@ -28,7 +28,7 @@ export function buildCommand(parent: Command): void {
     .action(act(build));
 }
 
-export interface BuildFlags {
+interface BuildFlags {
   tag?: string[];
   file?: string;
   buildArg?: string[];
@@ -51,7 +51,7 @@ async function readStdin(): Promise<Buffer> {
 }
 
 /** --build-arg K=V, or K alone to take the value from this environment (null when unset, as docker). */
-export function parseBuildArgs(
+function parseBuildArgs(
   list: string[] = [],
   env: NodeJS.ProcessEnv = process.env,
 ): Record<string, string | null> {
@@ -65,7 +65,7 @@ export function parseBuildArgs(
   return out;
 }
 
-export function parseLabels(list: string[] = []): Record<string, string> {
+function parseLabels(list: string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
   for (const l of list) {
     const eq = l.indexOf("=");
@@ -173,7 +173,7 @@ async function prepareContext(contextDir: string, file: string | undefined): Pro
   return { entries: entries(), dockerfile };
 }
 
-export async function build(ctx: CommandContext<BuildFlags>): Promise<number> {
+async function build(ctx: CommandContext<BuildFlags>): Promise<number> {
   const [contextArg] = ctx.args as [string];
   const f = ctx.flags;
   if (/^(https?|git):\/\//.test(contextArg) || contextArg.startsWith("git@"))

@@ -32,7 +32,7 @@ export function clusterCommands(parent: Command): void {
     .action(act(clusterLeave));
 }
 
-export async function clusterInit(
+async function clusterInit(
   ctx: CommandContext<{ advertiseAddr?: string; listenAddr?: string }>,
 ): Promise<number> {
   const id = await (
@@ -47,7 +47,7 @@ export async function clusterInit(
   return 0;
 }
 
-export async function clusterLeave(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+async function clusterLeave(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   await (
     await apiClient(ctx.host)
   ).call("POST", "/swarm/leave", {
@@ -58,7 +58,7 @@ export async function clusterLeave(ctx: CommandContext<{ force?: boolean }>): Pr
 }
 
 /** `cluster join --token T [--advertise-addr A] [--listen-addr L] HOST:PORT`. */
-export async function clusterJoin(
+async function clusterJoin(
   ctx: CommandContext<{ token?: string; advertiseAddr?: string; listenAddr?: string }>,
 ): Promise<number> {
   const [remote] = ctx.args as [string];
@@ -108,9 +108,7 @@ async function managerAddr(client: ApiClient): Promise<string> {
 }
 
 /** `cluster join-token [-q] [--rotate] worker|manager`. */
-export async function clusterJoinToken(
-  ctx: CommandContext<{ quiet?: boolean; rotate?: boolean }>,
-): Promise<number> {
+async function clusterJoinToken(ctx: CommandContext<{ quiet?: boolean; rotate?: boolean }>): Promise<number> {
   const [role] = ctx.args as [string];
   if (role !== "worker" && role !== "manager")
     throw new UsageError(`unknown role "${role}": use worker or manager`);

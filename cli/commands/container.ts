@@ -23,7 +23,7 @@ import {
   type CommandContext,
 } from "../command.js";
 import { DaemonError, UsageError } from "../errors.js";
-import type { InspectFlags } from "./inspect.js";
+import { inspectSubcommand } from "./inspect.js";
 import { runCommands } from "./run.js";
 
 const enc = encodeURIComponent;
@@ -36,14 +36,14 @@ export function containerCommands(parent: Command, grouped: boolean): void {
     .argument("<container...>")
     .option("-t, --time <int>", "Seconds to wait before killing the container")
     .option("-s, --signal <string>", "Signal to send to the container")
-    .action(act(stop));
+    .action(act(stopOrRestart("stop")));
 
   add(parent, "restart")
     ?.description("Restart one or more containers")
     .argument("<container...>")
     .option("-t, --time <int>", "Seconds to wait before killing the container")
     .option("-s, --signal <string>", "Signal to send to the container")
-    .action(act(restart));
+    .action(act(stopOrRestart("restart")));
 
   add(parent, "kill")
     ?.description("Kill one or more running containers")
@@ -102,17 +102,7 @@ export function containerCommands(parent: Command, grouped: boolean): void {
     .action(act(rename));
 
   if (grouped) {
-    add(parent, "inspect")
-      ?.description("Display detailed information on one or more containers")
-      .argument("<container...>")
-      .option("-f, --format <string>", "Format output using a custom template")
-      .option("-s, --size", "Display total file sizes")
-      .option("--json", "Print the Engine API's JSON")
-      .action(
-        act(async (ctx: CommandContext<InspectFlags>) =>
-          (await import("./inspect.js")).inspect(ctx, "container"),
-        ),
-      );
+    inspectSubcommand(parent, "container");
 
     add(parent, "prune")
       ?.description("Remove all stopped containers")
@@ -122,7 +112,7 @@ export function containerCommands(parent: Command, grouped: boolean): void {
   }
 }
 
-export interface PsFlags {
+interface PsFlags {
   all?: boolean;
   quiet?: boolean;
   last?: string;
@@ -135,7 +125,7 @@ export interface PsFlags {
   size?: boolean;
 }
 
-export async function ps(ctx: CommandContext<PsFlags>): Promise<number> {
+async function ps(ctx: CommandContext<PsFlags>): Promise<number> {
   const f = ctx.flags;
   const noTrunc = f.trunc === false;
   const { parseInteger } = await import("../options.js");
@@ -167,34 +157,28 @@ export async function ps(ctx: CommandContext<PsFlags>): Promise<number> {
   return 0;
 }
 
-export interface StopFlags {
+interface StopFlags {
   time?: string;
   signal?: string;
 }
 
-export async function stop(ctx: CommandContext<StopFlags>): Promise<number> {
-  const [names] = ctx.args as [string[]];
-  const { parseInteger } = await import("../options.js");
-  const t = ctx.flags.time !== undefined ? parseInteger(ctx.flags.time, "--time") : undefined;
-  const client = await apiClient(ctx.host);
-  return forEachTarget(names, async (name) => {
-    await client.call("POST", `/containers/${enc(name)}/stop`, { query: { t, signal: ctx.flags.signal } });
-    out(`${name}\n`);
-  });
+/** stop and restart: the same flags, one request per container. */
+function stopOrRestart(action: "stop" | "restart"): (ctx: CommandContext<StopFlags>) => Promise<number> {
+  return async (ctx) => {
+    const [names] = ctx.args as [string[]];
+    const { parseInteger } = await import("../options.js");
+    const t = ctx.flags.time !== undefined ? parseInteger(ctx.flags.time, "--time") : undefined;
+    const client = await apiClient(ctx.host);
+    return forEachTarget(names, async (name) => {
+      await client.call("POST", `/containers/${enc(name)}/${action}`, {
+        query: { t, signal: ctx.flags.signal },
+      });
+      out(`${name}\n`);
+    });
+  };
 }
 
-export async function restart(ctx: CommandContext<StopFlags>): Promise<number> {
-  const [names] = ctx.args as [string[]];
-  const { parseInteger } = await import("../options.js");
-  const t = ctx.flags.time !== undefined ? parseInteger(ctx.flags.time, "--time") : undefined;
-  const client = await apiClient(ctx.host);
-  return forEachTarget(names, async (name) => {
-    await client.call("POST", `/containers/${enc(name)}/restart`, { query: { t, signal: ctx.flags.signal } });
-    out(`${name}\n`);
-  });
-}
-
-export async function kill(ctx: CommandContext<{ signal?: string }>): Promise<number> {
+async function kill(ctx: CommandContext<{ signal?: string }>): Promise<number> {
   const [names] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
@@ -203,7 +187,7 @@ export async function kill(ctx: CommandContext<{ signal?: string }>): Promise<nu
   });
 }
 
-export async function rm(ctx: CommandContext<{ force?: boolean; volumes?: boolean }>): Promise<number> {
+async function rm(ctx: CommandContext<{ force?: boolean; volumes?: boolean }>): Promise<number> {
   const [names] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
@@ -214,7 +198,7 @@ export async function rm(ctx: CommandContext<{ force?: boolean; volumes?: boolea
   });
 }
 
-export async function wait(ctx: CommandContext): Promise<number> {
+async function wait(ctx: CommandContext): Promise<number> {
   const [names] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
@@ -224,14 +208,14 @@ export async function wait(ctx: CommandContext): Promise<number> {
   });
 }
 
-export async function rename(ctx: CommandContext): Promise<number> {
+async function rename(ctx: CommandContext): Promise<number> {
   const [from, to] = ctx.args as [string, string];
   if (!to.trim()) throw new UsageError("Error: Neither old nor new names may be empty");
   await (await apiClient(ctx.host)).call("POST", `/containers/${enc(from)}/rename`, { query: { name: to } });
   return 0;
 }
 
-export interface LogsFlags {
+interface LogsFlags {
   follow?: boolean;
   tail?: string;
   since?: string;
@@ -245,7 +229,7 @@ async function isTty(client: ApiClient, name: string): Promise<boolean> {
   return c.Config.Tty;
 }
 
-export async function logs(ctx: CommandContext<LogsFlags>): Promise<number> {
+async function logs(ctx: CommandContext<LogsFlags>): Promise<number> {
   const [name] = ctx.args as [string];
   const f = ctx.flags;
   const { apiTimestamp, parseInteger } = await import("../options.js");
@@ -276,7 +260,7 @@ export async function logs(ctx: CommandContext<LogsFlags>): Promise<number> {
   return 0;
 }
 
-export async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
+async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
   if (!ctx.flags.force && !(await confirm("WARNING! This will remove all stopped containers."))) return 0;
   const r = await (
     await apiClient(ctx.host)

@@ -20,7 +20,7 @@ import {
 } from "../command.js";
 import { CliError, UsageError } from "../errors.js";
 import { buildCommand } from "./build.js";
-import type { InspectFlags } from "./inspect.js";
+import { inspectSubcommand } from "./inspect.js";
 import { pullPushCommands } from "./registry.js";
 
 const enc = encodeURIComponent;
@@ -83,16 +83,7 @@ export function imageCommands(parent: Command, grouped: boolean): void {
     .action(act(importCmd));
 
   if (grouped) {
-    add(parent, "inspect")
-      ?.description("Display detailed information on one or more images")
-      .argument("<image...>")
-      .option("-f, --format <string>", "Format output using a custom template")
-      .option("--json", "Print the Engine API's JSON")
-      .action(
-        act(async (ctx: CommandContext<InspectFlags>) =>
-          (await import("./inspect.js")).inspect(ctx, "image"),
-        ),
-      );
+    inspectSubcommand(parent, "image");
 
     add(parent, "prune")
       ?.description("Remove unused images")
@@ -103,7 +94,7 @@ export function imageCommands(parent: Command, grouped: boolean): void {
   }
 }
 
-export interface ImagesFlags {
+interface ImagesFlags {
   all?: boolean;
   quiet?: boolean;
   format?: string;
@@ -114,7 +105,7 @@ export interface ImagesFlags {
   digests?: boolean;
 }
 
-export async function images(ctx: CommandContext<ImagesFlags>): Promise<number> {
+async function images(ctx: CommandContext<ImagesFlags>): Promise<number> {
   const [reference] = ctx.args as [string | undefined];
   const f = ctx.flags;
   const list = await (
@@ -144,7 +135,7 @@ export async function images(ctx: CommandContext<ImagesFlags>): Promise<number> 
   return 0;
 }
 
-export async function rmi(ctx: CommandContext<{ force?: boolean; prune?: boolean }>): Promise<number> {
+async function rmi(ctx: CommandContext<{ force?: boolean; prune?: boolean }>): Promise<number> {
   const [names] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
@@ -162,7 +153,7 @@ function printDeleted(items: DeleteItem[]): void {
   }
 }
 
-export async function tag(ctx: CommandContext): Promise<number> {
+async function tag(ctx: CommandContext): Promise<number> {
   const [source, target] = ctx.args as [string, string];
   const { familiarName, parseReference } = await import("../../shared/reference.js");
   const ref = parseReference(target);
@@ -175,7 +166,7 @@ export async function tag(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
-export async function prune(
+async function prune(
   ctx: CommandContext<{ all?: boolean; force?: boolean; filter?: string[] }>,
 ): Promise<number> {
   const warning = ctx.flags.all
@@ -229,7 +220,7 @@ async function showStream(body: Readable, contentType: string): Promise<void> {
   await new ProgressRenderer(process.stdout).consume(body);
 }
 
-export async function load(ctx: CommandContext<{ input?: string; quiet?: boolean }>): Promise<number> {
+async function load(ctx: CommandContext<{ input?: string; quiet?: boolean }>): Promise<number> {
   const body = await inputStream(ctx.flags.input, "load");
   const res = await (
     await apiClient(ctx.host)
@@ -242,7 +233,7 @@ export async function load(ctx: CommandContext<{ input?: string; quiet?: boolean
   return 0;
 }
 
-export async function save(ctx: CommandContext<{ output?: string }>): Promise<number> {
+async function save(ctx: CommandContext<{ output?: string }>): Promise<number> {
   const [names] = ctx.args as [string[]];
   const output = ctx.flags.output;
   if (output === undefined && process.stdout.isTTY) {
@@ -266,13 +257,13 @@ export async function save(ctx: CommandContext<{ output?: string }>): Promise<nu
   return 0;
 }
 
-export interface ImportFlags {
+interface ImportFlags {
   change?: string[];
   message?: string;
   platform?: string;
 }
 
-export async function importCmd(ctx: CommandContext<ImportFlags>): Promise<number> {
+async function importCmd(ctx: CommandContext<ImportFlags>): Promise<number> {
   const [source, reference] = ctx.args as [string, string | undefined];
   const isUrl = /^https?:\/\//.test(source);
   const { familiarName, parseReference } = await import("../../shared/reference.js");

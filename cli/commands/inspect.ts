@@ -18,7 +18,7 @@ export function inspectCommand(program: Command): void {
     .action(act((ctx: CommandContext<InspectFlags>) => inspect(ctx)));
 }
 
-export interface InspectFlags {
+interface InspectFlags {
   format?: string;
   type?: string;
   size?: boolean;
@@ -26,6 +26,18 @@ export interface InspectFlags {
 }
 
 type Kind = "container" | "image" | "network" | "volume";
+
+/** `container inspect`, `image inspect`, `network inspect` and `volume inspect`. */
+export function inspectSubcommand(parent: Command, kind: Kind): void {
+  const cmd = add(parent, "inspect")
+    ?.description(`Display detailed information on one or more ${kind}s`)
+    .argument(`<${kind}...>`)
+    .option("-f, --format <string>", "Format output using a custom template");
+  if (kind === "container") cmd?.option("-s, --size", "Display total file sizes");
+  cmd
+    ?.option("--json", "Print the Engine API's JSON")
+    .action(act((ctx: CommandContext<InspectFlags>) => inspect(ctx, kind)));
+}
 
 async function fetchOne(client: ApiClient, name: string, kind: Kind, size: boolean): Promise<unknown> {
   const n = encodeURIComponent(name);
@@ -66,7 +78,7 @@ export async function printInspected(found: unknown[], format: string | undefine
   }
 }
 
-export async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind): Promise<number> {
+async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind): Promise<number> {
   const [names] = ctx.args as [string[]];
   const type = (forced ?? ctx.flags.type) as Kind | undefined;
   if (type !== undefined && !["container", "image", "network", "volume"].includes(type)) {

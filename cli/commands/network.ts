@@ -13,7 +13,7 @@ import {
   type CommandContext,
 } from "../command.js";
 import { UsageError } from "../errors.js";
-import type { InspectFlags } from "./inspect.js";
+import { inspectSubcommand } from "./inspect.js";
 
 const enc = encodeURIComponent;
 
@@ -41,16 +41,7 @@ export function networkCommands(parent: Command): void {
     .option("--no-trunc", "Do not truncate the output")
     .action(act(ls));
 
-  add(parent, "inspect")
-    ?.description("Display detailed information on one or more networks")
-    .argument("<network...>")
-    .option("-f, --format <string>", "Format output using a custom template")
-    .option("--json", "Print the Engine API's JSON")
-    .action(
-      act(async (ctx: CommandContext<InspectFlags>) =>
-        (await import("./inspect.js")).inspect(ctx, "network"),
-      ),
-    );
+  inspectSubcommand(parent, "network");
 
   add(parent, "rm", ["remove"])
     ?.aliases(["remove"])
@@ -101,7 +92,7 @@ interface NetworkView {
   IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
 }
 
-export interface NetworkCreateFlags {
+interface NetworkCreateFlags {
   driver?: string;
   subnet?: string[];
   gateway?: string[];
@@ -123,7 +114,7 @@ function keyValues(values: string[] | undefined, flag: string): Record<string, s
   return outMap;
 }
 
-export async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<number> {
+async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<number> {
   const [name] = ctx.args as [string];
   const f = ctx.flags;
   if ((f.subnet?.length ?? 0) > 1) throw new UsageError("one --subnet per network is supported");
@@ -151,14 +142,14 @@ export async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<n
   return 0;
 }
 
-export interface NetworkLsFlags {
+interface NetworkLsFlags {
   quiet?: boolean;
   format?: string;
   filter?: string[];
   trunc?: boolean;
 }
 
-export async function ls(ctx: CommandContext<NetworkLsFlags>): Promise<number> {
+async function ls(ctx: CommandContext<NetworkLsFlags>): Promise<number> {
   const f = ctx.flags;
   const list = await (
     await apiClient(ctx.host)
@@ -189,7 +180,7 @@ export async function ls(ctx: CommandContext<NetworkLsFlags>): Promise<number> {
   return 0;
 }
 
-export async function rm(ctx: CommandContext): Promise<number> {
+async function rm(ctx: CommandContext): Promise<number> {
   const [names] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
@@ -198,7 +189,7 @@ export async function rm(ctx: CommandContext): Promise<number> {
   });
 }
 
-export async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
+async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
   if (
     !ctx.flags.force &&
     !(await confirm("WARNING! This will remove all custom networks not used by at least one container."))
@@ -214,7 +205,7 @@ export async function prune(ctx: CommandContext<{ force?: boolean; filter?: stri
   return 0;
 }
 
-export async function connect(ctx: CommandContext<{ alias?: string[]; ip?: string }>): Promise<number> {
+async function connect(ctx: CommandContext<{ alias?: string[]; ip?: string }>): Promise<number> {
   const [network, container] = ctx.args as [string, string];
   const endpoint: Record<string, unknown> = {};
   if (ctx.flags.alias?.length) endpoint.Aliases = [...ctx.flags.alias];
@@ -227,7 +218,7 @@ export async function connect(ctx: CommandContext<{ alias?: string[]; ip?: strin
   return 0;
 }
 
-export async function disconnect(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+async function disconnect(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   const [network, container] = ctx.args as [string, string];
   await (
     await apiClient(ctx.host)
@@ -238,7 +229,7 @@ export async function disconnect(ctx: CommandContext<{ force?: boolean }>): Prom
 }
 
 /** `shoal port CONTAINER [PRIVATE_PORT[/PROTO]]`, in docker's wording. */
-export async function port(ctx: CommandContext): Promise<number> {
+async function port(ctx: CommandContext): Promise<number> {
   const [container, wanted] = ctx.args as [string, string | undefined];
   const c = await (
     await apiClient(ctx.host)

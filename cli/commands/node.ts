@@ -55,7 +55,7 @@ interface NodeView {
 
 const cap = (s: string): string => (s === "" ? s : s[0].toUpperCase() + s.slice(1));
 
-export async function nodeLs(ctx: CommandContext<{ quiet?: boolean; format?: string }>): Promise<number> {
+async function nodeLs(ctx: CommandContext<{ quiet?: boolean; format?: string }>): Promise<number> {
   const nodes = await (await apiClient(ctx.host)).json<NodeView[]>("GET", "/nodes");
   const { renderList } = await import("../format/table.js");
   const rows = nodes
@@ -93,7 +93,7 @@ async function nodeRef(client: ApiClient, ref: string): Promise<string> {
   return info.Swarm?.NodeID || ref;
 }
 
-export async function nodeInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
+async function nodeInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
   const [refs] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   const found: unknown[] = [];
@@ -105,7 +105,7 @@ export async function nodeInspect(ctx: CommandContext<{ format?: string }>): Pro
 }
 
 /** `node update --availability drain --label-add zone=east NODE`: one versioned update. */
-export async function nodeUpdate(
+async function nodeUpdate(
   ctx: CommandContext<{ availability?: string; labelAdd?: string[]; labelRm?: string[] }>,
 ): Promise<number> {
   const [ref] = ctx.args as [string];
@@ -166,11 +166,11 @@ async function setRole(ctx: CommandContext, role: "manager" | "worker"): Promise
   return failed > 0 ? 1 : 0;
 }
 
-export const nodePromote = (ctx: CommandContext): Promise<number> => setRole(ctx, "manager");
-export const nodeDemote = (ctx: CommandContext): Promise<number> => setRole(ctx, "worker");
+const nodePromote = (ctx: CommandContext): Promise<number> => setRole(ctx, "manager");
+const nodeDemote = (ctx: CommandContext): Promise<number> => setRole(ctx, "worker");
 
 /** `node rm [--force] NODE...`: a worker that is down (any worker with --force) leaves the cluster. */
-export async function nodeRm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+async function nodeRm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   const [refs] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   const errors: string[] = [];

@@ -49,7 +49,7 @@ async function showProgress(res: IncomingMessage, quiet: boolean): Promise<unkno
   return renderer.aux;
 }
 
-export async function pull(ctx: CommandContext<{ platform?: string; quiet?: boolean }>): Promise<number> {
+async function pull(ctx: CommandContext<{ platform?: string; quiet?: boolean }>): Promise<number> {
   const [name] = ctx.args as [string];
   const { familiarName, fullString, parseReference, withDefaultTag } =
     await import("../../shared/reference.js");
@@ -73,7 +73,7 @@ export async function pull(ctx: CommandContext<{ platform?: string; quiet?: bool
   return 0;
 }
 
-export async function push(ctx: CommandContext<{ allTags?: boolean; quiet?: boolean }>): Promise<number> {
+async function push(ctx: CommandContext<{ allTags?: boolean; quiet?: boolean }>): Promise<number> {
   const [name] = ctx.args as [string];
   const { familiarName, fullString, parseReference } = await import("../../shared/reference.js");
   const { registryAuthHeader } = await import("../config-file.js");
@@ -126,13 +126,13 @@ async function prompt(question: string, hidden: boolean): Promise<string> {
   }
 }
 
-export interface LoginFlags {
+interface LoginFlags {
   username?: string;
   password?: string;
   passwordStdin?: boolean;
 }
 
-export async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
+async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
   const [server] = ctx.args as [string | undefined];
   const f = ctx.flags;
   if (f.password !== undefined && f.passwordStdin)
@@ -171,7 +171,7 @@ export async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
   return 0;
 }
 
-export async function logout(ctx: CommandContext): Promise<number> {
+async function logout(ctx: CommandContext): Promise<number> {
   const [server] = ctx.args as [string | undefined];
   const { registryHostOf } = await import("../../shared/registry-auth.js");
   const { configPath, eraseCredentials, readConfigFile, writeConfigFile } = await import("../config-file.js");

@@ -13,7 +13,7 @@ const enc = encodeURIComponent;
 
 /** `shoal service ...`. */
 export function serviceCommands(parent: Command): void {
-  add(parent, "create")
+  const create = add(parent, "create")
     ?.description("Create a new service")
     .argument("<image>")
     .argument("[command...]")
@@ -21,28 +21,23 @@ export function serviceCommands(parent: Command): void {
     .option("--name <string>", "Service name")
     .option("--replicas <uint>", "Number of tasks")
     .option("--mode <string>", "Service mode (replicated or global)", "replicated")
-    .option("--constraint <list>", "Placement constraints", collect)
-    .option("--reserve-cpu <decimal>", "Reserve CPUs")
-    .option("--reserve-memory <bytes>", "Reserve Memory")
-    .option("--limit-cpu <decimal>", "Limit CPUs")
-    .option("--limit-memory <bytes>", "Limit Memory")
-    .option("--restart-condition <string>", 'Restart when condition is met ("none", "on-failure", "any")')
-    .option("--restart-delay <duration>", "Delay between restart attempts")
-    .option("--restart-max-attempts <uint>", "Maximum number of restarts before giving up")
-    .option("--restart-window <duration>", "Window used to evaluate the restart policy")
-    .option("-e, --env <list>", "Set environment variables", collect)
-    .option("-l, --label <list>", "Service labels", collect)
-    .option("--container-label <list>", "Container labels", collect)
-    .option("--stop-grace-period <duration>", "Time to wait before force killing a container")
-    .option(
-      "-p, --publish <port>",
-      "Publish a port: PUBLISHED:TARGET (routing mesh) or mode=host,...",
-      collect,
-    )
-    .option("--network <network>", "Network attachments (NAME or name=NAME,alias=A)", collect)
-    .option("--endpoint-mode <mode>", "Endpoint mode (vip or dnsrr)")
-    .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
-    .action(act(serviceCreate));
+    .option("--constraint <list>", "Placement constraints", collect);
+  if (create)
+    resourceAndRestartFlags(create)
+      .option("--restart-window <duration>", "Window used to evaluate the restart policy")
+      .option("-e, --env <list>", "Set environment variables", collect)
+      .option("-l, --label <list>", "Service labels", collect)
+      .option("--container-label <list>", "Container labels", collect)
+      .option("--stop-grace-period <duration>", "Time to wait before force killing a container")
+      .option(
+        "-p, --publish <port>",
+        "Publish a port: PUBLISHED:TARGET (routing mesh) or mode=host,...",
+        collect,
+      )
+      .option("--network <network>", "Network attachments (NAME or name=NAME,alias=A)", collect)
+      .option("--endpoint-mode <mode>", "Endpoint mode (vip or dnsrr)")
+      .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
+      .action(act(serviceCreate));
   add(parent, "ls", ["list"])
     ?.aliases(["list"])
     .description("List services")
@@ -67,7 +62,7 @@ export function serviceCommands(parent: Command): void {
     .argument("<service=replicas...>")
     .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
     .action(act(serviceScale));
-  add(parent, "update")
+  const update = add(parent, "update")
     ?.description("Update a service (a changed task template replaces its tasks, one at a time by default)")
     .argument("<service>")
     .option("--image <string>", "Service image tag")
@@ -77,22 +72,17 @@ export function serviceCommands(parent: Command): void {
     .option("--label-add <list>", "Add or update a service label", collect)
     .option("--label-rm <list>", "Remove a label by its key", collect)
     .option("--constraint-add <list>", "Add or update a placement constraint", collect)
-    .option("--constraint-rm <list>", "Remove a constraint", collect)
-    .option("--reserve-cpu <decimal>", "Reserve CPUs")
-    .option("--reserve-memory <bytes>", "Reserve Memory")
-    .option("--limit-cpu <decimal>", "Limit CPUs")
-    .option("--limit-memory <bytes>", "Limit Memory")
-    .option("--restart-condition <string>", 'Restart when condition is met ("none", "on-failure", "any")')
-    .option("--restart-delay <duration>", "Delay between restart attempts")
-    .option("--restart-max-attempts <uint>", "Maximum number of restarts before giving up")
-    .option(
-      "--update-parallelism <uint>",
-      "Maximum number of tasks updated simultaneously (0 to update all at once)",
-    )
-    .option("--force", "Force update even if no changes require it")
-    .option("--rollback", "Rollback to previous specification")
-    .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
-    .action(act(serviceUpdate));
+    .option("--constraint-rm <list>", "Remove a constraint", collect);
+  if (update)
+    resourceAndRestartFlags(update)
+      .option(
+        "--update-parallelism <uint>",
+        "Maximum number of tasks updated simultaneously (0 to update all at once)",
+      )
+      .option("--force", "Force update even if no changes require it")
+      .option("--rollback", "Rollback to previous specification")
+      .option("-d, --detach", "Exit immediately instead of waiting for the service to converge")
+      .action(act(serviceUpdate));
   add(parent, "logs")
     ?.description("Fetch the logs of a service's tasks")
     .argument("<service>")
@@ -105,6 +95,18 @@ export function serviceCommands(parent: Command): void {
     .description("Remove one or more services")
     .argument("<service...>")
     .action(act(serviceRm));
+}
+
+/** The resource and restart flags `service create` and `service update` share. */
+function resourceAndRestartFlags(cmd: Command): Command {
+  return cmd
+    .option("--reserve-cpu <decimal>", "Reserve CPUs")
+    .option("--reserve-memory <bytes>", "Reserve Memory")
+    .option("--limit-cpu <decimal>", "Limit CPUs")
+    .option("--limit-memory <bytes>", "Limit Memory")
+    .option("--restart-condition <string>", 'Restart when condition is met ("none", "on-failure", "any")')
+    .option("--restart-delay <duration>", "Delay between restart attempts")
+    .option("--restart-max-attempts <uint>", "Maximum number of restarts before giving up");
 }
 
 interface ServiceView {
@@ -145,7 +147,7 @@ async function converge(client: ApiClient, id: string): Promise<void> {
   await waitForConvergence(client, id);
 }
 
-export async function serviceCreate(ctx: CommandContext<ServiceCreateFlags>): Promise<number> {
+async function serviceCreate(ctx: CommandContext<ServiceCreateFlags>): Promise<number> {
   const [image, args] = ctx.args as [string, string[]];
   const { serviceSpec } = await import("../service-spec.js");
   const client = await apiClient(ctx.host);
@@ -157,7 +159,7 @@ export async function serviceCreate(ctx: CommandContext<ServiceCreateFlags>): Pr
   return 0;
 }
 
-export async function serviceLs(
+async function serviceLs(
   ctx: CommandContext<{ quiet?: boolean; format?: string; filter?: string[] }>,
 ): Promise<number> {
   const list = await (
@@ -185,7 +187,7 @@ export async function serviceLs(
   return 0;
 }
 
-export async function servicePs(
+async function servicePs(
   ctx: CommandContext<{ quiet?: boolean; format?: string; trunc?: boolean }>,
 ): Promise<number> {
   const [services] = ctx.args as [string[]];
@@ -243,7 +245,7 @@ export async function servicePs(
   return 0;
 }
 
-export async function serviceInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
+async function serviceInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
   const [refs] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   const found: unknown[] = [];
@@ -254,7 +256,7 @@ export async function serviceInspect(ctx: CommandContext<{ format?: string }>): 
 }
 
 /** `scale web=3 api=1`: one versioned update per service; a stale version is retried once. */
-export async function serviceScale(ctx: CommandContext<{ detach?: boolean }>): Promise<number> {
+async function serviceScale(ctx: CommandContext<{ detach?: boolean }>): Promise<number> {
   const [pairs] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   for (const pair of pairs) {
@@ -285,7 +287,7 @@ export async function serviceScale(ctx: CommandContext<{ detach?: boolean }>): P
 }
 
 /** `service update [flags] SERVICE`: one versioned update (a stale version is retried once), then progress. */
-export async function serviceUpdate(ctx: CommandContext<ServiceUpdateFlags>): Promise<number> {
+async function serviceUpdate(ctx: CommandContext<ServiceUpdateFlags>): Promise<number> {
   const [ref] = ctx.args as [string];
   const { updatedServiceSpec } = await import("../service-spec.js");
   const client = await apiClient(ctx.host);
@@ -312,7 +314,7 @@ export async function serviceUpdate(ctx: CommandContext<ServiceUpdateFlags>): Pr
   return 0;
 }
 
-export async function serviceRm(ctx: CommandContext): Promise<number> {
+async function serviceRm(ctx: CommandContext): Promise<number> {
   const [refs] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   for (const ref of refs) {
@@ -323,7 +325,7 @@ export async function serviceRm(ctx: CommandContext): Promise<number> {
 }
 
 /** `service logs [-f] [--tail N] [-t] SERVICE`: each line prefixed by its task, as docker prints it. */
-export async function serviceLogs(
+async function serviceLogs(
   ctx: CommandContext<{ follow?: boolean; tail?: string; timestamps?: boolean }>,
 ): Promise<number> {
   const [ref] = ctx.args as [string];
@@ -350,7 +352,7 @@ export async function serviceLogs(
       timestamps: f.timestamps ? 1 : undefined,
     },
   });
-  const { StdcopyDemuxer, STDERR, SYSTEMERR } = await import("../stdcopy.js");
+  const { StdcopyDemuxer, STDERR, SYSTEMERR } = await import("../../shared/stdcopy.js");
   const demuxer = new StdcopyDemuxer();
   let failed = false;
   for await (const chunk of res) {

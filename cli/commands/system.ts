@@ -61,7 +61,7 @@ async function clientSection(host: string | undefined): Promise<string> {
   );
 }
 
-export async function version(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
+async function version(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
   const client = await apiClient(ctx.host);
   let server: VersionResponse | undefined;
   let failure: unknown;
@@ -134,7 +134,7 @@ function gib(bytes: number): string {
   return `${Number(v.toFixed(2))}${units[i]}`;
 }
 
-export async function info(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
+async function info(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
   const client = await apiClient(ctx.host);
   let i: InfoResponse | undefined;
   try {

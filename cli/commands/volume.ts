@@ -14,7 +14,7 @@ import {
   type CommandContext,
 } from "../command.js";
 import { UsageError } from "../errors.js";
-import type { InspectFlags } from "./inspect.js";
+import { inspectSubcommand } from "./inspect.js";
 
 const enc = encodeURIComponent;
 
@@ -40,14 +40,7 @@ export function volumeCommands(parent: Command): void {
     .option("--json", "Print the Engine API's JSON")
     .action(act(ls));
 
-  add(parent, "inspect")
-    ?.description("Display detailed information on one or more volumes")
-    .argument("<volume...>")
-    .option("-f, --format <string>", "Format output using a custom template")
-    .option("--json", "Print the Engine API's JSON")
-    .action(
-      act(async (ctx: CommandContext<InspectFlags>) => (await import("./inspect.js")).inspect(ctx, "volume")),
-    );
+  inspectSubcommand(parent, "volume");
 
   add(parent, "rm", ["remove"])
     ?.aliases(["remove"])
@@ -64,14 +57,14 @@ export function volumeCommands(parent: Command): void {
     .action(act(prune));
 }
 
-export interface VolumeCreateFlags {
+interface VolumeCreateFlags {
   driver?: string;
   label?: string[];
   opt?: string[];
   name?: string;
 }
 
-export async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<number> {
+async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<number> {
   const [positional] = ctx.args as [string | undefined];
   const f = ctx.flags;
   if (positional !== undefined && f.name !== undefined && positional !== f.name) {
@@ -98,14 +91,14 @@ export async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<nu
   return 0;
 }
 
-export interface VolumeLsFlags {
+interface VolumeLsFlags {
   quiet?: boolean;
   filter?: string[];
   format?: string;
   json?: boolean;
 }
 
-export async function ls(ctx: CommandContext<VolumeLsFlags>): Promise<number> {
+async function ls(ctx: CommandContext<VolumeLsFlags>): Promise<number> {
   const f = ctx.flags;
   const r = await (
     await apiClient(ctx.host)
@@ -129,7 +122,7 @@ export async function ls(ctx: CommandContext<VolumeLsFlags>): Promise<number> {
   return 0;
 }
 
-export async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   const [names] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
@@ -140,7 +133,7 @@ export async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<numb
   });
 }
 
-export async function prune(
+async function prune(
   ctx: CommandContext<{ force?: boolean; all?: boolean; filter?: string[] }>,
 ): Promise<number> {
   const warning = ctx.flags.all
