@@ -1,5 +1,6 @@
-// inspect for containers, images, networks and volumes: the API's JSON as a 4-space indented array (docker's
-// layout), or one rendered --format template per object.
+// `shoal inspect` and the container, image, network and volume groups' inspect: the API's
+// JSON as a 4-space indented array (docker's layout), or one rendered --format template per
+// object.
 
 import type { Command } from "commander";
 import type { ApiClient } from "../client.js";
