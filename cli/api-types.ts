@@ -1,10 +1,6 @@
 // The Engine API (Docker v1.44 subset) as the CLI reads it. Only the fields the CLI uses are
 // typed; everything else passes through untouched for --json and inspect.
 
-export interface ErrorBody {
-  message: string;
-}
-
 export interface CreateResponse {
   Id: string;
   Warnings: string[] | null;
@@ -22,7 +18,7 @@ export interface PortSummary {
   Type: string;
 }
 
-export interface MountSummary {
+interface MountSummary {
   Name?: string;
   Source?: string;
   Destination?: string;
@@ -86,14 +82,6 @@ export interface ContainerInspect {
   [key: string]: unknown;
 }
 
-export interface ImageInspect {
-  Id: string;
-  RepoTags: string[] | null;
-  Created: string;
-  Size: number;
-  [key: string]: unknown;
-}
-
 export interface DeleteItem {
   Untagged?: string;
   Deleted?: string;
@@ -109,7 +97,7 @@ export interface ImagePruneResponse {
   SpaceReclaimed: number;
 }
 
-export interface VersionComponent {
+interface VersionComponent {
   Name: string;
   Version: string;
   Details?: Record<string, string>;

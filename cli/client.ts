@@ -12,9 +12,9 @@ import type { Readable } from "node:stream";
 import { CliError, DaemonError } from "./errors.js";
 
 export const API_VERSION = "1.44";
-export const DEFAULT_HOST = "unix:///run/shoal/shoal.sock";
+const DEFAULT_HOST = "unix:///run/shoal/shoal.sock";
 
-export type HostTarget =
+type HostTarget =
   | { kind: "unix"; socketPath: string; display: string }
   | { kind: "tcp"; host: string; port: number; display: string };
 
@@ -40,8 +40,8 @@ export function parseHost(raw: string): HostTarget {
   throw new CliError(`invalid host "${raw}": use unix:///path/to/socket or tcp://host:port`, 125);
 }
 
-export type QueryValue = string | number | boolean | undefined | null | readonly string[];
-export type Query = Record<string, QueryValue>;
+type QueryValue = string | number | boolean | undefined | null | readonly string[];
+type Query = Record<string, QueryValue>;
 
 export function buildQuery(query: Query | undefined): string {
   if (!query) return "";
@@ -56,7 +56,7 @@ export function buildQuery(query: Query | undefined): string {
   return s ? `?${s}` : "";
 }
 
-export interface RequestOptions {
+interface RequestOptions {
   query?: Query;
   /** A JSON value, or a stream to upload as the body. */
   body?: unknown;

@@ -15,7 +15,7 @@ import {
 } from "../shared/registry-auth.js";
 import { CliError } from "./errors.js";
 
-export interface AuthEntry {
+interface AuthEntry {
   auth?: string;
   identitytoken?: string;
   username?: string;

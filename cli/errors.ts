@@ -31,3 +31,6 @@ export class UsageError extends CliError {
     this.name = "UsageError";
   }
 }
+
+export const INTERACTIVE_UNSUPPORTED =
+  "interactive mode (-i/-t) is not supported yet: run with -d and use `shoal logs -f`";

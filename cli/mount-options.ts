@@ -22,7 +22,7 @@ export interface MountSpec {
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
-export interface StorageFields {
+interface StorageFields {
   Binds: string[] | null;
   Volumes: Record<string, object> | null;
   Mounts: MountSpec[] | null;

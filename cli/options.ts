@@ -1,8 +1,9 @@
-// Flag parsing for run/create and the mapping onto the Engine API's create body. Pure
-// functions (files are read by the caller) so that tests can pin the mapping down.
+// Flag values parsed for the commands (numbers, labels, timestamps), the run/create flags and
+// their mapping onto the Engine API's create body. Pure functions (files are read by the
+// caller) so that tests can pin the mapping down; handlers import this module when they run.
 
-import { parseBytes, parseNanoCpus } from "../shared/units.js";
-import { UsageError } from "./errors.js";
+import { parseBytes, parseDurationMs, parseNanoCpus } from "../shared/units.js";
+import { INTERACTIVE_UNSUPPORTED, UsageError } from "./errors.js";
 import { storageFields, type MountSpec } from "./mount-options.js";
 import { RLIMIT_NAMES } from "../shared/rlimits.js";
 
@@ -10,6 +11,34 @@ export function parseInteger(value: string, flag: string): number {
   if (!/^-?\d+$/.test(value.trim()))
     throw new UsageError(`invalid value "${value}" for ${flag}: use a whole number`);
   return Number(value.trim());
+}
+
+/**
+ * Docker's GetTimestamp: a Unix time ("1700000000.5"), an RFC 3339 date, or a duration
+ * ("10m") meaning that long before now. Returns the API's "seconds[.nanoseconds]" form.
+ */
+export function apiTimestamp(value: string, flag: string, nowMs: number = Date.now()): string {
+  const v = value.trim();
+  if (/^\d+(\.\d{1,9})?$/.test(v)) return v;
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
+    return secondsString(nowMs - parseDurationMs(v, flag));
+  }
+  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
+  if (Number.isNaN(t)) {
+    throw new UsageError(
+      `invalid value "${value}" for ${flag}: use a Unix timestamp, an RFC 3339 date or a duration such as 10m`,
+    );
+  }
+  // Date.parse keeps milliseconds only; nanoseconds written by the user are kept as text.
+  const frac = /\.(\d{4,9})(?:Z|[+-]\d{2}:?\d{2})?$/.exec(v);
+  if (frac) return `${Math.floor(t / 1000)}.${frac[1].padEnd(9, "0")}`;
+  return secondsString(t);
+}
+
+function secondsString(ms: number): string {
+  const whole = Math.floor(ms / 1000);
+  const nanos = Math.round((ms - whole * 1000) * 1e6);
+  return `${whole}.${String(nanos).padStart(9, "0")}`;
 }
 
 /**
@@ -73,7 +102,7 @@ export function parseLabelFile(text: string, path: string): string[] {
   return parseEnvFile(text, path, () => undefined);
 }
 
-export interface UlimitSpec {
+interface UlimitSpec {
   Name: string;
   Soft: number;
   Hard: number;
@@ -102,7 +131,7 @@ export function parseUlimit(value: string): UlimitSpec {
   return { Name: name, Soft: soft, Hard: hard };
 }
 
-export interface RestartPolicy {
+interface RestartPolicy {
   Name: string;
   MaximumRetryCount: number;
 }
@@ -177,7 +206,7 @@ export interface RunFlags {
   tty?: boolean;
 }
 
-export interface CreateInput {
+interface CreateInput {
   image: string;
   command: string[];
   flags: RunFlags;
@@ -239,12 +268,12 @@ export interface CreateBody {
   NetworkingConfig: { EndpointsConfig: Record<string, EndpointConfigSpec> };
 }
 
-export interface PortBindingSpec {
+interface PortBindingSpec {
   HostIp: string;
   HostPort: string;
 }
 
-export interface EndpointConfigSpec {
+interface EndpointConfigSpec {
   Aliases?: string[];
   IPAMConfig?: { IPv4Address: string };
 }
@@ -306,9 +335,6 @@ export function parseExpose(value: string): string[] {
   for (let p = first; p <= last; p++) keys.push(`${p}/${proto}`);
   return keys;
 }
-
-export const INTERACTIVE_UNSUPPORTED =
-  "interactive mode (-i/-t) is not supported yet: run with -d and use `shoal logs -f`";
 
 /** Map run/create flags onto `POST /containers/create`'s body. Throws UsageError on bad flags. */
 export function buildCreateBody(input: CreateInput): CreateBody {

@@ -9,7 +9,7 @@ import type { ApiClient } from "./client.js";
 import { CliError } from "./errors.js";
 import { progressBar, ProgressRenderer, type ProgressOutput } from "./progress.js";
 
-export interface ProgressService {
+interface ProgressService {
   ID: string;
   Spec: {
     Name: string;
@@ -26,7 +26,7 @@ export interface ProgressTask {
   Status: { State: string; Err?: string; Message?: string };
 }
 
-export interface ProgressNode {
+interface ProgressNode {
   ID: string;
   Status: { State: string };
   Spec?: { Availability?: string };
@@ -47,7 +47,7 @@ const NUMBERED: Record<string, number> = {
 const RUNNING = NUMBERED.running;
 const FAILED = new Set(["failed", "rejected"]);
 
-export interface SlotLine {
+interface SlotLine {
   /** `1/3` for a replicated slot, the node's short id for a global service. */
   id: string;
   /** The task's state, or its error (why it is pending, why it failed). */
@@ -56,7 +56,7 @@ export interface SlotLine {
   step: number;
 }
 
-export interface ProgressView {
+interface ProgressView {
   running: number;
   desired: number;
   lines: SlotLine[];
@@ -115,7 +115,7 @@ export function progressView(
   return { running, desired, lines, converged: running === desired && (!global || desired > 0) };
 }
 
-export interface ConvergeOptions {
+interface ConvergeOptions {
   out?: ProgressOutput;
   timeoutMs?: number;
   pollMs?: number;

@@ -4,17 +4,7 @@
 import type { Readable } from "node:stream";
 import { StdcopyDemuxer, STDERR, SYSTEMERR } from "../shared/stdcopy.js";
 
-export {
-  encodeFrame,
-  StdcopyDemuxer,
-  STDIN,
-  STDOUT,
-  STDERR,
-  SYSTEMERR,
-  type Frame,
-} from "../shared/stdcopy.js";
-
-export interface Sink {
+interface Sink {
   write(data: Buffer): unknown;
 }
 

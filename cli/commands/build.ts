@@ -1,16 +1,34 @@
 // shoal build: sends the context folder as a tar (what .dockerignore excludes left out, as the
 // docker CLI does) to POST /build and shows the classic builder's output.
-import { randomBytes } from "node:crypto";
 import { readFile, readlink, stat, writeFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
-import { contextFilter, walkContext, type ContextFilter } from "../../shared/dockerignore.js";
-import { packTar, type LayerEntry } from "../../shared/tar-pack.js";
-import { clientFor } from "../client.js";
-import { out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import type { ContextFilter } from "../../shared/dockerignore.js";
+import type { LayerEntry } from "../../shared/tar-pack.js";
+import { act, add, collect, apiClient, out, type CommandContext } from "../command.js";
 import { CliError, UsageError } from "../errors.js";
 
-export interface BuildFlags {
+/** At top level and under `shoal image`. */
+export function buildCommand(parent: Command): void {
+  add(parent, "build")
+    ?.description("Build an image from a Dockerfile")
+    .argument("<path>", "PATH | -")
+    .option("-t, --tag <name:tag>", "Name and optionally a tag in the 'name:tag' format", collect)
+    .option("-f, --file <string>", "Name of the Dockerfile (default: 'PATH/Dockerfile')")
+    .option("--build-arg <list>", "Set build-time variables", collect)
+    .option("--target <string>", "Set the target build stage to build")
+    .option("--no-cache", "Do not use cache when building the image")
+    .option("--label <list>", "Set metadata for an image", collect)
+    .option("-q, --quiet", "Suppress the build output and print image ID on success")
+    .option("--iidfile <string>", "Write the image ID to the file")
+    .option("--rm", "Remove intermediate containers after a successful build (default true)")
+    .option("--no-rm", "Keep the containers of successful RUN steps")
+    .option("--force-rm", "Always remove intermediate containers")
+    .action(act(build));
+}
+
+interface BuildFlags {
   tag?: string[];
   file?: string;
   buildArg?: string[];
@@ -33,7 +51,7 @@ async function readStdin(): Promise<Buffer> {
 }
 
 /** --build-arg K=V, or K alone to take the value from this environment (null when unset, as docker). */
-export function parseBuildArgs(
+function parseBuildArgs(
   list: string[] = [],
   env: NodeJS.ProcessEnv = process.env,
 ): Record<string, string | null> {
@@ -47,7 +65,7 @@ export function parseBuildArgs(
   return out;
 }
 
-export function parseLabels(list: string[] = []): Record<string, string> {
+function parseLabels(list: string[] = []): Record<string, string> {
   const out: Record<string, string> = {};
   for (const l of list) {
     const eq = l.indexOf("=");
@@ -70,6 +88,8 @@ interface Prepared {
 
 /** The context's entries and the name the Dockerfile has in it. */
 async function prepareContext(contextDir: string, file: string | undefined): Promise<Prepared> {
+  const { randomBytes } = await import("node:crypto");
+  const { contextFilter, walkContext } = await import("../../shared/dockerignore.js");
   let extra: { name: string; data: Buffer } | undefined;
   let dockerfile: string;
   if (file === "-") {
@@ -153,7 +173,7 @@ async function prepareContext(contextDir: string, file: string | undefined): Pro
   return { entries: entries(), dockerfile };
 }
 
-export async function build(ctx: CommandContext<BuildFlags>): Promise<number> {
+async function build(ctx: CommandContext<BuildFlags>): Promise<number> {
   const [contextArg] = ctx.args as [string];
   const f = ctx.flags;
   if (/^(https?|git):\/\//.test(contextArg) || contextArg.startsWith("git@"))
@@ -175,10 +195,13 @@ export async function build(ctx: CommandContext<BuildFlags>): Promise<number> {
     if (!st.isDirectory())
       throw new CliError(`unable to prepare context: context must be a directory: ${contextDir}`);
     const prepared = await prepareContext(contextDir, f.file);
+    const { packTar } = await import("../../shared/tar-pack.js");
     body = Readable.from(packTar(prepared.entries));
     dockerfile = prepared.dockerfile;
   }
-  const res = await clientFor(ctx.host).stream("POST", "/build", {
+  const res = await (
+    await apiClient(ctx.host)
+  ).stream("POST", "/build", {
     query: {
       t: f.tag ?? [],
       dockerfile,

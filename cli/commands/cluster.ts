@@ -1,14 +1,43 @@
 // Cluster membership commands: cluster init/join/leave and join-token. The requests are the
 // docker CLI's swarm ones, so either CLI drives the same cluster.
 
-import { clientFor, type ApiClient } from "../client.js";
-import { out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import type { ApiClient } from "../client.js";
+import { act, add, apiClient, out, type CommandContext } from "../command.js";
 import { UsageError } from "../errors.js";
 
-export async function clusterInit(
+/** `shoal cluster ...` (docker's `swarm`). */
+export function clusterCommands(parent: Command): void {
+  add(parent, "init")
+    ?.description("Make this node a cluster's first manager")
+    .option("--advertise-addr <address>", "Address other nodes reach this one at")
+    .option("--listen-addr <address>", "Address the cluster API listens on", "0.0.0.0:2377")
+    .action(act(clusterInit));
+  add(parent, "join")
+    ?.description("Join a cluster as a worker or a manager (the token decides)")
+    .argument("<host:port>", "a manager's address")
+    .option("--token <string>", "Token for entry into the cluster (`shoal cluster join-token` on a manager)")
+    .option("--advertise-addr <address>", "Address other nodes reach this one at")
+    .option("--listen-addr <address>", "Address this node listens on for the cluster", "0.0.0.0:2377")
+    .action(act(clusterJoin));
+  add(parent, "join-token")
+    ?.description("Manage join tokens")
+    .argument("<worker|manager>")
+    .option("-q, --quiet", "Only display token")
+    .option("--rotate", "Rotate join token")
+    .action(act(clusterJoinToken));
+  add(parent, "leave")
+    ?.description("Leave the cluster")
+    .option("-f, --force", "Leave even as the last manager (erases the cluster's state)")
+    .action(act(clusterLeave));
+}
+
+async function clusterInit(
   ctx: CommandContext<{ advertiseAddr?: string; listenAddr?: string }>,
 ): Promise<number> {
-  const id = await clientFor(ctx.host).json<string>("POST", "/swarm/init", {
+  const id = await (
+    await apiClient(ctx.host)
+  ).json<string>("POST", "/swarm/init", {
     body: {
       ListenAddr: ctx.flags.listenAddr ?? "0.0.0.0:2377",
       AdvertiseAddr: ctx.flags.advertiseAddr ?? "",
@@ -18,8 +47,10 @@ export async function clusterInit(
   return 0;
 }
 
-export async function clusterLeave(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
-  await clientFor(ctx.host).call("POST", "/swarm/leave", {
+async function clusterLeave(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+  await (
+    await apiClient(ctx.host)
+  ).call("POST", "/swarm/leave", {
     query: { force: ctx.flags.force ? 1 : undefined },
   });
   out("Node left the cluster.\n");
@@ -27,7 +58,7 @@ export async function clusterLeave(ctx: CommandContext<{ force?: boolean }>): Pr
 }
 
 /** `cluster join --token T [--advertise-addr A] [--listen-addr L] HOST:PORT`. */
-export async function clusterJoin(
+async function clusterJoin(
   ctx: CommandContext<{ token?: string; advertiseAddr?: string; listenAddr?: string }>,
 ): Promise<number> {
   const [remote] = ctx.args as [string];
@@ -38,7 +69,7 @@ export async function clusterJoin(
     );
   if (!/^[^:\s]+(:\d+)?$/.test(remote) && !/^\[[0-9a-fA-F:]+\](:\d+)?$/.test(remote))
     throw new UsageError(`invalid manager address "${remote}": use HOST:PORT, for example 10.0.0.1:2377`);
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   await client.call("POST", "/swarm/join", {
     body: {
       JoinToken: f.token,
@@ -77,13 +108,11 @@ async function managerAddr(client: ApiClient): Promise<string> {
 }
 
 /** `cluster join-token [-q] [--rotate] worker|manager`. */
-export async function clusterJoinToken(
-  ctx: CommandContext<{ quiet?: boolean; rotate?: boolean }>,
-): Promise<number> {
+async function clusterJoinToken(ctx: CommandContext<{ quiet?: boolean; rotate?: boolean }>): Promise<number> {
   const [role] = ctx.args as [string];
   if (role !== "worker" && role !== "manager")
     throw new UsageError(`unknown role "${role}": use worker or manager`);
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   if (ctx.flags.rotate) {
     const before = await client.json<SwarmView>("GET", "/swarm");
     await client.call("POST", "/swarm/update", {

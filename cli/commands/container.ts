@@ -1,59 +1,118 @@
-// Container commands other than run/create/start: ps, stop, kill, restart, rm, wait, logs,
-// rename, prune.
+// Container commands: run, create and start (run.ts), stop, restart, kill, rm, ps, wait,
+// logs, rename; under `shoal container` also inspect and prune. Declared at top level
+// (`shoal ps`) and under `shoal container` (`container ls`).
 
 import type { Readable } from "node:stream";
+import type { Command } from "commander";
 import type {
   ContainerInspect,
   ContainerPruneResponse,
   ContainerSummary,
   WaitResponse,
 } from "../api-types.js";
-import { clientFor, type ApiClient } from "../client.js";
-import { err, out, type CommandContext } from "../context.js";
+import type { ApiClient } from "../client.js";
+import {
+  act,
+  add,
+  collect,
+  confirm,
+  apiClient,
+  filtersJson,
+  forEachTarget,
+  out,
+  type CommandContext,
+} from "../command.js";
 import { DaemonError, UsageError } from "../errors.js";
-import { parseInteger } from "../options.js";
-import { parseDurationMs } from "../../shared/units.js";
-import { dockerSize } from "../../shared/human.js";
+import { inspectSubcommand } from "./inspect.js";
+import { runCommands } from "./run.js";
 
 const enc = encodeURIComponent;
 
-/** Run `op` on every target; report each failure like docker and fail at the end. */
-export async function forEachTarget(
-  targets: string[],
-  op: (target: string) => Promise<void>,
-): Promise<number> {
-  let failed = false;
-  for (const target of targets) {
-    try {
-      await op(target);
-    } catch (e) {
-      if (!(e instanceof DaemonError)) throw e;
-      err(`${e.display}\n`);
-      failed = true;
-    }
+export function containerCommands(parent: Command, grouped: boolean): void {
+  runCommands(parent);
+
+  add(parent, "stop")
+    ?.description("Stop one or more running containers")
+    .argument("<container...>")
+    .option("-t, --time <int>", "Seconds to wait before killing the container")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .action(act(stopOrRestart("stop")));
+
+  add(parent, "restart")
+    ?.description("Restart one or more containers")
+    .argument("<container...>")
+    .option("-t, --time <int>", "Seconds to wait before killing the container")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .action(act(stopOrRestart("restart")));
+
+  add(parent, "kill")
+    ?.description("Kill one or more running containers")
+    .argument("<container...>")
+    .option("-s, --signal <string>", "Signal to send to the container")
+    .action(act(kill));
+
+  const remove = add(parent, "rm")
+    ?.description("Remove one or more containers")
+    .argument("<container...>")
+    .option("-f, --force", "Force the removal of a running container (uses SIGKILL)")
+    .option("-v, --volumes", "Remove anonymous volumes associated with the container")
+    .action(act(rm));
+  if (grouped) remove?.alias("remove");
+
+  const list = add(parent, grouped ? "ls" : "ps", grouped ? ["list", "ps"] : [])
+    ?.description("List containers")
+    .option("-a, --all", "Show all containers (default shows just running)")
+    .option("-q, --quiet", "Only display container IDs")
+    .option("-n, --last <int>", "Show n last created containers (includes all states)")
+    .option("-l, --latest", "Show the latest created container (includes all states)")
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option(
+      "--format <string>",
+      "Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)",
+    )
+    .option("--no-trunc", "Don't truncate output")
+    .option("-s, --size", "Display total file sizes")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(ps));
+  if (grouped) list?.aliases(["list", "ps"]);
+
+  add(parent, "wait")
+    ?.description("Block until one or more containers stop, then print their exit codes")
+    .argument("<container...>")
+    .action(act(wait));
+
+  add(parent, "logs")
+    ?.description("Fetch the logs of a container")
+    .argument("<container>")
+    .option("-f, --follow", "Follow log output")
+    .option("-n, --tail <string>", "Number of lines to show from the end of the logs", "all")
+    .option(
+      "--since <string>",
+      "Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)",
+    )
+    .option("--until <string>", "Show logs before a timestamp or relative time")
+    .option("-t, --timestamps", "Show timestamps")
+    .option("--details", "Show extra details provided to logs")
+    .action(act(logs));
+
+  add(parent, "rename")
+    ?.description("Rename a container")
+    .argument("<container>")
+    .argument("<new-name>")
+    .action(act(rename));
+
+  if (grouped) {
+    inspectSubcommand(parent, "container");
+
+    add(parent, "prune")
+      ?.description("Remove all stopped containers")
+      .option("-f, --force", "Do not prompt for confirmation")
+      .option("--filter <filter>", "Provide filter values (e.g. 'until=<timestamp>')", collect)
+      .action(act(prune));
   }
-  return failed ? 1 : 0;
 }
 
-/** `--filter k=v` (repeated) → the API's `filters` JSON, in the map form the docker CLI sends. */
-export function filtersJson(
-  filters: string[] | undefined,
-  extra: Record<string, string[]> = {},
-): string | undefined {
-  const map: Record<string, Record<string, boolean>> = {};
-  const add = (k: string, v: string): void => {
-    (map[k] ??= {})[v] = true;
-  };
-  for (const f of filters ?? []) {
-    const eq = f.indexOf("=");
-    if (eq <= 0) throw new UsageError(`bad format of filter "${f}" (expected name=value)`);
-    add(f.slice(0, eq).trim().toLowerCase(), f.slice(eq + 1));
-  }
-  for (const [k, vs] of Object.entries(extra)) for (const v of vs) add(k, v);
-  return Object.keys(map).length > 0 ? JSON.stringify(map) : undefined;
-}
-
-export interface PsFlags {
+interface PsFlags {
   all?: boolean;
   quiet?: boolean;
   last?: string;
@@ -66,12 +125,15 @@ export interface PsFlags {
   size?: boolean;
 }
 
-export async function ps(ctx: CommandContext<PsFlags>): Promise<number> {
+async function ps(ctx: CommandContext<PsFlags>): Promise<number> {
   const f = ctx.flags;
   const noTrunc = f.trunc === false;
+  const { parseInteger } = await import("../options.js");
   let limit = f.last !== undefined ? parseInteger(f.last, "--last") : -1;
   if (f.latest) limit = 1;
-  const list = await clientFor(ctx.host).json<ContainerSummary[]>("GET", "/containers/json", {
+  const list = await (
+    await apiClient(ctx.host)
+  ).json<ContainerSummary[]>("GET", "/containers/json", {
     query: {
       all: f.all || limit > 0 ? 1 : undefined,
       limit: limit > 0 ? limit : undefined,
@@ -95,43 +157,39 @@ export async function ps(ctx: CommandContext<PsFlags>): Promise<number> {
   return 0;
 }
 
-export interface StopFlags {
+interface StopFlags {
   time?: string;
   signal?: string;
 }
 
-export async function stop(ctx: CommandContext<StopFlags>): Promise<number> {
-  const [names] = ctx.args as [string[]];
-  const t = ctx.flags.time !== undefined ? parseInteger(ctx.flags.time, "--time") : undefined;
-  const client = clientFor(ctx.host);
-  return forEachTarget(names, async (name) => {
-    await client.call("POST", `/containers/${enc(name)}/stop`, { query: { t, signal: ctx.flags.signal } });
-    out(`${name}\n`);
-  });
+/** stop and restart: the same flags, one request per container. */
+function stopOrRestart(action: "stop" | "restart"): (ctx: CommandContext<StopFlags>) => Promise<number> {
+  return async (ctx) => {
+    const [names] = ctx.args as [string[]];
+    const { parseInteger } = await import("../options.js");
+    const t = ctx.flags.time !== undefined ? parseInteger(ctx.flags.time, "--time") : undefined;
+    const client = await apiClient(ctx.host);
+    return forEachTarget(names, async (name) => {
+      await client.call("POST", `/containers/${enc(name)}/${action}`, {
+        query: { t, signal: ctx.flags.signal },
+      });
+      out(`${name}\n`);
+    });
+  };
 }
 
-export async function restart(ctx: CommandContext<StopFlags>): Promise<number> {
+async function kill(ctx: CommandContext<{ signal?: string }>): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const t = ctx.flags.time !== undefined ? parseInteger(ctx.flags.time, "--time") : undefined;
-  const client = clientFor(ctx.host);
-  return forEachTarget(names, async (name) => {
-    await client.call("POST", `/containers/${enc(name)}/restart`, { query: { t, signal: ctx.flags.signal } });
-    out(`${name}\n`);
-  });
-}
-
-export async function kill(ctx: CommandContext<{ signal?: string }>): Promise<number> {
-  const [names] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
     await client.call("POST", `/containers/${enc(name)}/kill`, { query: { signal: ctx.flags.signal } });
     out(`${name}\n`);
   });
 }
 
-export async function rm(ctx: CommandContext<{ force?: boolean; volumes?: boolean }>): Promise<number> {
+async function rm(ctx: CommandContext<{ force?: boolean; volumes?: boolean }>): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
     await client.call("DELETE", `/containers/${enc(name)}`, {
       query: { force: ctx.flags.force ? 1 : undefined, v: ctx.flags.volumes ? 1 : undefined },
@@ -140,9 +198,9 @@ export async function rm(ctx: CommandContext<{ force?: boolean; volumes?: boolea
   });
 }
 
-export async function wait(ctx: CommandContext): Promise<number> {
+async function wait(ctx: CommandContext): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
     const r = await client.json<WaitResponse>("POST", `/containers/${enc(name)}/wait`);
     if (r.Error?.Message) throw new DaemonError(500, r.Error.Message);
@@ -150,42 +208,14 @@ export async function wait(ctx: CommandContext): Promise<number> {
   });
 }
 
-export async function rename(ctx: CommandContext): Promise<number> {
+async function rename(ctx: CommandContext): Promise<number> {
   const [from, to] = ctx.args as [string, string];
   if (!to.trim()) throw new UsageError("Error: Neither old nor new names may be empty");
-  await clientFor(ctx.host).call("POST", `/containers/${enc(from)}/rename`, { query: { name: to } });
+  await (await apiClient(ctx.host)).call("POST", `/containers/${enc(from)}/rename`, { query: { name: to } });
   return 0;
 }
 
-/**
- * Docker's GetTimestamp: a Unix time ("1700000000.5"), an RFC 3339 date, or a duration
- * ("10m") meaning that long before now. Returns the API's "seconds[.nanoseconds]" form.
- */
-export function apiTimestamp(value: string, flag: string, nowMs: number = Date.now()): string {
-  const v = value.trim();
-  if (/^\d+(\.\d{1,9})?$/.test(v)) return v;
-  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
-    return secondsString(nowMs - parseDurationMs(v, flag));
-  }
-  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00Z` : v);
-  if (Number.isNaN(t)) {
-    throw new UsageError(
-      `invalid value "${value}" for ${flag}: use a Unix timestamp, an RFC 3339 date or a duration such as 10m`,
-    );
-  }
-  // Date.parse keeps milliseconds only; nanoseconds written by the user are kept as text.
-  const frac = /\.(\d{4,9})(?:Z|[+-]\d{2}:?\d{2})?$/.exec(v);
-  if (frac) return `${Math.floor(t / 1000)}.${frac[1].padEnd(9, "0")}`;
-  return secondsString(t);
-}
-
-function secondsString(ms: number): string {
-  const whole = Math.floor(ms / 1000);
-  const nanos = Math.round((ms - whole * 1000) * 1e6);
-  return `${whole}.${String(nanos).padStart(9, "0")}`;
-}
-
-export interface LogsFlags {
+interface LogsFlags {
   follow?: boolean;
   tail?: string;
   since?: string;
@@ -199,11 +229,12 @@ async function isTty(client: ApiClient, name: string): Promise<boolean> {
   return c.Config.Tty;
 }
 
-export async function logs(ctx: CommandContext<LogsFlags>): Promise<number> {
+async function logs(ctx: CommandContext<LogsFlags>): Promise<number> {
   const [name] = ctx.args as [string];
   const f = ctx.flags;
+  const { apiTimestamp, parseInteger } = await import("../options.js");
   const tail = f.tail === undefined || f.tail === "all" ? undefined : String(parseInteger(f.tail, "--tail"));
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   const res = await client.stream("GET", `/containers/${enc(name)}/logs`, {
     query: {
       stdout: 1,
@@ -229,25 +260,16 @@ export async function logs(ctx: CommandContext<LogsFlags>): Promise<number> {
   return 0;
 }
 
-/** Ask before deleting, like docker; anything but y/yes declines. */
-export async function confirm(question: string): Promise<boolean> {
-  const { createInterface } = await import("node:readline/promises");
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    const answer = await rl.question(`${question}\nAre you sure you want to continue? [y/N] `);
-    return /^(y|yes)$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
-}
-
-export async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
+async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
   if (!ctx.flags.force && !(await confirm("WARNING! This will remove all stopped containers."))) return 0;
-  const r = await clientFor(ctx.host).json<ContainerPruneResponse>("POST", "/containers/prune", {
+  const r = await (
+    await apiClient(ctx.host)
+  ).json<ContainerPruneResponse>("POST", "/containers/prune", {
     query: { filters: filtersJson(ctx.flags.filter) },
   });
   const deleted = r.ContainersDeleted ?? [];
   if (deleted.length > 0) out(`Deleted Containers:\n${deleted.join("\n")}\n\n`);
+  const { dockerSize } = await import("../../shared/human.js");
   out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
   return 0;
 }

@@ -1,20 +1,100 @@
-// Image commands: images, rmi, tag, image prune, load, save, import.
+// Image commands: images, rmi, tag, load, save, pull and push (registry.ts), build
+// (build.ts), import; under `shoal image` also inspect and prune.
 
 import { createReadStream, createWriteStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import type { Command } from "commander";
 import type { DeleteItem, ImagePruneResponse, ImageSummary } from "../api-types.js";
-import { clientFor } from "../client.js";
-import { out, type CommandContext } from "../context.js";
+import {
+  act,
+  add,
+  collect,
+  confirm,
+  apiClient,
+  filtersJson,
+  forEachTarget,
+  out,
+  type CommandContext,
+} from "../command.js";
 import { CliError, UsageError } from "../errors.js";
-import { familiarName, parseReference } from "../../shared/reference.js";
-import { dockerSize } from "../../shared/human.js";
-import { confirm, filtersJson, forEachTarget } from "./container.js";
+import { buildCommand } from "./build.js";
+import { inspectSubcommand } from "./inspect.js";
+import { pullPushCommands } from "./registry.js";
 
 const enc = encodeURIComponent;
 
-export interface ImagesFlags {
+/** At top level (`shoal images`) and under `shoal image` (`image ls`). */
+export function imageCommands(parent: Command, grouped: boolean): void {
+  const list = add(parent, grouped ? "ls" : "images", grouped ? ["list"] : [])
+    ?.description("List images")
+    .argument("[repository]", "REPOSITORY[:TAG]")
+    .option("-a, --all", "Show all images (default hides intermediate images)")
+    .option("-q, --quiet", "Only show image IDs")
+    .option("--digests", "Show digests")
+    .option("-f, --filter <filter>", "Filter output based on conditions provided", collect)
+    .option(
+      "--format <string>",
+      "Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)",
+    )
+    .option("--no-trunc", "Don't truncate output")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(images));
+  if (grouped) list?.aliases(["list"]);
+
+  const remove = add(parent, grouped ? "rm" : "rmi", grouped ? ["remove", "rmi"] : [])
+    ?.description("Remove one or more images")
+    .argument("<image...>")
+    .option("-f, --force", "Force removal of the image")
+    .option("--no-prune", "Do not delete untagged parents")
+    .action(act(rmi));
+  if (grouped) remove?.aliases(["remove", "rmi"]);
+
+  add(parent, "tag")
+    ?.description("Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
+    .argument("<source>", "SOURCE_IMAGE[:TAG]")
+    .argument("<target>", "TARGET_IMAGE[:TAG]")
+    .action(act(tag));
+
+  add(parent, "load")
+    ?.description("Load an image from a tar archive or STDIN")
+    .option("-i, --input <string>", "Read from tar archive file, instead of STDIN")
+    .option("-q, --quiet", "Suppress the load output")
+    .action(act(load));
+
+  add(parent, "save")
+    ?.description("Save one or more images to a tar archive (streamed to STDOUT by default)")
+    .argument("<image...>")
+    .option("-o, --output <string>", "Write to a file, instead of STDOUT")
+    .action(act(save));
+
+  pullPushCommands(parent);
+
+  buildCommand(parent);
+
+  add(parent, "import")
+    ?.description("Import the contents from a tarball to create a filesystem image")
+    .argument("<file>", "file|URL|-")
+    .argument("[repository]", "REPOSITORY[:TAG]")
+    .option("-c, --change <list>", "Apply Dockerfile instruction to the created image", collect)
+    .option("-m, --message <string>", "Set commit message for imported image")
+    .option("--platform <string>", "Set platform if server is multi-platform capable")
+    .action(act(importCmd));
+
+  if (grouped) {
+    inspectSubcommand(parent, "image");
+
+    add(parent, "prune")
+      ?.description("Remove unused images")
+      .option("-a, --all", "Remove all unused images, not just dangling ones")
+      .option("-f, --force", "Do not prompt for confirmation")
+      .option("--filter <filter>", "Provide filter values (e.g. 'until=<timestamp>')", collect)
+      .action(act(prune));
+  }
+}
+
+interface ImagesFlags {
   all?: boolean;
   quiet?: boolean;
   format?: string;
@@ -25,10 +105,12 @@ export interface ImagesFlags {
   digests?: boolean;
 }
 
-export async function images(ctx: CommandContext<ImagesFlags>): Promise<number> {
+async function images(ctx: CommandContext<ImagesFlags>): Promise<number> {
   const [reference] = ctx.args as [string | undefined];
   const f = ctx.flags;
-  const list = await clientFor(ctx.host).json<ImageSummary[]>("GET", "/images/json", {
+  const list = await (
+    await apiClient(ctx.host)
+  ).json<ImageSummary[]>("GET", "/images/json", {
     query: {
       all: f.all ? 1 : undefined,
       filters: filtersJson(f.filter, reference ? { reference: [reference] } : {}),
@@ -53,9 +135,9 @@ export async function images(ctx: CommandContext<ImagesFlags>): Promise<number> 
   return 0;
 }
 
-export async function rmi(ctx: CommandContext<{ force?: boolean; prune?: boolean }>): Promise<number> {
+async function rmi(ctx: CommandContext<{ force?: boolean; prune?: boolean }>): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
     const items = await client.json<DeleteItem[]>("DELETE", `/images/${enc(name)}`, {
       query: { force: ctx.flags.force ? 1 : undefined, noprune: ctx.flags.prune === false ? 1 : undefined },
@@ -71,24 +153,29 @@ function printDeleted(items: DeleteItem[]): void {
   }
 }
 
-export async function tag(ctx: CommandContext): Promise<number> {
+async function tag(ctx: CommandContext): Promise<number> {
   const [source, target] = ctx.args as [string, string];
+  const { familiarName, parseReference } = await import("../../shared/reference.js");
   const ref = parseReference(target);
   if (ref.digest) throw new UsageError(`invalid reference "${target}": a tag target cannot carry a digest`);
-  await clientFor(ctx.host).call("POST", `/images/${enc(source)}/tag`, {
+  await (
+    await apiClient(ctx.host)
+  ).call("POST", `/images/${enc(source)}/tag`, {
     query: { repo: familiarName(ref), tag: ref.tag ?? "latest" },
   });
   return 0;
 }
 
-export async function prune(
+async function prune(
   ctx: CommandContext<{ all?: boolean; force?: boolean; filter?: string[] }>,
 ): Promise<number> {
   const warning = ctx.flags.all
     ? "WARNING! This will remove all images without at least one container associated to them."
     : "WARNING! This will remove all dangling images.";
   if (!ctx.flags.force && !(await confirm(warning))) return 0;
-  const r = await clientFor(ctx.host).json<ImagePruneResponse>("POST", "/images/prune", {
+  const r = await (
+    await apiClient(ctx.host)
+  ).json<ImagePruneResponse>("POST", "/images/prune", {
     query: { filters: filtersJson(ctx.flags.filter, { dangling: [ctx.flags.all ? "false" : "true"] }) },
   });
   const deleted = r.ImagesDeleted ?? [];
@@ -100,6 +187,7 @@ export async function prune(
     }
     out("\n");
   }
+  const { dockerSize } = await import("../../shared/human.js");
   out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
   return 0;
 }
@@ -132,9 +220,11 @@ async function showStream(body: Readable, contentType: string): Promise<void> {
   await new ProgressRenderer(process.stdout).consume(body);
 }
 
-export async function load(ctx: CommandContext<{ input?: string; quiet?: boolean }>): Promise<number> {
+async function load(ctx: CommandContext<{ input?: string; quiet?: boolean }>): Promise<number> {
   const body = await inputStream(ctx.flags.input, "load");
-  const res = await clientFor(ctx.host).stream("POST", "/images/load", {
+  const res = await (
+    await apiClient(ctx.host)
+  ).stream("POST", "/images/load", {
     query: { quiet: ctx.flags.quiet ? 1 : 0 },
     body,
     contentType: "application/x-tar",
@@ -143,13 +233,13 @@ export async function load(ctx: CommandContext<{ input?: string; quiet?: boolean
   return 0;
 }
 
-export async function save(ctx: CommandContext<{ output?: string }>): Promise<number> {
+async function save(ctx: CommandContext<{ output?: string }>): Promise<number> {
   const [names] = ctx.args as [string[]];
   const output = ctx.flags.output;
   if (output === undefined && process.stdout.isTTY) {
     throw new CliError("cowardly refusing to save to a terminal. Use the -o flag or redirect");
   }
-  const res = await clientFor(ctx.host).stream("GET", "/images/get", { query: { names } });
+  const res = await (await apiClient(ctx.host)).stream("GET", "/images/get", { query: { names } });
   if (output === undefined) {
     await pipeline(res, process.stdout, { end: false });
   } else {
@@ -167,20 +257,23 @@ export async function save(ctx: CommandContext<{ output?: string }>): Promise<nu
   return 0;
 }
 
-export interface ImportFlags {
+interface ImportFlags {
   change?: string[];
   message?: string;
   platform?: string;
 }
 
-export async function importCmd(ctx: CommandContext<ImportFlags>): Promise<number> {
+async function importCmd(ctx: CommandContext<ImportFlags>): Promise<number> {
   const [source, reference] = ctx.args as [string, string | undefined];
   const isUrl = /^https?:\/\//.test(source);
+  const { familiarName, parseReference } = await import("../../shared/reference.js");
   const ref = reference ? parseReference(reference) : undefined;
   if (ref?.digest)
     throw new UsageError(`invalid reference "${reference}": an import target cannot carry a digest`);
   const body = isUrl ? undefined : await inputStream(source, "import");
-  const res = await clientFor(ctx.host).stream("POST", "/images/create", {
+  const res = await (
+    await apiClient(ctx.host)
+  ).stream("POST", "/images/create", {
     query: {
       fromSrc: isUrl ? source : "-",
       repo: ref ? familiarName(ref) : undefined,

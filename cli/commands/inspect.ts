@@ -1,11 +1,25 @@
-// inspect for containers and images: the API's JSON as a 4-space indented array (docker's
-// layout), or one rendered --format template per object.
+// `shoal inspect` and the container, image, network and volume groups' inspect: the API's
+// JSON as a 4-space indented array (docker's layout), or one rendered --format template per
+// object.
 
-import { clientFor, type ApiClient } from "../client.js";
-import { err, out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import type { ApiClient } from "../client.js";
+import { act, add, apiClient, err, out, type CommandContext } from "../command.js";
 import { DaemonError, UsageError } from "../errors.js";
 
-export interface InspectFlags {
+/** `shoal inspect`; the groups declare their own inspect with this handler. */
+export function inspectCommand(program: Command): void {
+  add(program, "inspect")
+    ?.description("Return low-level information on shoal objects")
+    .argument("<name...>", "container or image names or IDs")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--type <string>", "Only inspect objects of the given type (container or image)")
+    .option("-s, --size", "Display total file sizes if the type is container")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act((ctx: CommandContext<InspectFlags>) => inspect(ctx)));
+}
+
+interface InspectFlags {
   format?: string;
   type?: string;
   size?: boolean;
@@ -13,6 +27,18 @@ export interface InspectFlags {
 }
 
 type Kind = "container" | "image" | "network" | "volume";
+
+/** `container inspect`, `image inspect`, `network inspect` and `volume inspect`. */
+export function inspectSubcommand(parent: Command, kind: Kind): void {
+  const cmd = add(parent, "inspect")
+    ?.description(`Display detailed information on one or more ${kind}s`)
+    .argument(`<${kind}...>`)
+    .option("-f, --format <string>", "Format output using a custom template");
+  if (kind === "container") cmd?.option("-s, --size", "Display total file sizes");
+  cmd
+    ?.option("--json", "Print the Engine API's JSON")
+    .action(act((ctx: CommandContext<InspectFlags>) => inspect(ctx, kind)));
+}
 
 async function fetchOne(client: ApiClient, name: string, kind: Kind, size: boolean): Promise<unknown> {
   const n = encodeURIComponent(name);
@@ -53,13 +79,13 @@ export async function printInspected(found: unknown[], format: string | undefine
   }
 }
 
-export async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind): Promise<number> {
+async function inspect(ctx: CommandContext<InspectFlags>, forced?: Kind): Promise<number> {
   const [names] = ctx.args as [string[]];
   const type = (forced ?? ctx.flags.type) as Kind | undefined;
   if (type !== undefined && !["container", "image", "network", "volume"].includes(type)) {
     throw new UsageError(`"${type}" is not a valid value for --type: use container or image`);
   }
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   const found: unknown[] = [];
   const errors: string[] = [];
   for (const name of names) {

@@ -1,12 +1,85 @@
 // Network commands: network create/ls/inspect/rm/prune/connect/disconnect, and `port`.
 
-import { clientFor } from "../client.js";
-import { out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import {
+  act,
+  add,
+  collect,
+  confirm,
+  apiClient,
+  filtersJson,
+  forEachTarget,
+  out,
+  type CommandContext,
+} from "../command.js";
 import { UsageError } from "../errors.js";
-import { confirm, filtersJson, forEachTarget } from "./container.js";
-import { parseLabels } from "../options.js";
+import { inspectSubcommand } from "./inspect.js";
 
 const enc = encodeURIComponent;
+
+export function networkCommands(parent: Command): void {
+  add(parent, "create")
+    ?.description("Create a network")
+    .argument("<name>")
+    .option("-d, --driver <string>", "Driver to manage the Network", "bridge")
+    .option("--subnet <list>", "Subnet in CIDR format that represents a network segment", collect)
+    .option("--gateway <list>", "IPv4 Gateway for the master subnet", collect)
+    .option("--ip-range <list>", "Allocate container ip from a sub-range", collect)
+    .option("--internal", "Restrict external access to the network")
+    .option("--attachable", "Enable manual container attachment")
+    .option("--ipv6", "Enable IPv6 networking (not supported yet)")
+    .option("--label <list>", "Set metadata on a network", collect)
+    .option("-o, --opt <list>", "Set driver specific options", collect)
+    .action(act(create));
+
+  add(parent, "ls", ["list"])
+    ?.aliases(["list"])
+    .description("List networks")
+    .option("-q, --quiet", "Only display network IDs")
+    .option("-f, --filter <filter>", "Provide filter values (e.g. 'driver=bridge')", collect)
+    .option("--format <string>", "Format output using a custom template")
+    .option("--no-trunc", "Do not truncate the output")
+    .action(act(ls));
+
+  inspectSubcommand(parent, "network");
+
+  add(parent, "rm", ["remove"])
+    ?.aliases(["remove"])
+    .description("Remove one or more networks")
+    .argument("<network...>")
+    .option("-f, --force", "Do not error if the network does not exist")
+    .action(act(rm));
+
+  add(parent, "prune")
+    ?.description("Remove all unused networks")
+    .option("-f, --force", "Do not prompt for confirmation")
+    .option("--filter <filter>", "Provide filter values (e.g. 'label=<key>=<value>')", collect)
+    .action(act(prune));
+
+  add(parent, "connect")
+    ?.description("Connect a container to a network")
+    .argument("<network>")
+    .argument("<container>")
+    .option("--alias <list>", "Add network-scoped alias for the container", collect)
+    .option("--ip <string>", "IPv4 address (e.g., 172.30.100.104)")
+    .action(act(connect));
+
+  add(parent, "disconnect")
+    ?.description("Disconnect a container from a network")
+    .argument("<network>")
+    .argument("<container>")
+    .option("-f, --force", "Force the container to disconnect from a network")
+    .action(act(disconnect));
+}
+
+/** `shoal port` (top level only). */
+export function portCommand(program: Command): void {
+  add(program, "port")
+    ?.description("List port mappings or a specific mapping for the container")
+    .argument("<container>")
+    .argument("[port]", "PRIVATE_PORT[/PROTO]")
+    .action(act(port));
+}
 
 interface NetworkView {
   Id: string;
@@ -19,7 +92,7 @@ interface NetworkView {
   IPAM: { Config: Array<{ Subnet: string; Gateway: string }> };
 }
 
-export interface NetworkCreateFlags {
+interface NetworkCreateFlags {
   driver?: string;
   subnet?: string[];
   gateway?: string[];
@@ -41,7 +114,7 @@ function keyValues(values: string[] | undefined, flag: string): Record<string, s
   return outMap;
 }
 
-export async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<number> {
+async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<number> {
   const [name] = ctx.args as [string];
   const f = ctx.flags;
   if ((f.subnet?.length ?? 0) > 1) throw new UsageError("one --subnet per network is supported");
@@ -50,7 +123,10 @@ export async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<n
   const config = f.subnet?.length
     ? [{ Subnet: f.subnet[0], Gateway: f.gateway?.[0], IPRange: f.ipRange?.[0] }]
     : [];
-  const r = await clientFor(ctx.host).json<{ Id: string }>("POST", "/networks/create", {
+  const { parseLabels } = await import("../options.js");
+  const r = await (
+    await apiClient(ctx.host)
+  ).json<{ Id: string }>("POST", "/networks/create", {
     body: {
       Name: name,
       Driver: f.driver ?? "bridge",
@@ -66,16 +142,18 @@ export async function create(ctx: CommandContext<NetworkCreateFlags>): Promise<n
   return 0;
 }
 
-export interface NetworkLsFlags {
+interface NetworkLsFlags {
   quiet?: boolean;
   format?: string;
   filter?: string[];
   trunc?: boolean;
 }
 
-export async function ls(ctx: CommandContext<NetworkLsFlags>): Promise<number> {
+async function ls(ctx: CommandContext<NetworkLsFlags>): Promise<number> {
   const f = ctx.flags;
-  const list = await clientFor(ctx.host).json<NetworkView[]>("GET", "/networks", {
+  const list = await (
+    await apiClient(ctx.host)
+  ).json<NetworkView[]>("GET", "/networks", {
     query: { filters: filtersJson(f.filter) },
   });
   const sorted = [...(list ?? [])].sort((a, b) => a.Name.localeCompare(b.Name));
@@ -102,22 +180,24 @@ export async function ls(ctx: CommandContext<NetworkLsFlags>): Promise<number> {
   return 0;
 }
 
-export async function rm(ctx: CommandContext): Promise<number> {
+async function rm(ctx: CommandContext): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
     await client.call("DELETE", `/networks/${enc(name)}`);
     out(`${name}\n`);
   });
 }
 
-export async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
+async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
   if (
     !ctx.flags.force &&
     !(await confirm("WARNING! This will remove all custom networks not used by at least one container."))
   )
     return 0;
-  const r = await clientFor(ctx.host).json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", {
+  const r = await (
+    await apiClient(ctx.host)
+  ).json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", {
     query: { filters: filtersJson(ctx.flags.filter) },
   });
   const deleted = r.NetworksDeleted ?? [];
@@ -125,29 +205,35 @@ export async function prune(ctx: CommandContext<{ force?: boolean; filter?: stri
   return 0;
 }
 
-export async function connect(ctx: CommandContext<{ alias?: string[]; ip?: string }>): Promise<number> {
+async function connect(ctx: CommandContext<{ alias?: string[]; ip?: string }>): Promise<number> {
   const [network, container] = ctx.args as [string, string];
   const endpoint: Record<string, unknown> = {};
   if (ctx.flags.alias?.length) endpoint.Aliases = [...ctx.flags.alias];
   if (ctx.flags.ip) endpoint.IPAMConfig = { IPv4Address: ctx.flags.ip };
-  await clientFor(ctx.host).call("POST", `/networks/${enc(network)}/connect`, {
+  await (
+    await apiClient(ctx.host)
+  ).call("POST", `/networks/${enc(network)}/connect`, {
     body: { Container: container, EndpointConfig: endpoint },
   });
   return 0;
 }
 
-export async function disconnect(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+async function disconnect(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   const [network, container] = ctx.args as [string, string];
-  await clientFor(ctx.host).call("POST", `/networks/${enc(network)}/disconnect`, {
+  await (
+    await apiClient(ctx.host)
+  ).call("POST", `/networks/${enc(network)}/disconnect`, {
     body: { Container: container, Force: Boolean(ctx.flags.force) },
   });
   return 0;
 }
 
 /** `shoal port CONTAINER [PRIVATE_PORT[/PROTO]]`, in docker's wording. */
-export async function port(ctx: CommandContext): Promise<number> {
+async function port(ctx: CommandContext): Promise<number> {
   const [container, wanted] = ctx.args as [string, string | undefined];
-  const c = await clientFor(ctx.host).json<{
+  const c = await (
+    await apiClient(ctx.host)
+  ).json<{
     NetworkSettings: { Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
   }>("GET", `/containers/${enc(container)}/json`);
   const ports = c.NetworkSettings.Ports ?? {};

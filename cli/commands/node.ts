@@ -1,13 +1,48 @@
 // Node commands: node ls/inspect/update, promote/demote (the node's desired role: its daemon
 // joins or leaves the managers' Raft group), rm. Requests follow the docker CLI's.
 
-import { clientFor, type ApiClient } from "../client.js";
-import { err, out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import type { ApiClient } from "../client.js";
+import { act, add, collect, apiClient, err, out, type CommandContext } from "../command.js";
 import { CliError, DaemonError, UsageError } from "../errors.js";
-import { parseLabels } from "../options.js";
-import { printInspected } from "./inspect.js";
 
 const enc = encodeURIComponent;
+
+/** `shoal node ...`. */
+export function nodeCommands(parent: Command): void {
+  add(parent, "ls", ["list"])
+    ?.aliases(["list"])
+    .description("List nodes in the cluster")
+    .option("-q, --quiet", "Only display IDs")
+    .option("--format <string>", "Format output using a custom template")
+    .action(act(nodeLs));
+  add(parent, "inspect")
+    ?.description("Display detailed information on one or more nodes")
+    .argument("<node...>", "node id, hostname or self")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .action(act(nodeInspect));
+  add(parent, "update")
+    ?.description("Update a node")
+    .argument("<node>")
+    .option("--availability <string>", 'Availability of the node ("active", "pause", "drain")')
+    .option("--label-add <list>", "Add or update a node label (key=value)", collect)
+    .option("--label-rm <list>", "Remove a node label if exists", collect)
+    .action(act(nodeUpdate));
+  add(parent, "promote")
+    ?.description("Promote one or more nodes to manager in the cluster")
+    .argument("<node...>", "node id, hostname or self")
+    .action(act(nodePromote));
+  add(parent, "demote")
+    ?.description("Demote one or more nodes from manager in the cluster")
+    .argument("<node...>", "node id, hostname or self")
+    .action(act(nodeDemote));
+  add(parent, "rm", ["remove"])
+    ?.aliases(["remove"])
+    .description("Remove one or more nodes from the cluster")
+    .argument("<node...>")
+    .option("-f, --force", "Force remove a node from the cluster")
+    .action(act(nodeRm));
+}
 
 interface NodeView {
   ID: string;
@@ -20,8 +55,8 @@ interface NodeView {
 
 const cap = (s: string): string => (s === "" ? s : s[0].toUpperCase() + s.slice(1));
 
-export async function nodeLs(ctx: CommandContext<{ quiet?: boolean; format?: string }>): Promise<number> {
-  const nodes = await clientFor(ctx.host).json<NodeView[]>("GET", "/nodes");
+async function nodeLs(ctx: CommandContext<{ quiet?: boolean; format?: string }>): Promise<number> {
+  const nodes = await (await apiClient(ctx.host)).json<NodeView[]>("GET", "/nodes");
   const { renderList } = await import("../format/table.js");
   const rows = nodes
     .sort((a, b) => a.Description.Hostname.localeCompare(b.Description.Hostname))
@@ -58,26 +93,28 @@ async function nodeRef(client: ApiClient, ref: string): Promise<string> {
   return info.Swarm?.NodeID || ref;
 }
 
-export async function nodeInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
+async function nodeInspect(ctx: CommandContext<{ format?: string }>): Promise<number> {
   const [refs] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   const found: unknown[] = [];
   for (const ref of refs)
     found.push(await client.json<unknown>("GET", `/nodes/${enc(await nodeRef(client, ref))}`));
+  const { printInspected } = await import("./inspect.js");
   await printInspected(found, ctx.flags.format);
   return 0;
 }
 
 /** `node update --availability drain --label-add zone=east NODE`: one versioned update. */
-export async function nodeUpdate(
+async function nodeUpdate(
   ctx: CommandContext<{ availability?: string; labelAdd?: string[]; labelRm?: string[] }>,
 ): Promise<number> {
   const [ref] = ctx.args as [string];
   const f = ctx.flags;
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   const node = await client.json<
     NodeView & { Version: { Index: number }; Spec: { Labels?: Record<string, string> } }
   >("GET", `/nodes/${enc(await nodeRef(client, ref))}`);
+  const { parseLabels } = await import("../options.js");
   const labels = { ...(node.Spec.Labels ?? {}), ...parseLabels(f.labelAdd ?? []) };
   for (const k of f.labelRm ?? []) {
     if (!(k in labels)) throw new UsageError(`node ${ref} has no label ${k} to remove`);
@@ -94,7 +131,7 @@ export async function nodeUpdate(
 /** Set each node's role; one versioned update per node, a stale version retried once. */
 async function setRole(ctx: CommandContext, role: "manager" | "worker"): Promise<number> {
   const [refs] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   let failed = 0;
   for (const ref of refs) {
     try {
@@ -129,13 +166,13 @@ async function setRole(ctx: CommandContext, role: "manager" | "worker"): Promise
   return failed > 0 ? 1 : 0;
 }
 
-export const nodePromote = (ctx: CommandContext): Promise<number> => setRole(ctx, "manager");
-export const nodeDemote = (ctx: CommandContext): Promise<number> => setRole(ctx, "worker");
+const nodePromote = (ctx: CommandContext): Promise<number> => setRole(ctx, "manager");
+const nodeDemote = (ctx: CommandContext): Promise<number> => setRole(ctx, "worker");
 
 /** `node rm [--force] NODE...`: a worker that is down (any worker with --force) leaves the cluster. */
-export async function nodeRm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+async function nodeRm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   const [refs] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   const errors: string[] = [];
   for (const ref of refs) {
     try {

@@ -2,21 +2,44 @@
 // to the daemon in X-Registry-Auth, as the docker CLI sends them; the daemon talks to the registry.
 
 import type { IncomingMessage } from "node:http";
-import { clientFor } from "../client.js";
-import { err, out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import { act, add, apiClient, err, out, type CommandContext } from "../command.js";
 import { CliError, DaemonError, UsageError } from "../errors.js";
-import {
-  configPath,
-  eraseCredentials,
-  readConfigFile,
-  registryAuthHeader,
-  storeCredentials,
-  writeConfigFile,
-} from "../config-file.js";
-import { familiarName, fullString, parseReference, withDefaultTag } from "../../shared/reference.js";
-import { registryHostOf } from "../../shared/registry-auth.js";
 
 const enc = encodeURIComponent;
+
+/** pull and push: at top level and under `shoal image`. */
+export function pullPushCommands(parent: Command): void {
+  add(parent, "pull")
+    ?.description("Download an image from a registry")
+    .argument("<name>", "NAME[:TAG|@DIGEST]")
+    .option("--platform <string>", "Set platform if server is multi-platform capable")
+    .option("-q, --quiet", "Suppress verbose output")
+    .action(act(pull));
+
+  add(parent, "push")
+    ?.description("Upload an image to a registry")
+    .argument("<name>", "NAME[:TAG]")
+    .option("-a, --all-tags", "Push all tags of an image to the repository")
+    .option("-q, --quiet", "Suppress verbose output")
+    .action(act(push));
+}
+
+/** login and logout (top level only). */
+export function loginCommands(program: Command): void {
+  add(program, "login")
+    ?.description("Log in to a registry (Docker Hub when no server is given)")
+    .argument("[server]")
+    .option("-u, --username <string>", "Username")
+    .option("-p, --password <string>", "Password")
+    .option("--password-stdin", "Take the password from stdin")
+    .action(act(login));
+
+  add(program, "logout")
+    ?.description("Log out from a registry (Docker Hub when no server is given)")
+    .argument("[server]")
+    .action(act(logout));
+}
 
 async function showProgress(res: IncomingMessage, quiet: boolean): Promise<unknown[]> {
   const { ProgressRenderer } = await import("../progress.js");
@@ -26,13 +49,18 @@ async function showProgress(res: IncomingMessage, quiet: boolean): Promise<unkno
   return renderer.aux;
 }
 
-export async function pull(ctx: CommandContext<{ platform?: string; quiet?: boolean }>): Promise<number> {
+async function pull(ctx: CommandContext<{ platform?: string; quiet?: boolean }>): Promise<number> {
   const [name] = ctx.args as [string];
+  const { familiarName, fullString, parseReference, withDefaultTag } =
+    await import("../../shared/reference.js");
+  const { registryAuthHeader } = await import("../config-file.js");
   const parsed = parseReference(name);
   if (parsed.tag === undefined && parsed.digest === undefined && !ctx.flags.quiet)
     out("Using default tag: latest\n");
   const ref = withDefaultTag(parsed);
-  const res = await clientFor(ctx.host).stream("POST", "/images/create", {
+  const res = await (
+    await apiClient(ctx.host)
+  ).stream("POST", "/images/create", {
     query: {
       fromImage: familiarName(ref),
       tag: ref.digest ?? ref.tag,
@@ -45,8 +73,10 @@ export async function pull(ctx: CommandContext<{ platform?: string; quiet?: bool
   return 0;
 }
 
-export async function push(ctx: CommandContext<{ allTags?: boolean; quiet?: boolean }>): Promise<number> {
+async function push(ctx: CommandContext<{ allTags?: boolean; quiet?: boolean }>): Promise<number> {
   const [name] = ctx.args as [string];
+  const { familiarName, fullString, parseReference } = await import("../../shared/reference.js");
+  const { registryAuthHeader } = await import("../config-file.js");
   const parsed = parseReference(name);
   if (parsed.digest !== undefined) throw new UsageError(`invalid reference "${name}": cannot push a digest`);
   if (ctx.flags.allTags && parsed.tag !== undefined)
@@ -56,7 +86,9 @@ export async function push(ctx: CommandContext<{ allTags?: boolean; quiet?: bool
     if (!ctx.flags.quiet) out("Using default tag: latest\n");
     tag = "latest";
   }
-  const res = await clientFor(ctx.host).stream("POST", `/images/${enc(familiarName(parsed))}/push`, {
+  const res = await (
+    await apiClient(ctx.host)
+  ).stream("POST", `/images/${enc(familiarName(parsed))}/push`, {
     query: { tag },
     headers: await registryAuthHeader(parsed.domain),
   });
@@ -94,18 +126,20 @@ async function prompt(question: string, hidden: boolean): Promise<string> {
   }
 }
 
-export interface LoginFlags {
+interface LoginFlags {
   username?: string;
   password?: string;
   passwordStdin?: boolean;
 }
 
-export async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
+async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
   const [server] = ctx.args as [string | undefined];
   const f = ctx.flags;
   if (f.password !== undefined && f.passwordStdin)
     throw new UsageError("--password and --password-stdin are mutually exclusive");
   if (f.passwordStdin && !f.username) throw new UsageError("must provide --username with --password-stdin");
+  const { registryHostOf } = await import("../../shared/registry-auth.js");
+  const { configPath, readConfigFile, storeCredentials, writeConfigFile } = await import("../config-file.js");
   const host = registryHostOf(server);
   let password = f.password;
   if (password !== undefined)
@@ -117,7 +151,9 @@ export async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
   if (!password) throw new CliError("Error: Password Required");
   let answer: { Status?: string; IdentityToken?: string };
   try {
-    answer = await clientFor(ctx.host).json("POST", "/auth", {
+    answer = await (
+      await apiClient(ctx.host)
+    ).json("POST", "/auth", {
       body: { username, password, serveraddress: server ?? host },
     });
   } catch (e) {
@@ -135,8 +171,10 @@ export async function login(ctx: CommandContext<LoginFlags>): Promise<number> {
   return 0;
 }
 
-export async function logout(ctx: CommandContext): Promise<number> {
+async function logout(ctx: CommandContext): Promise<number> {
   const [server] = ctx.args as [string | undefined];
+  const { registryHostOf } = await import("../../shared/registry-auth.js");
+  const { configPath, eraseCredentials, readConfigFile, writeConfigFile } = await import("../config-file.js");
   const host = registryHostOf(server);
   const path = configPath();
   const { config, removed } = eraseCredentials(await readConfigFile(path), host);

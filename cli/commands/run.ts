@@ -4,14 +4,86 @@
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
+import { Option, type Command } from "commander";
 import type { CreateResponse, WaitResponse, ContainerInspect } from "../api-types.js";
-import { clientFor, type ApiClient } from "../client.js";
-import type { CommandContext } from "../context.js";
-import { err, out } from "../context.js";
-import { CliError, DaemonError, UsageError } from "../errors.js";
-import { buildCreateBody, INTERACTIVE_UNSUPPORTED, type CreateBody, type RunFlags } from "../options.js";
-import { copyRaw, demuxTo } from "../stdcopy.js";
-import { familiarName, familiarString, parseReference, withDefaultTag } from "../../shared/reference.js";
+import type { ApiClient } from "../client.js";
+import { act, add, collect, apiClient, err, out, type CommandContext } from "../command.js";
+import { CliError, DaemonError, INTERACTIVE_UNSUPPORTED, UsageError } from "../errors.js";
+import type { CreateBody, RunFlags } from "../options.js";
+
+/** The flags run and create share (docker's container create flags). */
+function runFlags(cmd: Command, withDetach: boolean): Command {
+  if (withDetach) cmd.option("-d, --detach", "Run container in background and print container ID");
+  return cmd
+    .option("--rm", "Automatically remove the container when it exits")
+    .option("--name <string>", "Assign a name to the container")
+    .option("-e, --env <list>", "Set environment variables", collect)
+    .option("--env-file <list>", "Read in a file of environment variables", collect)
+    .option("-w, --workdir <string>", "Working directory inside the container")
+    .option("-u, --user <string>", "Username or UID (format: <name|uid>[:<group|gid>])")
+    .option("--entrypoint <string>", "Overwrite the default ENTRYPOINT of the image")
+    .option("-h, --hostname <string>", "Container host name")
+    .option("-l, --label <list>", "Set meta data on a container", collect)
+    .option("--label-file <list>", "Read in a line delimited file of labels", collect)
+    .option("--read-only", "Mount the container's root filesystem as read only")
+    .option("--cap-add <list>", "Add Linux capabilities", collect)
+    .option("--cap-drop <list>", "Drop Linux capabilities", collect)
+    .option("--privileged", "Give extended privileges to this container")
+    .option("-m, --memory <bytes>", "Memory limit")
+    .option("--memory-swap <bytes>", "Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option("--cpus <decimal>", "Number of CPUs")
+    .option("-c, --cpu-shares <int>", "CPU shares (relative weight)")
+    .option("--pids-limit <int>", "Tune container pids limit (set -1 for unlimited)")
+    .option("--init", "Run an init inside the container that forwards signals and reaps processes")
+    .option("--restart <string>", "Restart policy to apply when a container exits", "no")
+    .option("--stop-signal <string>", "Signal to stop the container")
+    .option("--stop-timeout <int>", "Timeout (in seconds) to stop a container")
+    .option("--ulimit <ulimit>", "Ulimit options", collect)
+    .addOption(new Option("--network <mode>", "Connect a container to a network").argParser(collect))
+    .addOption(new Option("--net <mode>").hideHelp().argParser(collect))
+    .option("-p, --publish <list>", "Publish a container's port(s) to the host", collect)
+    .option("-P, --publish-all", "Publish all exposed ports to random ports")
+    .option("--expose <list>", "Expose a port or a range of ports", collect)
+    .option("--ip <address>", "IPv4 address (e.g., 172.30.100.104)")
+    .option("--network-alias <list>", "Add network-scoped alias for the container", collect)
+    .option("--dns <list>", "Set custom DNS servers", collect)
+    .option("--dns-search <list>", "Set custom DNS search domains", collect)
+    .option("--dns-option <list>", "Set DNS options", collect)
+    .option("--add-host <list>", "Add a custom host-to-IP mapping (host:ip)", collect)
+    .option("-v, --volume <list>", "Bind mount a volume", collect)
+    .option("--mount <mount>", "Attach a filesystem mount to the container", collect)
+    .option("--tmpfs <list>", "Mount a tmpfs directory", collect)
+    .option("-i, --interactive", "Keep STDIN open even if not attached (not supported yet)")
+    .option("-t, --tty", "Allocate a pseudo-TTY (not supported yet)");
+}
+
+/** run, create and start: at top level and under `shoal container`. */
+export function runCommands(parent: Command): void {
+  const run = add(parent, "run");
+  if (run) {
+    runFlags(run.description("Create and run a new container from an image"), true)
+      .argument("<image>")
+      .argument("[command...]")
+      .passThroughOptions()
+      .action(act(runCmd));
+  }
+
+  const create = add(parent, "create");
+  if (create) {
+    runFlags(create.description("Create a new container"), false)
+      .argument("<image>")
+      .argument("[command...]")
+      .passThroughOptions()
+      .action(act(createCmd));
+  }
+
+  add(parent, "start")
+    ?.description("Start one or more stopped containers")
+    .argument("<container...>")
+    .option("-a, --attach", "Attach STDOUT/STDERR and forward signals")
+    .option("-i, --interactive", "Attach container's STDIN (not supported yet)")
+    .action(act(start));
+}
 
 async function readNamedFiles(paths: string[] | undefined): Promise<{ path: string; text: string }[]> {
   if (!paths || paths.length === 0) return [];
@@ -36,6 +108,7 @@ async function bodyFromFlags(
     readNamedFiles(flags.envFile),
     readNamedFiles(flags.labelFile),
   ]);
+  const { buildCreateBody } = await import("../options.js");
   return buildCreateBody({ image, command, flags, envFiles, labelFiles, attach });
 }
 
@@ -48,6 +121,7 @@ export function startFailureCode(message: string): number {
 
 async function pull(client: ApiClient, image: string): Promise<void> {
   const { ProgressRenderer } = await import("../progress.js");
+  const { familiarName, parseReference } = await import("../../shared/reference.js");
   const ref = parseReference(image);
   const res = await client.stream("POST", "/images/create", {
     query: { fromImage: familiarName(ref), tag: ref.digest ? ref.digest : (ref.tag ?? "latest") },
@@ -65,6 +139,7 @@ async function create(client: ApiClient, body: CreateBody, name: string | undefi
     created = await send();
   } catch (e) {
     if (!(e instanceof DaemonError) || e.status !== 404 || !/no such image/i.test(e.message)) throw e;
+    const { familiarString, parseReference, withDefaultTag } = await import("../../shared/reference.js");
     err(`Unable to find image '${familiarString(withDefaultTag(parseReference(body.Image)))}' locally\n`);
     await pull(client, body.Image);
     created = await send();
@@ -143,6 +218,7 @@ async function attachStartWait(
   tty: boolean,
   autoRemove: boolean,
 ): Promise<number> {
+  const { copyRaw, demuxTo } = await import("../stdcopy.js");
   const [stream, waitRes] = await Promise.all([
     client.hijack(`/containers/${id}/attach`, { stream: 1, stdout: 1, stderr: 1 }),
     client.stream("POST", `/containers/${id}/wait`, {
@@ -170,12 +246,12 @@ async function attachStartWait(
   return code;
 }
 
-export async function run(ctx: CommandContext<RunFlags>): Promise<number> {
+async function runCmd(ctx: CommandContext<RunFlags>): Promise<number> {
   const [image, command] = ctx.args as [string, string[]];
   const flags = ctx.flags;
   if (flags.interactive || flags.tty) throw new UsageError(INTERACTIVE_UNSUPPORTED);
   const body = await bodyFromFlags(image, command, flags, !flags.detach);
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   try {
     const id = await create(client, body, flags.name);
     if (flags.detach) {
@@ -190,27 +266,27 @@ export async function run(ctx: CommandContext<RunFlags>): Promise<number> {
   }
 }
 
-export async function createCmd(ctx: CommandContext<RunFlags>): Promise<number> {
+async function createCmd(ctx: CommandContext<RunFlags>): Promise<number> {
   const [image, command] = ctx.args as [string, string[]];
   const flags = ctx.flags;
   if (flags.interactive || flags.tty) throw new UsageError(INTERACTIVE_UNSUPPORTED);
   const body = await bodyFromFlags(image, command, flags, false);
   try {
-    out(`${await create(clientFor(ctx.host), body, flags.name)}\n`);
+    out(`${await create(await apiClient(ctx.host), body, flags.name)}\n`);
     return 0;
   } catch (e) {
     throw asRunError(e);
   }
 }
 
-export interface StartFlags {
+interface StartFlags {
   attach?: boolean;
   interactive?: boolean;
 }
 
-export async function start(ctx: CommandContext<StartFlags>): Promise<number> {
+async function start(ctx: CommandContext<StartFlags>): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   if (ctx.flags.interactive) throw new UsageError(INTERACTIVE_UNSUPPORTED);
   if (ctx.flags.attach) {
     if (names.length > 1) throw new CliError("you cannot start and attach multiple containers at once", 1);

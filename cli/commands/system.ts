@@ -2,9 +2,24 @@
 
 import { readFileSync } from "node:fs";
 import type { InfoResponse, VersionResponse } from "../api-types.js";
-import { API_VERSION, clientFor, resolveHost } from "../client.js";
-import { err, out, type CommandContext } from "../context.js";
+import type { Command } from "commander";
+import { act, add, apiClient, err, out, type CommandContext } from "../command.js";
 import { CliError } from "../errors.js";
+
+/** version and info: at top level and under `shoal system`. */
+export function systemCommands(parent: Command): void {
+  add(parent, "version")
+    ?.description("Show the shoal version information")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(version));
+
+  add(parent, "info")
+    ?.description("Display system-wide information")
+    .option("-f, --format <string>", "Format output using a custom template")
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(info));
+}
 
 export function clientVersion(): string {
   try {
@@ -28,7 +43,8 @@ function rows(
     .join("");
 }
 
-function clientSection(host: string | undefined): string {
+async function clientSection(host: string | undefined): Promise<string> {
+  const { API_VERSION, resolveHost } = await import("../client.js");
   return (
     "Client:\n" +
     rows(
@@ -45,8 +61,8 @@ function clientSection(host: string | undefined): string {
   );
 }
 
-export async function version(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
-  const client = clientFor(ctx.host);
+async function version(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
+  const client = await apiClient(ctx.host);
   let server: VersionResponse | undefined;
   let failure: unknown;
   try {
@@ -56,6 +72,7 @@ export async function version(ctx: CommandContext<{ format?: string; json?: bool
   }
   const format = ctx.flags.json ? "json" : ctx.flags.format;
   if (format) {
+    const { API_VERSION } = await import("../client.js");
     const data = {
       Client: {
         Version: clientVersion(),
@@ -72,7 +89,7 @@ export async function version(ctx: CommandContext<{ format?: string; json?: bool
       out(`${renderTemplate(format, data)}\n`);
     }
   } else {
-    out(clientSection(ctx.host));
+    out(await clientSection(ctx.host));
     if (server) {
       out(`\nServer: ${server.Platform?.Name ?? "shoal"}\n Engine:\n`);
       out(
@@ -117,8 +134,8 @@ function gib(bytes: number): string {
   return `${Number(v.toFixed(2))}${units[i]}`;
 }
 
-export async function info(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
-  const client = clientFor(ctx.host);
+async function info(ctx: CommandContext<{ format?: string; json?: boolean }>): Promise<number> {
+  const client = await apiClient(ctx.host);
   let i: InfoResponse | undefined;
   try {
     i = await client.json<InfoResponse>("GET", "/info");

@@ -1,24 +1,70 @@
 // Volume commands: volume create, ls, inspect, rm, prune.
 
+import { Option, type Command } from "commander";
 import type { Volume, VolumeListResponse, VolumePruneResponse } from "../api-types.js";
-import { clientFor } from "../client.js";
-import { out, type CommandContext } from "../context.js";
+import {
+  act,
+  add,
+  collect,
+  confirm,
+  apiClient,
+  filtersJson,
+  forEachTarget,
+  out,
+  type CommandContext,
+} from "../command.js";
 import { UsageError } from "../errors.js";
-import { parseLabels } from "../options.js";
-import { dockerSize } from "../../shared/human.js";
-import { confirm, filtersJson, forEachTarget } from "./container.js";
-import { inspect as inspectObjects, type InspectFlags } from "./inspect.js";
+import { inspectSubcommand } from "./inspect.js";
 
 const enc = encodeURIComponent;
 
-export interface VolumeCreateFlags {
+export function volumeCommands(parent: Command): void {
+  add(parent, "create")
+    ?.description("Create a volume")
+    .argument("[volume]")
+    .option("-d, --driver <string>", "Specify volume driver name", "local")
+    .option("--label <list>", "Set metadata for a volume", collect)
+    .option("-o, --opt <map>", "Set driver specific options", collect)
+    .addOption(new Option("--name <string>", "Specify volume name").hideHelp())
+    .action(act(create));
+
+  add(parent, "ls", ["list"])
+    ?.aliases(["list"])
+    .description("List volumes")
+    .option("-q, --quiet", "Only display volume names")
+    .option("-f, --filter <filter>", "Provide filter values (e.g. 'dangling=true')", collect)
+    .option(
+      "--format <string>",
+      "Format output using a custom template ('table', 'table TEMPLATE', 'json', or a Go template)",
+    )
+    .option("--json", "Print the Engine API's JSON")
+    .action(act(ls));
+
+  inspectSubcommand(parent, "volume");
+
+  add(parent, "rm", ["remove"])
+    ?.aliases(["remove"])
+    .description("Remove one or more volumes")
+    .argument("<volume...>")
+    .option("-f, --force", "Force the removal of one or more volumes (no error when missing)")
+    .action(act(rm));
+
+  add(parent, "prune")
+    ?.description("Remove unused local volumes")
+    .option("-a, --all", "Remove all unused volumes, not just anonymous ones")
+    .option("-f, --force", "Do not prompt for confirmation")
+    .option("--filter <filter>", "Provide filter values (e.g. 'label=<label>')", collect)
+    .action(act(prune));
+}
+
+interface VolumeCreateFlags {
   driver?: string;
   label?: string[];
   opt?: string[];
   name?: string;
 }
 
-export async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<number> {
+async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<number> {
   const [positional] = ctx.args as [string | undefined];
   const f = ctx.flags;
   if (positional !== undefined && f.name !== undefined && positional !== f.name) {
@@ -30,7 +76,10 @@ export async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<nu
     if (eq <= 0) throw new UsageError(`invalid argument "${o}" for "-o, --opt" flag: use key=value`);
     driverOpts[o.slice(0, eq)] = o.slice(eq + 1);
   }
-  const v = await clientFor(ctx.host).json<Volume>("POST", "/volumes/create", {
+  const { parseLabels } = await import("../options.js");
+  const v = await (
+    await apiClient(ctx.host)
+  ).json<Volume>("POST", "/volumes/create", {
     body: {
       Name: positional ?? f.name ?? "",
       Driver: f.driver ?? "local",
@@ -42,16 +91,18 @@ export async function create(ctx: CommandContext<VolumeCreateFlags>): Promise<nu
   return 0;
 }
 
-export interface VolumeLsFlags {
+interface VolumeLsFlags {
   quiet?: boolean;
   filter?: string[];
   format?: string;
   json?: boolean;
 }
 
-export async function ls(ctx: CommandContext<VolumeLsFlags>): Promise<number> {
+async function ls(ctx: CommandContext<VolumeLsFlags>): Promise<number> {
   const f = ctx.flags;
-  const r = await clientFor(ctx.host).json<VolumeListResponse>("GET", "/volumes", {
+  const r = await (
+    await apiClient(ctx.host)
+  ).json<VolumeListResponse>("GET", "/volumes", {
     query: { filters: filtersJson(f.filter) },
   });
   const volumes = [...(r.Volumes ?? [])].sort((a, b) => a.Name.localeCompare(b.Name));
@@ -71,13 +122,9 @@ export async function ls(ctx: CommandContext<VolumeLsFlags>): Promise<number> {
   return 0;
 }
 
-export async function inspect(ctx: CommandContext<InspectFlags>): Promise<number> {
-  return inspectObjects(ctx, "volume");
-}
-
-export async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
+async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   const [names] = ctx.args as [string[]];
-  const client = clientFor(ctx.host);
+  const client = await apiClient(ctx.host);
   return forEachTarget(names, async (name) => {
     await client.call("DELETE", `/volumes/${enc(name)}`, {
       query: { force: ctx.flags.force ? 1 : undefined },
@@ -86,18 +133,21 @@ export async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<numb
   });
 }
 
-export async function prune(
+async function prune(
   ctx: CommandContext<{ force?: boolean; all?: boolean; filter?: string[] }>,
 ): Promise<number> {
   const warning = ctx.flags.all
     ? "WARNING! This will remove all local volumes not used by at least one container."
     : "WARNING! This will remove anonymous local volumes not used by at least one container.";
   if (!ctx.flags.force && !(await confirm(warning))) return 0;
-  const r = await clientFor(ctx.host).json<VolumePruneResponse>("POST", "/volumes/prune", {
+  const r = await (
+    await apiClient(ctx.host)
+  ).json<VolumePruneResponse>("POST", "/volumes/prune", {
     query: { filters: filtersJson(ctx.flags.filter, ctx.flags.all ? { all: ["true"] } : {}) },
   });
   const deleted = r.VolumesDeleted ?? [];
   if (deleted.length > 0) out(`Deleted Volumes:\n${deleted.join("\n")}\n\n`);
+  const { dockerSize } = await import("../../shared/human.js");
   out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
   return 0;
 }

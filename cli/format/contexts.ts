@@ -44,7 +44,7 @@ export const imageHeaders: Record<string, string> = {
 
 export const DEFAULT_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
-export function shortId(id: string): string {
+function shortId(id: string): string {
   return id.replace(/^sha256:/, "").slice(0, 12);
 }
 
@@ -69,7 +69,7 @@ function labelList(labels: Record<string, string> | null | undefined): string {
     .join(",");
 }
 
-export interface RowOptions {
+interface RowOptions {
   trunc: boolean;
   now?: number;
 }
@@ -111,7 +111,7 @@ export function containerContext(c: ContainerSummary, opts: RowOptions): Record<
   };
 }
 
-export interface ImageRow {
+interface ImageRow {
   image: ImageSummary;
   repository: string;
   tag: string;

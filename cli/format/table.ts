@@ -28,11 +28,11 @@ export function tabwrite(text: string, minWidth = 10, padding = 3): string {
 }
 
 /** docker replaces the two-character escapes `\t` and `\n` in --format values. */
-export function unescapeFormat(format: string): string {
+function unescapeFormat(format: string): string {
   return format.replace(/\\t/g, "\t").replace(/\\n/g, "\n");
 }
 
-export interface ListSpec {
+interface ListSpec {
   /** The template used without --format, starting with "table ". */
   defaultFormat: string;
   /** Column titles per field, e.g. {ID: "CONTAINER ID"}. */

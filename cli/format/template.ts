@@ -419,7 +419,7 @@ function typeName(v: Value): string {
 }
 
 /** Go's truth: false, 0, "", nil and empty collections are false. */
-export function truthy(v: Value): boolean {
+function truthy(v: Value): boolean {
   if (v === undefined || v === null || v === false || v === 0 || v === "") return false;
   if (Array.isArray(v)) return v.length > 0;
   if (isObject(v) && !(STRICT in v)) return Object.keys(v).length > 0;
@@ -807,7 +807,7 @@ function describe(op: Operand): string {
   return "(pipeline)";
 }
 
-export interface Template {
+interface Template {
   execute(data: Value): string;
 }
 

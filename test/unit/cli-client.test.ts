@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiClient, buildQuery, parseHost, resolveHost } from "../../cli/client.js";
 import { CliError, DaemonError } from "../../cli/errors.js";
-import { apiTimestamp, filtersJson } from "../../cli/commands/container.js";
+import { filtersJson } from "../../cli/command.js";
+import { apiTimestamp } from "../../cli/options.js";
 import { startFailureCode } from "../../cli/commands/run.js";
 
 describe("host selection", () => {

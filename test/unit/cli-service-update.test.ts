@@ -1,7 +1,7 @@
 // `shoal service update`'s spec changes and the convergence display (which task a slot shows,
 // when a service has converged), without a daemon.
 import { describe, expect, it } from "vitest";
-import { updatedServiceSpec } from "../../cli/commands/service.js";
+import { updatedServiceSpec } from "../../cli/service-spec.js";
 import { progressView, waitForConvergence, type ProgressTask } from "../../cli/service-progress.js";
 import type { ApiClient } from "../../cli/client.js";
 

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { demuxTo, encodeFrame, StdcopyDemuxer, STDERR, STDOUT, SYSTEMERR } from "../../cli/stdcopy.js";
+import { demuxTo } from "../../cli/stdcopy.js";
+import { encodeFrame, StdcopyDemuxer, STDERR, STDOUT, SYSTEMERR } from "../../shared/stdcopy.js";
 
 function sink(): { chunks: Buffer[]; write(b: Buffer): void; text(): string } {
   const chunks: Buffer[] = [];
