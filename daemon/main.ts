@@ -8,6 +8,7 @@ import { messageOf } from "../shared/errors.js";
 import { parseDaemonOptions } from "./options.js";
 import { gatherDaemonInfo } from "./host-info.js";
 import { claimSocketPath } from "./socket.js";
+import { watchEventLoop } from "./event-loop-watch.js";
 import { enginePaths } from "../agent/engine/config.js";
 import { ImageStore } from "../agent/engine/image/store.js";
 import { ContainerEngine } from "../agent/engine/container/engine.js";
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   process.title = "shoald";
   const options = await parseDaemonOptions(process.argv.slice(2));
   const log = createLogger(options.logLevel);
+  watchEventLoop(log);
   for (const dir of [options.dataRoot, options.execRoot, dirname(options.socketPath)]) {
     await mkdir(dir, { recursive: true, mode: 0o711 });
   }

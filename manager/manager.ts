@@ -20,6 +20,7 @@ import type { Logger } from "../shared/logging.js";
 import { readJsonIfExists, writeJsonAtomic } from "../shared/fsutil.js";
 import { unavailable } from "../shared/errors.js";
 import { ClusterStore } from "./store/store.js";
+import { PeerContact } from "./reachability.js";
 import { Orchestrator } from "./orchestrator/loop.js";
 import { Scheduler } from "./scheduler/loop.js";
 import { startAllocator } from "./allocator/loop.js";
@@ -95,6 +96,7 @@ export class Manager {
   private promoting = false;
   private network: { index: number; key: string; state: NetworkState } | undefined;
   private lastStatusSync = 0;
+  private readonly contact = new PeerContact();
   private closed = false;
 
   private constructor(private readonly o: ManagerOptions) {
@@ -120,7 +122,10 @@ export class Manager {
         peers: new Map(
           [...m.members.values()].filter((x) => x.raftId !== o.raftId).map((x) => [x.raftId, x.addr]),
         ),
-        onMessage: (msg) => m.raft?.step(msg),
+        onMessage: (msg) => {
+          m.contact.heard(msg.from);
+          m.raft?.step(msg);
+        },
         onUnreachable: (id) => m.raft?.reportUnreachable(id),
         onSnapshotStatus: (id, ok) => m.raft?.reportSnapshot(id, ok),
         log: o.log.child({ module: "raft-transport" }),
@@ -172,6 +177,7 @@ export class Manager {
     if (cc.type === "remove_node") {
       this.members.delete(cc.nodeId);
       this.transport?.removePeer(cc.nodeId);
+      this.contact.forget(cc.nodeId);
       if (cc.nodeId === this.o.raftId) {
         this.o.log.info("this member was removed from the raft group");
         queueMicrotask(() => this.o.onRemoved?.());
@@ -211,7 +217,8 @@ export class Manager {
       scheduler: new Scheduler(this.store, this.o.log.child({ module: "scheduler" })),
     };
     startAllocator(this.store, () => this.isLeader(), this.o.log.child({ module: "allocator" }));
-    this.lastStatusSync = 0;
+    // The first status sync waits a second: the followers answer the new leader's heartbeats first.
+    this.lastStatusSync = Date.now();
     this.services?.dispatcher.leadershipChanged(true);
   }
 
@@ -250,7 +257,6 @@ export class Manager {
 
   /** The nodes' ManagerStatus (leader, reachable) as the leader sees it, written when it changes. */
   private async syncManagerStatus(): Promise<void> {
-    const s = this.raft.status();
     const byNode = new Map([...this.members.values()].map((m) => [m.nodeId, m]));
     const changes = this.store.view((tx) =>
       tx
@@ -258,7 +264,7 @@ export class Manager {
         .flatMap((n) => {
           const member = byNode.get(n.ID);
           const leader = member?.raftId === this.o.raftId;
-          const reachable = leader || (member ? (s.progress?.[member.raftId]?.recentActive ?? false) : false);
+          const reachable = leader || (member ? this.contact.reachable(member.raftId) : false);
           const next = member
             ? {
                 Leader: leader || undefined,
@@ -273,14 +279,27 @@ export class Manager {
         }),
     );
     if (changes.length === 0) return;
-    await this.store
+    const written = await this.store
       .update((tx) => {
         for (const n of changes) {
           const cur = tx.get("nodes", n.ID);
           if (cur) tx.update("nodes", { ...cur, ManagerStatus: n.ManagerStatus });
         }
       })
-      .catch(() => undefined);
+      .then(
+        () => true,
+        () => false,
+      );
+    if (written)
+      for (const n of changes)
+        this.o.log.info(
+          {
+            node: n.ID,
+            hostname: n.Description.Hostname,
+            reachability: n.ManagerStatus?.Reachability ?? "none",
+          },
+          "manager status changed",
+        );
   }
 
   private stopLoops(): void {

@@ -3,6 +3,8 @@
 // (join.ts), a restart reopens whatever it was from <data-root>/swarm, and `swarm leave` takes it
 // out (leave.ts). What runs meanwhile, and how it starts and stops, is node.ts; promotions and
 // demotions are role-change.ts. Lives in daemon/ because it is where manager and agent code meet.
+import { setTimeout as sleep } from "node:timers/promises";
+import { messageOf } from "../../shared/errors.js";
 import type { ControlApi } from "../../manager/controlapi/control.js";
 import type { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
 import type { ForwardRouter, SwarmHost } from "../../api/deps.js";
@@ -105,8 +107,30 @@ export class Swarm implements SwarmHost, ForwardRouter {
     return c;
   }
 
+  /**
+   * A write forwarded to the leader is answered only once this manager's store has it, so the
+   * client's next read here sees it. A read index can be dropped (no leader known for a moment,
+   * a leader change); it is asked again until the deadline, and a failure is logged, not hidden.
+   */
   async afterWrite(): Promise<void> {
-    await this.node.manager?.readBarrier(5_000);
+    const manager = this.node.manager;
+    if (!manager) return;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await manager.readBarrier(Math.max(500, Math.min(3_000, deadline - Date.now())));
+        return;
+      } catch (e) {
+        if (Date.now() >= deadline) {
+          this.node.log.warn(
+            { err: messageOf(e) },
+            "a forwarded write is not yet in this manager's store; a read right after it may not show it",
+          );
+          return;
+        }
+        await sleep(100);
+      }
+    }
   }
 
   /** A node's Node service, to read a task's logs where it runs. */

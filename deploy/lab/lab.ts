@@ -4,7 +4,7 @@
 // Daemons are entered with `nsenter --net` only, never `ip netns exec`, so they share the
 // machine's mount namespace and a restarted daemon still sees the mounts of its containers.
 import { spawn } from "node:child_process";
-import { mkdir, open, readFile, readdir, rm, rmdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readFile, readdir, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runCommand } from "../../agent/engine/runtime/command.js";
@@ -361,6 +361,13 @@ export class Lab {
 
   /** Take everything down: daemons, containers, mounts, cgroups, namespaces, files. Idempotent. */
   async down(): Promise<void> {
+    // SHOAL_LAB_LOGS=<dir> keeps each daemon's log past teardown, to read a failed run later.
+    const keep = process.env.SHOAL_LAB_LOGS;
+    if (keep) {
+      await mkdir(keep, { recursive: true });
+      for (const h of this.state.hosts)
+        await copyFile(join(h.dir, "shoald.log"), join(keep, `${h.netns}.log`)).catch(() => undefined);
+    }
     for (const h of this.state.hosts) {
       await this.kill(h.name).catch(() => undefined);
       await unmountUnder(h.dir);

@@ -3,15 +3,23 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { api } from "./daemon.js";
 
-/** Poll `fn` until it returns something other than undefined; fail after `ms`, naming `what`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+/**
+ * Poll `fn` until it returns something other than undefined; fail after `ms`, naming `what`
+ * and, when `saw` is given, what the last poll saw (so a CI failure says which half was missing).
+ */
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  ms = 20_000,
+  saw?: () => string,
+): Promise<T> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     const v = await fn();
     if (v !== undefined) return v;
     await sleep(200);
   }
-  throw new Error(`timed out waiting for ${what}`);
+  throw new Error(`timed out waiting for ${what}${saw ? `; last saw ${saw()}` : ""}`);
 }
 
 export interface Task {
