@@ -4,28 +4,13 @@
 
 import { resolve } from "node:path";
 import { parseBytes } from "../shared/units.js";
+import type { MountRequest } from "../shared/engine-api.js";
 import { UsageError } from "./errors.js";
-
-/** HostConfig.Mounts entry (the Engine API's Mount). */
-export interface MountSpec {
-  Type: string;
-  Source?: string;
-  Target: string;
-  ReadOnly?: boolean;
-  Consistency?: string;
-  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean };
-  VolumeOptions?: {
-    NoCopy?: boolean;
-    Labels?: Record<string, string>;
-    DriverConfig?: { Name?: string; Options?: Record<string, string> };
-  };
-  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
-}
 
 interface StorageFields {
   Binds: string[] | null;
   Volumes: Record<string, object> | null;
-  Mounts: MountSpec[] | null;
+  Mounts: MountRequest[] | null;
   Tmpfs: Record<string, string> | null;
 }
 
@@ -104,13 +89,13 @@ function keyValue(text: string, key: string, value: string): [string, string] {
 }
 
 /** `--mount type=volume,source=data,target=/data,readonly` → a HostConfig.Mounts entry. */
-export function parseMountFlag(value: string, cwd: string = process.cwd()): MountSpec {
+export function parseMountFlag(value: string, cwd: string = process.cwd()): MountRequest {
   const bad = (why: string): UsageError =>
     new UsageError(`invalid argument "${value}" for "--mount" flag: ${why}`);
-  const mount: MountSpec = { Type: "volume", Target: "" };
-  const bind = (): NonNullable<MountSpec["BindOptions"]> => (mount.BindOptions ??= {});
-  const vol = (): NonNullable<MountSpec["VolumeOptions"]> => (mount.VolumeOptions ??= {});
-  const tmpfs = (): NonNullable<MountSpec["TmpfsOptions"]> => (mount.TmpfsOptions ??= {});
+  const mount: MountRequest = { Type: "volume", Target: "" };
+  const bind = (): NonNullable<MountRequest["BindOptions"]> => (mount.BindOptions ??= {});
+  const vol = (): NonNullable<MountRequest["VolumeOptions"]> => (mount.VolumeOptions ??= {});
+  const tmpfs = (): NonNullable<MountRequest["TmpfsOptions"]> => (mount.TmpfsOptions ??= {});
   for (const field of csvFields(value, "--mount")) {
     const eq = field.indexOf("=");
     const key = (eq < 0 ? field : field.slice(0, eq)).toLowerCase().trim();

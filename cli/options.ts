@@ -4,7 +4,8 @@
 
 import { parseBytes, parseDurationMs, parseNanoCpus } from "../shared/units.js";
 import { INTERACTIVE_UNSUPPORTED, UsageError } from "./errors.js";
-import { storageFields, type MountSpec } from "./mount-options.js";
+import { storageFields } from "./mount-options.js";
+import type { HostConfig, PortBinding, RestartPolicy, Ulimit } from "../shared/engine-api.js";
 import { RLIMIT_NAMES } from "../shared/rlimits.js";
 
 export function parseInteger(value: string, flag: string): number {
@@ -102,14 +103,8 @@ export function parseLabelFile(text: string, path: string): string[] {
   return parseEnvFile(text, path, () => undefined);
 }
 
-interface UlimitSpec {
-  Name: string;
-  Soft: number;
-  Hard: number;
-}
-
 /** `nofile=1024` or `nofile=1024:2048`, as `ulimit` names them without the RLIMIT_ prefix. */
-export function parseUlimit(value: string): UlimitSpec {
+export function parseUlimit(value: string): Ulimit {
   const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value.trim());
   if (!m)
     throw new UsageError(
@@ -129,11 +124,6 @@ export function parseUlimit(value: string): UlimitSpec {
     );
   }
   return { Name: name, Soft: soft, Hard: hard };
-}
-
-interface RestartPolicy {
-  Name: string;
-  MaximumRetryCount: number;
 }
 
 export function parseRestart(value: string): RestartPolicy {
@@ -237,40 +227,12 @@ export interface CreateBody {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
-  HostConfig: {
-    AutoRemove: boolean;
-    ReadonlyRootfs: boolean;
-    Privileged: boolean;
-    CapAdd: string[] | null;
-    CapDrop: string[] | null;
-    Memory: number;
-    MemorySwap: number;
-    NanoCpus: number;
-    CpuShares: number;
-    PidsLimit: number | null;
-    Init: boolean | null;
-    RestartPolicy: RestartPolicy;
-    Ulimits: UlimitSpec[] | null;
-    Binds?: string[];
-    Mounts?: MountSpec[];
-    Tmpfs?: Record<string, string>;
-    NetworkMode: string;
-    PortBindings: Record<string, PortBindingSpec[]>;
-    PublishAllPorts: boolean;
-    Dns: string[] | null;
-    DnsSearch: string[] | null;
-    DnsOptions: string[] | null;
-    ExtraHosts: string[] | null;
-  };
+  HostConfig: HostConfig;
+
   ExposedPorts?: Record<string, object>;
   /** Anonymous volumes (`-v /path`), as the docker CLI sends them. */
   Volumes?: Record<string, object>;
   NetworkingConfig: { EndpointsConfig: Record<string, EndpointConfigSpec> };
-}
-
-interface PortBindingSpec {
-  HostIp: string;
-  HostPort: string;
 }
 
 interface EndpointConfigSpec {
@@ -291,7 +253,7 @@ function splitRange(text: string, what: string): [number, number] {
  * `-p [ip:][hostPort:]containerPort[/proto]` as the docker CLI reads it: ranges map pairwise,
  * a host range for one container port means "any free port of the range".
  */
-export function parsePublish(value: string): Array<{ key: string; binding: PortBindingSpec }> {
+export function parsePublish(value: string): Array<{ key: string; binding: PortBinding }> {
   let rest = value;
   let proto = "tcp";
   const slash = rest.lastIndexOf("/");
@@ -316,7 +278,7 @@ export function parsePublish(value: string): Array<{ key: string; binding: PortB
   const count = cLast - cFirst + 1;
   if (host && count > 1 && host[1] - host[0] + 1 !== count)
     throw new UsageError(`invalid -p ${value}: the host and container port ranges differ in length`);
-  const out: Array<{ key: string; binding: PortBindingSpec }> = [];
+  const out: Array<{ key: string; binding: PortBinding }> = [];
   for (let i = 0; i < count; i++) {
     let hostPort = "";
     if (host)
@@ -368,7 +330,7 @@ export function buildCreateBody(input: CreateInput): CreateBody {
   if (f.memorySwap !== undefined)
     memorySwap = f.memorySwap.trim() === "-1" ? -1 : bytes(f.memorySwap, "--memory-swap");
 
-  const bindings: Record<string, PortBindingSpec[]> = {};
+  const bindings: Record<string, PortBinding[]> = {};
   const exposed: Record<string, object> = {};
   for (const p of f.publish ?? []) {
     for (const { key, binding } of parsePublish(p)) {
@@ -420,6 +382,8 @@ export function buildCreateBody(input: CreateInput): CreateBody {
       PidsLimit: f.pidsLimit !== undefined ? parseInteger(f.pidsLimit, "--pids-limit") : null,
       Init: f.init ? true : null,
       RestartPolicy: restart,
+      // As the docker CLI sends it: the daemon's default log driver.
+      LogConfig: { Type: "", Config: {} },
       Ulimits: f.ulimit && f.ulimit.length > 0 ? f.ulimit.map(parseUlimit) : null,
       NetworkMode: networks[0] ?? "default",
       PortBindings: bindings,

@@ -15,7 +15,6 @@ import {
   act,
   add,
   collect,
-  confirm,
   apiClient,
   filtersJson,
   forEachTarget,
@@ -24,6 +23,7 @@ import {
 } from "../command.js";
 import { DaemonError, UsageError } from "../errors.js";
 import { inspectSubcommand } from "./inspect.js";
+import { deletedList, prune, type PruneFlags } from "./prune.js";
 import { runCommands } from "./run.js";
 
 const enc = encodeURIComponent;
@@ -108,7 +108,7 @@ export function containerCommands(parent: Command, grouped: boolean): void {
       ?.description("Remove all stopped containers")
       .option("-f, --force", "Do not prompt for confirmation")
       .option("--filter <filter>", "Provide filter values (e.g. 'until=<timestamp>')", collect)
-      .action(act(prune));
+      .action(act(pruneContainers));
   }
 }
 
@@ -260,16 +260,11 @@ async function logs(ctx: CommandContext<LogsFlags>): Promise<number> {
   return 0;
 }
 
-async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
-  if (!ctx.flags.force && !(await confirm("WARNING! This will remove all stopped containers."))) return 0;
-  const r = await (
-    await apiClient(ctx.host)
-  ).json<ContainerPruneResponse>("POST", "/containers/prune", {
-    query: { filters: filtersJson(ctx.flags.filter) },
+function pruneContainers(ctx: CommandContext<PruneFlags>): Promise<number> {
+  return prune<ContainerPruneResponse>(ctx, {
+    warning: "WARNING! This will remove all stopped containers.",
+    path: "/containers/prune",
+    deleted: (r) => deletedList("Containers", true)(r.ContainersDeleted),
+    reclaimed: (r) => r.SpaceReclaimed,
   });
-  const deleted = r.ContainersDeleted ?? [];
-  if (deleted.length > 0) out(`Deleted Containers:\n${deleted.join("\n")}\n\n`);
-  const { dockerSize } = await import("../../shared/human.js");
-  out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
-  return 0;
 }

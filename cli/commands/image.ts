@@ -11,7 +11,6 @@ import {
   act,
   add,
   collect,
-  confirm,
   apiClient,
   filtersJson,
   forEachTarget,
@@ -21,6 +20,7 @@ import {
 import { CliError, UsageError } from "../errors.js";
 import { buildCommand } from "./build.js";
 import { inspectSubcommand } from "./inspect.js";
+import { prune, type PruneFlags } from "./prune.js";
 import { pullPushCommands } from "./registry.js";
 
 const enc = encodeURIComponent;
@@ -90,7 +90,7 @@ export function imageCommands(parent: Command, grouped: boolean): void {
       .option("-a, --all", "Remove all unused images, not just dangling ones")
       .option("-f, --force", "Do not prompt for confirmation")
       .option("--filter <filter>", "Provide filter values (e.g. 'until=<timestamp>')", collect)
-      .action(act(prune));
+      .action(act(pruneImages));
   }
 }
 
@@ -166,30 +166,24 @@ async function tag(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
-async function prune(
-  ctx: CommandContext<{ all?: boolean; force?: boolean; filter?: string[] }>,
-): Promise<number> {
-  const warning = ctx.flags.all
-    ? "WARNING! This will remove all images without at least one container associated to them."
-    : "WARNING! This will remove all dangling images.";
-  if (!ctx.flags.force && !(await confirm(warning))) return 0;
-  const r = await (
-    await apiClient(ctx.host)
-  ).json<ImagePruneResponse>("POST", "/images/prune", {
-    query: { filters: filtersJson(ctx.flags.filter, { dangling: [ctx.flags.all ? "false" : "true"] }) },
+function pruneImages(ctx: CommandContext<PruneFlags & { all?: boolean }>): Promise<number> {
+  return prune<ImagePruneResponse>(ctx, {
+    warning: ctx.flags.all
+      ? "WARNING! This will remove all images without at least one container associated to them."
+      : "WARNING! This will remove all dangling images.",
+    path: "/images/prune",
+    filters: { dangling: [ctx.flags.all ? "false" : "true"] },
+    deleted: (r) => {
+      const items = r.ImagesDeleted ?? [];
+      if (items.length === 0) return "";
+      const lines = items.flatMap((i) => [
+        ...(i.Untagged ? [`untagged: ${i.Untagged}\n`] : []),
+        ...(i.Deleted ? [`deleted: ${i.Deleted}\n`] : []),
+      ]);
+      return `Deleted Images:\n${lines.join("")}\n`;
+    },
+    reclaimed: (r) => r.SpaceReclaimed,
   });
-  const deleted = r.ImagesDeleted ?? [];
-  if (deleted.length > 0) {
-    out("Deleted Images:\n");
-    for (const item of deleted) {
-      if (item.Untagged) out(`untagged: ${item.Untagged}\n`);
-      if (item.Deleted) out(`deleted: ${item.Deleted}\n`);
-    }
-    out("\n");
-  }
-  const { dockerSize } = await import("../../shared/human.js");
-  out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
-  return 0;
 }
 
 async function inputStream(file: string | undefined, what: string): Promise<Readable> {

@@ -5,7 +5,6 @@ import {
   act,
   add,
   collect,
-  confirm,
   apiClient,
   filtersJson,
   forEachTarget,
@@ -14,6 +13,7 @@ import {
 } from "../command.js";
 import { UsageError } from "../errors.js";
 import { inspectSubcommand } from "./inspect.js";
+import { deletedList, prune, type PruneFlags } from "./prune.js";
 
 const enc = encodeURIComponent;
 
@@ -54,7 +54,7 @@ export function networkCommands(parent: Command): void {
     ?.description("Remove all unused networks")
     .option("-f, --force", "Do not prompt for confirmation")
     .option("--filter <filter>", "Provide filter values (e.g. 'label=<key>=<value>')", collect)
-    .action(act(prune));
+    .action(act(pruneNetworks));
 
   add(parent, "connect")
     ?.description("Connect a container to a network")
@@ -189,20 +189,12 @@ async function rm(ctx: CommandContext): Promise<number> {
   });
 }
 
-async function prune(ctx: CommandContext<{ force?: boolean; filter?: string[] }>): Promise<number> {
-  if (
-    !ctx.flags.force &&
-    !(await confirm("WARNING! This will remove all custom networks not used by at least one container."))
-  )
-    return 0;
-  const r = await (
-    await apiClient(ctx.host)
-  ).json<{ NetworksDeleted: string[] | null }>("POST", "/networks/prune", {
-    query: { filters: filtersJson(ctx.flags.filter) },
+function pruneNetworks(ctx: CommandContext<PruneFlags>): Promise<number> {
+  return prune<{ NetworksDeleted: string[] | null }>(ctx, {
+    warning: "WARNING! This will remove all custom networks not used by at least one container.",
+    path: "/networks/prune",
+    deleted: (r) => deletedList("Networks", false)(r.NetworksDeleted),
   });
-  const deleted = r.NetworksDeleted ?? [];
-  if (deleted.length > 0) out(`Deleted Networks:\n${deleted.join("\n")}\n`);
-  return 0;
 }
 
 async function connect(ctx: CommandContext<{ alias?: string[]; ip?: string }>): Promise<number> {

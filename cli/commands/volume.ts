@@ -6,7 +6,6 @@ import {
   act,
   add,
   collect,
-  confirm,
   apiClient,
   filtersJson,
   forEachTarget,
@@ -15,6 +14,7 @@ import {
 } from "../command.js";
 import { UsageError } from "../errors.js";
 import { inspectSubcommand } from "./inspect.js";
+import { deletedList, prune, type PruneFlags } from "./prune.js";
 
 const enc = encodeURIComponent;
 
@@ -54,7 +54,7 @@ export function volumeCommands(parent: Command): void {
     .option("-a, --all", "Remove all unused volumes, not just anonymous ones")
     .option("-f, --force", "Do not prompt for confirmation")
     .option("--filter <filter>", "Provide filter values (e.g. 'label=<label>')", collect)
-    .action(act(prune));
+    .action(act(pruneVolumes));
 }
 
 interface VolumeCreateFlags {
@@ -133,21 +133,14 @@ async function rm(ctx: CommandContext<{ force?: boolean }>): Promise<number> {
   });
 }
 
-async function prune(
-  ctx: CommandContext<{ force?: boolean; all?: boolean; filter?: string[] }>,
-): Promise<number> {
-  const warning = ctx.flags.all
-    ? "WARNING! This will remove all local volumes not used by at least one container."
-    : "WARNING! This will remove anonymous local volumes not used by at least one container.";
-  if (!ctx.flags.force && !(await confirm(warning))) return 0;
-  const r = await (
-    await apiClient(ctx.host)
-  ).json<VolumePruneResponse>("POST", "/volumes/prune", {
-    query: { filters: filtersJson(ctx.flags.filter, ctx.flags.all ? { all: ["true"] } : {}) },
+function pruneVolumes(ctx: CommandContext<PruneFlags & { all?: boolean }>): Promise<number> {
+  return prune<VolumePruneResponse>(ctx, {
+    warning: ctx.flags.all
+      ? "WARNING! This will remove all local volumes not used by at least one container."
+      : "WARNING! This will remove anonymous local volumes not used by at least one container.",
+    path: "/volumes/prune",
+    filters: ctx.flags.all ? { all: ["true"] } : {},
+    deleted: (r) => deletedList("Volumes", true)(r.VolumesDeleted),
+    reclaimed: (r) => r.SpaceReclaimed,
   });
-  const deleted = r.VolumesDeleted ?? [];
-  if (deleted.length > 0) out(`Deleted Volumes:\n${deleted.join("\n")}\n\n`);
-  const { dockerSize } = await import("../../shared/human.js");
-  out(`Total reclaimed space: ${dockerSize(r.SpaceReclaimed ?? 0, 4)}\n`);
-  return 0;
 }

@@ -103,6 +103,7 @@ describe("buildCreateBody", () => {
       NanoCpus: 1.5e9,
       CpuShares: 512,
       PidsLimit: 100,
+      LogConfig: { Type: "", Config: {} },
       Init: true,
       RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
       Ulimits: [

@@ -1,6 +1,7 @@
 // Shared fixtures for the spec-* tests: a minimal container record and SpecInput.
 
-import type { ContainerRecord, HostConfig, ContainerConfig } from "../../agent/engine/container/types.js";
+import type { ContainerRecord, ContainerConfig } from "../../agent/engine/container/types.js";
+import type { HostConfig } from "../../shared/engine-api.js";
 import type { SpecInput } from "../../agent/engine/runtime/spec.js";
 import { capabilityEnvFrom } from "../../agent/engine/runtime/capabilities.js";
 

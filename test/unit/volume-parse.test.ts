@@ -1,7 +1,8 @@
 // -v, --mount and --tmpfs: the daemon's checks (planMounts) and the CLI's mapping onto the API.
 import { describe, expect, it } from "vitest";
 import { parseBind, parseMountRequest, planMounts } from "../../agent/engine/container/mounts.js";
-import type { ContainerConfig, HostConfig } from "../../agent/engine/container/types.js";
+import type { ContainerConfig } from "../../agent/engine/container/types.js";
+import type { HostConfig } from "../../shared/engine-api.js";
 import { parseMountFlag, parseTmpfsFlags, parseVolumeFlags, storageFields } from "../../cli/mount-options.js";
 import { buildCreateBody } from "../../cli/options.js";
 import { UsageError } from "../../cli/errors.js";

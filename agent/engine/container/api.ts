@@ -1,11 +1,5 @@
-import type {
-  ContainerConfig,
-  ContainerRecord,
-  EndpointSettings,
-  HostConfig,
-  LogLine,
-  LogOptions,
-} from "./types.js";
+import type { ContainerConfig, ContainerRecord, EndpointSettings, LogLine, LogOptions } from "./types.js";
+import type { HostConfig } from "../../../shared/engine-api.js";
 
 export interface CreateContainerRequest {
   /** Optional; validated against Docker's rule /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/ (a leading "/" is allowed and dropped). */

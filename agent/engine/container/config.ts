@@ -1,7 +1,8 @@
 import { invalid } from "../../../shared/errors.js";
 import type { ImageRuntimeConfig } from "../image/types.js";
 import type { CreateContainerRequest } from "./api.js";
-import type { ContainerConfig, HostConfig } from "./types.js";
+import type { ContainerConfig } from "./types.js";
+import type { HostConfig } from "../../../shared/engine-api.js";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

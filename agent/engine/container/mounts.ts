@@ -13,7 +13,8 @@ import { validateVolumeName } from "../volume/store.js";
 import type { VolumeUser } from "../volume/types.js";
 import type { EngineContext } from "./context.js";
 import type { ContainerStore } from "./store.js";
-import type { ContainerConfig, ContainerRecord, HostConfig, MountPoint, MountRequest } from "./types.js";
+import type { ContainerConfig, ContainerRecord, MountPoint } from "./types.js";
+import type { HostConfig, MountRequest } from "../../../shared/engine-api.js";
 
 /** One mount of the container, checked and resolved, before anything exists on disk. */
 export interface PlannedMount {

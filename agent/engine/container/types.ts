@@ -1,5 +1,6 @@
 // The container model. Config and HostConfig keep the Engine API's shapes (the subset shoal
 // supports) so that `inspect` serves them unchanged and the docker CLI reads what it wrote.
+import type { HostConfig, MountRequest, PortBinding } from "../../../shared/engine-api.js";
 
 export interface ContainerConfig {
   Hostname: string;
@@ -20,74 +21,6 @@ export interface ContainerConfig {
   StopTimeout?: number;
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object> | null;
-}
-
-export interface Ulimit {
-  Name: string;
-  Soft: number;
-  Hard: number;
-}
-
-export interface HostConfig {
-  AutoRemove: boolean;
-  ReadonlyRootfs: boolean;
-  Privileged: boolean;
-  CapAdd: string[] | null;
-  CapDrop: string[] | null;
-  /** Bytes; 0 = unlimited. */
-  Memory: number;
-  /** Bytes of memory+swap; 0 = twice Memory (Docker's default), -1 = unlimited. */
-  MemorySwap: number;
-  /** CPUs × 1e9; 0 = unlimited. */
-  NanoCpus: number;
-  CpuShares: number;
-  /** 0 or null = unlimited. */
-  PidsLimit: number | null;
-  /** Run tini as pid 1. */
-  Init: boolean | null;
-  Ulimits: Ulimit[] | null;
-  NetworkMode: string;
-  RestartPolicy: { Name: string; MaximumRetryCount: number };
-  LogConfig: { Type: string; Config: Record<string, string> };
-  ShmSize?: number;
-  // ---- storage ----
-  /** `-v` entries: "name:/path[:opts]", "/host:/path[:opts]" or "/path" (anonymous). */
-  Binds?: string[] | null;
-  /** `--mount` entries in the Engine API's shape. */
-  Mounts?: MountRequest[] | null;
-  /** `--tmpfs /path[:opts]` → {"/path": "opts"}. */
-  Tmpfs?: Record<string, string> | null;
-  // ---- networking ----
-  /** "80/tcp" → host bindings; HostPort "" or "0" means an ephemeral port. */
-  PortBindings?: Record<string, PortBinding[] | null> | null;
-  /** -P: publish every exposed port on an ephemeral host port. */
-  PublishAllPorts?: boolean;
-  Dns?: string[] | null;
-  DnsSearch?: string[] | null;
-  DnsOptions?: string[] | null;
-  /** --add-host "name:ip" lines for /etc/hosts. */
-  ExtraHosts?: string[] | null;
-}
-
-export interface PortBinding {
-  HostIp: string;
-  HostPort: string;
-}
-
-/** One `--mount` as the Engine API sends it (HostConfig.Mounts). */
-export interface MountRequest {
-  Type: "bind" | "volume" | "tmpfs";
-  Source?: string;
-  Target: string;
-  ReadOnly?: boolean;
-  Consistency?: string;
-  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean };
-  VolumeOptions?: {
-    NoCopy?: boolean;
-    Labels?: Record<string, string>;
-    DriverConfig?: { Name?: string; Options?: Record<string, string> };
-  };
-  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
 /** One entry of inspect's top-level "Mounts" (Docker's MountPoint), kept on the record. */

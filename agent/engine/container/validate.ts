@@ -1,7 +1,8 @@
 import { invalid } from "../../../shared/errors.js";
 import { parseSignal } from "../runtime/signals.js";
 import { NAME_PATTERN } from "./store.js";
-import type { ContainerConfig, HostConfig } from "./types.js";
+import type { ContainerConfig } from "./types.js";
+import type { HostConfig } from "../../../shared/engine-api.js";
 
 const MIN_MEMORY = 6 * 1024 * 1024;
 

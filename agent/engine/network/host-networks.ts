@@ -14,7 +14,8 @@
 import type { NetworkState } from "../../../shared/network-state.js";
 import { forbidden, invalid, messageOf, notFound } from "../../../shared/errors.js";
 import type { Logger } from "../../../shared/logging.js";
-import type { ContainerRecord, EndpointSettings, NetworkSettings, PortBinding } from "../container/types.js";
+import type { ContainerRecord, EndpointSettings, NetworkSettings } from "../container/types.js";
+import type { PortBinding } from "../../../shared/engine-api.js";
 import { ClusterAttachments, isTaskContainer } from "./attachments.js";
 import { BridgeNetworks } from "./bridges.js";
 import type { ClusterAttacher } from "./cluster-attach.js";

@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { createSocket } from "node:dgram";
 import { readFile } from "node:fs/promises";
 import { conflict, errnoCode, invalid } from "../../../shared/errors.js";
-import type { PortBinding } from "../container/types.js";
+import type { PortBinding } from "../../../shared/engine-api.js";
 
 export type Protocol = "tcp" | "udp";
 

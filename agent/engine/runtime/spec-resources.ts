@@ -2,7 +2,7 @@
 // would refuse later with a less helpful message. Texts follow dockerd's where it has one.
 
 import { readFile } from "node:fs/promises";
-import type { HostConfig, Ulimit } from "../container/types.js";
+import type { HostConfig, Ulimit } from "../../../shared/engine-api.js";
 import { invalid } from "../../../shared/errors.js";
 import type { LinuxResources, LinuxDeviceCgroup, POSIXRlimit } from "./oci-types.js";
 import { RLIMIT_NAMES } from "../../../shared/rlimits.js";

@@ -1,0 +1,79 @@
+// Shapes of the Docker Engine API that both sides speak: the CLI sends them, the engine keeps
+// and serves them unchanged (so `inspect` shows what was asked). Types only.
+
+export interface Ulimit {
+  Name: string;
+  Soft: number;
+  Hard: number;
+}
+
+export interface RestartPolicy {
+  /** "", "no", "always", "unless-stopped" or "on-failure". */
+  Name: string;
+  MaximumRetryCount: number;
+}
+
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** One `--mount` (HostConfig.Mounts entry). */
+export interface MountRequest {
+  /** bind, volume or tmpfs; the engine refuses any other at create. */
+  Type: string;
+  Source?: string;
+  Target: string;
+  ReadOnly?: boolean;
+  Consistency?: string;
+  BindOptions?: { Propagation?: string; NonRecursive?: boolean; CreateMountpoint?: boolean };
+  VolumeOptions?: {
+    NoCopy?: boolean;
+    Labels?: Record<string, string>;
+    DriverConfig?: { Name?: string; Options?: Record<string, string> };
+  };
+  TmpfsOptions?: { SizeBytes?: number; Mode?: number };
+}
+
+/** The part of HostConfig shoal implements; a field it does not is refused, never dropped. */
+export interface HostConfig {
+  AutoRemove: boolean;
+  ReadonlyRootfs: boolean;
+  Privileged: boolean;
+  CapAdd: string[] | null;
+  CapDrop: string[] | null;
+  /** Bytes; 0 = unlimited. */
+  Memory: number;
+  /** Bytes of memory+swap; 0 = twice Memory (Docker's default), -1 = unlimited. */
+  MemorySwap: number;
+  /** CPUs × 1e9; 0 = unlimited. */
+  NanoCpus: number;
+  CpuShares: number;
+  /** 0 or null = unlimited. */
+  PidsLimit: number | null;
+  /** Run tini as pid 1. */
+  Init: boolean | null;
+  Ulimits: Ulimit[] | null;
+  NetworkMode: string;
+  RestartPolicy: RestartPolicy;
+  /** Type "" means the daemon's default driver. */
+  LogConfig: { Type: string; Config: Record<string, string> };
+  ShmSize?: number;
+  // ---- storage ----
+  /** `-v` entries: "name:/path[:opts]", "/host:/path[:opts]" or "/path" (anonymous). */
+  Binds?: string[] | null;
+  /** `--mount` entries. */
+  Mounts?: MountRequest[] | null;
+  /** `--tmpfs /path[:opts]` → {"/path": "opts"}. */
+  Tmpfs?: Record<string, string> | null;
+  // ---- networking ----
+  /** "80/tcp" → host bindings; HostPort "" or "0" means an ephemeral port. */
+  PortBindings?: Record<string, PortBinding[] | null> | null;
+  /** -P: publish every exposed port on an ephemeral host port. */
+  PublishAllPorts?: boolean;
+  Dns?: string[] | null;
+  DnsSearch?: string[] | null;
+  DnsOptions?: string[] | null;
+  /** --add-host "name:ip" lines for /etc/hosts. */
+  ExtraHosts?: string[] | null;
+}
