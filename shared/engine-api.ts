@@ -77,3 +77,10 @@ export interface HostConfig {
   /** --add-host "name:ip" lines for /etc/hosts. */
   ExtraHosts?: string[] | null;
 }
+
+/** A network's address plan as `network create` asks for it (`--subnet`, `--gateway`, `--ip-range`). */
+export interface IpamRequest {
+  Driver?: string;
+  Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null;
+  Options?: Record<string, string> | null;
+}

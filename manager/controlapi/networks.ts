@@ -3,6 +3,7 @@
 // once (subnet, gateway, VXLAN id), shown in Docker's shape with Scope "swarm". The engine's
 // routes call this as their ClusterNetworks delegate (api/deps.ts; the manager imports
 // nothing of api/, so the shape is matched, not imported).
+import type { IpamRequest } from "../../shared/engine-api.js";
 import { conflict, invalid, isShoalError, notFound } from "../../shared/errors.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
 import { findByRef, type ClusterStore } from "../store/store.js";
@@ -33,11 +34,7 @@ export interface NetworkCreateBody {
   ConfigFrom?: { Network?: string } | null;
   Labels?: Record<string, string> | null;
   Options?: Record<string, string> | null;
-  IPAM?: {
-    Driver?: string;
-    Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null;
-    Options?: Record<string, string> | null;
-  } | null;
+  IPAM?: IpamRequest | null;
 }
 
 /** A network as `docker network inspect` shows it (a type, so it fits the engine's indexed view). */

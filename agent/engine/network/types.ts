@@ -1,5 +1,6 @@
 // Networks in the Engine API's shape (what `docker network inspect` shows), plus what shoal
 // keeps to run them: the Linux bridge and the address pool.
+import type { IpamRequest } from "../../../shared/engine-api.js";
 import type { EndpointSettings } from "../container/types.js";
 import type { AddressPoolState } from "./address-pool.js";
 
@@ -42,11 +43,7 @@ export interface CreateNetworkRequest {
   CheckDuplicate?: boolean;
   Labels?: Record<string, string> | null;
   Options?: Record<string, string> | null;
-  IPAM?: {
-    Driver?: string;
-    Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> | null;
-    Options?: Record<string, string> | null;
-  } | null;
+  IPAM?: IpamRequest | null;
 }
 
 /** The predefined networks every daemon has, as in Docker. */
