@@ -5,6 +5,9 @@ import { join } from "node:path";
 import { cleanupUnder, makeNetns, median, repo, run, startShoald, stopProcess, unixRequest } from "./lib.mjs";
 
 const runs = Number(process.argv[2] ?? 25);
+// SHOAL_COMPARE_CLI=<path to another build's dist/cli/main.js>: that CLI is timed too, against the
+// same daemon and alternating with this one, so a CLI change is measured without daemon noise.
+const compareCli = process.env.SHOAL_COMPARE_CLI;
 const root = await mkdtemp("/tmp/shoal-bench-");
 const sock = join(root, "shoal.sock");
 const cgroupParent = `shoal-bench-${root.slice(-6).toLowerCase()}`;
@@ -71,15 +74,8 @@ try {
   await writeFile(join(bundle, "config.json"), JSON.stringify(spec));
   const runcRoot = join(root, "runc-root");
 
-  const shoalArgs = [
-    join(repo, "dist/cli/main.js"),
-    "-H",
-    `unix://${sock}`,
-    "run",
-    "--rm",
-    "busybox",
-    "true",
-  ];
+  const cliArgs = (cli) => [cli, "-H", `unix://${sock}`, "run", "--rm", "busybox", "true"];
+  const shoalArgs = cliArgs(join(repo, "dist/cli/main.js"));
   const apiRun = async () => {
     const t0 = process.hrtime.bigint();
     const c = JSON.parse(
@@ -153,18 +149,21 @@ try {
   // Warm up both paths (page cache, first-use costs), then alternate so drift hits both alike.
   await timeProcess("runc", ["--root", runcRoot, "run", "-b", bundle, "warm"]);
   await timeProcess(process.execPath, shoalArgs);
+  if (compareCli) await timeProcess(process.execPath, cliArgs(compareCli));
   await apiRun();
   for (const variant of Object.keys(variants)) await apiRunOn(variant);
   const runcMs = [],
     shoalMs = [],
     apiMs = [],
-    nodeMs = [];
+    nodeMs = [],
+    compareMs = [];
   const netMs = { none: [], bridge: [], port: [] };
   // The part until start answered (create + wiring + start), without the exit and the removal.
   const netStartMs = { none: [], bridge: [], port: [] };
   for (let i = 0; i < runs; i++) {
     runcMs.push(await timeProcess("runc", ["--root", runcRoot, "run", "-b", bundle, `ref${i}`]));
     shoalMs.push(await timeProcess(process.execPath, shoalArgs));
+    if (compareCli) compareMs.push(await timeProcess(process.execPath, cliArgs(compareCli)));
     apiMs.push(await apiRun());
     nodeMs.push(await timeProcess(process.execPath, ["-e", "0"]));
     // The three network variants back to back, in a rotating order so none always goes first.
@@ -191,10 +190,20 @@ try {
     port_added_ms: +(median(netMs.port) - median(netMs.bridge)).toFixed(1),
     network_added_until_started_ms: +(median(netStartMs.bridge) - median(netStartMs.none)).toFixed(1),
     port_added_until_started_ms: +(median(netStartMs.port) - median(netStartMs.bridge)).toFixed(1),
+    ...(compareCli
+      ? {
+          compare_cli: compareCli,
+          compare_cli_median_ms: +median(compareMs).toFixed(1),
+          cli_vs_compare_ratio: +(median(shoalMs) / median(compareMs)).toFixed(3),
+        }
+      : {}),
   };
   const timesRunc = (ms) => +(ms / fig.runc_median_ms).toFixed(2);
   const rows = [
     ["shoal run --rm busybox true (CLI process)", fig.median_ms, fig.ratio],
+    ...(compareCli
+      ? [[`same with ${compareCli}`, fig.compare_cli_median_ms, timesRunc(fig.compare_cli_median_ms)]]
+      : []),
     ["same through the Engine API (no CLI start)", fig.api_median_ms, fig.api_ratio],
     ["bare runc run (reference)", fig.runc_median_ms, 1],
     [
