@@ -4,11 +4,10 @@
 // LAN can. Containers are the other attackers: the test enters a container's network namespace
 // as root to do what a process with the default CAP_NET_RAW could do by hand-crafting packets.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { access } from "node:fs/promises";
-import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { inNetns, startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { inNetns, inNetnsAt, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
 import { shoal } from "../helpers/cli.js";
 import { linkRemoteHost, type RemoteHost } from "../helpers/netns.js";
@@ -32,26 +31,10 @@ async function ipOf(container: string): Promise<string> {
   return ok(["inspect", "-f", `{{(index .NetworkSettings.Networks "exposed").IPAddress}}`, container]);
 }
 
-const run = promisify(execFile);
-
 /** Run a host program inside a container's network namespace (the host's files, the container's network). */
-async function inContainer(
-  container: string,
-  cmd: string,
-  args: string[],
-): Promise<{ stdout: string; stderr: string; code: number }> {
+async function inContainer(container: string, cmd: string, args: string[]) {
   const pid = await ok(["inspect", "-f", "{{.State.Pid}}", container]);
-  try {
-    const r = await run("nsenter", [`--net=/proc/${pid}/ns/net`, cmd, ...args], { timeout: 20_000 });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const err = e as { stdout?: string; stderr?: string; code?: number };
-    return {
-      stdout: err.stdout ?? "",
-      stderr: err.stderr ?? "",
-      code: typeof err.code === "number" ? err.code : 1,
-    };
-  }
+  return inNetnsAt(`/proc/${pid}/ns/net`, cmd, args);
 }
 
 /** `sh -c` text that asks for /index.html with busybox nc (the host's busybox wget has no timeout). */

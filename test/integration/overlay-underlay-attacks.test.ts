@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { deleteNetns, inNetns, makeNetns, repoRoot } from "../helpers/daemon.js";
+import { deleteNetns, inNetns, makeNetns, repoRoot, runFixtureIn } from "../helpers/daemon.js";
 import type { NetworkState } from "../../shared/network-state.js";
 import { macForAddress } from "../../agent/engine/network/host-links.js";
 import { overlayBridgeName, overlayVxlanName } from "../../agent/engine/network/overlay/names.js";
@@ -71,19 +71,7 @@ interface ApplyOutput {
 }
 
 function apply(host: string, self: typeof A, s: NetworkState): Promise<ApplyOutput> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("nsenter", [`--net=/run/netns/${host}`, process.execPath, fixture], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    child.once("close", (code) =>
-      code === 0 ? resolve(JSON.parse(out) as ApplyOutput) : reject(new Error(`apply in ${host}: ${err}`)),
-    );
-    child.stdin.end(JSON.stringify({ state: s, self, firewall: true }));
-  });
+  return runFixtureIn<ApplyOutput>(host, fixture, { state: s, self, firewall: true });
 }
 
 async function ip(netns: string, cmd: string): Promise<void> {
@@ -117,34 +105,8 @@ let received = "";
 beforeAll(async () => {
   for (const ns of [hostA, hostB, attacker, victim]) await makeNetns(ns);
   // The underlay: A and B on one link; the attacker on another link to A, routed to A's address.
-  await run("ip", [
-    "-n",
-    hostA,
-    "link",
-    "add",
-    "eth0",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "netns",
-    hostB,
-  ]);
-  await run("ip", [
-    "-n",
-    hostA,
-    "link",
-    "add",
-    "eth1",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "netns",
-    attacker,
-  ]);
+  await ip(hostA, `link add eth0 type veth peer name eth0 netns ${hostB}`);
+  await ip(hostA, `link add eth1 type veth peer name eth0 netns ${attacker}`);
   await ip(hostA, `addr add ${A.hostAddr}/24 dev eth0`);
   await ip(hostB, `addr add ${B.hostAddr}/24 dev eth0`);
   await ip(hostA, "addr add 192.168.80.1/24 dev eth1");
@@ -160,26 +122,11 @@ beforeAll(async () => {
   await apply(hostA, A, state(1));
   await apply(hostB, B, state(1));
   // The victim container on A, listening on UDP 9999.
-  await run("ip", [
-    "-n",
+  const mac = macForAddress(VICTIM_IP);
+  await ip(
     hostA,
-    "link",
-    "add",
-    `shvua${tag}`,
-    "mtu",
-    "1450",
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "mtu",
-    "1450",
-    "address",
-    macForAddress(VICTIM_IP),
-    "netns",
-    victim,
-  ]);
+    `link add shvua${tag} mtu 1450 type veth peer name eth0 mtu 1450 address ${mac} netns ${victim}`,
+  );
   await ip(hostA, `link set shvua${tag} master ${overlayBridgeName(NET)}`);
   await ip(hostA, `link set shvua${tag} up`);
   await ip(victim, `addr add ${VICTIM_IP}/24 dev eth0`);
