@@ -214,3 +214,17 @@ describe("a container", () => {
     }
   });
 });
+
+describe("after a daemon restart", () => {
+  it("ports published on 127.0.0.1 answer the host's loopback again, and the rules are back", async () => {
+    await d.restart();
+    let got = { stdout: "", stderr: "", code: 1 };
+    for (let i = 0; i < 20 && !got.stdout.includes("shown-page"); i++) {
+      if (i > 0) await sleep(250);
+      got = await inNetns(d.netns, "sh", httpGet("127.0.0.1", 18381));
+    }
+    expect(got.stdout).toContain("shown-page");
+    const hidden = await ipOf("hidden");
+    expect((await remote.exec("sh", httpGet(hidden))).stdout).not.toContain("hidden-page");
+  });
+});
