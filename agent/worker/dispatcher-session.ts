@@ -28,7 +28,7 @@ import {
   type TlsIdentity,
 } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
-import type { NetworkState } from "../../shared/network-state.js";
+import { checkNetworkState, type NetworkState } from "../../shared/network-state.js";
 
 export interface DispatcherSessionOptions {
   nodeId: string;
@@ -435,7 +435,10 @@ export class DispatcherSession implements AssignmentChannel {
   private onNetworkMessage(raw: Uint8Array): void {
     let state: NetworkState;
     try {
-      state = JSON.parse(Buffer.from(raw).toString()) as NetworkState;
+      const checked = checkNetworkState(JSON.parse(Buffer.from(raw).toString()));
+      state = checked.state;
+      for (const reason of checked.refused)
+        this.o.log.warn({ version: state.version, reason }, "left out of the network state: not valid");
     } catch (e) {
       this.o.log.warn({ err: messageOf(e) }, "ignoring a network state the agent cannot read");
       return;

@@ -206,14 +206,24 @@ export async function deleteNetns(name: string): Promise<void> {
 }
 
 /** Run a command in a daemon's (or any test) network namespace, without changing mount namespace. */
-export async function inNetns(
+export function inNetns(
   netns: string,
   cmd: string,
   args: string[],
   timeoutMs = 20_000,
 ): Promise<{ stdout: string; stderr: string; code: number }> {
+  return inNetnsAt(`/run/netns/${netns}`, cmd, args, timeoutMs);
+}
+
+/** The same for a namespace by path (a container's: /proc/<pid>/ns/net). */
+export async function inNetnsAt(
+  path: string,
+  cmd: string,
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const r = await run("nsenter", [`--net=/run/netns/${netns}`, cmd, ...args], { timeout: timeoutMs });
+    const r = await run("nsenter", [`--net=${path}`, cmd, ...args], { timeout: timeoutMs });
     return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; code?: number };
@@ -223,6 +233,29 @@ export async function inNetns(
       code: typeof err.code === "number" ? err.code : 1,
     };
   }
+}
+
+/**
+ * Run a node fixture (test/fixtures/*.mjs) in a network namespace with one JSON object on its
+ * stdin; resolves with the JSON it printed.
+ */
+export function runFixtureIn<T>(netns: string, fixture: string, input: object): Promise<T> {
+  return new Promise((resolveP, reject) => {
+    const child = spawn("nsenter", [`--net=/run/netns/${netns}`, process.execPath, fixture], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr?.on("data", (c: Buffer) => (err += c.toString()));
+    child.once("error", reject);
+    child.once("close", (code) =>
+      code === 0
+        ? resolveP(JSON.parse(out) as T)
+        : reject(new Error(`${fixture} in ${netns} exited ${code}: ${err}`)),
+    );
+    child.stdin?.end(JSON.stringify(input));
+  });
 }
 
 /** Remove what a daemon (or a test that crashed) left: runc containers, conmon, mounts, cgroups. */

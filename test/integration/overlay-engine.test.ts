@@ -4,12 +4,12 @@
 // address the managers assigned, DNS listens on the overlay bridge, a restart re-applies the
 // saved state, and an empty state takes every device, record and table away.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { deleteNetns, inNetns, makeNetns, repoRoot } from "../helpers/daemon.js";
+import { deleteNetns, inNetns, makeNetns, repoRoot, runFixtureIn } from "../helpers/daemon.js";
 import type { NetworkState } from "../../shared/network-state.js";
 
 const run = promisify(execFile);
@@ -62,23 +62,7 @@ interface Out {
 }
 
 function manager(input: object): Promise<Out> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      "nsenter",
-      [`--net=/run/netns/${ns}`, process.execPath, join(repoRoot, "test/fixtures/overlay-host-networks.mjs")],
-      {
-        stdio: ["pipe", "pipe", "pipe"],
-      },
-    );
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    child.once("close", (code) =>
-      code === 0 ? resolve(JSON.parse(out) as Out) : reject(new Error(`exit ${code}: ${err}`)),
-    );
-    child.stdin.end(JSON.stringify({ dir, ...input }));
-  });
+  return runFixtureIn<Out>(ns, join(repoRoot, "test/fixtures/overlay-host-networks.mjs"), { dir, ...input });
 }
 
 beforeAll(async () => {

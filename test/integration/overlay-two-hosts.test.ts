@@ -12,7 +12,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
-import { deleteNetns, inNetns, makeNetns, repoRoot } from "../helpers/daemon.js";
+import { deleteNetns, inNetns, makeNetns, repoRoot, runFixtureIn } from "../helpers/daemon.js";
 import type { NetworkState, TaskEndpoint } from "../../shared/network-state.js";
 import { macForAddress } from "../../agent/engine/network/host-links.js";
 import { overlayBridgeName } from "../../agent/engine/network/overlay/names.js";
@@ -116,21 +116,7 @@ function apply(
   state: NetworkState,
   lb: Array<{ netns: string; networks: string[] }> = [],
 ): Promise<ApplyOutput> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("nsenter", [`--net=/run/netns/${host}`, process.execPath, fixture], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => {
-      if (code !== 0) return reject(new Error(`overlay-apply in ${host} exited ${code}: ${err}`));
-      resolve(JSON.parse(out) as ApplyOutput);
-    });
-    child.stdin.end(JSON.stringify({ state, self, firewall: true, lb }));
-  });
+  return runFixtureIn<ApplyOutput>(host, fixture, { state, self, firewall: true, lb });
 }
 
 async function sh(netns: string, cmd: string): Promise<void> {

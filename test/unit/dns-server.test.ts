@@ -476,6 +476,19 @@ describe("DNS server: robustness and listening", () => {
     expect(server.portOf("127.0.0.8")).toBeUndefined();
   });
 
+  it("answers only its own network's subnet: a query from anywhere else gets nothing, and is counted", async () => {
+    // Listening again on the address narrows who may ask: 127.0.0.0/30 holds web and db, not cache.
+    await server.listen(SERVER, port, "127.0.0.0/30");
+    expect(addresses((await askUdp(WEB, port, query("db"))).p)).toEqual([DB]);
+    expect(addresses((await askTcp(DB, port, query("web"))).p)).toEqual([WEB]);
+    await expect(askUdpRaw(CACHE, port, query("db"), 500)).rejects.toThrow(/no UDP answer/);
+    const outsider = await tcpTo(CACHE, port);
+    const got = readFrames(outsider, 1);
+    outsider.write(frame(query("db")));
+    expect(await got).toEqual({ frames: [], closed: true });
+    expect(server.refusedQueries).toBe(2);
+  });
+
   it("closes every socket, so the ports are free again", async () => {
     const open = await tcpTo(WEB, port);
     const closed = new Promise<void>((resolve) => open.on("close", () => resolve()));

@@ -3,7 +3,7 @@
 // LB and routing-mesh nftables text (checked by nft itself, in --check mode).
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import type { NetworkState } from "../../shared/network-state.js";
+import { checkNetworkState, type NetworkState } from "../../shared/network-state.js";
 import {
   desiredHost,
   diffHost,
@@ -14,6 +14,7 @@ import {
 } from "../../agent/engine/network/overlay/plan.js";
 import {
   meshPlan,
+  overlayPeers,
   renderLbTable,
   renderMeshTable,
   vipBalances,
@@ -460,16 +461,87 @@ describe("engine firewall with overlay bridges", () => {
     const text = renderFirewall(
       {
         networks: [
-          { bridge: "shoal0", subnet: "172.17.0.0/16", internal: false },
-          { bridge: "shovaaaaaaaaaa", subnet: "10.0.1.0/24", internal: false },
-          { bridge: "shovbbbbbbbbbb", subnet: "10.0.2.0/24", internal: false },
+          { bridge: "shoal0", subnet: "172.17.0.0/16", gateway: "172.17.0.1", internal: false },
+          { bridge: "shovaaaaaaaaaa", subnet: "10.0.1.0/24", gateway: "10.0.1.2", internal: false },
+          { bridge: "shovbbbbbbbbbb", subnet: "10.0.2.0/24", gateway: "10.0.2.2", internal: false },
         ],
         ports: [],
       },
       "shoal_unit",
     );
     expect(text).toContain('ip saddr 10.0.1.0/24 oifname != "shovaaaaaaaaaa" masquerade');
-    expect(text).toContain('iifname "shovaaaaaaaaaa" oifname { "shoal0", "shovbbbbbbbbbb" } drop');
+    expect(text).toContain('oifname "shovaaaaaaaaaa" iifname != "shovaaaaaaaaaa" drop');
+    expect(text).toContain('oifname "shovbbbbbbbbbb" iifname != "shovbbbbbbbbbb" drop');
     expect(nftCheck(text)).toBe("");
+  });
+});
+
+describe("a node's address never becomes a command", () => {
+  const injected = "192.168.1.2\nfdb add 00:11:22:33:44:55 dev shoxaaaaaaaaaa dst 6.6.6.6";
+  const hostile = (): NetworkState => {
+    const s = state();
+    s.nodes = s.nodes.map((n) => (n.nodeId === "nodeB" ? { ...n, hostAddr: injected } : n));
+    s.tasks = s.tasks.map((t) => (t.nodeId === "nodeB" ? { ...t, hostAddr: injected } : t));
+    return s;
+  };
+
+  it("an endpoint whose underlay address is not an address is left out of every batch, naming its node", () => {
+    const desired = desiredHost(hostile(), A);
+    expect(desired.fdb).toEqual([]);
+    expect(desired.neigh).toEqual([]);
+    expect(desired.refused.length).toBeGreaterThan(0);
+    expect(
+      desired.refused.every((r) => r.nodeId === "nodeB" && r.reason.includes("not an IPv4 address")),
+    ).toBe(true);
+    const changes = diffHost(desired, { links: [], fdb: [], neigh: [] });
+    const text = [...changes.ip, ...changes.bridge].join("\n");
+    expect(text).not.toContain("6.6.6.6");
+    expect(text).not.toContain("00:11:22:33:44:55");
+    // The rest of the state still applies: this node's own devices are made.
+    expect(changes.createdBridges).toContain(overlayBridgeName(NET1));
+  });
+
+  it("this node's own bad address stops the apply before anything is written", () => {
+    expect(() =>
+      desiredHost(state(), { nodeId: "nodeA", hostAddr: "1.2.3.4 nolearning\nlink del eth0" }),
+    ).toThrow(/this node's underlay address/);
+  });
+
+  it("the agent's decode of a received state leaves out what is not valid and says why", () => {
+    const s = hostile() as unknown as Record<string, unknown>;
+    (s.services as Array<Record<string, unknown>>).push({
+      id: "evil",
+      name: "evil",
+      mode: "vip",
+      vips: [{ networkId: NET1, address: "10.0.1.7; flush ruleset" }],
+      ports: [],
+    });
+    (s.networks as Array<Record<string, unknown>>).push({
+      id: "bad net",
+      name: "x",
+      vni: 5000,
+      subnet: "10.9.0.0/24",
+      ingress: false,
+      attachable: false,
+    });
+    const { state: checked, refused } = checkNetworkState(s);
+    expect(checked.nodes.some((n) => n.nodeId === "nodeB")).toBe(false);
+    expect(checked.tasks.some((t) => t.nodeId === "nodeB")).toBe(false);
+    expect(checked.services.map((x) => x.id)).not.toContain("evil");
+    expect(checked.networks.map((n) => n.id)).toEqual([NET1, NET2, INGRESS]);
+    expect(refused).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^node nodeB: underlay address ".*" is not an IPv4 address$/),
+        expect.stringMatching(/^service evil: virtual IP .* is not an IPv4 address$/),
+        expect.stringMatching(/^network "bad net": not a valid network id$/),
+      ]),
+    );
+    // A good state passes whole.
+    expect(checkNetworkState(state())).toEqual({ state: state(), refused: [] });
+    expect(() => checkNetworkState("nope")).toThrow(/not a network state/);
+  });
+
+  it("the VXLAN peers are the state's other nodes", () => {
+    expect(overlayPeers(state(), A)).toEqual([B.hostAddr]);
   });
 });

@@ -1,12 +1,14 @@
 // The daemon's DNS server: UDP and TCP on each bridge gateway address, where every container's
 // resolv.conf points. It lives in the daemon's event loop, so everything here is asynchronous
 // and every handler catches its own errors: a bad packet or a dead upstream must cost one
-// answer, never the daemon.
+// answer, never the daemon. Each address answers only its own network's subnet: a neighbour
+// that can route to a gateway address gets nothing (no open resolver, no names of ours).
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIPv4, isIPv6, type Server, type Socket } from "node:net";
 import type { DecodedPacket } from "dns-packet";
 import { conflict, errnoCode, internal, messageOf } from "../../../shared/errors.js";
 import type { Logger } from "../../../shared/logging.js";
+import { contains, parseIp, parseSubnet, type Subnet } from "../network/cidr.js";
 import { decide, relayOverUdp, servfail } from "./answer.js";
 import type { DnsRecords } from "./records.js";
 import type { DnsProtocol, UpstreamResolver } from "./upstream.js";
@@ -30,6 +32,8 @@ interface Listener {
   tcp: Server;
   connections: Set<Socket>;
   closed: boolean;
+  /** Who may ask; undefined: anyone (a listener on loopback for tests). */
+  clients: Subnet | undefined;
 }
 
 /** "::ffff:172.18.0.2" is the same client as "172.18.0.2". */
@@ -91,6 +95,8 @@ export class DnsServer {
   /** Binds in progress, so two listen() calls for one address share one bind. */
   private readonly binding = new Map<string, Promise<void>>();
   private forwards = 0;
+  /** Queries and TCP connections dropped because they came from outside the listener's network. */
+  refusedQueries = 0;
 
   constructor(opts: DnsServerOptions) {
     this.records = opts.records;
@@ -102,23 +108,27 @@ export class DnsServer {
   }
 
   /**
-   * Serve DNS on `address`, UDP and TCP on the same port. Listening again on an address already
-   * served is a no-op; asking for another port there is a conflict. Port 0 picks a free port
-   * (for tests): see portOf().
+   * Serve DNS on `address`, UDP and TCP on the same port, to clients inside `clients` (a CIDR;
+   * absent: anyone). Listening again on an address already served changes only who may ask;
+   * asking for another port there is a conflict. Port 0 picks a free port (for tests): see portOf().
    */
-  async listen(address: string, port = 53): Promise<void> {
+  async listen(address: string, port = 53, clients?: string): Promise<void> {
+    const allowed = clients === undefined ? undefined : parseSubnet(clients, "DNS client subnet");
     // A loop, not an if: after a failed bind, another waiter may have started binding again.
     for (let pending = this.binding.get(address); pending; pending = this.binding.get(address)) {
       await pending.catch(() => undefined);
     }
     const current = this.listeners.get(address);
     if (current) {
-      if (port === current.requestedPort || port === current.port) return;
+      if (port === current.requestedPort || port === current.port) {
+        current.clients = allowed;
+        return;
+      }
       throw conflict(
         `DNS is already served on ${address}:${current.port}, cannot serve it on port ${port} too`,
       );
     }
-    const bind = this.bind(address, port).then((l) => void this.listeners.set(address, l));
+    const bind = this.bind(address, port, allowed).then((l) => void this.listeners.set(address, l));
     this.binding.set(address, bind);
     try {
       await bind;
@@ -153,7 +163,25 @@ export class DnsServer {
     return this.listeners.get(address)?.port;
   }
 
-  private async bind(address: string, port: number): Promise<Listener> {
+  /** Whether `client` may ask at `l`; a refusal is counted and logged, and gets no answer. */
+  private admits(l: Listener, client: string, protocol: DnsProtocol): boolean {
+    if (!l.clients) return true;
+    let ip: number | undefined;
+    try {
+      ip = parseIp(client);
+    } catch {
+      ip = undefined;
+    }
+    if (ip !== undefined && contains(l.clients, ip)) return true;
+    this.refusedQueries++;
+    this.log.debug(
+      { client, protocol, refused: this.refusedQueries },
+      "dns: dropped a query from outside the network",
+    );
+    return false;
+  }
+
+  private async bind(address: string, port: number, clients: Subnet | undefined): Promise<Listener> {
     // Port 0 gives UDP and TCP different ports; take UDP's and ask TCP for the same one,
     // trying again in the rare case TCP already has it in use.
     for (let attempt = 0; ; attempt++) {
@@ -179,6 +207,7 @@ export class DnsServer {
         tcp,
         connections: new Set(),
         closed: false,
+        clients,
       };
       this.serveUdp(l);
       this.serveTcp(l);
@@ -190,7 +219,9 @@ export class DnsServer {
   private serveUdp(l: Listener): void {
     l.udp.on("error", (e) => this.log.warn({ err: messageOf(e) }, "dns: UDP socket error"));
     l.udp.on("message", (msg, rinfo) => {
-      this.respond(msg, clientAddress(rinfo.address), "udp")
+      const client = clientAddress(rinfo.address);
+      if (!this.admits(l, client, "udp")) return;
+      this.respond(msg, client, "udp")
         .then((reply) => {
           if (!reply || l.closed) return;
           l.udp.send(reply, rinfo.port, rinfo.address, (e) => {
@@ -217,6 +248,7 @@ export class DnsServer {
   private serveConnection(l: Listener, socket: Socket): void {
     if (l.closed) return void socket.destroy();
     const client = clientAddress(socket.remoteAddress ?? "");
+    if (!this.admits(l, client, "tcp")) return void socket.destroy();
     l.connections.add(socket);
     socket.on("close", () => l.connections.delete(socket));
     socket.on("error", (e) => this.log.debug({ client, err: messageOf(e) }, "dns: TCP client error"));

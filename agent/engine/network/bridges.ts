@@ -14,6 +14,7 @@ import {
   BRIDGE_PREFIX,
   PREDEFINED,
   VETH_PREFIX,
+  VXLAN_ID_OPTION,
   type ContainersOf,
   type CreateNetworkRequest,
   type NetworkRecord,
@@ -54,6 +55,8 @@ export class BridgeNetworks {
   private readonly dns: ContainerDns;
   private readonly firewall: FirewallApplier;
   private firewallWritten = false;
+  /** The cluster's nodes' underlay addresses: the only senders of VXLAN for our overlay networks. */
+  private overlayPeers: string[] = [];
   /** Serialises allocation so two starts cannot take the same address or port. */
   private allocating: Promise<unknown> = Promise.resolve();
 
@@ -97,7 +100,7 @@ export class BridgeNetworks {
     if (!pool || !bridge) return;
     await ensureBridge(bridge, `${pool.state.gateway}/${parseSubnet(pool.state.subnet).prefix}`);
     try {
-      await this.dns.listen(pool.state.gateway);
+      await this.dns.listen(pool.state.gateway, pool.state.subnet);
     } catch (e) {
       // Containers then fall back to no name resolution; the network itself still works.
       this.opts.log.warn(
@@ -108,12 +111,25 @@ export class BridgeNetworks {
   }
 
   private firewallState(): FirewallState {
-    const networks = this.table.bridges().map((n) => ({
+    const bridges = this.table.bridges();
+    const networks = bridges.map((n) => ({
       bridge: n.record.BridgeName as string,
       subnet: n.record.IPAM.Config[0].Subnet,
+      gateway: n.pool?.state.gateway ?? "",
       internal: n.record.Internal,
     }));
-    return { networks, ports: this.deps.portsInForce() };
+    const vnis = bridges
+      .filter((n) => n.record.Driver === "overlay")
+      .map((n) => Number(n.record.Options?.[VXLAN_ID_OPTION]));
+    return { networks, ports: this.deps.portsInForce(), overlay: { vnis, peers: this.overlayPeers } };
+  }
+
+  /** The cluster's nodes changed: the VXLAN peer set follows (one small transaction). */
+  setOverlayPeers(peers: string[]): Promise<void> {
+    const sorted = [...new Set(peers)].sort();
+    if (sorted.join(" ") === this.overlayPeers.join(" ")) return Promise.resolve();
+    this.overlayPeers = sorted;
+    return this.applySets();
   }
 
   /** Whether the nftables table has been written since the daemon started. */
@@ -128,11 +144,11 @@ export class BridgeNetworks {
     return this.firewall.update(() => this.firewallState());
   }
 
-  /** Published ports changed: one small transaction on the port maps. */
-  applyPorts(): Promise<void> {
+  /** Published ports (or VXLAN peers) changed: one small transaction on the maps and the set. */
+  applySets(): Promise<void> {
     if (!this.firewallWritten && this.table.bridges().length === 0) return Promise.resolve();
     this.firewallWritten = true;
-    return this.firewall.updatePorts(() => this.firewallState());
+    return this.firewall.updateSets(() => this.firewallState());
   }
 
   async create(req: CreateNetworkRequest): Promise<{ Id: string; Warning: string }> {

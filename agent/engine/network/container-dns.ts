@@ -38,9 +38,9 @@ export class ContainerDns {
     });
   }
 
-  /** Serve DNS on a network's gateway address. */
-  listen(address: string): Promise<void> {
-    return this.server.listen(address, this.opts.dnsPort);
+  /** Serve DNS on a network's gateway address, to the containers of that network's subnet alone. */
+  listen(address: string, subnet: string): Promise<void> {
+    return this.server.listen(address, this.opts.dnsPort, subnet);
   }
 
   unlisten(address: string): Promise<void> {

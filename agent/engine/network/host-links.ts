@@ -44,8 +44,7 @@ function isMissingLink(e: unknown): boolean {
 
 /**
  * A bridge with the gateway address, up. Idempotent: an existing bridge keeps its links and
- * gets its address replaced. Locally routed 127/8 is allowed on it so that published ports
- * answer on localhost (nftables rewrites 127.0.0.1 → container, the reply comes back here).
+ * gets its address replaced, and its sysctls set again (see hardenBridge).
  */
 export async function ensureBridge(name: string, gatewayCidr: string): Promise<void> {
   const links = await listLinks();
@@ -58,7 +57,29 @@ export async function ensureBridge(name: string, gatewayCidr: string): Promise<v
     `addr replace ${gatewayCidr} dev ${name}`,
     `link set ${name} up`,
   ]);
-  await writeFile(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, "1\n");
+  await hardenBridge(name);
+}
+
+async function writeSysctl(path: string, value: string): Promise<boolean> {
+  try {
+    await writeFile(path, `${value}\n`);
+    return true;
+  } catch (e) {
+    // IPv6 turned off (ipv6.disable=1: no /proc/sys/net/ipv6) leaves nothing to protect.
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw e;
+  }
+}
+
+/**
+ * What a container must not be able to do to the host through its bridge: send it packets for
+ * 127.0.0.0/8 that it routes to its own loopback services (route_localnet off, as the kernel
+ * has it; a bridge made by an older shoal had it on; CVE-2020-8558), or change the host's IPv6
+ * routes with a router advertisement (accept_ra off; CVE-2020-13401).
+ */
+export async function hardenBridge(name: string): Promise<void> {
+  await writeSysctl(`/proc/sys/net/ipv4/conf/${name}/route_localnet`, "0");
+  await writeSysctl(`/proc/sys/net/ipv6/conf/${name}/accept_ra`, "0");
 }
 
 /** Remove a link; a link that is already gone is fine. */

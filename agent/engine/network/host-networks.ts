@@ -7,6 +7,7 @@
 // Each concern is its own part, composed here:
 //   bridges.ts           the network table, bridge networks (create, rm, prune), the firewall
 //   published-ports.ts   the host ports of running containers
+//   loopback-proxy.ts    those ports as the host's own 127.0.0.1 reaches them
 //   container-dns.ts     containers' DNS names and /etc files
 //   endpoints.ts         which networks a container joins, its addresses and veths
 //   attachments.ts       plain containers on attachable overlay networks (the leader's addresses)
@@ -20,6 +21,8 @@ import { ClusterAttachments, isTaskContainer } from "./attachments.js";
 import { BridgeNetworks } from "./bridges.js";
 import type { ClusterAttacher } from "./cluster-attach.js";
 import { ContainerDns } from "./container-dns.js";
+import { isLoopback } from "./firewall.js";
+import { LoopbackProxy, type LoopbackRoute } from "./loopback-proxy.js";
 import { containerModeTarget, ContainerEndpoints, emptyEndpoint, primaryNetworkName } from "./endpoints.js";
 import { deleteLink, wireVeths } from "./host-links.js";
 import { NetworkTable, type Network } from "./networks.js";
@@ -62,6 +65,7 @@ export class HostNetworks {
   private readonly overlay: OverlayState;
   private readonly attachments: ClusterAttachments;
   private readonly endpoints: ContainerEndpoints;
+  private readonly loopback: LoopbackProxy;
 
   private constructor(
     private readonly opts: HostNetworksOptions,
@@ -71,13 +75,17 @@ export class HostNetworks {
     private readonly ports: PublishedPorts,
     private readonly users: Users,
   ) {
+    this.loopback = new LoopbackProxy(opts.log.child({ module: "loopback-proxy" }));
     this.overlay = new OverlayState({
       dir: opts.dir,
       firewallTable: opts.firewallTable,
       log: opts.log,
       bridges,
       dns,
-      afterApply: (state, self) => this.attachments.detachUnused(state, self),
+      afterApply: (state, self) => {
+        this.attachments.detachUnused(state, self);
+        void this.syncLoopback().catch(() => undefined);
+      },
     });
     this.attachments = new ClusterAttachments(table, this.overlay, (id) => users.of(id), opts.log);
     this.endpoints = new ContainerEndpoints(table, this.overlay, this.attachments);
@@ -219,7 +227,10 @@ export class HostNetworks {
         await this.ports.allocate(rec, settings);
       });
       this.dns.register(rec);
-      if (this.ports.holds(rec.Id)) await this.bridges.applyPorts();
+      if (this.ports.holds(rec.Id)) {
+        await this.syncLoopback(rec.Id);
+        await this.bridges.applySets();
+      }
       await this.dns.writeEtcFiles(rec, etc);
     } catch (e) {
       await this.release(rec);
@@ -250,6 +261,7 @@ export class HostNetworks {
     this.attachments.settled(rec.Id);
     this.overlay.leave(rec.Id);
     const hadPorts = this.ports.drop(rec.Id);
+    if (hadPorts) await this.syncLoopback().catch(() => undefined);
     if (!rec.NetworkSettings) return;
     if (this.endpoints.release(rec)) await this.bridges.persist();
     // Not awaited: taking elements out of an nftables map waits for the kernel's RCU grace
@@ -257,7 +269,7 @@ export class HostNetworks {
     // so a later start that takes the same port is applied after this one.
     if (hadPorts)
       void this.bridges
-        .applyPorts()
+        .applySets()
         .catch((e: unknown) =>
           this.opts.log.error(
             { id: rec.Id, err: messageOf(e) },
@@ -343,7 +355,10 @@ export class HostNetworks {
     if (this.endpoints.releaseAddress(rec.Id, ep, n)) await this.bridges.persist();
     delete settings.Networks[name];
     delete settings.HostInterfaces?.[name];
-    if (this.ports.dropAddress(rec.Id, ep.IPAddress)) await this.bridges.applyPorts();
+    if (this.ports.dropAddress(rec.Id, ep.IPAddress)) {
+      await this.syncLoopback().catch(() => undefined);
+      await this.bridges.applySets();
+    }
     if (running) {
       this.dns.register(rec);
       await this.dns.writeEtcFiles(rec, running.etc);
@@ -372,7 +387,54 @@ export class HostNetworks {
       new Set(running.flatMap((r) => Object.values(r.NetworkSettings?.HostInterfaces ?? {}))),
     );
     await this.bridges.applyFirewall();
+    await this.syncLoopback().catch(() => undefined);
     await this.overlay.reapplySaved();
+  }
+
+  // ---- the loopback proxy ----------------------------------------------------------------------
+
+  /**
+   * The relays of published ports for the host's own loopback: every TCP and UDP port published
+   * on all addresses (on 127.0.0.1) or on a 127/8 address, and the routing mesh's ports, which go
+   * through this node's ingress address so the mesh balances them as it does any connection.
+   * A relay that cannot be opened for `owner`'s ports is thrown (its start fails); others are logged.
+   */
+  private async syncLoopback(owner?: string): Promise<void> {
+    const routes: Array<LoopbackRoute & { owner?: string }> = [];
+    const mesh = this.overlay.mesh;
+    for (const p of mesh?.ports ?? [])
+      routes.push({
+        protocol: p.protocol,
+        listenIp: "127.0.0.1",
+        port: p.publishedPort,
+        targetIp: mesh?.address ?? "",
+        targetPort: p.publishedPort,
+      });
+    for (const [id, list] of this.ports.byContainer())
+      for (const p of list) {
+        const wildcard = p.hostIp === "" || p.hostIp === "0.0.0.0";
+        if (!wildcard && !isLoopback(p.hostIp)) continue;
+        routes.push({
+          owner: id,
+          protocol: p.protocol,
+          listenIp: wildcard ? "127.0.0.1" : p.hostIp,
+          port: p.hostPort,
+          targetIp: p.containerIp,
+          targetPort: p.containerPort,
+        });
+      }
+    const failures = await this.loopback.sync(routes);
+    let mine: Error | undefined;
+    for (const f of failures) {
+      const route = f.route as LoopbackRoute & { owner?: string };
+      if (owner !== undefined && route.owner === owner) mine ??= f.error;
+      else
+        this.opts.log.warn(
+          { port: route.port, protocol: route.protocol, err: messageOf(f.error) },
+          "a published port is not reachable from this host's loopback",
+        );
+    }
+    if (mine) throw mine;
   }
 
   // ---- the cluster's overlay networks ----------------------------------------------------------
@@ -390,7 +452,8 @@ export class HostNetworks {
     return this.overlay.version;
   }
 
-  close(): Promise<void> {
-    return this.dns.close();
+  async close(): Promise<void> {
+    await this.loopback.close();
+    await this.dns.close();
   }
 }

@@ -4,7 +4,7 @@
 // container on an overlay network), and saved so a restarted daemon re-applies it at once.
 import { join } from "node:path";
 import { readJsonIfExists, writeJsonAtomic } from "../../../shared/fsutil.js";
-import type { NetworkState, OverlayNetwork } from "../../../shared/network-state.js";
+import { checkNetworkState, type NetworkState, type OverlayNetwork } from "../../../shared/network-state.js";
 import { messageOf } from "../../../shared/errors.js";
 import type { Logger } from "../../../shared/logging.js";
 import type { ContainerRecord } from "../container/types.js";
@@ -19,7 +19,7 @@ import {
   OverlayDriver,
   type OverlaySelf,
 } from "./overlay/driver.js";
-import { vipBalances } from "./overlay/rules.js";
+import { overlayPeers, vipBalances, type MeshPlan } from "./overlay/rules.js";
 
 /** A running container on overlay networks: where its namespace is, for its LB table. */
 interface OverlayMember {
@@ -62,6 +62,8 @@ export class OverlayState {
   private lbQueue: Promise<unknown> = Promise.resolve();
   /** Called after every applied network state (starts waiting for their attachment). */
   private readonly listeners = new Set<() => void>();
+  /** The routing mesh in force after the last apply (the loopback proxy relays its ports). */
+  private meshInForce: MeshPlan | undefined;
 
   constructor(private readonly opts: OverlayStateOptions) {
     this.driver = new OverlayDriver({ firewallTable: opts.firewallTable });
@@ -70,6 +72,11 @@ export class OverlayState {
   /** The version of the last NetworkState applied in full (0: none yet). */
   get version(): number {
     return this.appliedVersion;
+  }
+
+  /** The routing mesh in force: its ports and this node's ingress address. */
+  get mesh(): MeshPlan | undefined {
+    return this.meshInForce;
   }
 
   /** The newest state applied in full. */
@@ -127,7 +134,17 @@ export class OverlayState {
    * while one runs collapse into one apply of the newest state, and every caller's promise
    * settles when its state (or a newer one) is in force. `version` then says which.
    */
-  apply(state: NetworkState, self: OverlaySelf): Promise<void> {
+  apply(received: NetworkState, self: OverlaySelf): Promise<void> {
+    let state: NetworkState;
+    try {
+      // Whatever came from a manager or from disk: nothing that is not an address reaches a command.
+      const checked = checkNetworkState(received);
+      state = checked.state;
+      for (const reason of checked.refused)
+        this.opts.log.warn({ version: state.version, reason }, "left out of the network state: not valid");
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
     return new Promise((resolve, reject) => {
       const done = (e?: unknown): void => (e === undefined ? resolve() : reject(e as Error));
       if (this.pending) {
@@ -176,11 +193,15 @@ export class OverlayState {
       .filter((n) => !wanted.has(n.record.Id) && inUse(n.record.Id))
       .map((n) => n.record.Id);
     const result = await this.driver.apply(state, self, { keep });
+    for (const r of result.refused)
+      log.warn({ node: r.nodeId, reason: r.reason }, "refused an overlay entry: nothing of it was written");
+    this.meshInForce = result.mesh;
     await forgetFlowsFrom(result.meshDropped).catch((e: unknown) =>
       log.warn({ err: messageOf(e) }, "cannot forget the routing mesh's flows to stopped tasks"),
     );
     let tableChanged = false;
     const listen: string[] = [];
+    const subnets = new Map<string, string>();
     const unlisten: string[] = [];
     await bridges.serial(async () => {
       for (const d of result.networks) {
@@ -201,6 +222,7 @@ export class OverlayState {
           log.info({ network: d.network.name, id: d.network.id, bridge: d.bridge }, "overlay network up");
         }
         listen.push(d.address);
+        subnets.set(d.address, d.network.subnet);
       }
       for (const n of table.overlays()) {
         if (wanted.has(n.record.Id) || keep.includes(n.record.Id)) continue;
@@ -214,12 +236,13 @@ export class OverlayState {
     for (const a of unlisten) if (!listen.includes(a)) await dns.unlisten(a).catch(() => undefined);
     for (const a of listen) {
       await dns
-        .listen(a)
+        .listen(a, subnets.get(a) ?? "")
         .catch((e: unknown) =>
           log.warn({ address: a, err: messageOf(e) }, "cannot serve DNS on an overlay network"),
         );
     }
     if (tableChanged || !bridges.firewallInForce) await bridges.applyFirewall();
+    await bridges.setOverlayPeers(overlayPeers(state, self));
     dns.setCluster(state);
     this.applied = { state, self };
     await this.syncLbTables();

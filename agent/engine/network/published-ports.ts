@@ -148,6 +148,11 @@ export class PublishedPorts {
     if (ports.length > 0) this.held.set(rec.Id, ports);
   }
 
+  /** The ports in force, by the container that holds them. */
+  byContainer(): Array<[string, FirewallPort[]]> {
+    return [...this.held].map(([id, list]) => [id, list.map((p) => ({ ...p }))]);
+  }
+
   /** Every port in force, as the firewall's port maps take them. */
   inForce(): FirewallPort[] {
     const ports: FirewallPort[] = [];

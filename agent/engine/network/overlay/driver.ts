@@ -4,10 +4,9 @@
 // tables. Usable on its own (the two-host integration test runs it as a library in plain
 // network namespaces); the engine's OverlayState (network/overlay-state.ts) wraps it with the network
 // table, DNS and the load-balancing tables of its containers.
-import { writeFile } from "node:fs/promises";
 import type { NetworkState } from "../../../../shared/network-state.js";
 import { CommandError, runCommand } from "../../runtime/command.js";
-import { ipBatch } from "../host-links.js";
+import { hardenBridge, ipBatch } from "../host-links.js";
 import { meshTableName, overlayBridgeName, overlayVxlanName } from "./names.js";
 import {
   desiredHost,
@@ -19,8 +18,9 @@ import {
   type DesiredNetwork,
   type HostChanges,
   type OverlaySelf,
+  type Refusal,
 } from "./plan.js";
-import { meshPlan, renderLbTable, renderMeshTable, vipBalances } from "./rules.js";
+import { type MeshPlan, meshPlan, renderLbTable, renderMeshTable, vipBalances } from "./rules.js";
 
 export type { OverlaySelf } from "./plan.js";
 
@@ -105,6 +105,10 @@ export interface OverlayApplyResult {
   meshChanged: boolean;
   /** Backends the routing mesh no longer sends to (their flows are to be forgotten). */
   meshDropped: string[];
+  /** The routing mesh in force (its ports, and this node's ingress address), if any. */
+  mesh: MeshPlan | undefined;
+  /** Entries of the state left out because a value in them is not an address (for the log). */
+  refused: Refusal[];
 }
 
 export interface OverlayDriverOptions {
@@ -121,6 +125,8 @@ export class OverlayDriver {
   /** The mesh ports in force, with their backends (whose flows go when they leave). */
   private meshPorts: Array<{ backends: string[] }> = [];
   private running: Promise<unknown> = Promise.resolve();
+  /** Bridges whose sysctls this process has set (a bridge made by an older shoal had route_localnet on). */
+  private readonly hardened = new Set<string>();
 
   constructor(opts: OverlayDriverOptions = {}) {
     this.meshTable = meshTableName(opts.firewallTable ?? "shoal");
@@ -147,9 +153,11 @@ export class OverlayDriver {
     const changes = diffHost(desired, await readHost(), keep);
     await ipBatch(changes.ip);
     await bridgeBatch(changes.bridge);
-    for (const br of changes.createdBridges) {
-      // Routing-mesh connections from the host's own 127.0.0.1 leave into the ingress bridge.
-      await writeFile(`/proc/sys/net/ipv4/conf/${br}/route_localnet`, "1\n");
+    for (const br of changes.createdBridges) this.hardened.delete(br);
+    for (const d of desired.networks) {
+      if (this.hardened.has(d.bridge)) continue;
+      await hardenBridge(d.bridge);
+      this.hardened.add(d.bridge);
     }
     const plan = meshPlan(state, self);
     const mesh = renderMeshTable(plan, this.meshTable);
@@ -162,6 +170,13 @@ export class OverlayDriver {
       this.meshPorts = plan?.ports ?? [];
     }
     this.appliedVersion = state.version;
-    return { networks: desired.networks, changes, meshChanged, meshDropped };
+    return {
+      networks: desired.networks,
+      changes,
+      meshChanged,
+      meshDropped,
+      mesh: plan,
+      refused: desired.refused,
+    };
   }
 }

@@ -7,6 +7,7 @@
 // hosts can write it in their tables) and a VXLAN port (no learning, ARP answered from the
 // neighbour table: `proxy`). For every endpoint on another host, a forwarding entry (MAC → that
 // host's underlay address) and a permanent neighbour entry (IP → MAC) on the VXLAN device.
+import { isIPv4 } from "node:net";
 import type { NetworkState, OverlayNetwork } from "../../../../shared/network-state.js";
 import { parseSubnet } from "../cidr.js";
 import { macForAddress } from "../host-links.js";
@@ -48,11 +49,18 @@ export interface NeighEntry {
   mac: string;
 }
 
+/** An entry of the state left out because a value in it could not go into a command line. */
+export interface Refusal {
+  nodeId: string;
+  reason: string;
+}
+
 export interface DesiredHost {
   hostAddr: string;
   networks: DesiredNetwork[];
   fdb: FdbEntry[];
   neigh: NeighEntry[];
+  refused: Refusal[];
 }
 
 export interface CurrentLink {
@@ -87,14 +95,50 @@ export interface HostChanges {
   removedLinks: string[];
 }
 
-/** What this host must have for `state`. */
+/** Text from the state, checked before it goes into `ip`/`bridge` batch lines. */
+function isSubnetText(v: string): boolean {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(v);
+  return m !== null && isIPv4(m[1]) && Number(m[2]) <= 32;
+}
+
+function networkProblem(n: OverlayNetwork): string | undefined {
+  if (!isSubnetText(n.subnet)) return `subnet ${JSON.stringify(n.subnet)} is not an IPv4 CIDR`;
+  if (!Number.isInteger(n.vni) || n.vni < 1 || n.vni >= 2 ** 24)
+    return `VXLAN id ${JSON.stringify(n.vni)} is out of range`;
+  return undefined;
+}
+
+/**
+ * What this host must have for `state`. Every address that goes into a batch line is checked
+ * here (node:net's isIPv4): an endpoint whose underlay or overlay address is anything else (a
+ * newline followed by a command, say) is left out and named in `refused`, so no part of it is
+ * ever run. This node's own address is configuration: a bad one throws.
+ */
 export function desiredHost(state: NetworkState, self: OverlaySelf): DesiredHost {
+  if (!isIPv4(self.hostAddr))
+    throw new Error(
+      `this node's underlay address ${JSON.stringify(self.hostAddr)} is not an IPv4 address: fix its advertise address`,
+    );
   const networks: DesiredNetwork[] = [];
   const fdb = new Map<string, FdbEntry>();
   const neigh = new Map<string, NeighEntry>();
+  const refused: Refusal[] = [];
+  const refuse = (nodeId: string, reason: string): false => (refused.push({ nodeId, reason }), false);
   for (const network of [...state.networks].sort((a, b) => a.id.localeCompare(b.id))) {
     const mine = state.nodes.find((e) => e.networkId === network.id && e.nodeId === self.nodeId);
     if (!mine) continue;
+    const problem = networkProblem(network);
+    if (problem) {
+      refuse(self.nodeId, `network ${network.id}: ${problem}`);
+      continue;
+    }
+    if (!isIPv4(mine.address)) {
+      refuse(
+        self.nodeId,
+        `network ${network.id}: this node's address ${JSON.stringify(mine.address)} is not an IPv4 address`,
+      );
+      continue;
+    }
     const d: DesiredNetwork = {
       network,
       prefix: parseSubnet(network.subnet).prefix,
@@ -110,12 +154,24 @@ export function desiredHost(state: NetworkState, self: OverlaySelf): DesiredHost
     const local = new Set<string>([mine.address]);
     for (const t of state.tasks)
       if (t.networkId === network.id && isLocal(t.nodeId, t.hostAddr)) local.add(t.address);
+    const usable = (e: { nodeId: string; hostAddr: string; address: string }): boolean => {
+      // Not known yet: nothing to point at.
+      if (e.hostAddr === "") return false;
+      if (!isIPv4(e.hostAddr))
+        return refuse(e.nodeId, `underlay address ${JSON.stringify(e.hostAddr)} is not an IPv4 address`);
+      if (!isIPv4(e.address))
+        return refuse(
+          e.nodeId,
+          `address ${JSON.stringify(e.address)} on network ${network.id} is not an IPv4 address`,
+        );
+      return true;
+    };
     const remote: Array<{ address: string; hostAddr: string }> = [];
     for (const n of state.nodes)
-      if (n.networkId === network.id && !isLocal(n.nodeId, n.hostAddr)) remote.push(n);
+      if (n.networkId === network.id && !isLocal(n.nodeId, n.hostAddr) && usable(n)) remote.push(n);
     // Running tasks last, so that when two tasks claim one address the running one wins.
     const tasks = state.tasks
-      .filter((t) => t.networkId === network.id && !isLocal(t.nodeId, t.hostAddr))
+      .filter((t) => t.networkId === network.id && !isLocal(t.nodeId, t.hostAddr) && usable(t))
       .sort((a, b) => Number(a.running) - Number(b.running));
     remote.push(...tasks);
     for (const r of remote) {
@@ -125,7 +181,15 @@ export function desiredHost(state: NetworkState, self: OverlaySelf): DesiredHost
       neigh.set(`${d.vxlan} ${r.address}`, { dev: d.vxlan, ip: r.address, mac });
     }
   }
-  return { hostAddr: self.hostAddr, networks, fdb: [...fdb.values()], neigh: [...neigh.values()] };
+  return { hostAddr: self.hostAddr, networks, fdb: [...fdb.values()], neigh: [...neigh.values()], refused };
+}
+
+/** Whatever a batch line is made of must be one word of safe characters: never a second command. */
+function word(v: string | number): string {
+  const text = String(v);
+  if (!/^[A-Za-z0-9_.:/-]+$/.test(text))
+    throw new Error(`refusing to write ${JSON.stringify(text)} into a batch line`);
+  return text;
 }
 
 function vxlanMatches(l: CurrentLink, d: DesiredNetwork, hostAddr: string): boolean {
@@ -170,7 +234,7 @@ export function diffHost(
 
   const recreated = new Set<string>();
   for (const d of desired.networks) {
-    const cidr = `${d.address}/${d.prefix}`;
+    const cidr = `${word(d.address)}/${d.prefix}`;
     let br = links.get(d.bridge);
     if (br && br.kind !== "bridge") {
       ip.push(`link del ${d.bridge}`);
@@ -199,7 +263,7 @@ export function diffHost(
     }
     if (!vx) {
       ip.push(
-        `link add ${d.vxlan} mtu ${OVERLAY_MTU} type vxlan id ${d.network.vni} dstport ${VXLAN_PORT} local ${desired.hostAddr} nolearning proxy`,
+        `link add ${d.vxlan} mtu ${OVERLAY_MTU} type vxlan id ${word(d.network.vni)} dstport ${VXLAN_PORT} local ${word(desired.hostAddr)} nolearning proxy`,
       );
       ip.push(`link set ${d.vxlan} master ${d.bridge}`);
       ip.push(`link set ${d.vxlan} up`);
@@ -220,11 +284,11 @@ export function diffHost(
     const key = `${f.dev} ${f.mac}`;
     fdbWanted.add(key);
     if (fdbNow.get(key)?.dst === f.dst) continue;
-    bridge.push(`fdb replace ${f.mac} dev ${f.dev} dst ${f.dst} self permanent`);
+    bridge.push(`fdb replace ${word(f.mac)} dev ${word(f.dev)} dst ${word(f.dst)} self permanent`);
   }
   for (const [key, f] of fdbNow) {
     if (fdbWanted.has(key) || keep.has(f.dev)) continue;
-    bridge.push(`fdb del ${f.mac} dev ${f.dev} dst ${f.dst} self`);
+    bridge.push(`fdb del ${word(f.mac)} dev ${word(f.dev)} dst ${word(f.dst)} self`);
   }
 
   const neighNow = new Map<string, NeighEntry>();
@@ -234,11 +298,11 @@ export function diffHost(
     const key = `${n.dev} ${n.ip}`;
     neighWanted.add(key);
     if (neighNow.get(key)?.mac.toLowerCase() === n.mac) continue;
-    neighLines.push(`neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud permanent`);
+    neighLines.push(`neigh replace ${word(n.ip)} lladdr ${word(n.mac)} dev ${word(n.dev)} nud permanent`);
   }
   for (const [key, n] of neighNow) {
     if (neighWanted.has(key) || keep.has(n.dev)) continue;
-    neighLines.push(`neigh del ${n.ip} dev ${n.dev}`);
+    neighLines.push(`neigh del ${word(n.ip)} dev ${word(n.dev)}`);
   }
   return { ip: [...ip, ...neighLines], bridge, createdBridges, removedLinks };
 }

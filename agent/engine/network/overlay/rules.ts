@@ -11,6 +11,7 @@
 // DNAT'ed to a running task's address on the ingress network, and such connections leaving into
 // the ingress bridge take this node's own ingress address as source, so the reply of a task on
 // another host comes back here over VXLAN.
+import { isIPv4 } from "node:net";
 import type { NetworkState } from "../../../../shared/network-state.js";
 import { localDnatHooks } from "../firewall.js";
 import { LB_TABLE, overlayBridgeName } from "./names.js";
@@ -28,7 +29,8 @@ function sortIps(ips: Iterable<string>): string[] {
 function runningBackends(state: NetworkState, serviceId: string, networkId: string): string[] {
   return sortIps(
     state.tasks
-      .filter((t) => t.serviceId === serviceId && t.networkId === networkId && t.running)
+      // Only addresses go into nft text (checkNetworkState already left out anything else).
+      .filter((t) => t.serviceId === serviceId && t.networkId === networkId && t.running && isIPv4(t.address))
       .map((t) => t.address),
   );
 }
@@ -52,7 +54,7 @@ export function vipBalances(state: NetworkState, networkIds: Iterable<string>): 
   for (const s of [...state.services].sort((a, b) => a.id.localeCompare(b.id))) {
     if (s.mode !== "vip") continue;
     for (const v of s.vips) {
-      if (!nets.has(v.networkId) || out.has(v.address)) continue;
+      if (!nets.has(v.networkId) || out.has(v.address) || !isIPv4(v.address)) continue;
       out.set(v.address, { vip: v.address, backends: runningBackends(state, s.id, v.networkId) });
     }
   }
@@ -110,13 +112,13 @@ export function meshPlan(state: NetworkState, self: OverlaySelf): MeshPlan | und
   );
   if (!ingress) return undefined;
   const mine = state.nodes.find((e) => e.networkId === ingress.id && e.nodeId === self.nodeId);
-  if (!mine) return undefined;
+  if (!mine || !isIPv4(mine.address)) return undefined;
   const ports = new Map<string, MeshPort>();
   for (const s of [...state.services].sort((a, b) => a.id.localeCompare(b.id))) {
     for (const p of s.ports) {
       const key = `${p.protocol}/${p.publishedPort}`;
       // Two services on one port is the allocator's conflict to refuse; the first one keeps it.
-      if (ports.has(key)) continue;
+      if (ports.has(key) || !Number.isInteger(p.publishedPort) || !Number.isInteger(p.targetPort)) continue;
       ports.set(key, { ...p, backends: runningBackends(state, s.id, ingress.id) });
     }
   }
@@ -166,4 +168,15 @@ export function renderMeshTable(plan: MeshPlan | undefined, table: string): stri
   }
   lines.push(`}`);
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The underlay addresses VXLAN may come from: every node the state names (each node's own
+ * endpoints and the hosts of task endpoints), this one excepted.
+ */
+export function overlayPeers(state: NetworkState, self: OverlaySelf): string[] {
+  const peers = new Set<string>();
+  for (const e of [...state.nodes, ...state.tasks]) if (e.hostAddr !== "") peers.add(e.hostAddr);
+  peers.delete(self.hostAddr);
+  return [...peers].sort();
 }
