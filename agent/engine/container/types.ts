@@ -1,6 +1,6 @@
 // The container model. Config and HostConfig keep the Engine API's shapes (the subset shoal
 // supports) so that `inspect` serves them unchanged and the docker CLI reads what it wrote.
-import type { HostConfig, MountRequest, PortBinding } from "../../../shared/engine-api.js";
+import type { HostConfig, PortBinding } from "../../../shared/engine-api.js";
 
 export interface ContainerConfig {
   Hostname: string;
