@@ -426,15 +426,24 @@ export class DispatcherServer {
     nodeId: string,
     req: SessionRequest,
   ): string | undefined {
+    const reported = req.description?.addr;
+    let addr: string | undefined;
     try {
-      return nodeAddress(nodeId, call.getPeer(), req.description?.addr);
+      addr = nodeAddress(nodeId, call.getPeer(), reported);
     } catch (e) {
       this.o.log.warn(
-        { node: nodeId, peer: call.getPeer(), reported: req.description?.addr, err: messageOf(e) },
+        { node: nodeId, peer: call.getPeer(), reported, err: messageOf(e) },
         "dispatcher: refused a session: the node reported an address that is not an IPv4 address",
       );
       throw e;
     }
+    // The connection's address wins; the other nodes' VXLAN entries will point there.
+    if (reported && addr && addr !== reported)
+      this.o.log.warn(
+        { node: nodeId, reported, recorded: addr },
+        "dispatcher: a node connects from another address than it advertises; recording the connection's (set its --advertise-addr to it)",
+      );
+    return addr;
   }
 
   /** Send the session a SessionMessage if what it would say changed since the last one. */
