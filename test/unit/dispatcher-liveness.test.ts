@@ -7,6 +7,7 @@ import { NodeLiveness } from "../../manager/dispatcher/liveness.js";
 import { ClusterStore } from "../../manager/store/store.js";
 import type { NodeObject } from "../../manager/store/types.js";
 import { silentLogger } from "../../shared/logging.js";
+import { nodeObject } from "../helpers/cluster-objects.js";
 
 const PERIOD = 1000;
 const TIMEOUT = 3 * PERIOD;
@@ -43,21 +44,12 @@ async function settle(): Promise<void> {
 
 async function addNodes(store: ClusterStore, ids: string[]): Promise<void> {
   await store.update((tx) => {
-    for (const id of ids)
-      tx.create("nodes", {
-        ID: id,
-        Spec: { Role: "worker", Availability: "active" },
-        Description: {
-          Hostname: id,
-          Platform: { Architecture: "x86_64", OS: "linux" },
-          Resources: { NanoCPUs: 1e9, MemoryBytes: 2 ** 30 },
-        },
-        Status: { State: "unknown", Addr: "10.0.0.1" },
-      });
+    for (const id of ids) tx.create("nodes", nodeObject(id, "unknown"));
   });
 }
 
-function setup() {
+/** Liveness over a held store, with `ids` as nodes that opened a session. */
+async function setup(ids: string[]) {
   const s = heldStore();
   const clock = { t: 1_000_000 };
   const liveness = new NodeLiveness({
@@ -82,15 +74,15 @@ function setup() {
     }
     return down;
   };
+  await addNodes(s.store, ids);
+  for (const id of ids) await liveness.arrive(id, same);
   return { ...s, clock, liveness, stateOf, same, run };
 }
 
 describe("dispatcher liveness", () => {
   it("keeps every node alive through a stall of the manager, with the heartbeats queued meanwhile", async () => {
-    const t = setup();
     const nodes = ["a", "b", "c"];
-    await addNodes(t.store, nodes);
-    for (const id of nodes) await t.liveness.arrive(id, t.same);
+    const t = await setup(nodes);
     expect(await t.run(2 * PERIOD, nodes)).toEqual([]);
 
     // The event loop is held up for 10 s (a long GC, a sync call): nothing runs. When it runs
@@ -104,10 +96,7 @@ describe("dispatcher liveness", () => {
   });
 
   it("still marks down a node that really stopped heartbeating, across a stall", async () => {
-    const t = setup();
-    await addNodes(t.store, ["alive", "silent"]);
-    await t.liveness.arrive("alive", t.same);
-    await t.liveness.arrive("silent", t.same);
+    const t = await setup(["alive", "silent"]);
     expect(await t.run(PERIOD, ["alive", "silent"])).toEqual([]);
     // "silent" stops; the manager stalls for 10 s soon after.
     await t.run(PERIOD, ["alive"]);
@@ -121,9 +110,7 @@ describe("dispatcher liveness", () => {
   });
 
   it("marks a silent node down after the timeout on the monotonic clock", async () => {
-    const t = setup();
-    await addNodes(t.store, ["n"]);
-    await t.liveness.arrive("n", t.same);
+    const t = await setup(["n"]);
     expect(await t.run(TIMEOUT - CHECK_EVERY)).toEqual([]);
     expect(await t.run(2 * CHECK_EVERY)).toEqual(["n"]);
     expect(t.store.view((tx) => tx.get("nodes", "n"))?.Status).toMatchObject({
@@ -133,9 +120,7 @@ describe("dispatcher liveness", () => {
   });
 
   it("never leaves a node down that reconnects while its mark-down is being committed", async () => {
-    const t = setup();
-    await addNodes(t.store, ["n"]);
-    await t.liveness.arrive("n", t.same);
+    const t = await setup(["n"]);
     t.hold();
     // The mark-down is decided and proposed; its commit is held up.
     expect(await t.run(TIMEOUT + CHECK_EVERY)).toEqual(["n"]);
@@ -152,21 +137,16 @@ describe("dispatcher liveness", () => {
   });
 
   it("marks a node ready again when it heartbeats while a mark-down commits", async () => {
-    const t = setup();
-    await addNodes(t.store, ["n"]);
-    await t.liveness.arrive("n", t.same);
+    const t = await setup(["n"]);
     t.hold();
     expect(await t.run(TIMEOUT + CHECK_EVERY)).toEqual(["n"]);
     t.liveness.heartbeat("n");
-    await t.release();
     await t.release();
     expect(t.stateOf("n")).toBe("ready");
   });
 
   it("marks ready a heartbeating node found down (a former leader's mark-down that committed late)", async () => {
-    const t = setup();
-    await addNodes(t.store, ["n"]);
-    await t.liveness.arrive("n", t.same);
+    const t = await setup(["n"]);
     await t.store.update((tx) => {
       const n = tx.get("nodes", "n") as NodeObject;
       tx.update("nodes", { ...n, Status: { ...n.Status, State: "down", Message: "heartbeat failure" } });
