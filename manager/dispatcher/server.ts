@@ -28,7 +28,7 @@ import { verifyNodeCertificate } from "../ca/ca.js";
 import type { ClusterStore } from "../store/store.js";
 import type { NodeObject } from "../store/types.js";
 import { diffAssignments, nodesTouched, type Dispatcher } from "./dispatcher.js";
-import { NodeLiveness, type MonotonicClock } from "./liveness.js";
+import { NodeLiveness } from "./liveness.js";
 import { nodeAddress } from "./node-address.js";
 import { retryConflicts } from "./retry-conflicts.js";
 
@@ -48,8 +48,6 @@ export interface DispatcherServerOptions {
   missedHeartbeats?: number;
   /** The cluster's network state now (cached by the caller); sent to every agent when it changes. */
   networkState?: () => NetworkState;
-  /** The clock heartbeat deadlines are kept on (tests); performance.now() otherwise. */
-  clock?: MonotonicClock;
   log: Logger;
 }
 
@@ -217,7 +215,6 @@ export class DispatcherServer {
       timeoutMs: () => this.timeoutMs,
       retryMs: () => this.periodMs,
       checkEveryMs,
-      now: o.clock,
       log: o.log,
     });
     this.timer = setInterval(() => this.tick(), checkEveryMs);
