@@ -1,9 +1,15 @@
 // The address the dispatcher records for a node, which every host's overlay rules are written
 // from: the connection's where it can say, otherwise the node's own word once it is a plain
 // IPv4 address. Text that could become a second `bridge -batch` command is refused.
+import * as grpc from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
+import { createCsr, createRootCA, makeJoinToken, newNodeKey } from "../../manager/ca/ca.js";
+import { CAServer } from "../../manager/ca/server.js";
+import type { IssueNodeCertificateRequest, IssueNodeCertificateResponse } from "../../proto/gen/cluster.js";
 import { checkReportedAddress, nodeAddress, peerIp } from "../../manager/dispatcher/node-address.js";
+import { ClusterStore, localProposer } from "../../manager/store/store.js";
 import { isShoalError } from "../../shared/errors.js";
+import { silentLogger } from "../../shared/logging.js";
 
 function refusal(fn: () => unknown): { status: number; message: string } {
   try {
@@ -64,5 +70,68 @@ describe("the address recorded for a node", () => {
     expect(peerIp("[2001:db8::1]:5")).toBe("2001:db8::1");
     expect(peerIp("::ffff:10.1.2.3:5")).toBe("10.1.2.3");
     expect(peerIp("unknown")).toBeUndefined();
+  });
+});
+
+type JoinCall = grpc.ServerUnaryCall<IssueNodeCertificateRequest, IssueNodeCertificateResponse>;
+
+describe("a joining node's reported address", () => {
+  async function join(addr: string): Promise<{ err: Partial<grpc.StatusObject> | null; nodes: number }> {
+    const store = new ClusterStore();
+    store.setProposer(localProposer(store));
+    const ca = await createRootCA();
+    const token = makeJoinToken(ca.certPem);
+    await store.update((tx) => {
+      tx.create("clusters", {
+        Spec: { Name: "default" },
+        JoinTokens: { Worker: token, Manager: makeJoinToken(ca.certPem) },
+        RootCA: { CACert: ca.certPem, CAKey: ca.keyPem },
+      });
+    });
+    const server = new CAServer({
+      store,
+      isLeader: () => true,
+      leaderAddr: () => undefined,
+      log: silentLogger(),
+    });
+    const csr = await createCsr(await newNodeKey(), {
+      nodeId: "joining",
+      role: "worker",
+      clusterId: "joining",
+    });
+    const request = {
+      token,
+      csr,
+      listenAddr: "",
+      description: {
+        hostname: "h",
+        os: "linux",
+        architecture: "x86_64",
+        nanoCpus: 1e9,
+        memoryBytes: 2 ** 30,
+        addr,
+      },
+    };
+    const err = await new Promise<Partial<grpc.StatusObject> | null>((resolve) =>
+      server
+        .implementation()
+        .issueNodeCertificate({ request, getPeer: () => "127.0.0.1:1" } as unknown as JoinCall, (e) =>
+          resolve(e ?? null),
+        ),
+    );
+    return { err, nodes: store.view((tx) => tx.list("nodes")).length };
+  }
+
+  it("is refused at join when it carries a newline, and no node is written", async () => {
+    const r = await join("10.0.0.1\nfdb add 00:11:22:33:44:55 dev vx-x dst 10.9.9.9");
+    expect(r.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(r.err?.details).toContain("is not an IPv4 address");
+    expect(r.nodes).toBe(0);
+  });
+
+  it("is accepted when it is a plain IPv4 address", async () => {
+    const r = await join("192.168.79.2");
+    expect(r.err).toBeNull();
+    expect(r.nodes).toBe(1);
   });
 });
