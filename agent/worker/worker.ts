@@ -17,6 +17,19 @@ import { TASK_LABEL } from "../engine/network/cluster-attach.js";
 const SERVICE_LABEL = "com.docker.swarm.service.id";
 const SERVICE_NAME_LABEL = "com.docker.swarm.service.name";
 const NODE_LABEL = "com.docker.swarm.node.id";
+/** A stop that failed is tried again after 1 s, then twice as long each time, up to 30 s. */
+const STOP_RETRY_FIRST_MS = 1000;
+const STOP_RETRY_MAX_MS = 30_000;
+
+/** States in which a container's processes may still run. */
+const STOPPABLE = new Set(["running", "restarting", "paused"]);
+
+interface StopRetry {
+  attempt: number;
+  timer: NodeJS.Timeout;
+  /** Try again now (the container exited by itself, or the timer fired). */
+  run: () => void;
+}
 
 /** Host-mode published ports as the engine's PortBindings ("80/tcp" → this node's port). */
 function hostPorts(t: TaskAssignment): Record<string, Array<{ HostIp: string; HostPort: string }>> {
@@ -34,6 +47,8 @@ export class Worker {
   private readonly watching = new Set<string>();
   /** The newest desired state per task: an exit caused by a shutdown is reported as the shutdown. */
   private readonly desired = new Map<string, string>();
+  /** Tasks whose container would not stop: a shutdown is reported only once it has stopped. */
+  private readonly stopRetries = new Map<string, StopRetry>();
   private stopWatch: (() => void) | undefined;
   private closed = false;
 
@@ -65,19 +80,7 @@ export class Worker {
     if (this.closed) return;
     this.desired.clear();
     for (const t of tasks) this.desired.set(t.id, t.desiredState);
-    for (const t of tasks) {
-      // One operation per task at a time; the newest assignment wins when it is this task's turn.
-      const prev = this.busy.get(t.id) ?? Promise.resolve();
-      const next = prev
-        .then(() => this.handle(t))
-        .catch((e: unknown) => {
-          this.log.error({ task: t.id, err: messageOf(e) }, "handling a task failed");
-        });
-      this.busy.set(t.id, next);
-      void next.finally(() => {
-        if (this.busy.get(t.id) === next) this.busy.delete(t.id);
-      });
-    }
+    for (const t of tasks) this.enqueue(t);
     // Containers of tasks the managers no longer list are removed.
     const known = new Set(tasks.map((t) => t.id));
     for (const c of this.engine.list({ all: true, filters: { label: [`${NODE_LABEL}=${this.nodeId}`] } })) {
@@ -87,22 +90,24 @@ export class Worker {
     }
   }
 
+  /** One operation per task at a time; the newest assignment wins when it is this task's turn. */
+  private enqueue(t: TaskAssignment): void {
+    const prev = this.busy.get(t.id) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.handle(t))
+      .catch((e: unknown) => {
+        this.log.error({ task: t.id, err: messageOf(e) }, "handling a task failed");
+      });
+    this.busy.set(t.id, next);
+    void next.finally(() => {
+      if (this.busy.get(t.id) === next) this.busy.delete(t.id);
+    });
+  }
+
   private async handle(t: TaskAssignment): Promise<void> {
     const existing = this.containerOf(t.id);
     if (t.desiredState !== "running") {
-      if (existing && (existing.State.Status === "running" || existing.State.Status === "restarting")) {
-        const grace = t.spec.ContainerSpec?.StopGracePeriod;
-        await this.engine
-          .stop(existing.Id, { timeoutSec: grace !== undefined ? Math.ceil(grace / 1e9) : 10 })
-          .catch(() => undefined);
-      }
-      if (!TERMINAL_STATES.has(t.state))
-        await this.report({
-          taskId: t.id,
-          state: "shutdown",
-          message: "shutdown",
-          containerId: existing?.Id,
-        });
+      await this.shutDown(t, existing);
       return;
     }
     if (TERMINAL_STATES.has(t.state)) return;
@@ -228,6 +233,62 @@ export class Worker {
     }
   }
 
+  /**
+   * Stop the task's container and report `shutdown` once the engine says it no longer runs.
+   * Until then the task keeps the state it had (so its address stays allocated to it, and no
+   * replacement is told the container is gone), and the stop is tried again with backoff.
+   */
+  private async shutDown(t: TaskAssignment, existing: ContainerRecord | undefined): Promise<void> {
+    let failure: string | undefined;
+    if (existing && STOPPABLE.has(existing.State.Status)) {
+      const grace = t.spec.ContainerSpec?.StopGracePeriod;
+      try {
+        await this.engine.stop(existing.Id, {
+          timeoutSec: grace !== undefined ? Math.ceil(grace / 1e9) : 10,
+        });
+      } catch (e) {
+        failure = messageOf(e);
+      }
+    }
+    const now = this.containerOf(t.id);
+    if (now && STOPPABLE.has(now.State.Status)) {
+      this.retryStop(t, now, failure ?? `the container is still ${now.State.Status} after the stop`);
+      return;
+    }
+    this.cancelStopRetry(t.id);
+    if (!TERMINAL_STATES.has(t.state))
+      await this.report({
+        taskId: t.id,
+        state: "shutdown",
+        message: "shutdown",
+        containerId: existing?.Id,
+      });
+  }
+
+  private retryStop(t: TaskAssignment, c: ContainerRecord, reason: string): void {
+    const prev = this.stopRetries.get(t.id);
+    if (prev) clearTimeout(prev.timer);
+    const attempt = (prev?.attempt ?? 0) + 1;
+    const delayMs = Math.min(STOP_RETRY_MAX_MS, STOP_RETRY_FIRST_MS * 2 ** (attempt - 1));
+    this.log.warn(
+      { task: t.id, container: c.Id, attempt, retryInMs: delayMs, err: reason },
+      "stopping a task's container failed; the task keeps its state until it stops, retrying",
+    );
+    const run = (): void => {
+      const r = this.stopRetries.get(t.id);
+      if (!r || r.run !== run) return;
+      clearTimeout(r.timer);
+      if (!this.closed) this.enqueue(t);
+    };
+    this.stopRetries.set(t.id, { attempt, timer: setTimeout(run, delayMs), run });
+  }
+
+  private cancelStopRetry(taskId: string): void {
+    const r = this.stopRetries.get(taskId);
+    if (r) clearTimeout(r.timer);
+    this.stopRetries.delete(taskId);
+  }
+
   /** Report the container's exit once it happens. */
   private follow(t: TaskAssignment, containerId: string): void {
     if (this.watching.has(t.id)) return;
@@ -235,6 +296,8 @@ export class Worker {
     void this.engine
       .wait(containerId, "not-running")
       .then(async () => {
+        // A container that would not stop and now exited: its shutdown can be told at once.
+        this.stopRetries.get(t.id)?.run();
         const c = this.containerOf(t.id);
         if (c && !this.closed) await this.reportExit(t, c);
       })
@@ -261,6 +324,7 @@ export class Worker {
 
   close(): void {
     this.closed = true;
+    for (const id of [...this.stopRetries.keys()]) this.cancelStopRetry(id);
     this.stopWatch?.();
   }
 }

@@ -10,6 +10,7 @@ import { LEADER_METADATA, peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ClusterStore } from "../store/store.js";
 import { newObjectId } from "../store/store.js";
+import { checkReportedAddress } from "../dispatcher/node-address.js";
 import type { ClusterObject, NodeObject } from "../store/types.js";
 import { roleForToken, signNodeCsr, verifyNodeCertificate } from "./ca.js";
 
@@ -122,6 +123,8 @@ export class CAServer {
       throw e;
     }
     const nodeId = newObjectId();
+    // The address goes into every host's overlay rules: a joining node's is checked too.
+    if (req.description?.addr) checkReportedAddress(nodeId, req.description.addr);
     const identity = { nodeId, role, clusterId: cluster.ID };
     const cert = await signNodeCsr(ca, req.csr, identity);
     await this.o.store.update((tx) => {

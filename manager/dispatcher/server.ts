@@ -28,6 +28,9 @@ import { verifyNodeCertificate } from "../ca/ca.js";
 import type { ClusterStore } from "../store/store.js";
 import type { NodeObject } from "../store/types.js";
 import { diffAssignments, nodesTouched, type Dispatcher } from "./dispatcher.js";
+import { NodeLiveness } from "./liveness.js";
+import { nodeAddress } from "./node-address.js";
+import { retryConflicts } from "./retry-conflicts.js";
 
 export interface DispatcherServerOptions {
   store: ClusterStore;
@@ -85,17 +88,6 @@ function statusOf(e: unknown): Status {
   return { code: grpc.status.INTERNAL, details: messageOf(e) };
 }
 
-/** A write that lost a version race is read again and retried: another writer changed the object. */
-async function retryConflicts<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (i >= attempts || !isShoalError(e) || e.kind !== "conflict") throw e;
-    }
-  }
-}
-
 function toProto(t: TaskAssignment): Assignment {
   return {
     id: t.id,
@@ -122,9 +114,12 @@ function toReport(s: TaskStatus): TaskStatusReport {
   };
 }
 
-/** The node as its session request describes it; unchanged fields stay as stored. */
-function described(n: NodeObject, d: NodeDescription | undefined): NodeObject {
-  if (!d) return structuredClone(n);
+/**
+ * The node as its session request describes it; unchanged fields stay as stored. `addr` is the
+ * address to record (from the connection, or the checked reported one), if any.
+ */
+function described(n: NodeObject, d: NodeDescription | undefined, addr: string | undefined): NodeObject {
+  if (!d) return { ...structuredClone(n), Status: { ...n.Status, Addr: addr ?? n.Status.Addr } };
   return {
     ...n,
     Description: {
@@ -138,7 +133,7 @@ function described(n: NodeObject, d: NodeDescription | undefined): NodeObject {
         MemoryBytes: d.memoryBytes || n.Description.Resources.MemoryBytes,
       },
     },
-    Status: { ...n.Status, Addr: d.addr || n.Status.Addr },
+    Status: { ...n.Status, Addr: addr ?? n.Status.Addr },
   };
 }
 
@@ -189,9 +184,8 @@ const MIN_PERIOD_MS = 100;
 export class DispatcherServer {
   private readonly missed: number;
   private readonly sessions = new Map<string, Session>();
-  /** Nodes watched for heartbeats while leading: node id → ms since the epoch. */
-  private readonly deadlines = new Map<string, number>();
-  private readonly markingDown = new Set<string>();
+  /** Nodes watched for heartbeats while leading, and their ready/down writes. */
+  private readonly liveness: NodeLiveness;
   /** The network state version each node said in its last heartbeat it has applied. */
   private readonly networkApplied = new Map<string, number>();
   /**
@@ -214,7 +208,16 @@ export class DispatcherServer {
   constructor(private readonly o: DispatcherServerOptions) {
     this.missed = o.missedHeartbeats ?? 3;
     // Deadlines are checked a few times per period (the shortest a cluster may set, at worst).
-    this.timer = setInterval(() => this.tick(), Math.max(20, Math.floor(Math.min(this.periodMs, 1000) / 4)));
+    const checkEveryMs = Math.max(20, Math.floor(Math.min(this.periodMs, 1000) / 4));
+    this.liveness = new NodeLiveness({
+      store: o.store,
+      leading: () => this.leading && !this.closed,
+      timeoutMs: () => this.timeoutMs,
+      retryMs: () => this.periodMs,
+      checkEveryMs,
+      log: o.log,
+    });
+    this.timer = setInterval(() => this.tick(), checkEveryMs);
     // One subscription for every stream: a commit costs a look at its events, not one per node.
     this.unsubscribe = o.store.subscribe((events) => {
       if (events.length === 0 || events.some((e) => e.table === "nodes")) this.queueRefresh();
@@ -284,14 +287,13 @@ export class DispatcherServer {
   leadershipChanged(leading: boolean): void {
     if (this.closed || leading === this.leading) return;
     this.leading = leading;
-    this.deadlines.clear();
+    this.liveness.clear();
     if (leading) {
       // A failover must not mark down nodes that were heartbeating to the old leader: every
       // node gets a whole timeout to find this manager.
-      const until = Date.now() + this.timeoutMs;
       for (const n of this.o.store.view((tx) => tx.list("nodes")))
-        if (n.Status.State !== "down") this.deadlines.set(n.ID, until);
-      this.o.log.info({ nodes: this.deadlines.size }, "dispatcher: leading; waiting for agents' heartbeats");
+        if (n.Status.State !== "down") this.liveness.alive(n.ID);
+      this.o.log.info({ nodes: this.liveness.size }, "dispatcher: leading; waiting for agents' heartbeats");
       return;
     }
     this.o.log.info({ sessions: this.sessions.size }, "dispatcher: no longer leading; ending agent sessions");
@@ -304,7 +306,7 @@ export class DispatcherServer {
       heartbeat: (call, callback) => {
         try {
           const session = this.sessionOf(call, call.request.sessionId);
-          this.deadlines.set(session.nodeId, Date.now() + this.timeoutMs);
+          this.liveness.heartbeat(session.nodeId);
           this.networkApplied.set(session.nodeId, call.request.networkVersion);
           callback(null, { periodMs: this.periodMs });
         } catch (e) {
@@ -333,7 +335,7 @@ export class DispatcherServer {
     this.unsubscribe();
     for (const s of [...this.sessions.values()])
       this.endSession(s, { code: grpc.status.UNAVAILABLE, details: "the manager is stopping" });
-    this.deadlines.clear();
+    this.liveness.clear();
   }
 
   // ---- calls --------------------------------------------------------------------------------
@@ -388,10 +390,8 @@ export class DispatcherServer {
     let nodeId: string;
     try {
       nodeId = this.admit(call);
-      // Before the store write: a deadline that expired meanwhile must not mark down a node
-      // that is just arriving (markDown checks for it).
-      this.deadlines.set(nodeId, Date.now() + this.timeoutMs);
-      await this.markReady(nodeId, call.request);
+      const addr = this.addressOf(call, nodeId, call.request);
+      await this.liveness.arrive(nodeId, (n) => described(n, call.request.description, addr));
       if (!this.syncLeadership()) throw this.notLeader();
     } catch (e) {
       stream.end(statusOf(e));
@@ -414,17 +414,33 @@ export class DispatcherServer {
     this.tell(session);
   }
 
-  private async markReady(nodeId: string, req: SessionRequest): Promise<void> {
-    await retryConflicts(() =>
-      this.o.store.update((tx) => {
-        const n = tx.get("nodes", nodeId);
-        if (!n)
-          throw new CallError(grpc.status.PERMISSION_DENIED, `node ${nodeId} was removed from the cluster`);
-        const next = described(n, req.description);
-        next.Status = { State: "ready", Addr: next.Status.Addr };
-        if (JSON.stringify(next) !== JSON.stringify(n)) tx.update("nodes", next);
-      }),
-    );
+  /**
+   * The address to record for the node: its connection's, or the one it reports once checked
+   * (node-address.ts). A reported address that is not an IPv4 address refuses the session.
+   */
+  private addressOf(
+    call: SurfaceCall & { getPeer(): string },
+    nodeId: string,
+    req: SessionRequest,
+  ): string | undefined {
+    const reported = req.description?.addr;
+    let addr: string | undefined;
+    try {
+      addr = nodeAddress(nodeId, call.getPeer(), reported);
+    } catch (e) {
+      this.o.log.warn(
+        { node: nodeId, peer: call.getPeer(), reported, err: messageOf(e) },
+        "dispatcher: refused a session: the node reported an address that is not an IPv4 address",
+      );
+      throw e;
+    }
+    // The connection's address wins; the other nodes' VXLAN entries will point there.
+    if (reported && addr && addr !== reported)
+      this.o.log.warn(
+        { node: nodeId, reported, recorded: addr },
+        "dispatcher: a node connects from another address than it advertises; recording the connection's (set its --advertise-addr to it)",
+      );
+    return addr;
   }
 
   /** Send the session a SessionMessage if what it would say changed since the last one. */
@@ -529,8 +545,14 @@ export class DispatcherServer {
 
   private tick(): void {
     if (!this.syncLeadership()) return;
-    const now = Date.now();
-    for (const [nodeId, deadline] of this.deadlines) if (deadline < now) void this.markDown(nodeId);
+    for (const nodeId of this.liveness.check()) {
+      const s = this.sessions.get(nodeId);
+      if (s)
+        this.endSession(s, {
+          code: grpc.status.UNAVAILABLE,
+          details: "heartbeat failure: open a new session",
+        });
+    }
     // managers() may change without a store event (a Raft membership change).
     const managers = this.o.managers();
     const said = JSON.stringify(managers);
@@ -548,39 +570,5 @@ export class DispatcherServer {
       const managers = this.o.managers();
       for (const s of [...this.sessions.values()]) this.tell(s, managers);
     });
-  }
-
-  private async markDown(nodeId: string): Promise<void> {
-    if (this.markingDown.has(nodeId)) return;
-    this.markingDown.add(nodeId);
-    const expired = this.deadlines.get(nodeId);
-    this.deadlines.delete(nodeId);
-    const s = this.sessions.get(nodeId);
-    if (s)
-      this.endSession(s, { code: grpc.status.UNAVAILABLE, details: "heartbeat failure: open a new session" });
-    try {
-      let marked = false;
-      await retryConflicts(() =>
-        this.o.store.update((tx) => {
-          marked = false;
-          // A new session since (it set a fresh deadline) means the node came back.
-          if (this.deadlines.has(nodeId) || !this.leading) return;
-          const n = tx.get("nodes", nodeId);
-          if (!n || n.Status.State === "down") return;
-          tx.update("nodes", { ...n, Status: { ...n.Status, State: "down", Message: "heartbeat failure" } });
-          marked = true;
-        }),
-      );
-      if (marked) this.o.log.warn({ node: nodeId }, "dispatcher: node missed its heartbeats; marked down");
-    } catch (e) {
-      this.o.log.warn(
-        { node: nodeId, err: messageOf(e) },
-        "dispatcher: marking a node down failed; retrying",
-      );
-      if (this.leading && !this.deadlines.has(nodeId) && expired !== undefined)
-        this.deadlines.set(nodeId, Date.now() + this.periodMs);
-    } finally {
-      this.markingDown.delete(nodeId);
-    }
   }
 }

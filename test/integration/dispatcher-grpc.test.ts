@@ -634,3 +634,80 @@ describe("dispatcher over gRPC", () => {
     );
   });
 });
+
+describe("a node's address", () => {
+  const description = (addr: string) => ({
+    hostname: "h",
+    os: "linux",
+    architecture: "x86_64",
+    nanoCpus: 1e9,
+    memoryBytes: 2 ** 30,
+    addr,
+  });
+
+  it("is refused when it carries a command for the other hosts' bridge -batch, which never hear of it", async () => {
+    const c = await cluster({ overlay: true });
+    const honest = await addNode(c);
+    const heard: string[] = [];
+    const h = await agent(c, honest, {
+      onNetworkState: (state) => {
+        heard.push(JSON.stringify(state));
+        h.session.networkApplied = state.version;
+      },
+    });
+    await waitFor("the honest node ready", () => nodeOf(c, honest.id)?.Status.State === "ready");
+
+    // A worker with a valid certificate reports an address with a second line in it: were it
+    // written into another host's `bridge -batch` input, that host would run the fdb command.
+    const attacker = await addNode(c);
+    const planted = "00:11:22:33:44:55";
+    const hostile = `10.0.0.1\nfdb add ${planted} dev vx-any dst 10.9.9.9`;
+    const client = rawClient(c.addr, clientCredentials(attacker.identity));
+    const e = await errorOf(firstOf(client.session({ description: description(hostile), listenAddr: "" })));
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e.details).toContain(`node ${attacker.id}`);
+    expect(e.details).toContain(JSON.stringify(hostile));
+    expect(e.details).toContain("is not an IPv4 address");
+    expect(nodeOf(c, attacker.id)?.Status).toMatchObject({ State: "unknown", Addr: "" });
+
+    // A global service on an overlay: every ready node gets a task and an endpoint, and every
+    // other node's forwarding entries are written from that endpoint's host address.
+    await new ClusterNetworksApi(c.manager.store).create({ Name: "appnet", Driver: "overlay" });
+    await c.control.createService({
+      Name: "everywhere",
+      TaskTemplate: {
+        ContainerSpec: { Image: "busybox", Command: ["sleep", "1000"] },
+        Networks: [{ Target: "appnet" }],
+      },
+      Mode: { Global: {} },
+    });
+    await waitFor("the honest node's endpoint in the network state", () =>
+      c.manager.networkState().nodes.some((n) => n.nodeId === honest.id),
+    );
+    await waitFor("the honest node to hear of it", () => heard.some((s) => s.includes(honest.id)));
+    const sent = JSON.stringify(c.manager.networkState());
+    expect(sent).not.toContain(planted);
+    expect(sent).not.toContain(attacker.id);
+    for (const s of heard) expect(s).not.toContain(planted);
+  });
+
+  it("is the reported one, checked, when the connection comes over loopback; IPv6 and names are refused", async () => {
+    const c = await cluster();
+    const node = await addNode(c);
+    const session = (addr: string) =>
+      firstOf(
+        rawClient(c.addr, clientCredentials(node.identity)).session({
+          description: description(addr),
+          listenAddr: "",
+        }),
+      );
+    for (const bad of ["2001:db8::7", "worker1.example", "10.0.0.1:2377"]) {
+      const e = await errorOf(session(bad));
+      expect(e.code, bad).toBe(grpc.status.INVALID_ARGUMENT);
+    }
+    expect(nodeOf(c, node.id)?.Status.Addr).toBe("");
+    await session("192.168.77.5");
+    await waitFor("the node ready", () => nodeOf(c, node.id)?.Status.State === "ready");
+    expect(nodeOf(c, node.id)?.Status.Addr).toBe("192.168.77.5");
+  });
+});
