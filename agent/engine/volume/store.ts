@@ -19,6 +19,7 @@ import {
 import {
   dirSize,
   ensureDir,
+  narrowDirMode,
   pathExists,
   readJsonIfExists,
   syncDir,
@@ -36,6 +37,19 @@ import {
   type VolumeUser,
   type VolumeUsers,
 } from "./types.js";
+
+/**
+ * The volumes root and each volume's folder: only root may pass. A container writes into _data
+ * as root (setuid files, device nodes); those must not be usable by a local user
+ * (CVE-2021-41091 class), whatever mode the container gave _data.
+ */
+const PRIVATE_DIR = 0o700;
+
+/** Installs before 0700 made these folders 0701: narrow them at start. */
+async function narrowMode(dir: string, log: Logger): Promise<void> {
+  const was = await narrowDirMode(dir, PRIVATE_DIR);
+  if (was !== undefined) log.warn({ dir, was: was.toString(8) }, "narrowed a volume folder's mode to 700");
+}
 
 /** Docker's rule for local volume names. */
 const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -115,7 +129,8 @@ export class VolumeStore implements VolumeStoreApi {
 
   /** Load the volumes on disk and remove what an interrupted create or remove left. */
   static async open(root: string, log: Logger, users: VolumeUsers): Promise<VolumeStore> {
-    await ensureDir(root, 0o701);
+    await ensureDir(root, PRIVATE_DIR);
+    await narrowMode(root, log);
     const store = new VolumeStore(root, log, users);
     for (const entry of await readdir(root)) {
       const dir = join(root, entry);
@@ -130,6 +145,7 @@ export class VolumeStore implements VolumeStoreApi {
           log.warn({ dir }, "a folder in the volumes root without a volume record; leaving it alone");
           continue;
         }
+        await narrowMode(dir, log);
         store.volumes.set(rec.Name, rec);
       } catch (e) {
         log.error({ dir, err: messageOf(e) }, "cannot read a volume record; leaving it alone");
@@ -205,7 +221,7 @@ export class VolumeStore implements VolumeStoreApi {
       if (await pathExists(target)) throw strayFolder();
       const tmp = join(this.root, `.tmp-${randomBytes(8).toString("hex")}`);
       try {
-        await mkdir(tmp, { mode: 0o701 });
+        await mkdir(tmp, { mode: PRIVATE_DIR });
         await mkdir(join(tmp, "_data"));
         await chmod(join(tmp, "_data"), 0o755);
         await writeJsonAtomic(join(tmp, "volume.json"), rec);
