@@ -6,6 +6,8 @@ import { createLogger } from "../shared/logging.js";
 import { messageOf } from "../shared/errors.js";
 import { parseDaemonOptions } from "./options.js";
 import { prepareDaemonDirs } from "./data-root.js";
+import { enforceRuntimeVerdict } from "./runtime-verdict.js";
+import { checkRuntime } from "../agent/engine/runtime/runtime-check.js";
 import { gatherDaemonInfo } from "./host-info.js";
 import { claimSocketPath } from "./socket.js";
 import { watchEventLoop } from "./event-loop-watch.js";
@@ -28,6 +30,8 @@ async function main(): Promise<void> {
   const log = createLogger(options.logLevel);
   watchEventLoop(log);
   await prepareDaemonDirs(options, log);
+  // Runs while the stores open; awaited before the socket opens.
+  const runtimeChecked = checkRuntime(options.runtimePath);
   const images = await ImageStore.open(enginePaths(options).imageRoot, log.child({ component: "images" }));
   const containers = await ContainerEngine.open(options, images, log.child({ component: "containers" }));
   const cgroupVersion = (await detectCgroupVersion()) === "v2" ? "2" : "1";
@@ -79,6 +83,7 @@ async function main(): Promise<void> {
     swarm,
   });
 
+  enforceRuntimeVerdict(await runtimeChecked, options.allowVulnerableRuntime, log);
   await claimSocketPath(options.socketPath);
   await app.listen({ path: options.socketPath });
   await chmod(options.socketPath, 0o660);
