@@ -59,11 +59,6 @@ async function loadImage(tag: string, top: TarEntrySpec[], runtime: object): Pro
   if (r.status !== 200) throw new Error(`loading ${tag} failed: ${r.status} ${r.body.toString()}`);
 }
 
-async function waitExit(name: string): Promise<number> {
-  const r = await api(d.socket, "POST", `/containers/${name}/wait`);
-  return r.json<{ StatusCode: number }>().StatusCode;
-}
-
 async function logsOf(name: string): Promise<string> {
   return (await dk(["logs", name])).stdout;
 }
