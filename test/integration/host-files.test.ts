@@ -152,14 +152,14 @@ describe("host files: volume copy-up", () => {
     const victim = join(d.root, "victim");
     await writeFile(victim, "victim\n");
     const files = Array.from({ length: 10 }, (_, i) => `f${i}`);
-    // big/ comes first in the layer (and in cp's inode order), so the copy is busy with it
-    // while the racer, seeing big appear, plants a symlink for each file still to come.
+    // big comes first in the layer, so first in cp's order (inode order, one folder): the copy
+    // is busy writing its 64 MiB while the racer, seeing big appear, plants a symlink for each
+    // file still to come.
     await loadImage(
       "copyup-race:1",
       [
         { name: "seed/", type: "directory" },
-        { name: "seed/big/", type: "directory" },
-        ...Array.from({ length: 3000 }, (_, i) => ({ name: `seed/big/${i}`, data: `${i}\n` })),
+        { name: "seed/big", data: Buffer.alloc(64 << 20, 0x62) },
         ...files.map((f) => ({ name: `seed/${f}`, data: "written by the image\n" })),
       ],
       { Volumes: { "/seed": {} } },
@@ -175,9 +175,10 @@ describe("host files: volume copy-up", () => {
       "busybox",
       "sh",
       "-c",
-      `until [ -e /v/big ]; do :; done; ${plant}; echo planted; sleep 30`,
+      `echo ready; until [ -e /v/big ]; do :; done; ${plant}; echo planted; sleep 30`,
     ]);
     expect(racer.code).toBe(0);
+    for (let i = 0; i < 100 && !(await logsOf("racer")).includes("ready"); i++) await sleep(100);
     const create = await api(d.socket, "POST", "/containers/create?name=race-victim", {
       Image: "copyup-race:1",
       HostConfig: { Binds: ["race:/seed"] },
@@ -187,7 +188,7 @@ describe("host files: volume copy-up", () => {
     expect(await logsOf("racer")).toContain("planted");
     expect(await readFile(victim, "utf8")).toBe("victim\n");
     // The image's content arrived, and nothing of the copy is left beside the volume.
-    expect(await readdir(join(volumeData("race"), "big"))).toHaveLength(3000);
+    expect((await stat(join(volumeData("race"), "big"))).size).toBe(64 << 20);
     expect((await readdir(join(d.dataRoot, "volumes", "race"))).sort()).toEqual(["_data", "volume.json"]);
   });
 });
