@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // shoald: one per host. Runs the local engine and serves the Engine API on a unix socket.
 // Containers are children of conmon, not of this process, so they outlive it.
-import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { chmod, rm, writeFile } from "node:fs/promises";
 import { createLogger } from "../shared/logging.js";
 import { messageOf } from "../shared/errors.js";
 import { parseDaemonOptions } from "./options.js";
+import { prepareDaemonDirs } from "./data-root.js";
+import { enforceRuntimeVerdict } from "./runtime-verdict.js";
+import { checkRuntime } from "../agent/engine/runtime/runtime-check.js";
 import { gatherDaemonInfo } from "./host-info.js";
 import { claimSocketPath } from "./socket.js";
 import { watchEventLoop } from "./event-loop-watch.js";
@@ -27,9 +29,9 @@ async function main(): Promise<void> {
   const options = await parseDaemonOptions(process.argv.slice(2));
   const log = createLogger(options.logLevel);
   watchEventLoop(log);
-  for (const dir of [options.dataRoot, options.execRoot, dirname(options.socketPath)]) {
-    await mkdir(dir, { recursive: true, mode: 0o711 });
-  }
+  await prepareDaemonDirs(options, log);
+  // Runs while the stores open; awaited before the socket opens.
+  const runtimeChecked = checkRuntime(options.runtimePath);
   const images = await ImageStore.open(enginePaths(options).imageRoot, log.child({ component: "images" }));
   const containers = await ContainerEngine.open(options, images, log.child({ component: "containers" }));
   const cgroupVersion = (await detectCgroupVersion()) === "v2" ? "2" : "1";
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     swarm,
   });
 
+  enforceRuntimeVerdict(await runtimeChecked, options.allowVulnerableRuntime, log);
   await claimSocketPath(options.socketPath);
   await app.listen({ path: options.socketPath });
   await chmod(options.socketPath, 0o660);

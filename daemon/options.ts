@@ -18,6 +18,8 @@ export interface DaemonOptions extends EngineConfig {
   /** Layers pulled at once per pull, and pushed at once per push (dockerd's flags and defaults). */
   maxConcurrentDownloads: number;
   maxConcurrentUploads: number;
+  /** Start even on a runc with a known container breakout (logged as an error at start). */
+  allowVulnerableRuntime: boolean;
 }
 
 interface ConfigFile {
@@ -39,6 +41,7 @@ interface ConfigFile {
   "certs-dir"?: string;
   "max-concurrent-downloads"?: number;
   "max-concurrent-uploads"?: number;
+  "allow-vulnerable-runtime"?: boolean;
 }
 
 export const DEFAULT_SOCKET = "/run/shoal/shoal.sock";
@@ -90,6 +93,10 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     .option("--certs-dir <dir>", "registry CAs and client certificates, one folder per host:port")
     .option("--max-concurrent-downloads <n>", "layers downloaded at once per pull (default 3)")
     .option("--max-concurrent-uploads <n>", "layers uploaded at once per push (default 5)")
+    .option(
+      "--allow-vulnerable-runtime",
+      "start even on a runc with a known container breakout (CVE-2024-21626)",
+    )
     .version(process.env.npm_package_version ?? "0.1.0");
   program.parse(argv, { from: "user" });
   const flags = program.opts<{
@@ -112,6 +119,7 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
     certsDir?: string;
     maxConcurrentDownloads?: string;
     maxConcurrentUploads?: string;
+    allowVulnerableRuntime?: boolean;
   }>();
 
   let file: ConfigFile = {};
@@ -160,5 +168,6 @@ export async function parseDaemonOptions(argv: string[]): Promise<DaemonOptions>
       flags.maxConcurrentUploads ?? file["max-concurrent-uploads"] ?? 5,
       "--max-concurrent-uploads",
     ),
+    allowVulnerableRuntime: flags.allowVulnerableRuntime ?? file["allow-vulnerable-runtime"] ?? false,
   };
 }

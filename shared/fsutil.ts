@@ -1,4 +1,4 @@
-import { access, lstat, open, readdir, rename, mkdir, rm, readFile } from "node:fs/promises";
+import { access, chmod, lstat, open, readdir, rename, mkdir, rm, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { errnoCode } from "./errors.js";
@@ -88,4 +88,17 @@ export async function dirSize(dir: string): Promise<number> {
     }
   }
   return total;
+}
+
+/**
+ * Take away any permission bit of folder `dir` beyond `mode` (an older install may have left it
+ * looser). Returns the mode it had when it was narrowed, undefined when it was already tight.
+ */
+export async function narrowDirMode(dir: string, mode: number): Promise<number | undefined> {
+  const st = await lstat(dir);
+  if (!st.isDirectory()) throw new Error(`${dir} is not a directory: remove it or pick another folder`);
+  const was = st.mode & 0o7777;
+  if ((was & ~mode) === 0) return undefined;
+  await chmod(dir, mode);
+  return was;
 }

@@ -10,6 +10,7 @@ import { containerPaths, type EngineContext } from "./context.js";
 import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
+import { refuseUnsupported } from "./unsupported.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
@@ -62,6 +63,9 @@ export async function createContainer(
   ctx: EngineContext,
   req: CreateContainerRequest,
 ): Promise<{ Id: string; Warnings: string[] }> {
+  refuseUnsupported(req.config, req.hostConfig, req.networkingConfig, {
+    cgroupV2: ctx.cgroupVersion === "v2",
+  });
   const name = req.name !== undefined && req.name !== "" ? validateName(req.name) : pickName(ctx);
   const image = ctx.images.resolve(req.config.Image);
   const id = newId();

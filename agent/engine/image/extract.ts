@@ -249,7 +249,11 @@ export async function extractLayer(
   });
   const x = new Extractor(layerDir, what);
   for (;;) {
-    const e = await reader.next();
+    const e = await reader.next().catch((err: unknown) => {
+      // The reader does not know which layer it reads: name it, so a refused load says which.
+      if (isShoalError(err) && err.kind === "invalid") throw invalid(`${what}: ${err.message}`);
+      throw err;
+    });
     if (e === null) break;
     try {
       await x.entry(e.header, e.raw, () => reader.body());

@@ -29,8 +29,23 @@ export interface TarEntryStart {
 }
 
 const block = 512;
-/** Enough for any sane PAX or GNU long-name record; bigger ones are an attack on memory. */
-const maxMetaSize = 1 << 20;
+
+/**
+ * Bounds on the metadata entries (PAX extended 'x' and global 'g' headers, GNU long names 'L'
+ * and 'K') the reader holds in memory. Each is read whole, and every one before an entry is
+ * kept (its raw bytes go back out on `save`), so a small compressed layer of repeated headers
+ * would otherwise grow the daemon without bound.
+ */
+export interface TarMetaLimits {
+  /** All metadata entries before one entry (Go's archive/tar allows 1 MiB per header). */
+  perEntry: number;
+  /** All metadata entries in the archive: far above what real layers carry (a few hundred bytes per long path). */
+  perArchive: number;
+}
+
+export const TAR_META_LIMITS: TarMetaLimits = { perEntry: 1 << 20, perArchive: 16 << 20 };
+
+const mib = (n: number): string => `${Math.round((n / (1 << 20)) * 10) / 10} MiB`;
 /** GNU tar pads archives to 10 KiB records; allow generous trailing zeros, not unbounded junk. */
 const maxTrailer = 1 << 20;
 
@@ -106,9 +121,31 @@ export class TarReader {
   private padding = 0;
   private finished = false;
   private trailerBytes: Buffer = Buffer.alloc(0);
+  private metaTotal = 0;
 
-  constructor(input: AsyncIterable<Buffer | Uint8Array>, onChunk?: (chunk: Buffer) => void) {
+  constructor(
+    input: AsyncIterable<Buffer | Uint8Array>,
+    onChunk?: (chunk: Buffer) => void,
+    private readonly limits: TarMetaLimits = TAR_META_LIMITS,
+  ) {
     this.src = new ByteSource(input, onChunk);
+  }
+
+  /** Count `size` bytes of metadata held for the coming entry; refuse before reading them when over a limit. */
+  private holdMeta(size: number, entryMeta: number, kind: string): number {
+    const entry = entryMeta + size;
+    if (entry > this.limits.perEntry) {
+      throw invalid(
+        `tar metadata over the limit: the ${kind} before one entry add up to more than ${mib(this.limits.perEntry)}, the most shoal accepts per entry`,
+      );
+    }
+    this.metaTotal += size;
+    if (this.metaTotal > this.limits.perArchive) {
+      throw invalid(
+        `tar metadata over the limit: the ${kind} add up to more than ${mib(this.limits.perArchive)}, the most shoal accepts per layer or archive`,
+      );
+    }
+    return entry;
   }
 
   /** The raw bytes after the last entry's content (padding, end blocks, record fill). */
@@ -132,6 +169,7 @@ export class TarReader {
     let pax = new Map<string, Buffer>();
     let longName: string | undefined;
     let longLink: string | undefined;
+    let entryMeta = 0;
     for (;;) {
       const h = await this.src.readExact(block, "a tar header");
       if (h === null) {
@@ -152,8 +190,7 @@ export class TarReader {
       const flag = String.fromCharCode(h[156]);
       const size = numeric(h, 124, 12, "size");
       if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
-        if (size > maxMetaSize)
-          throw invalid(`corrupt tar archive: a ${flag} metadata entry of ${size} bytes is too large`);
+        entryMeta = this.holdMeta(size, entryMeta, "PAX and long-name headers");
         const data =
           (await this.src.readExact(size + padOf(size), "a tar metadata entry")) ?? Buffer.alloc(0);
         if (data.length < size) throw invalid("truncated archive: input ended inside a tar metadata entry");
@@ -201,8 +238,9 @@ export class TarReader {
       if (type !== "file" && size > 0) {
         // A link or device with a nonzero size field: keep its bytes as raw header so `save`
         // reproduces them, and so the stream stays aligned.
-        if (size > maxMetaSize)
+        if (size > this.limits.perEntry)
           throw invalid(`corrupt tar archive: "${name}" is a ${type} with ${size} bytes of content`);
+        this.holdMeta(size, 0, "contents of links and devices");
         const data = await this.src.readExact(size + padOf(size), "a tar entry");
         if (data === null) throw invalid("truncated archive: input ended inside a tar entry");
         raw.push(data);

@@ -19,6 +19,7 @@ import {
 import {
   dirSize,
   ensureDir,
+  narrowDirMode,
   pathExists,
   readJsonIfExists,
   syncDir,
@@ -36,6 +37,30 @@ import {
   type VolumeUser,
   type VolumeUsers,
 } from "./types.js";
+
+/**
+ * The volumes root and each volume's folder: only root may pass. A container writes into _data
+ * as root (setuid files, device nodes); those must not be usable by a local user
+ * (CVE-2021-41091 class), whatever mode the container gave _data.
+ */
+const PRIVATE_DIR = 0o700;
+
+/** Installs before 0700 made these folders 0701: narrow them at start. */
+async function narrowMode(dir: string, log: Logger): Promise<void> {
+  const was = await narrowDirMode(dir, PRIVATE_DIR);
+  if (was !== undefined) log.warn({ dir, was: was.toString(8) }, "narrowed a volume folder's mode to 700");
+}
+
+/** Copy-up's private folder beside _data (see copyUp); one left by a crash goes at the next start. */
+const STAGING_PREFIX = ".copy-up-";
+
+async function removeStaging(volumeDir: string, log: Logger): Promise<void> {
+  for (const entry of await readdir(volumeDir)) {
+    if (!entry.startsWith(STAGING_PREFIX)) continue;
+    await rm(join(volumeDir, entry), { recursive: true, force: true });
+    log.warn({ dir: join(volumeDir, entry) }, "removed the remains of an unfinished copy-up");
+  }
+}
 
 /** Docker's rule for local volume names. */
 const VOLUME_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -115,7 +140,8 @@ export class VolumeStore implements VolumeStoreApi {
 
   /** Load the volumes on disk and remove what an interrupted create or remove left. */
   static async open(root: string, log: Logger, users: VolumeUsers): Promise<VolumeStore> {
-    await ensureDir(root, 0o701);
+    await ensureDir(root, PRIVATE_DIR);
+    await narrowMode(root, log);
     const store = new VolumeStore(root, log, users);
     for (const entry of await readdir(root)) {
       const dir = join(root, entry);
@@ -130,6 +156,8 @@ export class VolumeStore implements VolumeStoreApi {
           log.warn({ dir }, "a folder in the volumes root without a volume record; leaving it alone");
           continue;
         }
+        await narrowMode(dir, log);
+        await removeStaging(dir, log);
         store.volumes.set(rec.Name, rec);
       } catch (e) {
         log.error({ dir, err: messageOf(e) }, "cannot read a volume record; leaving it alone");
@@ -205,7 +233,7 @@ export class VolumeStore implements VolumeStoreApi {
       if (await pathExists(target)) throw strayFolder();
       const tmp = join(this.root, `.tmp-${randomBytes(8).toString("hex")}`);
       try {
-        await mkdir(tmp, { mode: 0o701 });
+        await mkdir(tmp, { mode: PRIVATE_DIR });
         await mkdir(join(tmp, "_data"));
         await chmod(join(tmp, "_data"), 0o755);
         await writeJsonAtomic(join(tmp, "volume.json"), rec);
@@ -317,7 +345,7 @@ export class VolumeStore implements VolumeStoreApi {
       await busy.catch(() => undefined);
     }
     const data = this.inspect(name).Mountpoint;
-    const job = this.copyUp(data, source);
+    const job = this.copyUp(name, data, source);
     this.filling.set(name, job);
     try {
       await job;
@@ -326,23 +354,39 @@ export class VolumeStore implements VolumeStoreApi {
     }
   }
 
-  private async copyUp(data: string, source: string): Promise<void> {
+  /**
+   * A running container that uses the volume can change _data at any moment (swap a folder for
+   * a symlink to /etc), so nothing here writes through a path inside _data: the image's content
+   * is copied into a staging folder beside _data, which no container sees, and each top-level
+   * entry is then renamed into _data. rename() never follows its last component, and _data
+   * itself sits in a folder only root can reach. An entry a container made meanwhile wins;
+   * nothing in _data is ever deleted here.
+   */
+  private async copyUp(name: string, data: string, source: string): Promise<void> {
     if ((await readdir(data)).length > 0) return;
     const st = await lstat(source);
+    const staging = join(this.root, name, `${STAGING_PREFIX}${randomBytes(8).toString("hex")}`);
     try {
+      await mkdir(staging, { mode: PRIVATE_DIR });
       // cp -a keeps owners, modes, times, links and xattrs, and follows no symlink in the tree.
-      await runCommand("cp", ["-a", "--", `${source}/.`, `${data}/`], { timeoutMs: 3_600_000 });
+      await runCommand("cp", ["-a", "--", `${source}/.`, `${staging}/`], { timeoutMs: 3_600_000 });
+      for (const entry of await readdir(staging)) {
+        await rename(join(staging, entry), join(data, entry)).catch((e: unknown) => {
+          if (!["ENOTEMPTY", "EEXIST", "ENOTDIR", "EISDIR"].includes(errnoCode(e) ?? "")) throw e;
+          this.log.warn({ name, entry }, "copy-up kept what a container wrote into the volume meanwhile");
+        });
+      }
       await chown(data, st.uid, st.gid);
       await chmod(data, st.mode & 0o7777);
     } catch (e) {
-      // Leave the volume empty rather than half filled, so a later use copies again.
-      for (const entry of await readdir(data).catch(() => [] as string[])) {
-        await rm(join(data, entry), { recursive: true, force: true }).catch(() => undefined);
-      }
       if (isShoalError(e)) throw e;
       throw internal(
         `copying the image's content into volume ${basename(dirname(data))} failed: ${messageOf(e)}`,
         e,
+      );
+    } finally {
+      await rm(staging, { recursive: true, force: true }).catch((e: unknown) =>
+        this.log.error({ dir: staging, err: messageOf(e) }, "cannot delete a copy-up staging folder"),
       );
     }
   }
