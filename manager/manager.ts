@@ -137,6 +137,8 @@ export class Manager {
       bootstrapPeers: o.bootstrap ? [o.raftId] : undefined,
       dir: o.dir,
       disk: new NodeDisk(),
+      // The store holds the CA key, join tokens, secrets and registry credentials.
+      encryptAtRest: true,
       transport: m.transport ?? { send: () => undefined },
       stateMachine: m.store,
       rand: Math.random,
