@@ -55,6 +55,8 @@ function parseDataKey(text: string, path: string): Uint8Array {
     );
   const key = typeof v.dek === "string" ? Buffer.from(v.dek, "base64") : Buffer.alloc(0);
   if (key.length !== DATA_KEY_BYTES)
-    throw new Error(`the Raft data key file ${path} holds no ${DATA_KEY_BYTES}-byte key: restore it from a backup`);
+    throw new Error(
+      `the Raft data key file ${path} holds no ${DATA_KEY_BYTES}-byte key: restore it from a backup`,
+    );
   return new Uint8Array(key);
 }

@@ -223,17 +223,28 @@ export class Snapshotter {
   /** A file's snapshot and whether it was sealed; SnapshotCorruptError if it fails a check. */
   private async read(path: string): Promise<{ snap: Snapshot; sealed: boolean }> {
     const buf = await this.disk.readFile(path);
+    let file: { version: number; body: Uint8Array };
     try {
-      const { version, body } = decodeFile(buf);
-      if (version === VERSION_PLAIN) return { snap: decodeBody(body), sealed: false };
-      if (!this.cipher)
-        throw new Error(
-          "it is encrypted and no Raft data key was given (is the manager's raft-dek.json missing?)",
-        );
-      const plain = this.cipher.open(body, sealedAad(version), path, "the snapshot");
+      file = decodeFile(buf);
+      if (file.version === VERSION_PLAIN) return { snap: decodeBody(file.body), sealed: false };
+    } catch (e) {
+      throw new SnapshotCorruptError(path, e instanceof Error ? e.message : String(e));
+    }
+    // Not a damaged file but a missing key: setting the file aside would lose it.
+    if (!this.cipher)
+      throw new Error(
+        `snapshot ${path} is encrypted and no Raft data key was given (is the manager's raft-dek.json missing?)`,
+      );
+    let plain: Uint8Array;
+    try {
+      plain = this.cipher.open(file.body, sealedAad(file.version), path, "the snapshot");
+    } catch (e) {
+      // A sealed body that does not open was changed (or sealed with another key): corrupt.
+      throw new SnapshotCorruptError(path, e instanceof DecryptError ? e.message : String(e));
+    }
+    try {
       return { snap: decodeBody(plain), sealed: true };
     } catch (e) {
-      if (e instanceof DecryptError) throw new SnapshotCorruptError(path, e.message);
       throw new SnapshotCorruptError(path, e instanceof Error ? e.message : String(e));
     }
   }
