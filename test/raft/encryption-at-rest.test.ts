@@ -12,6 +12,8 @@ import { DATA_KEY_FILE, openDataKey } from "../../manager/raft/data-key.js";
 import { crc32 } from "../../manager/raft/wal/crc.js";
 import type { Disk } from "../../manager/raft/disk.js";
 import type { Snapshot } from "../../manager/raft/core/types.js";
+import { RaftNode, type StateMachine } from "../../manager/raft/driver/node.js";
+import { seededRand } from "./sim/rand.js";
 import { captureLogger, diskKinds, entry, writeBytes, type DiskEnv } from "./helpers/disk.js";
 
 const SECRET = "-----BEGIN PRIVATE KEY-----MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg";
@@ -229,5 +231,67 @@ describe.each(diskKinds)("encryption at rest on $name", (kind) => {
       new TextEncoder().encode(JSON.stringify({ version: 1, kek: "unlock-key", dek: "x" })),
     );
     await expect(openDataKey(env.disk, env.dir)).rejects.toThrow(/wrapped .*no autolock/);
+  });
+
+  it("a member whose WAL and snapshots predate encryption reopens with all its state, sealed", async () => {
+    class Log implements StateMachine {
+      applied: string[] = [];
+      apply(_index: number, command: Uint8Array): unknown {
+        if (command.length > 0) this.applied.push(new TextDecoder().decode(command));
+        return undefined;
+      }
+      snapshot(): Uint8Array {
+        return new TextEncoder().encode(JSON.stringify(this.applied));
+      }
+      restore(data: Uint8Array): void {
+        this.applied = JSON.parse(new TextDecoder().decode(data)) as string[];
+      }
+    }
+    const open = async (encryptAtRest: boolean, sm: Log) => {
+      const node = await RaftNode.open({
+        id: 1,
+        bootstrapPeers: [1],
+        dir: env.dir,
+        disk: env.disk,
+        transport: { send: () => undefined },
+        stateMachine: sm,
+        rand: seededRand(7),
+        snapshotEntries: 5,
+        catchUpEntries: 2,
+        encryptAtRest,
+        logger: { warn: () => undefined },
+      });
+      node.campaign();
+      return node;
+    };
+    const files = async () => {
+      const out: Uint8Array[] = [];
+      for (const sub of ["wal", "snap"]) {
+        const dir = posix.join(env.dir, sub);
+        for (const n of await env.disk.readdir(dir).catch(() => [] as string[]))
+          out.push(await env.disk.readFile(posix.join(dir, n)));
+      }
+      return out;
+    };
+    const before = new Log();
+    const plain = await open(false, before);
+    for (let i = 1; i <= 12; i++) await plain.propose(new TextEncoder().encode(`${SECRET}#${i}`), 5_000);
+    await plain.close();
+    expect((await env.disk.readdir(snapDir)).some((n) => n.endsWith(".snap"))).toBe(true);
+    expect((await files()).some((b) => contains(b, SECRET))).toBe(true);
+
+    const after = new Log();
+    const sealed = await open(true, after);
+    await sealed.propose(new TextEncoder().encode(`${SECRET}#13`), 5_000);
+    expect(after.applied).toEqual(Array.from({ length: 13 }, (_, i) => `${SECRET}#${i + 1}`));
+    await sealed.close();
+    for (const b of await files()) expect(contains(b, SECRET)).toBe(false);
+    expect(await env.disk.readdir(env.dir)).toContain(DATA_KEY_FILE);
+
+    const again = new Log();
+    const reopened = await open(true, again);
+    await reopened.readBarrier(5_000);
+    expect(again.applied).toHaveLength(13);
+    await reopened.close();
   });
 });
