@@ -193,6 +193,25 @@ describe("secrets in views", () => {
   });
 });
 
+describe("autolock", () => {
+  it("swarm init --autolock and swarm update --autolock are refused naming it", async () => {
+    const init = await api(d.socket, "POST", "/swarm/init", {
+      ListenAddr: "0.0.0.0:2377",
+      AutoLockManagers: true,
+    });
+    expect(init.status).toBe(400);
+    expect(init.json<{ message: string }>().message).toMatch(/--autolock is not supported.*swarm unlock/);
+    const cli = await dk(["swarm", "init", "--autolock"]);
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr).toContain("--autolock is not supported");
+    const update = await dk(["swarm", "update", "--autolock=true"]);
+    expect(update.code).not.toBe(0);
+    expect(update.stderr).toContain("--autolock");
+    const info = await dk(["info", "--format", "{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}"]);
+    expect(info.stdout.trim()).toBe("false");
+  });
+});
+
 describe("the CA key and the temp folder", () => {
   it("issuing and renewing node certificates writes nothing to the daemon's temp folder", async () => {
     const token = (await dk(["swarm", "join-token", "-q", "worker"])).stdout.trim();
