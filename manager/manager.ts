@@ -84,6 +84,15 @@ function decodeContext(b: Uint8Array | undefined): MemberContext | undefined {
   }
 }
 
+/**
+ * Entries between Raft snapshots: SHOAL_RAFT_SNAPSHOT_ENTRIES (like etcd's --snapshot-count),
+ * else the Raft node's default. The cluster spec's Raft.SnapshotInterval is not applied yet.
+ */
+function snapshotEntriesSetting(): number | undefined {
+  const v = Number(process.env.SHOAL_RAFT_SNAPSHOT_ENTRIES);
+  return Number.isInteger(v) && v > 0 ? v : undefined;
+}
+
 export class Manager {
   readonly store = new ClusterStore();
   readonly dispatcher: Dispatcher;
@@ -137,6 +146,9 @@ export class Manager {
       bootstrapPeers: o.bootstrap ? [o.raftId] : undefined,
       dir: o.dir,
       disk: new NodeDisk(),
+      // The store holds the CA key, join tokens, secrets and registry credentials.
+      encryptAtRest: true,
+      snapshotEntries: snapshotEntriesSetting(),
       transport: m.transport ?? { send: () => undefined },
       stateMachine: m.store,
       rand: Math.random,

@@ -1,16 +1,13 @@
 // The cluster's certificate authority, as swarmkit runs it: a root CA made at `cluster init`,
 // node certificates whose subject names the node (CN), its role (OU swarm-manager or
 // swarm-worker) and the cluster (O), and join tokens that carry the CA's digest so a joining
-// node can tell it reached the right cluster before it trusts anything. Keys are made with
-// node:crypto (asynchronously); certificates are signed by openssl in a child process, since
-// Node can verify X.509 but not issue it; parsing and verification use node:crypto's X509Certificate.
+// node can tell it reached the right cluster before it trusts anything. Keys are made, and
+// certificates and requests built and signed, in memory with node:crypto (asynchronously;
+// x509.ts): the CA key never leaves the manager's memory and state folder, never a temp file.
 import { createHash, generateKeyPair, randomBytes, X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { promisify } from "node:util";
-import { runCommand } from "../../shared/command.js";
 import { forbidden, invalid } from "../../shared/errors.js";
+import { buildCertificate, buildCsr, KeyUsage, parseCsr, publicKeyInfo, type NameParts } from "./x509.js";
 
 export type NodeRole = "manager" | "worker";
 
@@ -37,111 +34,63 @@ export async function newNodeKey(): Promise<string> {
   return privateKey;
 }
 
-/** Run openssl in a private temp folder holding the given files; the folder goes afterwards. */
-async function withFiles<T>(files: Record<string, string>, fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), "shoal-ca-"));
-  try {
-    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text, { mode: 0o600 });
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-function serial(): string {
-  // Positive 128-bit serial, as RFC 5280 asks.
-  const b = randomBytes(16);
-  b[0] &= 0x7f;
-  return `0x${b.toString("hex")}`;
-}
+const DAY_MS = 24 * 3600 * 1000;
 
 /** A new root CA (ECDSA P-256, 20 years, like swarmkit's default root). */
 export async function createRootCA(): Promise<KeyPair> {
   const keyPem = await newNodeKey();
-  const certPem = await withFiles({ "ca.key": keyPem }, async (dir) => {
-    await runCommand("openssl", [
-      "req",
-      "-x509",
-      "-new",
-      "-key",
-      join(dir, "ca.key"),
-      "-out",
-      join(dir, "ca.crt"),
-      "-subj",
-      "/CN=swarm-ca",
-      "-days",
-      "7300",
-      "-sha256",
-      "-set_serial",
-      serial(),
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    return readFile(join(dir, "ca.crt"), "utf8");
-  });
+  const now = new Date();
+  const certPem = await buildCertificate(
+    {
+      subject: { CN: "swarm-ca" },
+      spki: publicKeyInfo(keyPem),
+      notBefore: now,
+      notAfter: new Date(now.getTime() + 7300 * DAY_MS),
+      ca: true,
+      keyUsage: [KeyUsage.keyCertSign, KeyUsage.cRLSign],
+    },
+    { key: keyPem },
+  );
   return { certPem, keyPem };
 }
 
-function subjectFor(id: NodeIdentity): string {
+function subjectFor(id: NodeIdentity): NameParts {
   for (const v of [id.nodeId, id.clusterId])
     if (!/^[a-z0-9]+$/.test(v)) throw invalid(`invalid node or cluster id "${v}" for a certificate`);
-  return `/O=${id.clusterId}/OU=swarm-${id.role}/CN=${id.nodeId}`;
+  return { O: id.clusterId, OU: `swarm-${id.role}`, CN: id.nodeId };
 }
 
 /** A certificate signing request for a node's own key (what a joining node sends). */
 export async function createCsr(keyPem: string, id: NodeIdentity): Promise<string> {
-  return withFiles({ "node.key": keyPem }, async (dir) => {
-    const { stdout } = await runCommand("openssl", [
-      "req",
-      "-new",
-      "-key",
-      join(dir, "node.key"),
-      "-subj",
-      subjectFor(id),
-    ]);
-    return stdout;
-  });
+  return buildCsr(keyPem, subjectFor(id));
 }
 
 /**
  * Sign a node's CSR. The identity is the CA's decision, not the CSR's: the subject is
  * rewritten to the node id, role and cluster the manager chose, whatever the node asked for.
+ * The CSR's own signature must verify (the node holds the key it asks a certificate for).
  */
 export async function signNodeCsr(ca: KeyPair, csrPem: string, id: NodeIdentity, days = 90): Promise<string> {
-  const ext = [
-    "basicConstraints=critical,CA:FALSE",
-    "keyUsage=critical,digitalSignature,keyEncipherment",
-    "extendedKeyUsage=serverAuth,clientAuth",
-    `subjectAltName=DNS:swarm-${id.role},DNS:${id.nodeId}`,
-  ].join("\n");
-  return withFiles(
-    { "ca.crt": ca.certPem, "ca.key": ca.keyPem, "node.csr": csrPem, "ext.cnf": ext },
-    async (dir) => {
-      await runCommand("openssl", [
-        "x509",
-        "-req",
-        "-in",
-        join(dir, "node.csr"),
-        "-CA",
-        join(dir, "ca.crt"),
-        "-CAkey",
-        join(dir, "ca.key"),
-        "-set_serial",
-        serial(),
-        "-days",
-        String(days),
-        "-sha256",
-        "-extfile",
-        join(dir, "ext.cnf"),
-        "-subj",
-        subjectFor(id),
-        "-out",
-        join(dir, "node.crt"),
-      ]);
-      return readFile(join(dir, "node.crt"), "utf8");
+  const subject = subjectFor(id);
+  let spki: Uint8Array;
+  try {
+    ({ spki } = await parseCsr(csrPem));
+  } catch (e) {
+    throw invalid(`invalid certificate signing request: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const now = new Date();
+  return buildCertificate(
+    {
+      subject,
+      spki,
+      notBefore: now,
+      notAfter: new Date(now.getTime() + days * DAY_MS),
+      ca: false,
+      keyUsage: [KeyUsage.digitalSignature, KeyUsage.keyEncipherment],
+      tlsUsage: true,
+      dnsNames: [`swarm-${id.role}`, id.nodeId],
     },
+    { key: ca.keyPem, certDer: new Uint8Array(new X509Certificate(ca.certPem).raw) },
   );
 }
 

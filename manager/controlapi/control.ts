@@ -93,15 +93,25 @@ function validateServiceSpec(
   };
 }
 
-/** Registry credentials stay in the store; the API never shows them (as dockerd). */
+/** A task spec (a service's TaskTemplate, or a task's Spec) without its registry credentials. */
+function templateWithoutCredentials<T extends object>(template: T): T {
+  const cs = (template as { ContainerSpec?: { PullOptions?: unknown } }).ContainerSpec;
+  if (!cs || typeof cs !== "object" || cs.PullOptions === undefined) return template;
+  const { PullOptions: _secret, ...containerSpec } = cs;
+  return { ...template, ContainerSpec: containerSpec };
+}
+
+/**
+ * Registry credentials stay in the store; the API never shows them (as dockerd). Only the
+ * dispatcher sends them, to the node that runs the task.
+ */
 function hideCredentials(s: ServiceObject): ServiceObject {
-  const template = s.Spec.TaskTemplate as { ContainerSpec?: { PullOptions?: unknown } };
-  if (!template.ContainerSpec?.PullOptions) return s;
-  const { PullOptions: _secret, ...containerSpec } = template.ContainerSpec;
-  return {
-    ...s,
-    Spec: { ...s.Spec, TaskTemplate: { ...s.Spec.TaskTemplate, ContainerSpec: containerSpec } },
-  };
+  return { ...s, Spec: { ...s.Spec, TaskTemplate: templateWithoutCredentials(s.Spec.TaskTemplate) } };
+}
+
+/** A task carries a copy of its service's template, credentials included: they are hidden too. */
+function hideTaskCredentials(t: TaskObject): TaskObject {
+  return { ...t, Spec: templateWithoutCredentials(t.Spec) };
 }
 
 /** How a node is named in messages: its name if it has one, else its hostname. */
@@ -401,13 +411,13 @@ export class ControlApi {
       .filter((t) => !nodeIds || nodeIds.includes(t.NodeID))
       .filter((t) => !filters["desired-state"] || filters["desired-state"].includes(t.DesiredState))
       .filter((t) => !filters.id || filters.id.some((p) => t.ID.startsWith(p)))
-      .map((t) => ({ ...view(t), Labels: {} }));
+      .map((t) => ({ ...view(hideTaskCredentials(t)), Labels: {} }));
   }
 
   inspectTask(id: string) {
     const t = this.store.view((tx) => tx.get("tasks", id) ?? tx.list("tasks", (x) => x.ID.startsWith(id))[0]);
     if (!t) throw notFound(`task ${id} not found`);
-    return { ...view(t), Labels: {} };
+    return { ...view(hideTaskCredentials(t)), Labels: {} };
   }
 
   listNodes() {

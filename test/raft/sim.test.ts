@@ -29,6 +29,8 @@ function optionsFor(seed: number): SimOptions {
       maxDelay: 1 + (seed % 5),
     },
     snapshotEntries: 20 + (seed % 7) * 10,
+    // Half the seeds run with the WAL and snapshots sealed, as managers run them.
+    encryptAtRest: seed % 2 === 0,
   };
 }
 

@@ -3,7 +3,10 @@
 import { describe, expect, it } from "vitest";
 import {
   caDigest,
+  createCsr,
   createRootCA,
+  newNodeKey,
+  signNodeCsr,
   issueNodeCertificate,
   makeJoinToken,
   parseJoinToken,
@@ -69,5 +72,27 @@ describe("cluster CA", () => {
     const rotated = makeJoinToken(ca.certPem);
     expect(refusal(() => roleForToken(rotated, ca.certPem, tokens))).toMatch(/rotated/);
     expect(refusal(() => parseJoinToken("SWMTKN-1-short-x"))).toMatch(/^400 invalid join token/);
+  });
+
+  it("signs only a CSR whose own signature verifies, with the identity the CA chose", async () => {
+    const ca = await createRootCA();
+    const key = await newNodeKey();
+    const csr = await createCsr(key, { nodeId: "asked", role: "manager", clusterId: "asked" });
+    const cert = await signNodeCsr(ca, csr, { nodeId: "given1", role: "worker", clusterId: "cluster1" });
+    expect(verifyNodeCertificate(cert, ca.certPem)).toMatchObject({
+      nodeId: "given1",
+      role: "worker",
+      clusterId: "cluster1",
+    });
+    // A changed byte in the signature: the request no longer proves it holds the key.
+    const der = Buffer.from(csr.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+    der[der.length - 5] ^= 1;
+    const tampered = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString("base64")}\n-----END CERTIFICATE REQUEST-----\n`;
+    await expect(
+      signNodeCsr(ca, tampered, { nodeId: "given2", role: "worker", clusterId: "cluster1" }),
+    ).rejects.toMatchObject({ status: 400 });
+    await expect(
+      signNodeCsr(ca, "not a csr", { nodeId: "given3", role: "worker", clusterId: "cluster1" }),
+    ).rejects.toMatchObject({ status: 400 });
   });
 });

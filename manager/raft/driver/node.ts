@@ -8,6 +8,7 @@ import type { Disk, PersistLogger } from "../disk.js";
 import { warningLogger } from "../disk.js";
 import { Wal } from "../wal/wal.js";
 import { Snapshotter } from "../snap/snapshotter.js";
+import { openDataKey } from "../data-key.js";
 import { MemoryStorage } from "../core/memory-storage.js";
 import { RawNode, type RaftStatus } from "../core/raw-node.js";
 import { encodeConfChange, decodeConfChange } from "../core/conf-change.js";
@@ -48,6 +49,11 @@ export interface RaftNodeOptions {
   maxSizePerMsg?: number;
   maxInflightMsgs?: number;
   segmentBytes?: number;
+  /**
+   * Encrypt the WAL and the snapshots with the member's data key (`raft-dek.json` in `dir`, made
+   * at the first open). A plain WAL and plain snapshots from before are rewritten encrypted.
+   */
+  encryptAtRest?: boolean;
   /** Called after a membership change is applied (the transport adds or drops the peer). */
   onConfChange?: (cc: ConfChange, confState: ConfState) => void;
   logger?: PersistLogger;
@@ -133,8 +139,9 @@ export class RaftNode {
     const logger = o.logger ?? warningLogger;
     const walDir = posix.join(o.dir, "wal");
     const existed = await Wal.exists(o.disk, walDir);
-    const wal = await Wal.open(o.disk, walDir, { segmentBytes: o.segmentBytes, logger });
-    const snapshotter = new Snapshotter(o.disk, posix.join(o.dir, "snap"), { logger });
+    const cipher = o.encryptAtRest ? await openDataKey(o.disk, o.dir) : undefined;
+    const wal = await Wal.open(o.disk, walDir, { segmentBytes: o.segmentBytes, logger, cipher });
+    const snapshotter = new Snapshotter(o.disk, posix.join(o.dir, "snap"), { logger, cipher });
     const snap = existed ? await snapshotter.loadNewestAvailable(wal.snapshotMarkers()) : undefined;
     const state = wal.readAll(
       snap ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0, term: 0 },

@@ -23,7 +23,8 @@
  * record after it).
  *
  * Kinds and bodies:
- *     1 header        : "SHOALWAL" (8 bytes) u32 version(=1) u64 seq u64 firstIndex u32 prevCrc
+ *     1 header        : "SHOALWAL" (8 bytes) u32 version u64 seq u64 firstIndex u32 prevCrc
+ *                       version 1: the other records are plain; version 2: they are sealed.
  *                       prevCrc = crc field of the last record of segment seq-1 (0 for seq 0);
  *                       replay checks it when both segments are present.
  *     2 hard state    : u64 term  u64 vote  u64 commit
@@ -32,6 +33,11 @@
  *                       indexes are consecutive within a record.
  *     4 snapshot mark : u64 index  u64 term   (a snapshot at (index, term) is saved: the log
  *                       before it may be released)
+ *     5 sealed        : nonce(12) ciphertext tag(16): AES-256-GCM (../encryption.ts) of a record
+ *                       payload of kind 2, 3 or 4, with associated data "SHOALWAL" u32 salt
+ *                       (the segment header's crc, so a record only opens in its own segment).
+ *                       A version 2 segment holds only sealed records after its header; the CRC
+ *                       covers the sealed bytes, so a torn tail is still found without the key.
  *
  * releaseTo(index) deletes, oldest first with a folder fsync after each (so seq never has a
  * gap), every segment before the last one whose firstIndex <= index.
@@ -49,17 +55,19 @@ import type { Entry, HardState } from "../core/types.js";
 import { crc32 } from "./crc.js";
 
 const WAL_MAGIC = new TextEncoder().encode("SHOALWAL");
-const WAL_VERSION = 1;
+export const WAL_VERSION_PLAIN = 1;
+export const WAL_VERSION_SEALED = 2;
 const FRAME_HEADER = 8;
 
-export const Kind = { Header: 1, HardState: 2, Entries: 3, SnapshotMarker: 4 } as const;
+export const Kind = { Header: 1, HardState: 2, Entries: 3, SnapshotMarker: 4, Sealed: 5 } as const;
 
 export interface SnapshotMarker {
   index: number;
   term: number;
 }
 
-interface SegmentHeader {
+export interface SegmentHeader {
+  version: number;
   seq: number;
   firstIndex: number;
   prevCrc: number;
@@ -70,6 +78,22 @@ export type WalRecord =
   | { kind: "hardState"; hardState: HardState }
   | { kind: "entries"; entries: Entry[] }
   | { kind: "snapshot"; marker: SnapshotMarker };
+
+/** The associated data of a sealed record: the segment it belongs to. */
+export function sealedRecordAad(salt: number): Uint8Array {
+  const aad = new Uint8Array(WAL_MAGIC.length + 4);
+  aad.set(WAL_MAGIC, 0);
+  new DataView(aad.buffer).setUint32(WAL_MAGIC.length, salt >>> 0, true);
+  return aad;
+}
+
+/** A sealed record's payload: kind 5, then the cipher's output. */
+export function sealedPayload(sealed: Uint8Array): Uint8Array {
+  const out = new Uint8Array(1 + sealed.length);
+  out[0] = Kind.Sealed;
+  out.set(sealed, 1);
+  return out;
+}
 
 /** The payload is well framed (its CRC matched) but its content makes no sense. */
 export class RecordFormatError extends Error {}
@@ -148,7 +172,7 @@ export function encodeHeader(h: SegmentHeader): Uint8Array {
   const w = new Writer(1 + 8 + 4 + 8 + 8 + 4);
   w.u8(Kind.Header);
   w.bytes(WAL_MAGIC);
-  w.u32(WAL_VERSION);
+  w.u32(h.version);
   w.u64(h.seq);
   w.u64(h.firstIndex);
   w.u32(h.prevCrc);
@@ -201,8 +225,9 @@ export function decodePayload(payload: Uint8Array): WalRecord {
       const magic = r.bytes(WAL_MAGIC.length);
       if (!magic.every((b, i) => b === WAL_MAGIC[i])) throw new RecordFormatError("bad segment magic");
       const version = r.u32();
-      if (version !== WAL_VERSION) throw new RecordFormatError(`unsupported WAL version ${version}`);
-      rec = { kind: "header", header: { seq: r.u64(), firstIndex: r.u64(), prevCrc: r.u32() } };
+      if (version !== WAL_VERSION_PLAIN && version !== WAL_VERSION_SEALED)
+        throw new RecordFormatError(`unsupported WAL version ${version}`);
+      rec = { kind: "header", header: { version, seq: r.u64(), firstIndex: r.u64(), prevCrc: r.u32() } };
       break;
     }
     case Kind.HardState:
@@ -281,14 +306,21 @@ export function validRecordAfter(
   badOffset: number,
   seed: number,
   claimedEnd?: number,
+  /** For a sealed segment: opens a sealed payload (throws if it does not open). */
+  unseal?: (payload: Uint8Array, offset: number) => Uint8Array,
 ): number {
   const check = (p: number): boolean => {
     const kind: number = buf[p + FRAME_HEADER];
-    if (kind !== Kind.HardState && kind !== Kind.Entries && kind !== Kind.SnapshotMarker) return false;
+    if (
+      unseal
+        ? kind !== Kind.Sealed
+        : kind !== Kind.HardState && kind !== Kind.Entries && kind !== Kind.SnapshotMarker
+    )
+      return false;
     const f = readFrame(buf, p, seed);
     if (!f.ok) return false;
     try {
-      decodePayload(f.payload);
+      decodePayload(unseal ? unseal(f.payload, p) : f.payload);
       return true;
     } catch {
       return false;

@@ -2,16 +2,23 @@ import { posix } from "node:path";
 import type { Disk, DiskFile, PersistLogger } from "../disk.js";
 import { warningLogger } from "../disk.js";
 import type { Entry, HardState } from "../core/types.js";
+import { DecryptError, type RecordCipher } from "../encryption.js";
 import {
   decodePayload,
+  sealedPayload,
+  sealedRecordAad,
+  WAL_VERSION_PLAIN,
+  WAL_VERSION_SEALED,
   encodeEntries,
   encodeHardState,
   encodeHeader,
   encodeSnapshotMarker,
   frame,
+  Kind,
   readFrame,
   RecordFormatError,
   validRecordAfter,
+  type SegmentHeader,
   type SnapshotMarker,
   type WalRecord,
 } from "./record.js";
@@ -22,6 +29,12 @@ export interface WalOptions {
   /** A segment is cut once it has reached this size (checked before each batch). */
   segmentBytes?: number;
   logger?: PersistLogger;
+  /**
+   * Seal every record with this data key (segments of version 2). Plain segments found at open
+   * are rewritten sealed, oldest first, before anything else happens. Without it, a WAL holding
+   * sealed segments is refused.
+   */
+  cipher?: RecordCipher;
 }
 
 export interface WalState {
@@ -127,6 +140,7 @@ export class Wal {
     private readonly markers: SnapshotMarker[],
     /** Set when open() cut a torn tail. */
     readonly repaired: WalRepair | undefined,
+    private readonly cipher: RecordCipher | undefined,
   ) {
     this.records = records;
     this.queuedLastIndex = lastIndexHint;
@@ -165,7 +179,7 @@ export class Wal {
     segments.sort((a, b) => a.seq - b.seq);
 
     if (segments.length === 0) {
-      const { seg, file, salt } = await createSegment(disk, dir, 0, 1, 0, undefined);
+      const { seg, file, salt } = await createSegment(disk, dir, 0, 1, 0, undefined, opts.cipher);
       return new Wal(
         disk,
         dir,
@@ -180,6 +194,7 @@ export class Wal {
         [],
         [],
         undefined,
+        opts.cipher,
       );
     }
 
@@ -193,49 +208,33 @@ export class Wal {
       }
     }
 
+    const cipher = opts.cipher;
+    if (cipher) await sealPlainSegments(disk, dir, segments, cipher, logger);
+
     const records: Located[] = [];
     const markers: SnapshotMarker[] = [];
     let lastIndexHint = segments[0].firstIndex - 1;
     let lastHardState: HardState | undefined;
-    let prevLastCrc: number | undefined;
+    let prev: { version: number; lastCrc: number } | undefined;
     let salt = 0;
     let tailSize = 0;
     let repaired: WalRepair | undefined;
     for (let i = 0; i < segments.length; i++) {
       const seg = segments[i];
-      const isLast = i === segments.length - 1;
-      const buf = await disk.readFile(seg.path);
-      const h = readFrame(buf, 0, 0);
-      if (!h.ok) throw new WalCorruptError(seg.path, 0, `bad segment header: ${h.reason}`);
-      const header = decodeAt(h.payload, seg.path, 0);
-      if (header.kind !== "header")
-        throw new WalCorruptError(seg.path, 0, "first record is not a segment header");
-      if (header.header.seq !== seg.seq || header.header.firstIndex !== seg.firstIndex) {
-        throw new WalCorruptError(seg.path, 0, "segment header does not match the file name");
-      }
-      if (prevLastCrc !== undefined && header.header.prevCrc !== prevLastCrc) {
+      const scan = await scanSegment(disk, seg, i === segments.length - 1, cipher);
+      // A crash while plain segments were being sealed leaves a sealed segment before a plain
+      // one, whose header still names the plain predecessor's crc: only like chains like.
+      if (
+        prev !== undefined &&
+        prev.version === scan.header.version &&
+        scan.header.prevCrc !== prev.lastCrc
+      ) {
         throw new WalCorruptError(seg.path, 0, "segment header does not chain to the previous segment");
       }
-      salt = h.crc;
-      let lastCrc = h.crc;
-      let offset = h.end;
-      while (offset < buf.length) {
-        const f = readFrame(buf, offset, salt);
-        if (!f.ok) {
-          if (!isLast)
-            throw new WalCorruptError(seg.path, offset, `${f.reason} in a segment that is not the last`);
-          const next = validRecordAfter(buf, offset, salt, f.claimedEnd);
-          if (next >= 0) {
-            throw new WalCorruptError(
-              seg.path,
-              offset,
-              `${f.reason}, followed by a valid record at offset ${next}`,
-            );
-          }
-          repaired = { file: seg.path, offset, droppedBytes: buf.length - offset, reason: f.reason };
-          break;
-        }
-        const rec = decodeAt(f.payload, seg.path, offset);
+      salt = scan.salt;
+      if (scan.repaired) repaired = scan.repaired;
+      for (const { payload, offset } of scan.records) {
+        const rec = decodeAt(payload, seg.path, offset);
         if (rec.kind === "header")
           throw new WalCorruptError(seg.path, offset, "segment header in the middle");
         records.push({ rec, file: seg.path, offset });
@@ -247,11 +246,9 @@ export class Wal {
           markers.push(rec.marker);
           lastIndexHint = Math.max(lastIndexHint, rec.marker.index);
         }
-        lastCrc = f.crc;
-        offset = f.end;
       }
-      prevLastCrc = lastCrc;
-      tailSize = offset;
+      prev = { version: scan.header.version, lastCrc: scan.lastCrc };
+      tailSize = scan.end;
     }
 
     const last = segments[segments.length - 1];
@@ -269,12 +266,13 @@ export class Wal {
       file,
       tailSize,
       salt,
-      prevLastCrc ?? salt,
+      prev?.lastCrc ?? salt,
       lastIndexHint,
       lastHardState,
       records,
       markers,
       repaired,
+      cipher,
     );
   }
 
@@ -456,7 +454,7 @@ export class Wal {
           const payloads = batch.flatMap((p) => p.payloads);
           if (payloads.length > 0) {
             if (this.tailSize >= this.segmentBytes) await this.cut();
-            const { bytes, lastCrc } = frame(payloads, this.salt);
+            const { bytes, lastCrc } = frame(sealAll(payloads, this.salt, this.cipher), this.salt);
             await this.file.write(bytes, this.tailSize);
             await this.file.datasync();
             this.tailSize += bytes.length;
@@ -494,6 +492,7 @@ export class Wal {
       this.lastIndexHint + 1,
       this.lastCrc,
       this.lastHardState,
+      this.cipher,
     );
     await this.file.close();
     this.file = file;
@@ -521,11 +520,16 @@ async function createSegment(
   firstIndex: number,
   prevCrc: number,
   hardState: HardState | undefined,
+  cipher: RecordCipher | undefined,
 ): Promise<{ seg: Segment; file: DiskFile; salt: { crc: number; lastCrc: number; size: number } }> {
   const path = posix.join(dir, segmentName(seq, firstIndex));
   const tmp = `${path}.tmp`;
-  const header = frame([encodeHeader({ seq, firstIndex, prevCrc })], 0);
-  const state = frame(hardState ? [encodeHardState(hardState)] : [], header.lastCrc);
+  const version = cipher ? WAL_VERSION_SEALED : WAL_VERSION_PLAIN;
+  const header = frame([encodeHeader({ version, seq, firstIndex, prevCrc })], 0);
+  const state = frame(
+    sealAll(hardState ? [encodeHardState(hardState)] : [], header.lastCrc, cipher),
+    header.lastCrc,
+  );
   const bytes = new Uint8Array(header.bytes.length + state.bytes.length);
   bytes.set(header.bytes);
   bytes.set(state.bytes, header.bytes.length);
@@ -542,4 +546,151 @@ async function createSegment(
   }
   const lastCrc = hardState ? state.lastCrc : header.lastCrc;
   return { seg: { seq, firstIndex, path }, file, salt: { crc: header.lastCrc, lastCrc, size: bytes.length } };
+}
+
+/** The payloads as a segment salted with `salt` stores them: sealed when there is a cipher. */
+function sealAll(payloads: Uint8Array[], salt: number, cipher: RecordCipher | undefined): Uint8Array[] {
+  if (!cipher) return payloads;
+  const aad = sealedRecordAad(salt);
+  return payloads.map((p) => sealedPayload(cipher.seal(p, aad)));
+}
+
+interface SegmentScan {
+  header: SegmentHeader;
+  salt: number;
+  /** Plain payloads (opened, for a sealed segment) of the records after the header. */
+  records: Array<{ payload: Uint8Array; offset: number }>;
+  /** crc of the last valid record (the header's if there is none). */
+  lastCrc: number;
+  /** Where the valid records end. */
+  end: number;
+  repaired: WalRepair | undefined;
+}
+
+/**
+ * Reads one segment: its header, then every record, opening sealed ones. A bad record is a torn
+ * tail only in the last segment and only with nothing valid after it; anything else, and a
+ * sealed record that does not open, is WalCorruptError.
+ */
+async function scanSegment(
+  disk: Disk,
+  seg: Segment,
+  isLast: boolean,
+  cipher: RecordCipher | undefined,
+): Promise<SegmentScan> {
+  const buf = await disk.readFile(seg.path);
+  const h = readFrame(buf, 0, 0);
+  if (!h.ok) throw new WalCorruptError(seg.path, 0, `bad segment header: ${h.reason}`);
+  const decoded = decodeAt(h.payload, seg.path, 0);
+  if (decoded.kind !== "header")
+    throw new WalCorruptError(seg.path, 0, "first record is not a segment header");
+  const header = decoded.header;
+  if (header.seq !== seg.seq || header.firstIndex !== seg.firstIndex) {
+    throw new WalCorruptError(seg.path, 0, "segment header does not match the file name");
+  }
+  const sealed = header.version === WAL_VERSION_SEALED;
+  if (sealed && !cipher)
+    throw new WalCorruptError(
+      seg.path,
+      0,
+      "the segment is encrypted and no Raft data key was given (is the manager's raft-dek.json missing?)",
+    );
+  const salt = h.crc;
+  const aad = sealedRecordAad(salt);
+  const unseal =
+    sealed && cipher
+      ? (payload: Uint8Array, offset: number): Uint8Array => {
+          if (payload[0] !== Kind.Sealed)
+            throw new RecordFormatError("a plain record in an encrypted segment");
+          return cipher.open(payload.subarray(1), aad, seg.path, `the WAL record at offset ${offset}`);
+        }
+      : undefined;
+  const records: SegmentScan["records"] = [];
+  let lastCrc = h.crc;
+  let offset = h.end;
+  let repaired: WalRepair | undefined;
+  while (offset < buf.length) {
+    const f = readFrame(buf, offset, salt);
+    if (!f.ok) {
+      if (!isLast)
+        throw new WalCorruptError(seg.path, offset, `${f.reason} in a segment that is not the last`);
+      const next = validRecordAfter(buf, offset, salt, f.claimedEnd, unseal);
+      if (next >= 0) {
+        throw new WalCorruptError(
+          seg.path,
+          offset,
+          `${f.reason}, followed by a valid record at offset ${next}`,
+        );
+      }
+      repaired = { file: seg.path, offset, droppedBytes: buf.length - offset, reason: f.reason };
+      break;
+    }
+    let payload: Uint8Array = f.payload;
+    if (unseal) {
+      try {
+        payload = unseal(f.payload, offset);
+      } catch (e) {
+        if (e instanceof RecordFormatError) throw new WalCorruptError(seg.path, offset, e.message);
+        if (e instanceof DecryptError) throw new WalCorruptError(seg.path, offset, e.message);
+        throw e;
+      }
+    }
+    records.push({ payload, offset });
+    lastCrc = f.crc;
+    offset = f.end;
+  }
+  return { header, salt, records, lastCrc, end: offset, repaired };
+}
+
+/**
+ * Rewrites the plain (version 1) segments sealed, oldest first, each through a temporary file
+ * renamed over it. A crash part way leaves sealed segments before plain ones; the next open
+ * carries on from there. The new headers chain to the rewritten predecessors.
+ */
+async function sealPlainSegments(
+  disk: Disk,
+  dir: string,
+  segments: Segment[],
+  cipher: RecordCipher,
+  logger: PersistLogger,
+): Promise<void> {
+  let prevLastCrc = 0;
+  let sealedAny = false;
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i];
+    const scan = await scanSegment(disk, seg, i === segments.length - 1, cipher);
+    if (scan.header.version === WAL_VERSION_SEALED) {
+      prevLastCrc = scan.lastCrc;
+      continue;
+    }
+    if (scan.repaired) logger.warn({ ...scan.repaired }, "raft WAL: torn tail cut while encrypting the WAL");
+    const header = frame(
+      [encodeHeader({ ...scan.header, version: WAL_VERSION_SEALED, prevCrc: prevLastCrc })],
+      0,
+    );
+    const body = frame(
+      sealAll(
+        scan.records.map((r) => r.payload),
+        header.lastCrc,
+        cipher,
+      ),
+      header.lastCrc,
+    );
+    const bytes = new Uint8Array(header.bytes.length + body.bytes.length);
+    bytes.set(header.bytes);
+    bytes.set(body.bytes, header.bytes.length);
+    const tmp = `${seg.path}.tmp`;
+    const file = await disk.open(tmp, "create");
+    try {
+      await file.write(bytes, 0);
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    await disk.rename(tmp, seg.path);
+    await disk.syncDir(dir);
+    prevLastCrc = scan.records.length > 0 ? body.lastCrc : header.lastCrc;
+    sealedAny = true;
+  }
+  if (sealedAny) logger.warn({ dir }, "raft WAL: plain segments from an older version rewritten encrypted");
 }

@@ -26,6 +26,8 @@ export interface SimOptions {
   membershipRate: number;
   network: NetworkFaults;
   snapshotEntries: number;
+  /** Members seal their WAL and snapshots (RaftNodeOptions.encryptAtRest). */
+  encryptAtRest?: boolean;
 }
 
 export class InvariantError extends Error {
@@ -143,6 +145,7 @@ export class SimCluster {
       snapshotEntries: this.o.snapshotEntries,
       catchUpEntries: Math.max(2, Math.floor(this.o.snapshotEntries / 4)),
       segmentBytes: 4096,
+      encryptAtRest: this.o.encryptAtRest,
       logger: { warn: () => undefined },
     });
   }
