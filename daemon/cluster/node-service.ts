@@ -8,9 +8,10 @@ import * as grpc from "@grpc/grpc-js";
 import { request as httpRequest } from "node:http";
 import * as pb from "../../proto/gen/cluster.js";
 import { messageOf } from "../../shared/errors.js";
-import { peerCertificatePem } from "../../shared/grpc-tls.js";
+import type { peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
-import { verifyNodeCertificate, type NodeIdentity } from "../../manager/ca/ca.js";
+import { certifiedCaller, storeCaller } from "../../manager/auth/caller.js";
+import type { NodeIdentity } from "../../manager/ca/ca.js";
 import type { Manager } from "../../manager/manager.js";
 import { nodeCallStatus, raftMembershipService } from "../../manager/membership.js";
 
@@ -29,21 +30,17 @@ type Call = Parameters<typeof peerCertificatePem>[0] & { getPeer(): string };
 const CLUSTER_PATH = /^(?:\/v[0-9.]+)?\/(?:swarm|nodes|services|tasks|secrets|configs|networks)(?:[/?]|$)/;
 
 export function nodeService(host: NodeServiceHost): pb.NodeServer {
+  /**
+   * The caller from its certificate; on a manager, as the store sees it now (a removed node is
+   * refused, a demoted one's manager certificate counts as a worker's).
+   */
   const identify = (call: Call): NodeIdentity => {
     const ca = host.caPem();
     if (!ca)
       throw Object.assign(new Error("this node is not part of a cluster"), { code: grpc.status.UNAVAILABLE });
-    const pem = peerCertificatePem(call);
-    if (!pem)
-      throw Object.assign(new Error("a client certificate of this cluster is required"), {
-        code: grpc.status.UNAUTHENTICATED,
-      });
-    try {
-      return verifyNodeCertificate(pem, ca);
-    } catch (e) {
-      host.log.warn({ peer: call.getPeer(), err: messageOf(e) }, "refused a node call");
-      throw Object.assign(new Error(messageOf(e)), { code: grpc.status.UNAUTHENTICATED });
-    }
+    const who = certifiedCaller(call, ca);
+    const m = host.manager();
+    return m ? storeCaller(m.store, who, "node") : who;
   };
   const asStatus = (e: unknown) => nodeCallStatus(e, host.manager()?.leaderAddr());
 

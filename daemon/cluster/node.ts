@@ -10,6 +10,7 @@ import { messageOf } from "../../shared/errors.js";
 import { Manager } from "../../manager/manager.js";
 import type { ContainerEngineApi } from "../../agent/engine/container/api.js";
 import { Agent, type OverlayEngine } from "../../agent/agent.js";
+import { callGuard } from "../../manager/auth/guard.js";
 import { NodeServer } from "./node-server.js";
 import { nodeService } from "./node-service.js";
 import type { NodeClient } from "./clients.js";
@@ -101,6 +102,11 @@ export class ClusterNode {
         role: () => this.state?.role,
         manager: () => this.manager,
         log: this.log.child({ module: "node-service" }),
+      }),
+      callGuard({
+        caPem: () => this.identity?.caPem,
+        manager: () => this.manager,
+        log: this.log.child({ module: "cluster-port" }),
       }),
     );
     await server.listen(state.listenAddr);

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { runCommand } from "../../shared/command.js";
 import { forbidden, invalid } from "../../shared/errors.js";
+import { sameSecret } from "../auth/secret-compare.js";
 
 export type NodeRole = "manager" | "worker";
 
@@ -237,7 +238,10 @@ export function roleForToken(
   const t = parseJoinToken(token);
   if (t.caDigest !== caDigest(caPem))
     throw forbidden("the join token is for another cluster (its CA digest does not match this cluster's CA)");
-  if (token.trim() === tokens.Manager) return "manager";
-  if (token.trim() === tokens.Worker) return "worker";
+  // Both compared, always, in constant time: which one matched (or how nearly) takes no longer.
+  const manager = sameSecret(token.trim(), tokens.Manager);
+  const worker = sameSecret(token.trim(), tokens.Worker);
+  if (manager) return "manager";
+  if (worker) return "worker";
   throw forbidden("the join token is not valid: it may have been rotated; ask a manager for the current one");
 }
