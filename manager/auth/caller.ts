@@ -7,7 +7,7 @@
 // certificates outlive node objects in some paths; here no method accepts a node the store does
 // not hold, and node ids are never reused, so the store's node table is that list.)
 import * as grpc from "@grpc/grpc-js";
-import { forbidden, messageOf, unauthorized, unavailable } from "../../shared/errors.js";
+import { forbidden, messageOf, unauthorized } from "../../shared/errors.js";
 import { peerCertificatePem } from "../../shared/grpc-tls.js";
 import { verifyNodeCertificate, type NodeIdentity, type NodeRole } from "../ca/ca.js";
 import type { ClusterStore } from "../store/store.js";
@@ -36,7 +36,7 @@ export function certifiedCaller(call: PeerCall, caPem: string): NodeIdentity {
   // grpc-js hands over only certificates that passed the TLS check against our CA.
   if (!pem)
     throw unauthorized(
-      "a client certificate of this cluster is required: only nodes of this cluster may call this (join it first)",
+      "no client certificate from this cluster's CA: only nodes of this cluster may call this (join it first)",
     );
   try {
     const { nodeId, role, clusterId } = verifyNodeCertificate(pem, caPem);
@@ -48,17 +48,10 @@ export function certifiedCaller(call: PeerCall, caPem: string): NodeIdentity {
 
 /**
  * The caller as this manager's store sees it: its node must exist, and for "manager" both its
- * certificate and its store role must say manager. Throws 403 naming what the node lacks, or
- * 503 while this manager's store has not caught up with the cluster (a manager still joining).
+ * certificate and its store role must say manager. Throws 403 naming what the node lacks.
  */
 export function storeCaller(store: ClusterStore, who: NodeIdentity, need: CallerNeed): Caller {
-  const { node, cluster } = store.view((tx) => ({
-    node: tx.get("nodes", who.nodeId),
-    cluster: tx.list("clusters")[0],
-  }));
-  if (!cluster) throw unavailable("this manager has not caught up with the cluster yet: try another manager");
-  if (cluster.ID !== who.clusterId)
-    throw forbidden(`the certificate of node ${who.nodeId} is for cluster ${who.clusterId}, not this one`);
+  const node = store.view((tx) => tx.get("nodes", who.nodeId));
   if (!node)
     throw forbidden(`node ${who.nodeId} was removed from the cluster: its certificate is no longer valid`);
   const role: NodeRole = who.role === "manager" && node.Spec.Role === "manager" ? "manager" : "worker";
