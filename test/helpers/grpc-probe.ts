@@ -42,7 +42,7 @@ export function probe(
 export async function probeOne(
   netns: string,
   call: ProbeCall,
-  o: { identity?: TlsIdentity; caPem?: string } = {},
+  o: { identity?: TlsIdentity; caPem?: string; addr?: string } = {},
 ): Promise<ProbeResult> {
   const [r] = await probe(netns, [call], o);
   return r;
