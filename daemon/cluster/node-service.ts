@@ -21,6 +21,8 @@ export interface NodeServiceHost {
   /** This node's role now. */
   role(): "manager" | "worker" | undefined;
   manager(): Manager | undefined;
+  /** The managers' node ids the agent last heard of; undefined before its first session. */
+  managerIds(): ReadonlySet<string> | undefined;
   log: Logger;
 }
 
@@ -32,7 +34,9 @@ const CLUSTER_PATH = /^(?:\/v[0-9.]+)?\/(?:swarm|nodes|services|tasks|secrets|co
 export function nodeService(host: NodeServiceHost): pb.NodeServer {
   /**
    * The caller from its certificate; on a manager, as the store sees it now (a removed node is
-   * refused, a demoted one's manager certificate counts as a worker's).
+   * refused, a demoted one's manager certificate counts as a worker's). A worker has no store:
+   * a manager's certificate counts there only if its node is among the managers the dispatcher
+   * last named (so a demoted manager's old certificate stops opening workers too).
    */
   const identify = (call: Call): NodeIdentity => {
     const ca = host.caPem();
@@ -40,7 +44,10 @@ export function nodeService(host: NodeServiceHost): pb.NodeServer {
       throw Object.assign(new Error("this node is not part of a cluster"), { code: grpc.status.UNAVAILABLE });
     const who = certifiedCaller(call, ca);
     const m = host.manager();
-    return m ? storeCaller(m.store, who, "node") : who;
+    if (m) return storeCaller(m.store, who, "node");
+    const managers = host.managerIds();
+    if (who.role === "manager" && managers && !managers.has(who.nodeId)) return { ...who, role: "worker" };
+    return who;
   };
   const asStatus = (e: unknown) => nodeCallStatus(e, host.manager()?.leaderAddr());
 

@@ -35,6 +35,11 @@ export class ClusterNode {
   server: NodeServer | undefined;
   manager: Manager | undefined;
   agent: Agent | undefined;
+  /**
+   * The managers' node ids as the dispatcher last told this node's agent: on a worker, which has
+   * no store, the only word on whether a manager's certificate still belongs to a manager.
+   */
+  private managerIds: ReadonlySet<string> | undefined;
   readonly files: SwarmFiles;
   /** Clients of other nodes' Node service, by address (or node@address), made with `identity`. */
   readonly clients = new Map<string, NodeClient>();
@@ -101,6 +106,7 @@ export class ClusterNode {
         caPem: () => this.identity?.caPem,
         role: () => this.state?.role,
         manager: () => this.manager,
+        managerIds: () => this.managerIds,
         log: this.log.child({ module: "node-service" }),
       }),
       callGuard({
@@ -152,7 +158,10 @@ export class ClusterNode {
       pull: this.o.pull,
       log: this.log,
       onRole: (role) => this.roles.want(role),
-      onManagers: (addrs) => void this.rememberManagers(addrs),
+      onManagers: (addrs, nodeIds) => {
+        if (nodeIds.length > 0) this.managerIds = new Set(nodeIds);
+        void this.rememberManagers(addrs);
+      },
     });
     this.agent = agent;
     await agent.start();

@@ -23,6 +23,14 @@ export interface ProbeCall {
   pad?: { field: string; bytes: number };
 }
 
+/** Whom to call: the test daemon's port unless `addr`; `tlsName` for a worker (its node id). */
+export interface ProbeTarget {
+  identity?: TlsIdentity;
+  caPem?: string;
+  addr?: string;
+  tlsName?: string;
+}
+
 export interface ProbeResult {
   code: number;
   details?: string;
@@ -30,20 +38,12 @@ export interface ProbeResult {
 }
 
 /** Make the calls in order from inside `netns`; no client certificate unless `identity`. */
-export function probe(
-  netns: string,
-  calls: ProbeCall[],
-  o: { identity?: TlsIdentity; caPem?: string; addr?: string } = {},
-): Promise<ProbeResult[]> {
+export function probe(netns: string, calls: ProbeCall[], o: ProbeTarget = {}): Promise<ProbeResult[]> {
   return runFixtureIn<ProbeResult[]>(netns, fixture, { addr: o.addr ?? CLUSTER_PORT_ADDR, ...o, calls });
 }
 
 /** One call; see probe. */
-export async function probeOne(
-  netns: string,
-  call: ProbeCall,
-  o: { identity?: TlsIdentity; caPem?: string; addr?: string } = {},
-): Promise<ProbeResult> {
+export async function probeOne(netns: string, call: ProbeCall, o: ProbeTarget = {}): Promise<ProbeResult> {
   const [r] = await probe(netns, [call], o);
   return r;
 }

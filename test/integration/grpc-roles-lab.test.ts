@@ -1,4 +1,4 @@
-// Roles on the cluster port with real managers: three managers and a worker on the lab (real
+// Roles on the cluster port with real managers: three managers and two workers on the lab (real
 // shoalds in network namespaces). A manager's certificate speaking for another Raft member is
 // refused and the leader stays; a worker promoted and a manager demoted go through the real
 // role-change path (renewal, JoinRaft, LeaveRaft) with the guard in place; afterwards the demoted
@@ -21,7 +21,7 @@ beforeAll(async () => {
   lab = await Lab.up({
     name: `rg${randomBytes(3).toString("hex")}`,
     managers: 3,
-    workers: 1,
+    workers: 2,
     root: await mkdtemp("/tmp/shoal-lab-"),
     octet: 100 + Math.floor(Math.random() * 100),
     shoald: shoaldPath,
@@ -91,7 +91,7 @@ const raftMessage = (to: number, from: number): ProbeCall => ({
   requests: [{ type: 4, to, from, term: 1_000_000, logTerm: 1_000_000, index: 1 }],
 });
 
-describe("three managers and a worker", () => {
+describe("three managers and two workers", () => {
   it("refuse a Raft message whose sender is another member, sent with a valid manager certificate", async () => {
     const before = await leaderName();
     const m1 = await swarmOf(lab.host("m1"));
@@ -129,6 +129,22 @@ describe("three managers and a worker", () => {
       async () => (await byName("w1"))?.ManagerStatus?.Reachability === "reachable" || undefined,
       60_000,
     );
+
+    // A manager may run requests on a worker (logs, for one)...
+    const onWorker = {
+      identity: saved.identity,
+      addr: clusterAddr(lab.host("w2")),
+      tlsName: (await swarmOf(lab.host("w2"))).nodeId,
+    };
+    const listing: ProbeCall = {
+      service: "Node",
+      method: "forward",
+      type: "HttpRequest",
+      request: { method: "GET", url: "/containers/json", headers: [] },
+    };
+    const allowed = await probeOne(m3host.netns, listing, onWorker);
+    expect(allowed.code, allowed.details).toBe(grpc.status.OK);
+    expect(allowed.response?.status).toBe(200);
 
     const m3 = await hostApi(lab.host("m1").socket, "GET", `/nodes/${saved.nodeId}`);
     const down = await hostApi(
@@ -179,6 +195,14 @@ describe("three managers and a worker", () => {
       at,
     );
     expect(fwd.code, fwd.details).toBe(grpc.status.PERMISSION_DENIED);
+    // ...and once demoted, its old certificate no longer opens a worker either (w2 heard it
+    // is no manager from its dispatcher session).
+    await until(
+      "w2 refusing the old manager certificate",
+      async () =>
+        (await probeOne(m3host.netns, listing, onWorker)).code === grpc.status.PERMISSION_DENIED || undefined,
+      10_000,
+    );
     // The cluster kept working through both changes.
     expect(
       (await nodes())
