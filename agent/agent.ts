@@ -42,8 +42,8 @@ export interface AgentOptions {
   log: Logger;
   /** The role the store gives this node (a promotion or demotion to act on). */
   onRole(role: string): void;
-  /** The managers' addresses, whenever the list changes. */
-  onManagers(addrs: string[]): void;
+  /** The managers' addresses (and their node ids), whenever the list changes. */
+  onManagers(addrs: string[], nodeIds: string[]): void;
 }
 
 /** How often a host re-applies the network state it has, to correct drift. */
@@ -71,7 +71,10 @@ export class Agent {
       onManagers: (list) => {
         const addrs = list.map((m) => m.addr);
         if (addrs.length > 0) this.managers = [...new Set(addrs)].sort();
-        o.onManagers(addrs);
+        o.onManagers(
+          addrs,
+          list.map((m) => m.nodeId),
+        );
       },
       onNetworkState: (network) => void this.applyNetworkState(network),
     });

@@ -14,6 +14,7 @@ import {
   ProposalDroppedError,
   RaftNode,
   type ConfChange,
+  type SenderCheck,
   type ConfState,
 } from "./raft/index.js";
 import type { Logger } from "../shared/logging.js";
@@ -37,8 +38,8 @@ export interface ManagerNetwork {
   server: grpc.Server;
   credentials: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
   channelOptions: grpc.ChannelOptions;
-  /** Refuses Raft streams from anything but a manager of this cluster. */
-  authorize: (call: grpc.ServerReadableStream<unknown, unknown>) => string | undefined;
+  /** The node id of a Raft stream's sender, from a manager's certificate of this cluster; or why not. */
+  sender: (call: grpc.ServerReadableStream<unknown, unknown>) => { nodeId: string } | { refuse: string };
 }
 
 export interface ManagerOptions {
@@ -123,7 +124,7 @@ export class Manager {
         id: o.raftId,
         listen: o.addr,
         sharedServer: network.server,
-        authorize: network.authorize,
+        authorize: (call) => m.raftSender(network.sender(call)),
         credentials: network.credentials,
         channelOptions: network.channelOptions,
         // A cut peer is noticed quickly and its stream made again once the link is back.
@@ -175,6 +176,26 @@ export class Manager {
       m.services.register();
     }
     return m;
+  }
+
+  /**
+   * A Raft stream's messages are taken only from the member whose certificate sent them: every
+   * message's `from` must be the Raft id of that node's membership. A node that left the group
+   * (demoted, removed) or a manager speaking for another member is refused.
+   */
+  private raftSender(who: { nodeId: string } | { refuse: string }): SenderCheck {
+    if ("refuse" in who) return who;
+    const { nodeId } = who;
+    return {
+      sender: (from) => {
+        const member = this.members.get(from);
+        if (member?.nodeId === nodeId) return undefined;
+        const own = [...this.members.values()].find((x) => x.nodeId === nodeId);
+        return own
+          ? `node ${nodeId} is raft member ${own.raftId} but sent a message as member ${from}: refused`
+          : `node ${nodeId} is not a member of the raft group (demoted or removed): refused`;
+      },
+    };
   }
 
   private get membersFile(): string {

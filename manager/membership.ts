@@ -1,7 +1,8 @@
 // The Raft group's membership as the Node service offers it: JoinRaft (a promoted node asks the
 // leader to add it as a learner; it becomes a voter once caught up) and LeaveRaft (a demoted or
-// leaving manager asks to be removed). Only a manager's certificate may ask; a node that does not
-// manage, or a follower, sends the caller to the leader.
+// leaving manager asks to be removed). Only a manager (certificate and store role) may join or
+// remove others; a demoted node may still remove itself. A node that does not manage, or a
+// follower, sends the caller to the leader.
 import * as grpc from "@grpc/grpc-js";
 import type * as pb from "../proto/gen/cluster.js";
 import type { NodeIdentity } from "./ca/ca.js";
@@ -56,7 +57,17 @@ export function raftMembershipService(
       }, cb),
     leaveRaft: (call, cb) =>
       answer(async () => {
-        const { m } = managerCall(call, "only a manager can change the raft group");
+        // A demoted node leaves with its old certificate: it may remove itself, nothing else.
+        const who = host.identify(call);
+        const m = host.manager();
+        if (!m) throw notLeaderError(undefined);
+        const member = m.memberList().find((x) => x.raftId === call.request.raftId);
+        if (who.role !== "manager" && member && member.nodeId !== who.nodeId)
+          throw Object.assign(
+            new Error(`node ${who.nodeId} is not a manager: it may take only itself out of the raft group`),
+            { code: grpc.status.PERMISSION_DENIED },
+          );
+        if (who.role !== "manager" && !member) return {};
         await m.removeMember(call.request.raftId);
         return {};
       }, cb),

@@ -6,15 +6,10 @@
 import type * as grpc from "@grpc/grpc-js";
 import type * as pb from "../proto/gen/cluster.js";
 import { messageOf } from "../shared/errors.js";
-import {
-  channelOptions,
-  clientCredentials,
-  MANAGER_TLS_NAME,
-  peerCertificatePem,
-} from "../shared/grpc-tls.js";
+import { channelOptions, clientCredentials, MANAGER_TLS_NAME } from "../shared/grpc-tls.js";
 import type { TlsIdentity } from "../shared/grpc-tls.js";
 import type { Logger } from "../shared/logging.js";
-import { verifyNodeCertificate } from "./ca/ca.js";
+import { certifiedCaller } from "./auth/caller.js";
 import { CAServer } from "./ca/server.js";
 import { ControlApi } from "./controlapi/control.js";
 import { ClusterNetworksApi } from "./controlapi/networks.js";
@@ -45,7 +40,8 @@ export interface ManagerNode {
 
 /**
  * Raft over the node's server with mutual TLS: the client side with the node's certificate of
- * now, and only a manager of this cluster may send.
+ * now; a stream is taken only from a manager's certificate, whose node id the member then
+ * holds each message's sender to (Manager).
  */
 export function raftNetwork(node: ManagerNode): ManagerNetwork {
   const identity = node.identity();
@@ -53,14 +49,14 @@ export function raftNetwork(node: ManagerNode): ManagerNetwork {
     server: node.server.server,
     credentials: { server: node.server.credentials, client: clientCredentials(identity) },
     channelOptions: channelOptions(MANAGER_TLS_NAME),
-    authorize: (call) => {
-      const pem = peerCertificatePem(call);
-      if (!pem) return "raft needs a manager's certificate";
+    sender: (call) => {
       try {
-        const who = verifyNodeCertificate(pem, identity.caPem);
-        return who.role === "manager" ? undefined : `node ${who.nodeId} is not a manager`;
+        const who = certifiedCaller(call, identity.caPem);
+        return who.role === "manager"
+          ? { nodeId: who.nodeId }
+          : { refuse: `node ${who.nodeId} is not a manager` };
       } catch (e) {
-        return messageOf(e);
+        return { refuse: messageOf(e) };
       }
     },
   };

@@ -2,7 +2,8 @@
 // Services are registered once and delegate to whatever this node currently is: the CA, the
 // dispatcher and the ResourceAllocator answer only while it manages (a promoted worker starts
 // answering, a demoted manager stops) without the port ever closing. Raft is added and removed
-// by the manager itself.
+// by the manager itself. Every call passes the guard first (client certificates and roles per
+// method, manager/auth/guard.ts), and no message larger than MAX_RECEIVE_BYTES is read.
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../../proto/gen/cluster.js";
 import { MemoryCertificateProvider, serverCredentials, type TlsIdentity } from "../../shared/grpc-tls.js";
@@ -37,20 +38,33 @@ function delegating(definition: grpc.ServiceDefinition, current: () => Impl | un
   return out;
 }
 
+/**
+ * The largest message the port reads (Raft sends snapshots in 1 MiB chunks and appends of at most
+ * about 1 MiB): a larger one is refused from its length prefix, before it is buffered.
+ */
+export const MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+
+/** Calls at once on one connection; a node needs a handful, Raft two per peer. */
+const MAX_CONCURRENT_STREAMS = 256;
+
 export class NodeServer {
-  readonly server = new grpc.Server({
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.max_receive_message_length": -1,
-  });
+  readonly server: grpc.Server;
   readonly provider: MemoryCertificateProvider;
   private ca: pb.CAServer | undefined;
   private dispatcher: pb.DispatcherServer | undefined;
   private resourceAllocator: pb.ResourceAllocatorServer | undefined;
   private port = 0;
 
-  constructor(identity: TlsIdentity, node: pb.NodeServer) {
+  /** `guard` sees every call first (manager/auth/guard.ts: certificates and roles per method). */
+  constructor(identity: TlsIdentity, node: pb.NodeServer, guard?: grpc.ServerInterceptor) {
+    this.server = new grpc.Server({
+      "grpc.keepalive_time_ms": 10_000,
+      "grpc.keepalive_timeout_ms": 5_000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.max_receive_message_length": MAX_RECEIVE_BYTES,
+      "grpc.max_concurrent_streams": MAX_CONCURRENT_STREAMS,
+      interceptors: guard ? [guard] : [],
+    });
     this.provider = new MemoryCertificateProvider(identity);
     this.server.addService(
       pb.CAService,

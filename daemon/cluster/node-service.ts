@@ -8,9 +8,10 @@ import * as grpc from "@grpc/grpc-js";
 import { request as httpRequest } from "node:http";
 import * as pb from "../../proto/gen/cluster.js";
 import { messageOf } from "../../shared/errors.js";
-import { peerCertificatePem } from "../../shared/grpc-tls.js";
+import type { peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
-import { verifyNodeCertificate, type NodeIdentity } from "../../manager/ca/ca.js";
+import { certifiedCaller, storeCaller } from "../../manager/auth/caller.js";
+import type { NodeIdentity } from "../../manager/ca/ca.js";
 import type { Manager } from "../../manager/manager.js";
 import { nodeCallStatus, raftMembershipService } from "../../manager/membership.js";
 
@@ -20,6 +21,8 @@ export interface NodeServiceHost {
   /** This node's role now. */
   role(): "manager" | "worker" | undefined;
   manager(): Manager | undefined;
+  /** The managers' node ids the agent last heard of; undefined before its first session. */
+  managerIds(): ReadonlySet<string> | undefined;
   log: Logger;
 }
 
@@ -29,21 +32,22 @@ type Call = Parameters<typeof peerCertificatePem>[0] & { getPeer(): string };
 const CLUSTER_PATH = /^(?:\/v[0-9.]+)?\/(?:swarm|nodes|services|tasks|secrets|configs|networks)(?:[/?]|$)/;
 
 export function nodeService(host: NodeServiceHost): pb.NodeServer {
+  /**
+   * The caller from its certificate; on a manager, as the store sees it now (a removed node is
+   * refused, a demoted one's manager certificate counts as a worker's). A worker has no store:
+   * a manager's certificate counts there only if its node is among the managers the dispatcher
+   * last named (so a demoted manager's old certificate stops opening workers too).
+   */
   const identify = (call: Call): NodeIdentity => {
     const ca = host.caPem();
     if (!ca)
       throw Object.assign(new Error("this node is not part of a cluster"), { code: grpc.status.UNAVAILABLE });
-    const pem = peerCertificatePem(call);
-    if (!pem)
-      throw Object.assign(new Error("a client certificate of this cluster is required"), {
-        code: grpc.status.UNAUTHENTICATED,
-      });
-    try {
-      return verifyNodeCertificate(pem, ca);
-    } catch (e) {
-      host.log.warn({ peer: call.getPeer(), err: messageOf(e) }, "refused a node call");
-      throw Object.assign(new Error(messageOf(e)), { code: grpc.status.UNAUTHENTICATED });
-    }
+    const who = certifiedCaller(call, ca);
+    const m = host.manager();
+    if (m) return storeCaller(m.store, who, "node");
+    const managers = host.managerIds();
+    if (who.role === "manager" && managers && !managers.has(who.nodeId)) return { ...who, role: "worker" };
+    return who;
   };
   const asStatus = (e: unknown) => nodeCallStatus(e, host.manager()?.leaderAddr());
 

@@ -10,6 +10,7 @@ import { messageOf } from "../../shared/errors.js";
 import { Manager } from "../../manager/manager.js";
 import type { ContainerEngineApi } from "../../agent/engine/container/api.js";
 import { Agent, type OverlayEngine } from "../../agent/agent.js";
+import { callGuard } from "../../manager/auth/guard.js";
 import { NodeServer } from "./node-server.js";
 import { nodeService } from "./node-service.js";
 import type { NodeClient } from "./clients.js";
@@ -34,6 +35,11 @@ export class ClusterNode {
   server: NodeServer | undefined;
   manager: Manager | undefined;
   agent: Agent | undefined;
+  /**
+   * The managers' node ids as the dispatcher last told this node's agent: on a worker, which has
+   * no store, the only word on whether a manager's certificate still belongs to a manager.
+   */
+  private managerIds: ReadonlySet<string> | undefined;
   readonly files: SwarmFiles;
   /** Clients of other nodes' Node service, by address (or node@address), made with `identity`. */
   readonly clients = new Map<string, NodeClient>();
@@ -100,7 +106,13 @@ export class ClusterNode {
         caPem: () => this.identity?.caPem,
         role: () => this.state?.role,
         manager: () => this.manager,
+        managerIds: () => this.managerIds,
         log: this.log.child({ module: "node-service" }),
+      }),
+      callGuard({
+        caPem: () => this.identity?.caPem,
+        manager: () => this.manager,
+        log: this.log.child({ module: "cluster-port" }),
       }),
     );
     await server.listen(state.listenAddr);
@@ -146,7 +158,10 @@ export class ClusterNode {
       pull: this.o.pull,
       log: this.log,
       onRole: (role) => this.roles.want(role),
-      onManagers: (addrs) => void this.rememberManagers(addrs),
+      onManagers: (addrs, nodeIds) => {
+        if (nodeIds.length > 0) this.managerIds = new Set(nodeIds);
+        void this.rememberManagers(addrs);
+      },
     });
     this.agent = agent;
     await agent.start();

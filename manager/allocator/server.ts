@@ -4,10 +4,8 @@
 // UNAVAILABLE with the leader's address, which callers follow, as for the CA and dispatcher.
 import * as grpc from "@grpc/grpc-js";
 import type * as pb from "../../proto/gen/cluster.js";
-import { messageOf } from "../../shared/errors.js";
-import { peerCertificatePem } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
-import { verifyNodeCertificate } from "../ca/ca.js";
+import { certifiedCaller, storeCaller, type PeerCall } from "../auth/caller.js";
 import { grpcError, notLeaderError } from "../ca/server.js";
 import { NotLeaderError } from "../raft/index.js";
 import type { ClusterStore } from "../store/store.js";
@@ -20,8 +18,6 @@ export interface ResourceAllocatorOptions {
   caPem(): string;
   log: Logger;
 }
-
-type Call = Parameters<typeof peerCertificatePem>[0];
 
 /** A gRPC status to answer with (thrown by the checks below). */
 class Refusal extends Error {
@@ -36,22 +32,11 @@ class Refusal extends Error {
 export class ResourceAllocatorServer {
   constructor(private readonly o: ResourceAllocatorOptions) {}
 
-  /** The calling node's id, from its certificate; only the leader answers. */
-  private caller(call: Call): string {
-    const pem = peerCertificatePem(call);
-    if (!pem)
-      throw new Refusal({
-        code: grpc.status.UNAUTHENTICATED,
-        details: "a client certificate of this cluster is required",
-      });
-    let nodeId: string;
-    try {
-      nodeId = verifyNodeCertificate(pem, this.o.caPem()).nodeId;
-    } catch (e) {
-      throw new Refusal({ code: grpc.status.UNAUTHENTICATED, details: messageOf(e) });
-    }
+  /** The calling node's id, from its certificate, if the store still holds it; only the leader answers. */
+  private caller(call: PeerCall): string {
+    const who = certifiedCaller(call, this.o.caPem());
     if (!this.o.isLeader()) throw new Refusal(notLeaderError(this.o.leaderAddr()));
-    return nodeId;
+    return storeCaller(this.o.store, who, "node").nodeId;
   }
 
   private answer<T>(work: () => Promise<T>, cb: grpc.sendUnaryData<T>): void {

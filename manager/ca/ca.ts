@@ -8,6 +8,7 @@ import { createHash, generateKeyPair, randomBytes, X509Certificate } from "node:
 import { promisify } from "node:util";
 import { forbidden, invalid } from "../../shared/errors.js";
 import { buildCertificate, buildCsr, KeyUsage, parseCsr, publicKeyInfo, type NameParts } from "./x509.js";
+import { sameSecret } from "../auth/secret-compare.js";
 
 export type NodeRole = "manager" | "worker";
 
@@ -186,7 +187,10 @@ export function roleForToken(
   const t = parseJoinToken(token);
   if (t.caDigest !== caDigest(caPem))
     throw forbidden("the join token is for another cluster (its CA digest does not match this cluster's CA)");
-  if (token.trim() === tokens.Manager) return "manager";
-  if (token.trim() === tokens.Worker) return "worker";
+  // Both compared, always, in constant time: which one matched (or how nearly) takes no longer.
+  const manager = sameSecret(token.trim(), tokens.Manager);
+  const worker = sameSecret(token.trim(), tokens.Worker);
+  if (manager) return "manager";
+  if (worker) return "worker";
   throw forbidden("the join token is not valid: it may have been rotated; ask a manager for the current one");
 }

@@ -2,7 +2,9 @@
 // (and checks it against the digest in its token), then sends a CSR with the token; the leader
 // checks the token, writes the node object through Raft and signs the CSR with the identity it
 // chose (node id, role from the token, cluster id). Only the leader admits nodes, so two managers
-// never hand out conflicting identities; followers point the caller to it.
+// never hand out conflicting identities; followers point the caller to it. Tokens are compared
+// in constant time, and a source that keeps sending wrong ones is slowed down (token bucket per
+// address) and logged once per interval.
 import * as grpc from "@grpc/grpc-js";
 import * as pb from "../../proto/gen/cluster.js";
 import { isShoalError, messageOf } from "../../shared/errors.js";
@@ -12,7 +14,9 @@ import type { ClusterStore } from "../store/store.js";
 import { newObjectId } from "../store/store.js";
 import { checkReportedAddress } from "../dispatcher/node-address.js";
 import type { ClusterObject, NodeObject } from "../store/types.js";
-import { roleForToken, signNodeCsr, verifyNodeCertificate } from "./ca.js";
+import { authorizeCaller } from "../auth/caller.js";
+import { OncePer, sourceOf, TokenBuckets } from "../auth/rate-limit.js";
+import { roleForToken, signNodeCsr } from "./ca.js";
 
 export interface CAServerOptions {
   store: ClusterStore;
@@ -72,7 +76,18 @@ function nodeFromRequest(
   };
 }
 
+/** Failed joins a source may make in a burst, and how fast it earns another try. */
+const FAILED_JOIN_BURST = 5;
+const FAILED_JOIN_REFILL_MS = 12_000;
+
 export class CAServer {
+  /** Failed joins per source address: a guesser gets a few tries, then one per refill period. */
+  private readonly failedJoins = new TokenBuckets({
+    burst: FAILED_JOIN_BURST,
+    refillMs: FAILED_JOIN_REFILL_MS,
+  });
+  private readonly joinFailureLogged = new OncePer(60_000);
+
   constructor(private readonly o: CAServerOptions) {}
 
   private cluster(): ClusterObject {
@@ -91,7 +106,7 @@ export class CAServer {
         }
       },
       issueNodeCertificate: (call, cb) => {
-        this.issue(call.request, call.getPeer()).then(
+        this.issue(call).then(
           (r) => cb(null, r),
           (e: unknown) =>
             cb(e && typeof e === "object" && "code" in e ? (e as grpc.StatusObject) : grpcError(e)),
@@ -108,18 +123,34 @@ export class CAServer {
   }
 
   private async issue(
-    req: pb.IssueNodeCertificateRequest,
-    peer: string,
+    call: grpc.ServerUnaryCall<pb.IssueNodeCertificateRequest, pb.IssueNodeCertificateResponse>,
   ): Promise<pb.IssueNodeCertificateResponse> {
+    const req = call.request;
+    const peer = sourceOf(call.getPeer());
     if (!this.o.isLeader()) throw notLeaderError(this.o.leaderAddr());
     const cluster = this.cluster();
     const ca = { certPem: cluster.RootCA?.CACert ?? "", keyPem: cluster.RootCA?.CAKey ?? "" };
+    // A node renews (the store decides its role); joining again under a new identity with its
+    // certificate in hand is how a worker would mint itself a manager.
+    if (peerCertificatePem(call))
+      throw {
+        code: grpc.status.PERMISSION_DENIED,
+        details:
+          "this caller already holds a node certificate of this cluster: renew it (RenewNodeCertificate), or leave the cluster before joining again",
+      };
+    if (!this.failedJoins.has(peer))
+      throw {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `too many failed joins from ${peer}: wait ${Math.ceil(this.failedJoins.waitMs(peer) / 1000)} s and check the join token`,
+      };
     let role: "manager" | "worker";
     try {
       role = roleForToken(req.token, ca.certPem, cluster.JoinTokens ?? { Worker: "", Manager: "" });
     } catch (e) {
-      // Logged so an operator sees who tried; nothing is written.
-      this.o.log.warn({ peer, err: messageOf(e) }, "refused a node: bad join token");
+      this.failedJoins.take(peer);
+      // Logged so an operator sees who tried (once per source per interval); nothing is written.
+      const { due, suppressed } = this.joinFailureLogged.due(peer);
+      if (due) this.o.log.warn({ peer, err: messageOf(e), suppressed }, "refused a node: bad join token");
       throw e;
     }
     const nodeId = newObjectId();
@@ -140,19 +171,12 @@ export class CAServer {
     if (!this.o.isLeader()) throw notLeaderError(this.o.leaderAddr());
     const cluster = this.cluster();
     const ca = { certPem: cluster.RootCA?.CACert ?? "", keyPem: cluster.RootCA?.CAKey ?? "" };
-    const pem = peerCertificatePem(call);
-    if (!pem)
-      throw { code: grpc.status.UNAUTHENTICATED, details: "renewal needs the node's current certificate" };
-    const who = verifyNodeCertificate(pem, ca.certPem);
-    const node = this.o.store.view((tx) => tx.get("nodes", who.nodeId));
-    if (!node)
-      throw {
-        code: grpc.status.PERMISSION_DENIED,
-        details: `node ${who.nodeId} was removed from the cluster`,
-      };
-    // The store decides the role: a promoted or demoted node gets its new role here.
-    const identity = { nodeId: node.ID, role: node.Spec.Role, clusterId: cluster.ID };
+    // A removed node is refused; the store decides the role: a promoted or demoted node gets
+    // its new role here, whatever its current certificate or the CSR says.
+    const who = authorizeCaller(call, { caPem: ca.certPem, store: this.o.store }, "node");
+    const role = this.o.store.view((tx) => tx.get("nodes", who.nodeId))?.Spec.Role ?? "worker";
+    const identity = { nodeId: who.nodeId, role, clusterId: cluster.ID };
     const cert = await signNodeCsr(ca, call.request.csr, identity);
-    return { nodeId: node.ID, clusterId: cluster.ID, role: node.Spec.Role, cert, caCert: ca.certPem };
+    return { nodeId: who.nodeId, clusterId: cluster.ID, role, cert, caCert: ca.certPem };
   }
 }

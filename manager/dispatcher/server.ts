@@ -22,9 +22,9 @@ import type { TaskAssignment, TaskState, TaskStatusReport } from "../../shared/c
 import { TASK_STATES } from "../../shared/cluster.js";
 import type { NetworkState } from "../../shared/network-state.js";
 import { isShoalError, messageOf, type ErrorKind } from "../../shared/errors.js";
-import { LEADER_METADATA, peerCertificatePem } from "../../shared/grpc-tls.js";
+import { LEADER_METADATA } from "../../shared/grpc-tls.js";
 import type { Logger } from "../../shared/logging.js";
-import { verifyNodeCertificate } from "../ca/ca.js";
+import { certifiedCaller, storeCaller, type PeerCall } from "../auth/caller.js";
 import type { ClusterStore } from "../store/store.js";
 import type { NodeObject } from "../store/types.js";
 import { diffAssignments, nodesTouched, type Dispatcher } from "./dispatcher.js";
@@ -58,7 +58,7 @@ const DRAIN_POLL_MS = 50;
 const COALESCE_MS = 10;
 
 type Status = Partial<grpc.StatusObject>;
-type SurfaceCall = Parameters<typeof peerCertificatePem>[0];
+type SurfaceCall = PeerCall;
 type StreamCall<Req, Res> = grpc.ServerWritableStream<Req, Res>;
 
 class CallError extends Error {
@@ -350,28 +350,9 @@ export class DispatcherServer {
   /** Who calls, from its certificate; refuses callers that are not (or no longer) cluster nodes. */
   private admit(call: SurfaceCall): string {
     if (this.closed) throw new CallError(grpc.status.UNAVAILABLE, "the manager is stopping");
-    let pem: string | undefined;
-    try {
-      pem = peerCertificatePem(call);
-    } catch (e) {
-      throw new CallError(grpc.status.UNAUTHENTICATED, `unreadable client certificate: ${messageOf(e)}`);
-    }
-    if (!pem)
-      throw new CallError(
-        grpc.status.UNAUTHENTICATED,
-        // grpc-js shows only certificates that passed the TLS check against our CA.
-        "no client certificate from this cluster's CA: the dispatcher serves only nodes of this cluster (join it first)",
-      );
-    let nodeId: string;
-    try {
-      nodeId = verifyNodeCertificate(pem, this.o.caPem()).nodeId;
-    } catch (e) {
-      throw new CallError(grpc.status.UNAUTHENTICATED, `client certificate refused: ${messageOf(e)}`);
-    }
+    const who = certifiedCaller(call, this.o.caPem());
     if (!this.syncLeadership()) throw this.notLeader();
-    if (!this.o.store.view((tx) => tx.get("nodes", nodeId)))
-      throw new CallError(grpc.status.PERMISSION_DENIED, `node ${nodeId} was removed from the cluster`);
-    return nodeId;
+    return storeCaller(this.o.store, who, "node").nodeId;
   }
 
   private sessionOf(call: SurfaceCall, sessionId: string): Session {

@@ -4,6 +4,6 @@
 // a Disk (disk.ts), driver/ runs the Ready loop (RaftNode), transport/ is gRPC. See docs/raft.md.
 export { RaftNode, NodeClosedError, NotLeaderError, type StateMachine } from "./driver/node.js";
 export { NodeDisk } from "./disk.js";
-export { GrpcTransport } from "./transport/grpc-transport.js";
+export { GrpcTransport, type SenderCheck } from "./transport/grpc-transport.js";
 export { ProposalDroppedError } from "./core/errors.js";
 export type { ConfChange, ConfState, NodeId } from "./core/types.js";

@@ -132,6 +132,30 @@ describe("GrpcTransport", () => {
     expect(b.unreachable).toEqual([]);
   });
 
+  it("takes a stream's messages only from the sender its authorization allows", async () => {
+    // Node 3 may speak only as itself; the check sees each message's `from`.
+    const a = await node(1, new Map(), {
+      authorize: () => ({ sender: (from) => (from === 3 ? undefined : `not member ${from}`) }),
+    });
+    const honest = await node(3, new Map([[1, addr(a)]]));
+    honest.t.send([msg(3, 1, 0)]);
+    await until(() => a.got.length === 1, "the honest message");
+    // A peer whose messages claim another member's id: refused, the stream ended, nothing taken.
+    const forger = await node(2, new Map([[1, addr(a)]]));
+    forger.t.send([msg(2, 1, 0), msg(2, 1, 1)]);
+    await until(() => forger.unreachable.length > 0, "the refusal reported to the forger");
+    expect(a.got.map((m) => m.from)).toEqual([3]);
+    expect(a.warnings.filter((w) => w.includes("refused a peer"))).toHaveLength(1);
+  });
+
+  it("refuses a stream its authorization refuses outright", async () => {
+    const a = await node(1, new Map(), { authorize: () => ({ refuse: "not a manager" }) });
+    const b = await node(2, new Map([[1, addr(a)]]));
+    b.t.send([msg(2, 1, 0)]);
+    await until(() => b.unreachable.length > 0, "the refusal");
+    expect(a.got).toEqual([]);
+  });
+
   it("keeps each sender's order among three nodes sending to each other at once", async () => {
     const nodes = new Map<NodeId, Node>();
     for (const id of [1, 2, 3]) nodes.set(id, await node(id));

@@ -23,8 +23,11 @@ export interface GrpcTransportOptions {
    * and start()/stop() neither bind nor shut it down. `listen` is then only informative.
    */
   sharedServer?: grpc.Server;
-  /** Who may send: given the incoming call, a reason to refuse it or undefined. Default: anyone. */
-  authorize?: (call: grpc.ServerReadableStream<unknown, unknown>) => string | undefined;
+  /**
+   * Who may send: given the incoming stream, a reason to refuse it, or the check each message's
+   * sender must pass (a reason to refuse, or undefined). Default: anyone, any sender.
+   */
+  authorize?: (call: grpc.ServerReadableStream<unknown, unknown>) => SenderCheck;
   /** Every other member: id → host:port. */
   peers: Map<NodeId, string>;
   /** Mutual TLS in production; insecure when absent (tests on loopback). */
@@ -42,7 +45,7 @@ export interface GrpcTransportOptions {
   queueSize?: number;
   /** Snapshot chunk size in bytes. Default 1 MiB. */
   snapshotChunkBytes?: number;
-  /** Largest message accepted from a peer, in bytes; -1 = no limit (the default). */
+  /** Largest message accepted from a peer, in bytes; -1 = no limit. Default 4 MiB. */
   maxReceiveMessageBytes?: number;
   /** Reconnect backoff after a stream breaks, doubling from initial to max. Default 50 ms → 1 s. */
   backoff?: { initialMs: number; maxMs: number };
@@ -55,13 +58,19 @@ export interface GrpcTransportOptions {
 const DEFAULTS = {
   queueSize: 4096,
   snapshotChunkBytes: 1024 * 1024,
-  maxReceiveMessageBytes: -1,
+  maxReceiveMessageBytes: 4 * 1024 * 1024,
   backoff: { initialMs: 50, maxMs: 1000 },
   connectTimeoutMs: 3000,
   keepalive: { timeMs: 10_000, timeoutMs: 5_000 },
 };
 
 type Settings = typeof DEFAULTS;
+
+/** A stream refused outright, or the check every message's `from` on it must pass. */
+export type SenderCheck = { refuse: string } | { sender: (from: NodeId) => string | undefined };
+
+/** A refused sender is logged once per this interval (a misconfigured peer retries all the time). */
+const REFUSAL_LOG_MS = 30_000;
 
 const silentLog: TransportLogger = { warn: () => {} };
 
@@ -73,6 +82,7 @@ export class GrpcTransport {
   private readonly log: TransportLogger;
   private readonly peers = new Map<NodeId, Peer>();
   private readonly unknownWarned = new Set<NodeId>();
+  private readonly refusalLogged = new Map<string, number>();
   private server: grpc.Server | null = null;
   private boundPort = 0;
   private stopped = false;
@@ -253,31 +263,60 @@ export class GrpcTransport {
 
   // ---- server side ----
 
-  private refused(
+  /** The stream's sender check, or undefined once the stream was refused (answered here). */
+  private admitted(
     call: grpc.ServerReadableStream<unknown, unknown>,
     callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null) => void,
-  ): boolean {
-    const reason = this.opts.authorize?.(call);
-    if (reason === undefined) return false;
-    this.log.warn({ peer: call.getPeer(), reason }, "raft transport: refused a peer");
+  ): ((from: NodeId) => string | undefined) | undefined {
+    const check = this.opts.authorize?.(call) ?? { sender: () => undefined };
+    if ("sender" in check) return check.sender;
+    this.refuse(call, callback, check.refuse);
+    return undefined;
+  }
+
+  /** Ends a stream with PERMISSION_DENIED; logged once per interval per peer and reason. */
+  private refuse(
+    call: grpc.ServerReadableStream<unknown, unknown>,
+    callback: (err: grpc.ServiceError | Partial<grpc.StatusObject> | null) => void,
+    reason: string,
+  ): void {
+    const peer = call.getPeer().replace(/:\d+$/, "");
+    const key = `${peer} ${reason}`;
+    const now = Date.now();
+    const last = this.refusalLogged.get(key);
+    if (last === undefined || now - last >= REFUSAL_LOG_MS) {
+      if (this.refusalLogged.size > 1000) this.refusalLogged.clear();
+      this.refusalLogged.set(key, now);
+      this.log.warn({ peer, reason }, "raft transport: refused a peer");
+    }
     call.on("error", () => {});
     callback({ code: grpc.status.PERMISSION_DENIED, details: reason });
-    return true;
   }
 
   private serveSend(
     call: grpc.ServerReadableStream<pb.RaftMessage, pb.SendAck>,
     callback: grpc.sendUnaryData<pb.SendAck>,
   ): void {
-    if (this.refused(call, callback)) return;
+    const sender = this.admitted(call, callback);
+    if (!sender) return;
     // Headers at once tell the sender its stream is up (see Peer.connect).
     call.sendMetadata(new grpc.Metadata());
     let received = 0;
+    let refused = false;
     call.on("data", (msg: pb.RaftMessage) => {
+      if (refused) return;
+      const reason = sender(msg.from);
+      if (reason !== undefined) {
+        refused = true;
+        this.refuse(call, callback, reason);
+        return;
+      }
       received++;
       this.deliver(msg, "message stream");
     });
-    call.on("end", () => callback(null, { received }));
+    call.on("end", () => {
+      if (!refused) callback(null, { received });
+    });
     // A sender that goes away cancels the call; there is nothing to answer.
     call.on("error", () => {});
   }
@@ -286,7 +325,8 @@ export class GrpcTransport {
     call: grpc.ServerReadableStream<pb.SnapshotChunk, pb.SnapshotAck>,
     callback: grpc.sendUnaryData<pb.SnapshotAck>,
   ): void {
-    if (this.refused(call, callback)) return;
+    const sender = this.admitted(call, callback);
+    if (!sender) return;
     let head: pb.RaftMessage | undefined;
     let data: Buffer | undefined;
     let total = 0;
@@ -302,6 +342,12 @@ export class GrpcTransport {
       if (done) return;
       if (head === undefined) {
         if (!chunk.message?.snapshot) return fail("the first snapshot chunk carries no snap message");
+        const reason = sender(chunk.message.from);
+        if (reason !== undefined) {
+          done = true;
+          this.refuse(call, callback, reason);
+          return;
+        }
         head = chunk.message;
         total = chunk.totalSize;
         if (total > bufferConstants.MAX_LENGTH) return fail(`snapshot of ${total} bytes is too large`);
