@@ -14,6 +14,7 @@ import type * as pb from "../proto/gen/cluster.js";
 import { messageOf } from "../shared/errors.js";
 import type { Logger } from "../shared/logging.js";
 import type { ForwardRouter } from "./deps.js";
+import { waitForReady } from "./logs/remote.js";
 
 /** Headers that mean something to the handler, not to the connection. */
 const PASSED_HEADERS = ["content-type", "x-registry-auth", "user-agent", "accept"];
@@ -91,12 +92,6 @@ function readBody(raw: IncomingMessage, limit: number): Promise<BodyRead> {
     raw.on("end", onEnd);
     raw.on("error", reject);
   });
-}
-
-function waitForReady(client: grpc.Client, ms: number): Promise<void> {
-  return new Promise((resolve, reject) =>
-    client.waitForReady(Date.now() + ms, (err) => (err ? reject(err) : resolve())),
-  );
 }
 
 /** Refusals by the leader itself: the request was looked at and not applied. */
