@@ -5,7 +5,8 @@
 // Two real shoald processes in their own network namespaces (test/helpers/two-nodes.ts).
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { until } from "../helpers/cluster.js";
+import { runningTasks, until } from "../helpers/cluster.js";
+import { loadBusybox } from "../helpers/busybox.js";
 import { api, repoRoot, runFixtureIn } from "../helpers/daemon.js";
 import { docker, shoal } from "../helpers/cli.js";
 import { twoNodeCluster, type TwoNodes } from "../helpers/two-nodes.js";
@@ -114,6 +115,58 @@ describe("a worker's own socket", { timeout: 60_000 }, () => {
     const inspect = await docker(c.worker.socket, ["network", "inspect", "-f", "{{.Driver}}", "bridge"]);
     expect(inspect.code, inspect.stderr).toBe(0);
     expect(inspect.stdout.trim()).toBe("bridge");
+  });
+
+  it("an overlay network attached to the worker (by a task there) is listed and inspected locally", async () => {
+    await loadBusybox(c.worker.socket);
+    const net = await docker(c.manager.socket, [
+      "network",
+      "create",
+      "-d",
+      "overlay",
+      "--subnet",
+      "172.30.77.0/24",
+      "wnet",
+    ]);
+    expect(net.code, net.stderr).toBe(0);
+    const svc = await docker(c.manager.socket, [
+      "service",
+      "create",
+      "--detach",
+      "--name",
+      "onworker",
+      "--network",
+      "wnet",
+      "--constraint",
+      "node.role==worker",
+      "busybox",
+      "sleep",
+      "100000",
+    ]);
+    expect(svc.code, svc.stderr).toBe(0);
+    await until(
+      "the task running on the worker",
+      async () => ((await runningTasks(c.manager.socket, "onworker")).length === 1 ? true : undefined),
+      60_000,
+    );
+    const ls = await docker(c.worker.socket, [
+      "network",
+      "ls",
+      "--format",
+      "{{.Name}} {{.Driver}} {{.Scope}}",
+    ]);
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stdout).toMatch(/^wnet overlay swarm$/m);
+    const inspect = await docker(c.worker.socket, [
+      "network",
+      "inspect",
+      "-f",
+      "{{.Driver}} {{(index .IPAM.Config 0).Subnet}}",
+      "wnet",
+    ]);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.stdout.trim()).toBe("overlay 172.30.77.0/24");
+    expect((await docker(c.manager.socket, ["service", "rm", "onworker"])).code).toBe(0);
   });
 });
 
