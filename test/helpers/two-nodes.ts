@@ -35,8 +35,8 @@ async function ok(d: TestDaemon, method: string, path: string, body?: unknown) {
   return r;
 }
 
-/** `octet` picks the underlay 10.<octet>.0.0/24, so two files running at once do not meet. */
-export async function twoNodeCluster(octet = 200 + Math.floor(Math.random() * 50)): Promise<TwoNodes> {
+/** The cluster; the underlay is 10.231.0.0/24 inside the two namespaces only (files running at once each have their own). */
+export async function twoNodeCluster(): Promise<TwoNodes> {
   const started: TestDaemon[] = [];
   const destroy = async () => {
     for (const d of started) await d.destroy().catch(() => undefined);
@@ -46,7 +46,7 @@ export async function twoNodeCluster(octet = 200 + Math.floor(Math.random() * 50
     started.push(manager);
     const worker = await startDaemon();
     started.push(worker);
-    const [mAddr, wAddr] = [`10.${octet}.0.1`, `10.${octet}.0.2`];
+    const [mAddr, wAddr] = ["10.231.0.1", "10.231.0.2"];
     await run("ip", [
       "link",
       "add",
