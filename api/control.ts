@@ -8,6 +8,14 @@ import type { SwarmHost } from "./deps.js";
 export const NOT_A_MANAGER =
   'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 
+/** dockerd's answer on a worker: it has no control API, neither its own nor through a manager. */
+export const WORKER_NOT_A_MANAGER =
+  "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+
+/** dockerd's answer on a node whose role is manager while its manager is not (yet) running. */
+export const MANAGER_NOT_READY =
+  "This node is not a swarm manager. Manager is being prepared or has trouble connecting to the cluster.";
+
 /** The control API, or 503 NOT_A_MANAGER when this node does not manage the cluster. */
 export function controlOf(host: SwarmHost): ControlApi {
   const c = host.control();

@@ -105,10 +105,18 @@ export interface ServiceLogHost extends SwarmHost {
   nodeForwardClient(nodeId: string): pb.NodeClient | undefined;
 }
 
-/** Where the cluster routes are answered: here, or at a manager through its Node service. */
+/**
+ * Where one cluster request is answered: here; at the leader (a follower manager's write); or
+ * nowhere (503 with `message`): a worker has no control API, as in swarmkit.
+ */
+export type ClusterRoute =
+  | { readonly serve: "here" }
+  | { readonly serve: "leader"; readonly addr: string }
+  | { readonly serve: "refused"; readonly message: string };
+
+/** Where the cluster routes are answered: here, or at the leader through its Node service. */
 export interface ForwardRouter {
-  /** Where a cluster request must go instead of being served here; undefined = serve it here. */
-  target(method: string, path: string): string | undefined;
+  route(method: string, path: string): ClusterRoute;
   client(addr: string): pb.NodeClient;
   /** After a forwarded write: wait until this node's store has it (read-your-writes). */
   afterWrite(): Promise<void>;

@@ -73,7 +73,8 @@ export class RemoteLogParser {
   }
 }
 
-function waitForReady(client: grpc.Client, ms: number): Promise<void> {
+/** Resolves once the client's channel is connected; rejects when it is not within `ms`. */
+export function waitForReady(client: grpc.Client, ms: number): Promise<void> {
   return new Promise((resolve, reject) =>
     client.waitForReady(Date.now() + ms, (err) => (err ? reject(err) : resolve())),
   );

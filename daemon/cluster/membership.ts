@@ -7,7 +7,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { messageOf } from "../../shared/errors.js";
 import type { ControlApi } from "../../manager/controlapi/control.js";
 import type { ClusterNetworksApi } from "../../manager/controlapi/networks.js";
-import type { ForwardRouter, SwarmHost } from "../../api/deps.js";
+import type { ClusterRoute, ForwardRouter, SwarmHost } from "../../api/deps.js";
+import { MANAGER_NOT_READY, WORKER_NOT_A_MANAGER } from "../../api/control.js";
 import { nodeClient, type NodeClient } from "./clients.js";
 import { initCluster } from "./init.js";
 import { joinCluster, type JoinRequest } from "./join.js";
@@ -15,6 +16,8 @@ import { leaveCluster } from "./leave.js";
 import { ClusterNode, type SwarmOptions } from "./node.js";
 
 export type { SwarmOptions } from "./node.js";
+
+const HERE: ClusterRoute = { serve: "here" };
 
 export class Swarm implements SwarmHost, ForwardRouter {
   private readonly node: ClusterNode;
@@ -85,16 +88,24 @@ export class Swarm implements SwarmHost, ForwardRouter {
 
   // ---- ForwardRouter -------------------------------------------------------------------------
 
-  /** Asked only for the cluster routes (api/cluster.ts scopes the hook): any path goes the same way. */
-  target(method: string): string | undefined {
+  /**
+   * Asked only for the cluster routes (api/cluster.ts scopes the hook), so the path does not
+   * matter. A worker answers none of them and sends none on: what it may learn of the cluster is
+   * in /info (swarmkit's rule; a worker's certificate is refused at a manager's Forward too).
+   */
+  route(method: string): ClusterRoute {
     const state = this.node.state;
-    if (!state) return undefined;
+    // Not in a cluster: the routes answer with Docker's "swarm init or join" words.
+    if (!state) return HERE;
     const m = this.node.manager;
-    if (m) {
-      if (method === "GET" || m.isLeader()) return undefined;
-      return m.leaderAddr();
-    }
-    return this.node.agent?.manager ?? state.managers[0];
+    if (!m)
+      return {
+        serve: "refused",
+        message: state.role === "manager" ? MANAGER_NOT_READY : WORKER_NOT_A_MANAGER,
+      };
+    if (method === "GET" || m.isLeader()) return HERE;
+    const addr = m.leaderAddr();
+    return addr ? { serve: "leader", addr } : HERE;
   }
 
   client(addr: string): NodeClient {

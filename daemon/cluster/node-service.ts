@@ -1,9 +1,8 @@
 // The Node service every daemon serves on its cluster port: Forward runs an Engine API request on
-// this node's own socket for another node (a worker's CLI asking a manager, a follower's write
-// going to the leader, a manager reading a task's logs), streaming the answer back as it comes;
+// this node's own socket for another manager (a follower's write going to the leader, a manager
+// reading a task's logs; forwardable.ts says which paths), streaming the answer back as it comes;
 // JoinRaft and LeaveRaft change the managers' Raft group on the leader (manager/membership.ts).
-// Callers must hold a certificate from this cluster's CA; forwarding to a worker and Raft changes
-// need a manager's.
+// Callers must hold a certificate from this cluster's CA; Forward and Raft changes need a manager's.
 import * as grpc from "@grpc/grpc-js";
 import { request as httpRequest } from "node:http";
 import * as pb from "../../proto/gen/cluster.js";
@@ -14,6 +13,7 @@ import { certifiedCaller, storeCaller } from "../../manager/auth/caller.js";
 import type { NodeIdentity } from "../../manager/ca/ca.js";
 import type { Manager } from "../../manager/manager.js";
 import { nodeCallStatus, raftMembershipService } from "../../manager/membership.js";
+import { forwardablePath, forwardRefusal } from "./forwardable.js";
 
 export interface NodeServiceHost {
   socketPath: string;
@@ -27,9 +27,6 @@ export interface NodeServiceHost {
 }
 
 type Call = Parameters<typeof peerCertificatePem>[0] & { getPeer(): string };
-
-/** Paths a worker may have a manager run: the cluster API, nothing of the manager's own engine. */
-const CLUSTER_PATH = /^(?:\/v[0-9.]+)?\/(?:swarm|nodes|services|tasks|secrets|configs|networks)(?:[/?]|$)/;
 
 export function nodeService(host: NodeServiceHost): pb.NodeServer {
   /**
@@ -56,8 +53,8 @@ export function nodeService(host: NodeServiceHost): pb.NodeServer {
       let who: NodeIdentity;
       try {
         who = identify(call);
-        if (who.role !== "manager" && !(host.role() === "manager" && CLUSTER_PATH.test(call.request.url)))
-          throw Object.assign(new Error("only managers may run requests on another node"), {
+        if (who.role !== "manager" || !forwardablePath(call.request.method, call.request.url))
+          throw Object.assign(new Error(forwardRefusal(call.request.method, call.request.url)), {
             code: grpc.status.PERMISSION_DENIED,
           });
       } catch (e) {

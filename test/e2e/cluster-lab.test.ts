@@ -198,14 +198,18 @@ afterAll(async () => {
 }, 120_000);
 
 describe("cluster on the lab", { timeout: 180_000 }, () => {
-  it("has 3 managers with one leader and 2 workers, all ready; the docker CLI works on a worker", async () => {
+  it("has 3 managers with one leader and 2 workers, all ready; a worker's CLI gets Docker's refusal", async () => {
     const ns = await until("5 ready nodes", async () => {
       const n = await nodes();
       return n.length === 5 && n.every((x) => x.Status.State === "ready") ? n : undefined;
     });
     expect(ns.filter((n) => n.Spec.Role === "manager")).toHaveLength(3);
     expect(ns.filter((n) => n.ManagerStatus?.Leader)).toHaveLength(1);
-    const ls = await dk("w1", ["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"]);
+    // A worker has no control API (swarmkit's rule): its socket refuses, a follower's answers.
+    const onWorker = await dk("w1", ["node", "ls"]);
+    expect(onWorker.code).not.toBe(0);
+    expect(onWorker.stderr).toContain("Worker nodes can't be used to view or modify cluster state.");
+    const ls = await dk("m2", ["node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"]);
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout.split("\n").filter(Boolean).sort()).toEqual(
       expect.arrayContaining([
@@ -241,7 +245,7 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     const twelve = await runningOn("web", 12, "m1", (h) => new Set(h).size === 5);
     for (const h of ["m1", "m2", "m3", "w1", "w2"])
       expect(twelve.filter((x) => x === h).length).toBeGreaterThanOrEqual(2);
-    await scale("w1", "web", 2);
+    await scale("m2", "web", 2);
     await runningOn("web", 2);
   });
 
@@ -279,7 +283,7 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
     expect(join.stdout).toContain("This node joined a swarm as a worker");
     expect(await runningOn("everywhere", 6)).toEqual(["m1", "m2", "m3", "w1", "w2", "w3"]);
     // One task per node: shoal's `service ps` shows six slots, no history lines.
-    const ps = await shoal(sock("w3"), ["service", "ps", "everywhere"]);
+    const ps = await shoal(sock("m3"), ["service", "ps", "everywhere"]);
     expect(ps.code, ps.stderr).toBe(0);
     expect(ps.stdout.split("\n").filter((l) => l.includes("everywhere."))).toHaveLength(6);
     expect(ps.stdout).not.toContain("\\_");

@@ -4,9 +4,10 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { buildApi, type ApiDeps } from "../../api/server.js";
-import type { ClusterHost } from "../../api/deps.js";
-import { NOT_A_MANAGER } from "../../api/control.js";
+import type { ClusterHost, ClusterRoute } from "../../api/deps.js";
+import { NOT_A_MANAGER, WORKER_NOT_A_MANAGER } from "../../api/control.js";
 import { silentLogger } from "../../shared/logging.js";
+import { FORWARD_LIMITS } from "../../api/forward.js";
 import type * as pb from "../../proto/gen/cluster.js";
 
 interface Forwarded {
@@ -17,7 +18,9 @@ interface Forwarded {
   body: string;
 }
 
-function fixture(targetAddr: string | undefined) {
+const LEADER: ClusterRoute = { serve: "leader", addr: "10.0.0.1:2377" };
+
+function fixture(route: ClusterRoute) {
   const forwarded: Forwarded[] = [];
   const asked: string[] = [];
   const left: boolean[] = [];
@@ -32,12 +35,13 @@ function fixture(targetAddr: string | undefined) {
     inspect: () => undefined,
     nodeId: undefined,
     nodeForwardClient: () => undefined,
-    target: (method: string, path: string) => {
+    route: (method: string, path: string) => {
       asked.push(`${method} ${path}`);
-      return targetAddr;
+      return route;
     },
     client: (addr: string) =>
       ({
+        waitForReady: (_deadline: number, ready: (err?: Error) => void) => ready(),
         forward: (r: pb.HttpRequest) => {
           forwarded.push({ addr, method: r.method, url: r.url, headers: r.headers, body: r.body.toString() });
           const stream = Object.assign(new EventEmitter(), { cancel: () => undefined });
@@ -73,7 +77,7 @@ function fixture(targetAddr: string | undefined) {
 
 describe("the cluster routes' forwarding hook", () => {
   it("sends every cluster route to the manager the router names, and streams its answer back", async () => {
-    const f = fixture("10.0.0.1:2377");
+    const f = fixture(LEADER);
     const routes: Array<[method: "GET" | "POST" | "DELETE", url: string]> = [
       ["GET", "/swarm"],
       ["POST", "/swarm/update?version=3"],
@@ -105,7 +109,7 @@ describe("the cluster routes' forwarding hook", () => {
   });
 
   it("sends the request body along, and the path without the API version prefix", async () => {
-    const f = fixture("10.0.0.1:2377");
+    const f = fixture(LEADER);
     const r = await f.app.inject({
       method: "POST",
       url: "/v1.44/services/create",
@@ -119,7 +123,7 @@ describe("the cluster routes' forwarding hook", () => {
   });
 
   it("answers /swarm/init, join and leave itself, and never asks the router about engine routes", async () => {
-    const f = fixture("10.0.0.1:2377");
+    const f = fixture(LEADER);
     const leave = await f.app.inject({ method: "POST", url: "/swarm/leave?force=1" });
     expect(leave.statusCode).toBe(200);
     expect(f.left).toEqual([true]);
@@ -134,12 +138,51 @@ describe("the cluster routes' forwarding hook", () => {
   });
 
   it("serves a cluster route here when the router names no manager (503 with Docker's words off a manager)", async () => {
-    const f = fixture(undefined);
+    const f = fixture({ serve: "here" });
     const r = await f.app.inject({ method: "GET", url: "/nodes" });
     expect(r.statusCode).toBe(503);
     expect(r.json()).toEqual({ message: NOT_A_MANAGER });
     expect(f.asked).toEqual(["GET /nodes"]);
     expect(f.forwarded).toEqual([]);
+    await f.app.close();
+  });
+
+  it("on a worker answers every cluster route 503 with Docker's words and sends nothing on; leave stays local", async () => {
+    const f = fixture({ serve: "refused", message: WORKER_NOT_A_MANAGER });
+    const routes: Array<[method: "GET" | "POST", url: string]> = [
+      ["GET", "/swarm"],
+      ["POST", "/nodes/n1/update?version=2"],
+      ["POST", "/services/create"],
+      ["GET", "/services/web/logs?follow=1"],
+    ];
+    for (const [method, url] of routes) {
+      const r = await f.app.inject({ method, url, payload: method === "POST" ? {} : undefined });
+      expect(r.statusCode, `${method} ${url}`).toBe(503);
+      expect(r.json(), `${method} ${url}`).toEqual({ message: WORKER_NOT_A_MANAGER });
+      expect(r.body).not.toContain("SWMTKN");
+    }
+    expect((await f.app.inject({ method: "POST", url: "/swarm/leave?force=1" })).statusCode).toBe(200);
+    expect(f.left).toEqual([true]);
+    expect(f.forwarded).toEqual([]);
+    await f.app.close();
+  });
+
+  it("refuses to send on a body over the node port's message limit with a 413 naming the limit", async () => {
+    const f = fixture(LEADER);
+    const big = Buffer.alloc(FORWARD_LIMITS.bodyBytes + 1, "a");
+    const r = await f.app.inject({
+      method: "POST",
+      url: "/services/create",
+      payload: big,
+      headers: { "content-type": "application/json" },
+    });
+    expect(r.statusCode).toBe(413);
+    expect(r.json<{ message: string }>().message).toContain(`at most ${FORWARD_LIMITS.bodyBytes} bytes`);
+    expect(f.forwarded).toEqual([]);
+    // One that fits goes on.
+    const fits = await f.app.inject({ method: "POST", url: "/services/create", payload: { Name: "web" } });
+    expect(fits.statusCode).toBe(200);
+    expect(f.forwarded).toHaveLength(1);
     await f.app.close();
   });
 });
