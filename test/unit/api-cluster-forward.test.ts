@@ -60,6 +60,7 @@ function fixture(targetAddr: string | undefined) {
     afterWrite: async () => {
       writesAwaited++;
     },
+    confirmCurrent: () => undefined,
   } satisfies ClusterHost;
   const app = buildApi({
     log: silentLogger(),
