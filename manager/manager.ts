@@ -16,6 +16,7 @@ import {
   RaftNode,
   type ConfChange,
   type ConfState,
+  type Disk,
 } from "./raft/index.js";
 import type { Logger } from "../shared/logging.js";
 import { readJsonIfExists, writeJsonAtomic } from "../shared/fsutil.js";
@@ -59,6 +60,8 @@ export interface ManagerOptions {
   node?: ManagerNode;
   log: Logger;
   tickMs?: number;
+  /** Where the WAL and snapshots are written; the real file system unless a test injects faults. */
+  disk?: Disk;
   /** Called when a membership change removed this member (it was demoted or removed). */
   onRemoved?: () => void;
 }
@@ -144,7 +147,7 @@ export class Manager {
       id: o.raftId,
       bootstrapPeers: o.bootstrap ? [o.raftId] : undefined,
       dir: o.dir,
-      disk: new NodeDisk(),
+      disk: o.disk ?? new NodeDisk(),
       transport: m.transport ?? { send: () => undefined },
       stateMachine: m.store,
       rand: Math.random,

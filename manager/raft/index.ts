@@ -9,7 +9,7 @@ export {
   ProposalOutcomeUnknownError,
   type StateMachine,
 } from "./driver/node.js";
-export { NodeDisk } from "./disk.js";
+export { NodeDisk, type Disk } from "./disk.js";
 export { GrpcTransport } from "./transport/grpc-transport.js";
 export { ProposalDroppedError } from "./core/errors.js";
 export type { ConfChange, ConfState, NodeId } from "./core/types.js";
