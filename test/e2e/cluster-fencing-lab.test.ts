@@ -208,9 +208,15 @@ describe("leadership fencing on the lab", { timeout: 240_000 }, () => {
     }
     const leaderNode = (await nodes(l)).find((n) => n.Description.Hostname === l) as NodeView;
 
-    // Scale every service while the leader is demoted: its loops are in the middle of passes
-    // over the services (one batch each) when leadership moves to another manager.
-    const scaling = (async () => {
+    // Scale the services up and down through a follower, over and over, while the leader is
+    // demoted: its loops are in the middle of passes over the services (one batch each) when
+    // leadership moves to another manager. The churn goes on a little after the move, then
+    // every service is set to REPLICAS.
+    const managers = MANAGERS.filter((h) => h !== l);
+    let moved = false;
+    const churn = (async () => {
+      for (let round = 0; !moved; round++)
+        for (const n of names) await scaleTo(via, n, round % 2 === 0 ? REPLICAS : REPLICAS + 5);
       for (const n of names) await scaleTo(via, n, REPLICAS);
     })();
     await until(`the first services scaled through ${via}`, async () => {
@@ -223,15 +229,9 @@ describe("leadership fencing on the lab", { timeout: 240_000 }, () => {
       sock(via),
       "POST",
       `/nodes/${leaderNode.ID}/update?version=${leaderNode.Version.Index}`,
-      {
-        ...leaderNode.Spec,
-        Role: "worker",
-      },
+      { ...leaderNode.Spec, Role: "worker" },
     );
     expect(demote.status, demote.body.toString()).toBe(200);
-    await scaling;
-
-    const managers = MANAGERS.filter((h) => h !== l);
     const next = await until(
       "a new leader among the remaining managers",
       async () => {
@@ -240,6 +240,8 @@ describe("leadership fencing on the lab", { timeout: 240_000 }, () => {
       },
       60_000,
     );
+    moved = true;
+    await churn;
 
     // Settled: every slot of every service has its task, pending with an address on the network.
     let tasks: TaskView[] = [];
@@ -285,7 +287,10 @@ describe("leadership fencing on the lab", { timeout: 240_000 }, () => {
     expect(addresses.length).toBeGreaterThanOrEqual(SERVICES * REPLICAS);
 
     // What the old leader logged about its stopped loops and refused batches (for the record).
-    const fenced = await logLines(l, /no longer leads|refused a deposed leader/);
+    const fenced = await logLines(
+      l,
+      /no longer leads|refused a deposed leader|marker was not applied|pass failed/,
+    );
     console.log(
       `old leader ${l}, new leader ${next}; the old leader logged:\n${fenced.slice(0, 8).join("\n")}`,
     );
