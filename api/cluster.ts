@@ -8,6 +8,7 @@ import type { Logger } from "../shared/logging.js";
 import type { ContainerEngineApi } from "../agent/engine/container/api.js";
 import type { ClusterHost } from "./deps.js";
 import { forwardToManager } from "./forward.js";
+import { linearizableRead } from "./linearizable-read.js";
 import { swarmRoutes } from "./routes/swarm.js";
 import { nodeRoutes } from "./routes/nodes.js";
 import { serviceRoutes } from "./routes/services.js";
@@ -24,6 +25,7 @@ export interface ClusterRoutesOptions {
 
 export const clusterRoutes: FastifyPluginAsync<ClusterRoutesOptions> = async (app, { host, engine, log }) => {
   app.addHook("onRequest", forwardToManager(host, log));
+  app.addHook("onRequest", linearizableRead(host));
   await app.register(swarmRoutes, { host });
   await app.register(nodeRoutes, { host });
   await app.register(serviceRoutes, { host });

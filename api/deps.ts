@@ -13,6 +13,7 @@ import type { HostNetworks } from "../agent/engine/network/host-networks.js";
 import type { Builder } from "../agent/engine/builder/builder.js";
 import type { RegistryService } from "../agent/engine/registry/service.js";
 import type { ControlApi } from "../manager/controlapi/control.js";
+import type { ReadBarrierHost } from "./linearizable-read.js";
 
 /** Facts about this daemon and host, gathered once at start-up. */
 export interface DaemonInfo {
@@ -123,4 +124,4 @@ export interface ForwardRouter {
 }
 
 /** The daemon's Swarm as the cluster routes see it. */
-export type ClusterHost = ServiceLogHost & ForwardRouter;
+export type ClusterHost = ServiceLogHost & ForwardRouter & ReadBarrierHost;

@@ -115,7 +115,13 @@ export class ApiClient {
     opts: RequestOptions,
     extraHeaders: OutgoingHttpHeaders = {},
   ): ClientRequest {
-    const headers: OutgoingHttpHeaders = { "User-Agent": "shoal-cli", ...opts.headers, ...extraHeaders };
+    const headers: OutgoingHttpHeaders = {
+      "User-Agent": "shoal-cli",
+      // Cluster reads are linearizable unless a possibly stale answer is asked for by name.
+      ...(method === "GET" && process.env.SHOAL_STALE_READ === "1" ? { "X-Shoal-Stale-Read": "1" } : {}),
+      ...opts.headers,
+      ...extraHeaders,
+    };
     const fullPath = `/v${API_VERSION}${path}${buildQuery(opts.query)}`;
     const base =
       this.target.kind === "unix"

@@ -2,6 +2,7 @@
 // pass after it, never two at once and never a lost request. The leader's loops use it.
 import type { Logger } from "../shared/logging.js";
 import { messageOf } from "../shared/errors.js";
+import { DeposedLeaderError } from "./store/store.js";
 
 export class CoalescedPass {
   private running = false;
@@ -31,6 +32,12 @@ export class CoalescedPass {
         await this.pass();
       } while (this.again && !this.stopped);
     } catch (e) {
+      if (e instanceof DeposedLeaderError) {
+        // The leader's term ended in the middle of the pass: the rest of it is not written.
+        this.log.info({ err: e.message }, `${this.what} stopped: this manager no longer leads`);
+        this.stop();
+        return;
+      }
       this.log.warn({ err: messageOf(e) }, `${this.what} pass failed; retrying at the next change`);
     } finally {
       this.running = false;

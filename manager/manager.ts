@@ -12,14 +12,17 @@ import {
   NodeDisk,
   NotLeaderError,
   ProposalDroppedError,
+  ProposalOutcomeUnknownError,
   RaftNode,
   type ConfChange,
   type SenderCheck,
   type ConfState,
+  type Disk,
 } from "./raft/index.js";
 import type { Logger } from "../shared/logging.js";
 import { readJsonIfExists, writeJsonAtomic } from "../shared/fsutil.js";
-import { unavailable } from "../shared/errors.js";
+import { messageOf, OutcomeUnknownError, unavailable } from "../shared/errors.js";
+import { LeaderTerm } from "./leadership.js";
 import { ClusterStore } from "./store/store.js";
 import { PeerContact } from "./reachability.js";
 import { Orchestrator } from "./orchestrator/loop.js";
@@ -58,6 +61,8 @@ export interface ManagerOptions {
   node?: ManagerNode;
   log: Logger;
   tickMs?: number;
+  /** Where the WAL and snapshots are written; the real file system unless a test injects faults. */
+  disk?: Disk;
   /** Called when a membership change removed this member (it was demoted or removed). */
   onRemoved?: () => void;
 }
@@ -93,6 +98,8 @@ function snapshotEntriesSetting(): number | undefined {
   const v = Number(process.env.SHOAL_RAFT_SNAPSHOT_ENTRIES);
   return Number.isInteger(v) && v > 0 ? v : undefined;
 }
+/** How long a proposed write may wait to commit before its caller is told the outcome is unknown. */
+const PROPOSAL_DEADLINE_MS = 10_000;
 
 export class Manager {
   readonly store = new ClusterStore();
@@ -100,7 +107,10 @@ export class Manager {
   private raft!: RaftNode;
   private transport: GrpcTransport | undefined;
   private ticker: NodeJS.Timeout | undefined;
-  private loops: { orchestrator: Orchestrator; scheduler: Scheduler } | undefined;
+  private loops: { orchestrator: Orchestrator; scheduler: Scheduler; term: number } | undefined;
+  /** The term whose leadership marker is being written (loops start once it is applied). */
+  private marking: number | undefined;
+  private storageFailure: Error | undefined;
   private services: ManagerServices | undefined;
   private readonly members = new Map<number, Member>();
   private promoting = false;
@@ -146,7 +156,7 @@ export class Manager {
       id: o.raftId,
       bootstrapPeers: o.bootstrap ? [o.raftId] : undefined,
       dir: o.dir,
-      disk: new NodeDisk(),
+      disk: o.disk ?? new NodeDisk(),
       // The store holds the CA key, join tokens, secrets and registry credentials.
       encryptAtRest: true,
       snapshotEntries: snapshotEntriesSetting(),
@@ -158,14 +168,32 @@ export class Manager {
     });
     await m.saveMembers();
     m.store.setProposer((command) =>
-      m.raft.propose(command, 10_000).catch((e: unknown) => {
-        // Raft's own failures are a cluster without a working leader for now: a 503 to retry.
+      m.raft.propose(command, PROPOSAL_DEADLINE_MS).catch((e: unknown) => {
+        // Raft took it and it may still commit: a blind retry could apply it twice.
+        if (e instanceof ProposalOutcomeUnknownError) throw new OutcomeUnknownError(e.message);
+        // Refused before it entered the log: nothing happened, a retry is safe.
         if (e instanceof ProposalDroppedError || e instanceof NotLeaderError || e instanceof NodeClosedError)
           throw unavailable(
-            `the cluster could not commit the change (${e.message}): a leader election may be under way, or a majority of managers is down; try again`,
+            `not applied: the cluster could not take the change (${e.message}): a leader election may be under way, or a majority of managers is down; retry`,
+          );
+        if (e instanceof Error && m.raft.stoppedBy === e)
+          throw unavailable(
+            `not applied: this manager's raft node stopped after a storage failure (${e.message}); retry through another manager`,
           );
         throw e;
       }),
+    );
+    m.store.setFencedListener((f) =>
+      o.log.warn(
+        {
+          index: f.index,
+          stampedTerm: f.stampedTerm,
+          entryTerm: f.entryTerm,
+          leaderTerm: f.leaderTerm,
+          actions: f.actions,
+        },
+        "refused a deposed leader's batch at apply (a newer leader took office)",
+      ),
     );
     // A lone member need not wait out an election timeout.
     if (o.bootstrap || (saved?.length === 1 && saved[0].raftId === o.raftId)) m.raft.campaign();
@@ -230,9 +258,11 @@ export class Manager {
   private tick(): void {
     if (this.closed) return;
     this.raft.tick();
-    const leading = this.isLeader();
-    if (leading && !this.loops) this.becomeLeader();
-    else if (!leading && this.loops) this.becomeFollower();
+    if (this.raft.stoppedBy && !this.storageFailure) this.stepDownOnStorageFailure(this.raft.stoppedBy);
+    const { role, term } = this.raft.leadership();
+    const leading = !this.closed && role === "leader";
+    if (this.loops && (!leading || this.loops.term !== term)) this.becomeFollower();
+    if (leading && !this.loops && this.marking !== term) this.becomeLeader(term);
     if (leading) {
       this.promoteCaughtUpLearners();
       if (Date.now() - this.lastStatusSync > 1000) {
@@ -242,22 +272,65 @@ export class Manager {
     }
   }
 
-  /** This member now leads: the leader's loops start from the store, the dispatcher takes sessions. */
-  private becomeLeader(): void {
-    this.o.log.info("this manager leads: orchestrator and scheduler started");
-    this.loops = {
-      orchestrator: new Orchestrator(this.store, this.o.log.child({ module: "orchestrator" })),
-      scheduler: new Scheduler(this.store, this.o.log.child({ module: "scheduler" })),
-    };
-    startAllocator(this.store, () => this.isLeader(), this.o.log.child({ module: "allocator" }));
-    // The first status sync waits a second: the followers answer the new leader's heartbeats first.
-    this.lastStatusSync = Date.now();
+  /**
+   * This member now leads in `term`. Its loops start only once the leadership marker of its term
+   * is applied here: by then its store holds everything earlier leaders committed (a loop started
+   * sooner could plan from a store missing their last writes, and write a slot twice), and any
+   * batch of an earlier term's loops is refused at apply. The dispatcher takes sessions at once.
+   */
+  private becomeLeader(term: number): void {
+    this.marking = term;
     this.services?.dispatcher.leadershipChanged(true);
+    const stillLeading = () =>
+      !this.closed && this.raft.leadership().role === "leader" && this.raft.leadership().term === term;
+    this.store.markLeadership(term, this.o.raftId).then(
+      () => {
+        if (!stillLeading() || this.loops) return;
+        const leader = new LeaderTerm(term, stillLeading);
+        const writer = leader.writer(this.store);
+        this.o.log.info({ term }, "this manager leads: orchestrator, allocator and scheduler started");
+        this.loops = {
+          orchestrator: new Orchestrator(this.store, this.o.log.child({ module: "orchestrator" }), {
+            writer,
+          }),
+          scheduler: new Scheduler(this.store, this.o.log.child({ module: "scheduler" }), writer),
+          term,
+        };
+        startAllocator(this.store, leader, this.o.log.child({ module: "allocator" }));
+        // The first status sync waits a second: the followers answer the new leader's heartbeats first.
+        this.lastStatusSync = Date.now();
+      },
+      (e: unknown) => {
+        // Lost the term meanwhile, or no quorum yet: the next tick tries again while it leads.
+        this.o.log.warn(
+          { term, err: messageOf(e) },
+          "the leadership marker was not applied; loops not started",
+        );
+        if (this.marking === term) this.marking = undefined;
+      },
+    );
   }
 
   /** This member no longer leads: the loops stop; the dispatcher sends agents to the new leader. */
   private becomeFollower(): void {
-    this.o.log.info("this manager no longer leads: orchestrator and scheduler stopped");
+    this.o.log.info("this manager no longer leads: orchestrator, allocator and scheduler stopped");
+    this.stopLoops();
+    this.services?.dispatcher.leadershipChanged(false);
+  }
+
+  /**
+   * The Raft node stopped itself after a failed write to its WAL or snapshots: this member can
+   * no longer tell what it persisted. It steps down where everyone can see it and stays up (so
+   * its state folder and logs can be inspected): no loops, no agent sessions, no leader claim
+   * (isLeader() is false), and the cluster API answers 503 (reads cannot be confirmed, writes
+   * are refused). Restarting shoald once the disk is fixed makes it a member again.
+   */
+  private stepDownOnStorageFailure(e: Error): void {
+    this.storageFailure = e;
+    this.o.log.error(
+      { err: e.message },
+      "the raft node stopped after a storage failure: this manager stepped down (no loops, no agent sessions, cluster API answers 503); fix the disk under the state folder and restart shoald",
+    );
     this.stopLoops();
     this.services?.dispatcher.leadershipChanged(false);
   }
@@ -343,6 +416,11 @@ export class Manager {
 
   isLeader(): boolean {
     return !this.closed && this.raft.leadership().role === "leader";
+  }
+
+  /** Why this manager's Raft node stopped on its own (a storage failure), if it did. */
+  get stoppedBy(): Error | undefined {
+    return this.raft.stoppedBy;
   }
 
   get raftId(): number {

@@ -45,6 +45,21 @@ export const notModified = (message: string): ShoalError => new ShoalError("not_
 export const internal = (message: string, cause?: unknown): ShoalError =>
   new ShoalError("internal", message, { cause });
 
+/**
+ * 503 for a write that may or may not have been applied: it was proposed, then timed out or
+ * the leadership changed before it committed. Retrying blindly may apply it twice (or get a 409
+ * for a create that did go through): check the object first.
+ */
+export class OutcomeUnknownError extends ShoalError {
+  constructor(reason: string) {
+    super(
+      "unavailable",
+      `outcome unknown: check before retrying (e.g. \`shoal service ls\`): the change was proposed but its commit could not be confirmed (${reason})`,
+    );
+    this.name = "OutcomeUnknownError";
+  }
+}
+
 export function isShoalError(e: unknown): e is ShoalError {
   return e instanceof ShoalError;
 }

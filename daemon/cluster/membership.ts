@@ -120,28 +120,38 @@ export class Swarm implements SwarmHost, ForwardRouter {
 
   /**
    * A write forwarded to the leader is answered only once this manager's store has it, so the
-   * client's next read here sees it. A read index can be dropped (no leader known for a moment,
-   * a leader change); it is asked again until the deadline, and a failure is logged, not hidden.
+   * client's next read here sees it (reads confirm it too; this spares them the wait). A failure
+   * is logged, not hidden.
    */
   async afterWrite(): Promise<void> {
+    await this.confirmCurrent(10_000)?.catch((e: unknown) =>
+      this.node.log.warn(
+        { err: messageOf(e) },
+        "a forwarded write is not yet in this manager's store; a read right after it may not show it",
+      ),
+    );
+  }
+
+  /**
+   * A linearizable read's barrier (api/linearizable-read.ts): a ReadIndex through the leader.
+   * One can be dropped (no leader known for a moment, a leader change): it is asked again until
+   * the deadline. A manager whose Raft node stopped fails at once.
+   */
+  confirmCurrent(timeoutMs: number): Promise<void> | undefined {
     const manager = this.node.manager;
-    if (!manager) return;
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await manager.readBarrier(Math.max(500, Math.min(3_000, deadline - Date.now())));
-        return;
-      } catch (e) {
-        if (Date.now() >= deadline) {
-          this.node.log.warn(
-            { err: messageOf(e) },
-            "a forwarded write is not yet in this manager's store; a read right after it may not show it",
-          );
+    if (!manager) return undefined;
+    return (async () => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          await manager.readBarrier(Math.max(100, Math.min(3_000, deadline - Date.now())));
           return;
+        } catch (e) {
+          if (manager.stoppedBy || Date.now() + 100 >= deadline) throw e;
+          await sleep(100);
         }
-        await sleep(100);
       }
-    }
+    })();
   }
 
   /** A node's Node service, to read a task's logs where it runs. */

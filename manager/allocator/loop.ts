@@ -12,6 +12,7 @@ import { TERMINAL_STATES } from "../../shared/cluster.js";
 import type { ClusterStore } from "../store/store.js";
 import type { NetworkAttachment, NodeObject, ServiceEndpoint } from "../store/types.js";
 import { CoalescedPass } from "../coalesced-pass.js";
+import type { LeaderTerm, StoreWriter } from "../leadership.js";
 import {
   Allocations,
   endpointSpecOf,
@@ -40,11 +41,15 @@ export interface PassResult {
 /** What a task moved to pending says, as swarmkit's allocator writes it. */
 const PENDING_MESSAGE = "pending task scheduling";
 
-/** One allocation pass: services, then tasks, then nodes, each in its own transaction. */
+/**
+ * One allocation pass: services, then tasks, then nodes, each in its own transaction, written
+ * through `o.writer` (a leader term's fenced writer; the store itself when not given).
+ */
 export async function allocatePass(
   store: ClusterStore,
-  o: { ensureIngress?: boolean } = {},
+  o: { ensureIngress?: boolean; writer?: StoreWriter } = {},
 ): Promise<PassResult> {
+  const writer = o.writer ?? store;
   const result: PassResult = {
     ingressCreated: false,
     services: 0,
@@ -55,14 +60,14 @@ export async function allocatePass(
   };
   // Attachments of a removed node or network: nobody is left to detach them.
   if (store.view((tx) => orphanedAttachments(tx).length > 0))
-    await store.update((tx) => {
+    await writer.update((tx) => {
       for (const att of orphanedAttachments(tx)) {
         tx.delete("attachments", att.ID, att.Meta.Version.Index);
         result.attachmentsRemoved++;
       }
     });
   await withAllocationLock(store, async () => {
-    await store.update((tx) => {
+    await writer.update((tx) => {
       const a = Allocations.fromStore(tx);
       const services = tx.list("services").sort((x, y) => x.Meta.Version.Index - y.Meta.Version.Index);
       // Ingress is made at a leader's first pass, and again whenever a service publishes through
@@ -84,7 +89,7 @@ export async function allocatePass(
     });
   });
   await withAllocationLock(store, async () => {
-    await store.update((tx) => {
+    await writer.update((tx) => {
       const fresh = tx
         .list("tasks", (t) => t.Status.State === "new" && t.DesiredState === "running")
         .sort((x, y) => x.Meta.CreatedAt.localeCompare(y.Meta.CreatedAt) || x.Slot - y.Slot);
@@ -115,7 +120,7 @@ export async function allocatePass(
     });
   });
   await withAllocationLock(store, async () => {
-    await store.update((tx) => {
+    await writer.update((tx) => {
       const a = Allocations.fromStore(tx);
       const ingressId = a.ingress()?.ID;
       const onNode = new Map<string, Set<string>>();
@@ -157,8 +162,8 @@ const loops = new WeakMap<ClusterStore, Allocator>();
 
 /**
  * The allocator's leader loop. One per store: starting another stops the one before. It stops
- * itself once `leading()` turns false (a lost election, a closed manager), so the manager only
- * has to start it when it starts leading.
+ * itself once its leader term is over (a lost election, a closed manager), so the manager only
+ * has to start it when it starts leading. Without a term (tests), it runs until stopped.
  */
 export class Allocator {
   private readonly passes: CoalescedPass;
@@ -167,12 +172,17 @@ export class Allocator {
   private first = true;
   private stopped = false;
 
+  private readonly writer: StoreWriter;
+  private readonly leading: () => boolean;
+
   constructor(
     private readonly store: ClusterStore,
     private readonly log: Logger,
-    private readonly leading: () => boolean = () => true,
+    leader?: LeaderTerm,
     periodMs = 1000,
   ) {
+    this.writer = leader ? leader.writer(store) : store;
+    this.leading = leader ? () => leader.current : () => true;
     loops.get(store)?.stop();
     loops.set(store, this);
     this.passes = new CoalescedPass(() => this.pass(), log, "allocator");
@@ -195,7 +205,7 @@ export class Allocator {
     if (!this.leading()) return this.stop();
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await allocatePass(this.store, { ensureIngress: this.first });
+        const r = await allocatePass(this.store, { ensureIngress: this.first, writer: this.writer });
         this.first = false;
         if (r.ingressCreated) this.log.info("created the ingress network (routing mesh)");
         return;
@@ -217,7 +227,7 @@ export class Allocator {
   }
 }
 
-/** Starts the allocator while this manager leads (manager.ts calls it when it starts leading). */
-export function startAllocator(store: ClusterStore, leading: () => boolean, log: Logger): Allocator {
-  return new Allocator(store, log, leading);
+/** Starts the allocator for a leader term (manager.ts calls it once the term's marker is applied). */
+export function startAllocator(store: ClusterStore, leader: LeaderTerm, log: Logger): Allocator {
+  return new Allocator(store, log, leader);
 }

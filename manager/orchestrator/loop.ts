@@ -8,17 +8,25 @@ import type { ServiceObject, TaskObject } from "../store/types.js";
 import { TERMINAL_STATES } from "../../shared/cluster.js";
 import { reconcile } from "./reconcile.js";
 import { CoalescedPass } from "../coalesced-pass.js";
+import type { StoreWriter } from "../leadership.js";
 
 export class Orchestrator {
   private timer: NodeJS.Timeout | undefined;
   private readonly passes: CoalescedPass;
   private readonly unsubscribe: () => void;
+  private readonly writer: StoreWriter;
 
+  /**
+   * `o.writer`: the leader term's fenced writer (manager.ts); it refuses each batch once this
+   * manager no longer leads, which ends the pass. Without it (tests), the store.
+   */
   constructor(
     private readonly store: ClusterStore,
     log: Logger,
-    periodMs = 1000,
+    o: { periodMs?: number; writer?: StoreWriter } = {},
   ) {
+    this.writer = o.writer ?? store;
+    const periodMs = o.periodMs ?? 1000;
     this.passes = new CoalescedPass(() => this.reconcileAll(), log, "orchestrator");
     this.unsubscribe = store.subscribe((events) => {
       if (
@@ -60,7 +68,7 @@ export class Orchestrator {
       const plan = reconcile(service, byService.get(id) ?? [], nodes, now);
       const due = plan.create.filter((c) => c.notBefore <= now);
       if (due.length === 0 && plan.shutdown.length === 0) continue;
-      await this.store.update((tx) => {
+      await this.writer.update((tx) => {
         for (const taskId of plan.shutdown) {
           const t = tx.get("tasks", taskId);
           if (!t || t.DesiredState !== "running") continue;
@@ -100,7 +108,7 @@ export class Orchestrator {
       .map((t) => t.ID);
     const ids = [...new Set([...this.store.tasksBeyondHistory(Math.max(limit, 1)), ...gone])];
     if (ids.length === 0) return;
-    await this.store.update((tx) => {
+    await this.writer.update((tx) => {
       for (const id of ids) if (tx.get("tasks", id)) tx.delete("tasks", id);
     });
   }
@@ -113,7 +121,7 @@ export class Orchestrator {
   }
 }
 
-type Tx = Parameters<Parameters<ClusterStore["update"]>[0]>[0];
+type Tx = Parameters<Parameters<StoreWriter["update"]>[0]>[0];
 
 function newTask(
   tx: Tx,

@@ -2,8 +2,14 @@
 // test/raft/kv/) uses. manager/raft stands alone: it imports nothing of ours but proto/ (its
 // gRPC messages). Inside: core/ is the pure consensus state machine, wal/ and snap/ persist on
 // a Disk (disk.ts), driver/ runs the Ready loop (RaftNode), transport/ is gRPC. See docs/raft.md.
-export { RaftNode, NodeClosedError, NotLeaderError, type StateMachine } from "./driver/node.js";
-export { NodeDisk } from "./disk.js";
+export {
+  RaftNode,
+  NodeClosedError,
+  NotLeaderError,
+  ProposalOutcomeUnknownError,
+  type StateMachine,
+} from "./driver/node.js";
+export { NodeDisk, type Disk } from "./disk.js";
 export { GrpcTransport, type SenderCheck } from "./transport/grpc-transport.js";
 export { ProposalDroppedError } from "./core/errors.js";
 export type { ConfChange, ConfState, NodeId } from "./core/types.js";

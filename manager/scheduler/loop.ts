@@ -5,15 +5,18 @@ import type { Logger } from "../../shared/logging.js";
 import type { ClusterStore } from "../store/store.js";
 import { schedule } from "./scheduler.js";
 import { CoalescedPass } from "../coalesced-pass.js";
+import type { StoreWriter } from "../leadership.js";
 
 export class Scheduler {
   private readonly passes: CoalescedPass;
   private readonly unsubscribe: () => void;
   private readonly timer: NodeJS.Timeout;
 
+  /** `writer`: the leader term's fenced writer (see Orchestrator); the store in tests. */
   constructor(
     private readonly store: ClusterStore,
     log: Logger,
+    private readonly writer: StoreWriter = store,
   ) {
     this.passes = new CoalescedPass(() => this.scheduleOnce(), log, "scheduler");
     this.unsubscribe = store.subscribe(() => this.kick());
@@ -54,7 +57,7 @@ export class Scheduler {
       (d) => "nodeId" in d || pending.find((x) => x.ID === d.taskId)?.Status.Err !== d.reason,
     );
     if (changed.length === 0) return;
-    await this.store.update((tx) => {
+    await this.writer.update((tx) => {
       const now = new Date().toISOString();
       for (const d of changed) {
         const t = tx.get("tasks", d.taskId);

@@ -36,9 +36,40 @@ function nameOf(obj: StoredObject): string | undefined {
   return typeof spec?.Name === "string" ? spec.Name : undefined;
 }
 
+/**
+ * A batch a leader's loop wrote, refused at apply because a newer leader took office (see
+ * ClusterStore.apply): the loop that wrote it must stop, it no longer leads.
+ */
+export class DeposedLeaderError extends ShoalError {
+  constructor(message: string) {
+    super("unavailable", message);
+    this.name = "DeposedLeaderError";
+  }
+}
+
 /** The apply result a proposer gets back when the batch was refused. */
 interface Refusal {
-  refused: { kind: "conflict" | "not_found" | "invalid"; message: string };
+  refused: { kind: "conflict" | "not_found" | "invalid" | "deposed"; message: string };
+}
+
+/**
+ * What goes through Raft: a batch of actions (a plain list: the API's writes), a batch a
+ * leader's loop wrote stamped with its term, or the marker a new leader writes before its loops
+ * start.
+ */
+type Command =
+  StoreAction[] | { actions: StoreAction[]; term: number } | { leader: { term: number; raftId: number } };
+
+/** A refused stale batch, as the store reports it to whoever logs for it. */
+export interface FencedBatch {
+  index: number;
+  /** The term the batch was stamped with by the loop that wrote it. */
+  stampedTerm: number;
+  /** The term of the Raft entry that carried it (the leader that appended it). */
+  entryTerm: number | undefined;
+  /** The newest leadership marker's term applied before it. */
+  leaderTerm: number;
+  actions: number;
 }
 
 function isRefusal(v: unknown): v is Refusal {
@@ -105,6 +136,9 @@ export class ClusterStore {
   private readonly tables = new Map<TableName, Table<StoredObject>>();
   private readonly listeners = new Set<(events: StoreEvent[]) => void>();
   private lastIndex = 0;
+  /** The term of the newest leadership marker applied: the leadership now in office. */
+  private leaderTermApplied = 0;
+  private onFenced: ((f: FencedBatch) => void) | undefined;
 
   constructor(private proposer?: Proposer) {
     for (const t of TABLES) this.tables.set(t, new Table(t));
@@ -113,6 +147,16 @@ export class ClusterStore {
   /** Set how batches reach Raft (the manager wires its RaftNode's propose here). */
   setProposer(p: Proposer): void {
     this.proposer = p;
+  }
+
+  /** Told of every batch refused at apply because its leader was deposed (the manager logs it). */
+  setFencedListener(fn: (f: FencedBatch) => void): void {
+    this.onFenced = fn;
+  }
+
+  /** The term of the newest leadership marker applied (0 before any). */
+  get leaderTerm(): number {
+    return this.leaderTermApplied;
   }
 
   /** The index of the last applied batch: the store's version. */
@@ -158,13 +202,31 @@ export class ClusterStore {
    * applied it; throws 409 when another writer changed an object first (read again and retry),
    * 404 for an object deleted meanwhile, 400 for a duplicate name.
    */
-  async update(fn: (tx: WriteTx) => void | Promise<void>): Promise<number> {
+  async update(fn: (tx: WriteTx) => void | Promise<void>, o: { term?: number } = {}): Promise<number> {
     const actions = await this.buildBatch(fn);
     if (actions.length === 0) return this.lastIndex;
-    if (!this.proposer) throw new Error("the cluster store has no Raft proposer: this member cannot write");
-    const result = await this.proposer(encodeBatch(actions));
-    if (isRefusal(result)) throw new ShoalError(result.refused.kind, result.refused.message);
+    const command: Command = o.term === undefined ? actions : { actions, term: o.term };
+    const result = await this.propose(command);
+    if (isRefusal(result)) {
+      const { kind, message } = result.refused;
+      throw kind === "deposed" ? new DeposedLeaderError(message) : new ShoalError(kind, message);
+    }
     return typeof result === "number" ? result : this.lastIndex;
+  }
+
+  /**
+   * A new leader's first write: resolves once the marker of its term is applied here, so this
+   * member's store holds everything the leaders before it committed, and batches stamped with an
+   * older term are refused from then on. The leader's loops start only after it.
+   */
+  async markLeadership(term: number, raftId: number): Promise<void> {
+    const result = await this.propose({ leader: { term, raftId } });
+    if (isRefusal(result)) throw new DeposedLeaderError(result.refused.message);
+  }
+
+  private propose(command: Command): Promise<unknown> {
+    if (!this.proposer) throw new Error("the cluster store has no Raft proposer: this member cannot write");
+    return this.proposer(packr.pack(command));
   }
 
   private async buildBatch(fn: (tx: WriteTx) => void | Promise<void>): Promise<StoreAction[]> {
@@ -225,10 +287,14 @@ export class ClusterStore {
    * Apply a committed batch at `index`: all of it or, when one action's check fails, none of it
    * (the proposer gets the reason). Deterministic: depends only on the batch and the state.
    */
-  apply(index: number, command: Uint8Array): unknown {
+  apply(index: number, command: Uint8Array, entryTerm?: number): unknown {
     if (command.length === 0) return undefined; // a leader's no-op entry
-    const actions = decodeBatch(command);
-    const refusal = this.check(actions);
+    const decoded = decodeCommand(command);
+    if ("leader" in decoded) return this.applyLeadership(index, decoded.leader, entryTerm);
+    const actions = Array.isArray(decoded) ? decoded : decoded.actions;
+    const refusal =
+      (Array.isArray(decoded) ? undefined : this.checkTerm(index, decoded.term, entryTerm, actions.length)) ??
+      this.check(actions);
     if (refusal) {
       this.lastIndex = Math.max(this.lastIndex, index);
       return refusal;
@@ -251,6 +317,49 @@ export class ClusterStore {
     this.lastIndex = Math.max(this.lastIndex, index);
     for (const fn of this.listeners) fn(events);
     return index;
+  }
+
+  /**
+   * A leader's marker: it takes office in the store, unless the entry was appended in a later
+   * term than the marker's (a deposed leader's marker, forwarded to the next leader).
+   */
+  private applyLeadership(
+    index: number,
+    leader: { term: number; raftId: number },
+    entryTerm: number | undefined,
+  ): unknown {
+    this.lastIndex = Math.max(this.lastIndex, index);
+    if ((entryTerm !== undefined && leader.term < entryTerm) || leader.term < this.leaderTermApplied)
+      return {
+        refused: {
+          kind: "deposed",
+          message: `the leadership of term ${leader.term} was superseded before it took office`,
+        },
+      } satisfies Refusal;
+    this.leaderTermApplied = leader.term;
+    return index;
+  }
+
+  /**
+   * Fencing: a batch a leader's loop stamped with its term is refused when a newer leader took
+   * office meanwhile. Either the entry was appended in a later term (the deposed leader's
+   * follower forwarded it to the new leader), or a newer leader's marker was applied before it.
+   */
+  private checkTerm(
+    index: number,
+    stampedTerm: number,
+    entryTerm: number | undefined,
+    actions: number,
+  ): Refusal | undefined {
+    const newer = Math.max(entryTerm ?? 0, this.leaderTermApplied);
+    if (stampedTerm >= newer) return undefined;
+    this.onFenced?.({ index, stampedTerm, entryTerm, leaderTerm: this.leaderTermApplied, actions });
+    return {
+      refused: {
+        kind: "deposed",
+        message: `refused a batch of the leader of term ${stampedTerm}: the leader of term ${newer} now leads`,
+      },
+    };
   }
 
   private check(actions: StoreAction[]): Refusal | undefined {
@@ -321,11 +430,15 @@ export class ClusterStore {
   snapshot(): Uint8Array {
     const data: Record<string, StoredObject[]> = {};
     for (const t of TABLES) data[t] = [...this.table(t).byId.values()];
-    return packr.pack({ index: this.lastIndex, tables: data });
+    return packr.pack({ index: this.lastIndex, tables: data, leaderTerm: this.leaderTermApplied });
   }
 
   restore(bytes: Uint8Array): void {
-    const decoded = packr.unpack(bytes) as { index: number; tables: Record<string, StoredObject[]> };
+    const decoded = packr.unpack(bytes) as {
+      index: number;
+      tables: Record<string, StoredObject[]>;
+      leaderTerm?: number;
+    };
     if (typeof decoded?.index !== "number" || typeof decoded.tables !== "object")
       throw invalid("cluster store snapshot is not in the expected format");
     for (const t of TABLES) {
@@ -334,6 +447,7 @@ export class ClusterStore {
       this.tables.set(t, table);
     }
     this.lastIndex = decoded.index;
+    this.leaderTermApplied = decoded.leaderTerm ?? 0;
     // Watchers cannot follow a replaced state event by event: they get one reset marker.
     for (const fn of this.listeners) fn([]);
   }
@@ -380,10 +494,14 @@ export function encodeBatch(actions: StoreAction[]): Uint8Array {
   return packr.pack(actions);
 }
 
-function decodeBatch(bytes: Uint8Array): StoreAction[] {
-  const actions = packr.unpack(bytes) as StoreAction[];
-  if (!Array.isArray(actions)) throw invalid("a cluster store batch must be a list of actions");
-  return actions;
+function decodeCommand(bytes: Uint8Array): Command {
+  const c = packr.unpack(bytes) as Command;
+  if (Array.isArray(c)) return c;
+  if (typeof c === "object" && c !== null) {
+    if ("leader" in c && typeof c.leader?.term === "number") return c;
+    if ("actions" in c && Array.isArray(c.actions) && typeof c.term === "number") return c;
+  }
+  throw invalid("a cluster store command must be a batch of actions or a leadership marker");
 }
 
 /** A proposer for a store with no peers (one manager, tests): applies at once, in order. */

@@ -43,7 +43,9 @@ const sock = (host: string): string => lab.host(host).socket;
 const dk = (host: string, args: string[]) => docker(sock(host), args);
 
 async function nodes(via = "m1"): Promise<NodeView[]> {
-  return (await api(sock(via), "GET", "/nodes")).json<NodeView[]>();
+  // A manager that cannot confirm its reads (no leader reachable) answers 503: it shows nothing.
+  const r = await api(sock(via), "GET", "/nodes");
+  return r.status === 200 ? r.json<NodeView[]>() : [];
 }
 
 /** Node id → lab host name (hostnames are the lab's host names). */
@@ -360,8 +362,9 @@ describe("cluster on the lab", { timeout: 180_000 }, () => {
       await lab.heal(cut);
     }
     await until(`${cut} caught up`, async () => {
-      const s = (await api(sock(cut), "GET", "/services/web")).json<ServiceView>();
-      return s.Spec.Mode.Replicated?.Replicas === 3 ? true : undefined;
+      const r = await api(sock(cut), "GET", "/services/web");
+      const s = r.status === 200 ? r.json<ServiceView>() : undefined;
+      return s?.Spec.Mode.Replicated?.Replicas === 3 ? true : undefined;
     });
     await reachableManager(cut, l, `${cut} reachable again`);
   });

@@ -64,6 +64,7 @@ function fixture(route: ClusterRoute) {
     afterWrite: async () => {
       writesAwaited++;
     },
+    confirmCurrent: () => undefined,
   } satisfies ClusterHost;
   const app = buildApi({
     log: silentLogger(),

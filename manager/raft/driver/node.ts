@@ -19,8 +19,12 @@ import type { ConfChange, ConfState, Entry, Message, NodeId, Ready, Snapshot } f
 
 /** The replicated state machine. apply() must be deterministic. */
 export interface StateMachine {
-  /** Apply a committed command (empty for a leader's no-op); the result goes to the proposer. */
-  apply(index: number, command: Uint8Array): unknown;
+  /**
+   * Apply a committed command (empty for a leader's no-op); the result goes to the proposer.
+   * `term` is the term of the leader that appended the entry (a state machine may refuse a
+   * command stamped by the leader of an older term: see docs/architecture.md, Leadership).
+   */
+  apply(index: number, command: Uint8Array, term: number): unknown;
   snapshot(): Uint8Array;
   restore(data: Uint8Array): void;
 }
@@ -66,6 +70,18 @@ export class NodeClosedError extends Error {
   }
 }
 
+/**
+ * A proposal that may or may not commit: it timed out after raft took it, leadership changed
+ * while it waited, or the node stopped meanwhile. A retry may apply it twice: check first.
+ * (ProposalDroppedError, raised before raft took the proposal, means it certainly did not.)
+ */
+export class ProposalOutcomeUnknownError extends Error {
+  constructor(reason: string) {
+    super(`raft proposal outcome unknown: ${reason}`);
+    this.name = "ProposalOutcomeUnknownError";
+  }
+}
+
 export class NotLeaderError extends Error {
   constructor(readonly lead: NodeId) {
     super(`this member is not the raft leader${lead ? ` (member ${lead} is)` : " (no leader known)"}`);
@@ -90,6 +106,9 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 export class RaftNode {
   private readonly raw: RawNode;
   private readonly proposals = new Waiters<bigint, unknown>();
+  /** Who led (term and leader) when each waiting proposal was made: a change makes its outcome unknown. */
+  private readonly proposedUnder = new Map<bigint, string>();
+  private leadershipKey = "";
   private readonly reads = new Waiters<string, number>();
   private appliedWaiters: AppliedWaiter[] = [];
   private catchUps: CatchUpWaiter[] = [];
@@ -181,6 +200,7 @@ export class RaftNode {
     this.raw.tick();
     this.kick();
     this.checkCatchUps();
+    this.checkLeadership();
   }
 
   /** A message from a peer. Messages for terms or members raft does not know are dropped by it. */
@@ -192,6 +212,7 @@ export class RaftNode {
       this.log("dropped a message raft refused", { type: m.type, from: m.from, err: String(e) });
     }
     this.kick();
+    this.checkLeadership();
   }
 
   campaign(): void {
@@ -212,8 +233,9 @@ export class RaftNode {
 
   /**
    * Propose a command; resolves with the state machine's result once it is applied here.
-   * Rejects at once when raft drops it (no leader, leader transfer); may never settle when the
-   * entry is lost with a leader (the caller's timeout decides: the outcome is then unknown).
+   * Rejects at once with ProposalDroppedError when raft drops it (no leader, leader transfer):
+   * it was certainly not appended. Rejects with ProposalOutcomeUnknownError when it may still
+   * commit: the timeout passed, the term or leader changed while it waited, or the node stopped.
    */
   propose(command: Uint8Array, timeoutMs?: number): Promise<unknown> {
     if (this.closed) return Promise.reject(this.failure ?? new NodeClosedError());
@@ -240,7 +262,45 @@ export class RaftNode {
   }
 
   private awaitApplied(id: bigint, timeoutMs: number | undefined): Promise<unknown> {
-    return this.proposals.wait(id, timeoutMs, () => new ProposalDroppedError("timed out waiting for commit"));
+    this.proposedUnder.set(id, this.currentLeadership());
+    const done = this.proposals.wait(
+      id,
+      timeoutMs,
+      () => new ProposalOutcomeUnknownError(`not applied within ${timeoutMs} ms`),
+    );
+    const forget = (): void => void this.proposedUnder.delete(id);
+    done.then(forget, forget);
+    return done;
+  }
+
+  private currentLeadership(): string {
+    const s = this.raw.raft.softState();
+    return `${this.raw.raft.term}/${s.lead}`;
+  }
+
+  /**
+   * The term or the leader changed: proposals made before may have been lost with the old
+   * leader's log or may still commit under the new one. Their callers learn it now, not at
+   * their timeout; ones still queued here (never given to raft) are certainly not appended.
+   */
+  private checkLeadership(): void {
+    const now = this.currentLeadership();
+    if (now === this.leadershipKey) return;
+    this.leadershipKey = now;
+    // A read index asked of the old leader is never answered: ask again now.
+    this.reads.rejectAll(new ProposalDroppedError("leadership changed; ask again"));
+    const queued = new Set(this.pendingProposals.map((p) => p.id));
+    this.pendingProposals = [];
+    for (const [id, under] of [...this.proposedUnder]) {
+      if (under === now) continue;
+      if (queued.has(id))
+        this.proposals.reject(id, new ProposalDroppedError("leadership changed before it was proposed"));
+      else
+        this.proposals.reject(
+          id,
+          new ProposalOutcomeUnknownError("the term or leader changed while it waited to commit"),
+        );
+    }
   }
 
   /** A linearizable read barrier (ReadIndex): resolves once this member has applied everything committed when it was asked. */
@@ -317,9 +377,13 @@ export class RaftNode {
     };
   }
 
-  /** Who leads and whether it is this member, without building the whole status (per-request use). */
-  leadership(): { lead: NodeId; role: RaftStatus["role"] } {
-    return this.raw.raft.softState();
+  /**
+   * Who leads, in which term, and whether it is this member, without building the whole status
+   * (per-request use). A stopped node leads nothing and knows no leader.
+   */
+  leadership(): { lead: NodeId; role: RaftStatus["role"]; term: number } {
+    if (this.closed) return { lead: 0, role: "follower", term: this.raw.raft.term };
+    return { ...this.raw.raft.softState(), term: this.raw.raft.term };
   }
 
   /** Terms of the stable log entries in [lo, hi] still held in memory (tests check Log Matching with it). */
@@ -342,6 +406,11 @@ export class RaftNode {
     await this.running?.catch(() => undefined);
     this.failAll(this.failure ?? new NodeClosedError());
     await this.wal.close().catch(() => undefined);
+  }
+
+  /** Why the node stopped on its own (a storage failure), if it did. */
+  get stoppedBy(): Error | undefined {
+    return this.failure;
   }
 
   /** For the simulator's crashes: stop at once, leaving the disk as it is. */
@@ -435,7 +504,7 @@ export class RaftNode {
       if (e.type === "conf_change") this.applyConfChange(e);
       else {
         const env = unwrapCommand(e.data);
-        const result = this.o.stateMachine.apply(e.index, env ? env.command : e.data);
+        const result = this.o.stateMachine.apply(e.index, env ? env.command : e.data, e.term);
         if (env) this.proposals.resolve(env.requestId, result);
       }
       this.applied = e.index;
@@ -449,7 +518,7 @@ export class RaftNode {
     const plain: ConfChange = { ...cc, context: env ? env.command : cc.context };
     this.confState = this.raw.applyConfChange(plain);
     // The state machine still sees the index, so its applied count stays in step with the log.
-    this.o.stateMachine.apply(e.index, new Uint8Array(0));
+    this.o.stateMachine.apply(e.index, new Uint8Array(0), e.term);
     this.o.onConfChange?.(plain, this.confState);
     if (env) this.proposals.resolve(env.requestId, this.confState);
   }
@@ -495,10 +564,13 @@ export class RaftNode {
   }
 
   private failAll(e: Error): void {
+    const queued = new Set(this.pendingProposals.map((p) => p.id));
     this.pendingProposals = [];
     for (const w of this.catchUps) w.reject(e);
     this.catchUps = [];
-    this.proposals.rejectAll(e);
+    // Queued ones never reached raft; the others were in its log, maybe on a majority already.
+    for (const id of queued) this.proposals.reject(id, e);
+    this.proposals.rejectAll(new ProposalOutcomeUnknownError(`the raft node stopped (${e.message})`));
     this.reads.rejectAll(e);
     this.appliedWaiters = [];
   }
