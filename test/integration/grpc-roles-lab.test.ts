@@ -140,11 +140,13 @@ describe("three managers and two workers", () => {
       service: "Node",
       method: "forward",
       type: "HttpRequest",
-      request: { method: "GET", url: "/containers/json", headers: [] },
+      // A task log read (what a manager may run on a worker): the worker's engine answers, here
+      // with "no such container", which shows the certificate opened the call.
+      request: { method: "GET", url: "/containers/no-such-task/logs?stdout=1", headers: [] },
     };
     const allowed = await probeOne(m3host.netns, listing, onWorker);
     expect(allowed.code, allowed.details).toBe(grpc.status.OK);
-    expect(allowed.response?.status).toBe(200);
+    expect(allowed.response?.status).toBe(404);
 
     const m3 = await hostApi(lab.host("m1").socket, "GET", `/nodes/${saved.nodeId}`);
     const down = await hostApi(
@@ -190,7 +192,7 @@ describe("three managers and two workers", () => {
         service: "Node",
         method: "forward",
         type: "HttpRequest",
-        request: { method: "GET", url: "/containers/json", headers: [] },
+        request: { method: "GET", url: "/containers/no-such-task/logs?stdout=1", headers: [] },
       },
       at,
     );

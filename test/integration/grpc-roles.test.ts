@@ -142,7 +142,7 @@ describe("a demoted manager's saved certificate", () => {
     expect(demoted.role).toBe("manager");
     // Both count as reachable managers, so the quorum rule lets the demotion go ahead.
     const holds = [await hold(other), await hold(demoted)];
-    const before = await call(demoted, forward("GET", "/containers/json"));
+    const before = await call(demoted, forward("GET", "/nodes"));
     expect(before.code, before.details).toBe(grpc.status.OK);
     expect(before.response?.status).toBe(200);
 
@@ -155,7 +155,7 @@ describe("a demoted manager's saved certificate", () => {
     expect(join.details).toContain("demoted");
     const raft = await call(demoted, raftMessage(raftId));
     expect(raft.code, raft.details).toBe(grpc.status.PERMISSION_DENIED);
-    const fwd = await call(demoted, forward("GET", "/containers/json"));
+    const fwd = await call(demoted, forward("GET", "/nodes"));
     expect(fwd.code, fwd.details).toBe(grpc.status.PERMISSION_DENIED);
     const renewed = await call(demoted, await renew());
     expect(renewed.code, renewed.details).toBe(grpc.status.OK);

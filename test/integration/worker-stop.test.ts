@@ -39,7 +39,8 @@ beforeAll(async () => {
     ].join("\n"),
   );
   await chmod(wrapper, 0o755);
-  d = await startDaemon({ args: ["--runtime", wrapper] });
+  // The wrapper is no Debian package, so the backport in Debian's runc cannot be seen through it.
+  d = await startDaemon({ args: ["--runtime", wrapper, "--allow-vulnerable-runtime"] });
   await loadBusybox(d.socket);
 }, 60_000);
 

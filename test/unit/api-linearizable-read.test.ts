@@ -17,7 +17,7 @@ function fixture(confirm: (() => Promise<void>) | undefined) {
     inspect: () => undefined,
     nodeId: undefined,
     nodeForwardClient: () => undefined,
-    target: () => undefined,
+    route: () => ({ serve: "here" }),
     client: () => {
       throw new Error("nothing is forwarded here");
     },

@@ -115,8 +115,9 @@ describe("a joining node's reported address", () => {
     const err = await new Promise<Partial<grpc.StatusObject> | null>((resolve) =>
       server
         .implementation()
-        .issueNodeCertificate({ request, getPeer: () => "127.0.0.1:1" } as unknown as JoinCall, (e) =>
-          resolve(e ?? null),
+        .issueNodeCertificate(
+          { request, getPeer: () => "127.0.0.1:1", getAuthContext: () => null } as unknown as JoinCall,
+          (e) => resolve(e ?? null),
         ),
     );
     return { err, nodes: store.view((tx) => tx.list("nodes")).length };
