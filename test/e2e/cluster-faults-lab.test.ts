@@ -1,5 +1,3 @@
-// Pending: not run by CI (vitest takes *.test.ts only) until it passes on main; rename it to
-// cluster-faults-lab.test.ts once it does. See docs/security-faults.md.
 // The fault test (issue 13): on a lab of 3 managers and 2 workers, two clients create and scale
 // services and read them back, each through the socket of a different follower, while faults
 // run one after another: the leader's shoald is killed with -9 and restarted; the new leader
