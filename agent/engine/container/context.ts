@@ -11,6 +11,7 @@ import type { HostRlimits } from "../runtime/spec-resources.js";
 import type { ContainerStore } from "./store.js";
 import type { VolumeStoreApi } from "../volume/types.js";
 import type { HostNetworks } from "../network/host-networks.js";
+import type { EventLog } from "../events.js";
 
 /** What the container modules share: settings, folders, collaborators and host facts found at open. */
 export interface EngineContext {
@@ -29,6 +30,8 @@ export interface EngineContext {
   /** Named and anonymous volumes (-v, --mount, image VOLUMEs). */
   volumes: VolumeStoreApi;
   network: HostNetworks;
+  /** What `docker events` shows: every part of the engine emits here. */
+  events: EventLog;
 }
 
 /** Where one container's things are. Persistent ones under dataRoot, per-run ones under execRoot. */

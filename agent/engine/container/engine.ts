@@ -35,6 +35,7 @@ import type { VolumeStoreApi } from "../volume/types.js";
 import { HostNetworks } from "../network/host-networks.js";
 import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
+import { EventLog } from "../events.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -80,7 +81,12 @@ export class ContainerEngine implements ContainerEngineApi {
   }
 
   /** Open the engine on its folders and recover what a previous daemon left running. */
-  static async open(config: EngineConfig, images: ImageStoreApi, log: Logger): Promise<ContainerEngine> {
+  static async open(
+    config: EngineConfig,
+    images: ImageStoreApi,
+    log: Logger,
+    events: EventLog = new EventLog(),
+  ): Promise<ContainerEngine> {
     const paths = enginePaths(config);
     for (const dir of [paths.containersRoot, paths.runtimeRoot, paths.exitsDir, paths.conmonDir])
       await ensureDir(dir);
@@ -111,6 +117,7 @@ export class ContainerEngine implements ContainerEngineApi {
         dnsPort: 53,
         log: log.child({ module: "network" }),
       }),
+      events,
     };
     const engine = new ContainerEngine(ctx);
     ctx.network.setContainersLookup((networkId) => engine.attachedTo(networkId));
@@ -708,6 +715,11 @@ export class ContainerEngine implements ContainerEngineApi {
   }
 
   // ---- networks -------------------------------------------------------------------------
+
+  /** The engine's event log (`docker events`). */
+  get events(): EventLog {
+    return this.ctx.events;
+  }
 
   get networks(): HostNetworks {
     return this.ctx.network;
