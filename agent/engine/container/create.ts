@@ -11,6 +11,7 @@ import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
 import { refuseUnsupported } from "./unsupported.js";
+import { validateHealthcheck } from "./health-config.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
@@ -70,6 +71,8 @@ export async function createContainer(
   const image = ctx.images.resolve(req.config.Image);
   const id = newId();
   const hostConfig = defaultHostConfig(req.hostConfig ?? {});
+  // The user's settings, as dockerd checks them; an image's HEALTHCHECK is taken as it is.
+  validateHealthcheck(req.config.Healthcheck ?? undefined);
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
   const plannedMounts = planMounts(config, hostConfig);
