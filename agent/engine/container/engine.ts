@@ -849,7 +849,7 @@ export class ContainerEngine implements ContainerEngineApi {
   async close(): Promise<void> {
     this.closed = true;
     this.watcher.close();
-    this.health.close();
+    await this.health.close();
     for (const l of this.live.values()) {
       if (l.restartTimer) clearTimeout(l.restartTimer);
       l.restartTimer = undefined;

@@ -64,9 +64,19 @@ export class HealthMonitors {
     if (rec.State.Health) rec.State.Health.Status = "unhealthy";
   }
 
-  /** The daemon closes: checks stop, the containers and their recorded health stay as they are. */
-  close(): void {
-    for (const id of [...this.monitors.keys()]) this.stopMonitor(id);
+  /**
+   * The daemon closes: checks stop; the containers and their health stay as they are, written
+   * down so the next daemon starts from the latest results (between status changes they live
+   * only in memory).
+   */
+  async close(): Promise<void> {
+    const saves: Array<Promise<void>> = [];
+    for (const [id, m] of [...this.monitors]) {
+      const rec = this.current(m);
+      this.stopMonitor(id);
+      if (rec) saves.push(this.ctx.store.save(rec).catch(() => undefined));
+    }
+    await Promise.all(saves);
   }
 
   private stopMonitor(id: string): void {
