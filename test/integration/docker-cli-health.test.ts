@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 
 let d: TestDaemon;
 let tmp: string;
@@ -253,6 +253,56 @@ describe("docker health checks", () => {
     ]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/Interval in Healthcheck cannot be less than 1ms/);
+    expect((await dk(["ps", "-aq"])).stdout.trim()).toBe("");
+  });
+});
+
+describe("shoal CLI health flags", () => {
+  const sh = (args: string[]) => shoal(d.socket, args);
+
+  it("shoal run --health-* sets the check and shoal ps shows (healthy)", async () => {
+    const r = await sh([
+      "run",
+      "-d",
+      "--name",
+      "shoal-hc",
+      "--health-cmd",
+      "true",
+      "--health-interval",
+      "1s",
+      "--health-retries",
+      "2",
+      "busybox",
+      "sleep",
+      "1000",
+    ]);
+    expect(r.stderr).toBe("");
+    try {
+      const cfg = await dk(["inspect", "--format", "{{json .Config.Healthcheck}}", "shoal-hc"]);
+      expect(JSON.parse(cfg.stdout)).toEqual({ Test: ["CMD-SHELL", "true"], Interval: 1e9, Retries: 2 });
+      await healthBecomes("shoal-hc", "healthy");
+      const ps = await sh(["ps", "--format", "{{.Names}} {{.Status}}"]);
+      expect(ps.stdout).toMatch(/^shoal-hc Up .* \(healthy\)$/m);
+    } finally {
+      await dk(["rm", "-f", "shoal-hc"]);
+    }
+  });
+
+  it("shoal refuses --no-healthcheck with --health-* and negative durations, as docker does", async () => {
+    const both = await sh(["create", "--no-healthcheck", "--health-cmd", "true", "busybox"]);
+    expect(both.code).toBe(125);
+    expect(both.stderr).toMatch(/--no-healthcheck conflicts with --health-\* options/);
+    const negative = await sh(["create", "--health-interval", "-1s", "busybox"]);
+    expect(negative.code).toBe(125);
+    expect(negative.stderr).toMatch(/--health-interval cannot be negative/);
+    const none = await sh(["create", "--name", "shoal-none", "--no-healthcheck", "busybox"]);
+    expect(none.code).toBe(0);
+    try {
+      const test = await dk(["inspect", "--format", "{{json .Config.Healthcheck.Test}}", "shoal-none"]);
+      expect(test.stdout.trim()).toBe('["NONE"]');
+    } finally {
+      await dk(["rm", "-f", "shoal-none"]);
+    }
     expect((await dk(["ps", "-aq"])).stdout.trim()).toBe("");
   });
 });
