@@ -2,6 +2,8 @@
 // the container's process does, its events reach the event log, its output is capped, a check
 // that cannot start is a failure, an exit stops the monitor and a restarted engine resumes it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ContainerEngine } from "../../agent/engine/container/engine.js";
 import type { HealthState } from "../../agent/engine/container/types.js";
@@ -107,6 +109,37 @@ describe("health monitor", () => {
     } finally {
       await engine.remove(missing.Id, { force: true });
       await engine.remove(chatty.Id, { force: true });
+    }
+  });
+
+  it("checks every start interval while starting inside the start period, then every interval", async () => {
+    const engine = await env.open();
+    const { Id } = await engine.create({
+      config: {
+        Image: "busybox",
+        Cmd: ["sleep", "1000"],
+        Healthcheck: {
+          Test: ["CMD-SHELL", "test -f /tmp/ok"],
+          Interval: 3600 * SECOND,
+          StartPeriod: 3600 * SECOND,
+          StartInterval: SECOND,
+        },
+      },
+      hostConfig: {},
+    });
+    try {
+      await engine.start(Id);
+      // An hour's interval, yet checks come every second while starting: failures without a streak.
+      const failing = await until(engine, Id, (x) => (x?.Log.length ?? 0) >= 2);
+      expect(failing?.Status).toBe("starting");
+      expect(failing?.FailingStreak).toBe(0);
+      await writeFile(join(engine.get(Id).RootfsPath, "tmp/ok"), "");
+      const healthy = await until(engine, Id, (x) => x?.Status === "healthy");
+      // Healthy: the next check is an interval (an hour) away.
+      await sleep(2500);
+      expect(engine.get(Id).State.Health?.Log.length).toBe(healthy?.Log.length);
+    } finally {
+      await engine.remove(Id, { force: true });
     }
   });
 
