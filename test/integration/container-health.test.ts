@@ -2,7 +2,7 @@
 // the container's process does, its events reach the event log, its output is capped, a check
 // that cannot start is a failure, an exit stops the monitor and a restarted engine resumes it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeFile } from "node:fs/promises";
+import { readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ContainerEngine } from "../../agent/engine/container/engine.js";
@@ -74,6 +74,36 @@ describe("health monitor", () => {
       const again = engine.get(Id).State.Health;
       expect(again?.Status).toBe("starting");
       expect(again?.Log.length).toBe(after?.Log.length);
+    } finally {
+      await engine.remove(Id, { force: true });
+    }
+  });
+
+  it("runs the check in the container's namespaces and cgroup", async () => {
+    const engine = await env.open();
+    const script =
+      "for n in pid net mnt uts ipc; do readlink /proc/self/ns/$n; done; grep -E '^0::|(memory|pids):' /proc/self/cgroup | sort";
+    const { Id } = await engine.create({
+      config: {
+        Image: "busybox",
+        Cmd: ["sleep", "1000"],
+        Healthcheck: { Test: ["CMD-SHELL", script], Interval: SECOND },
+      },
+      hostConfig: {},
+    });
+    try {
+      await engine.start(Id);
+      const h = await until(engine, Id, (x) => x?.Status === "healthy");
+      const pid = engine.get(Id).State.Pid;
+      const ns = await Promise.all(
+        ["pid", "net", "mnt", "uts", "ipc"].map((n) => readlink(`/proc/${pid}/ns/${n}`)),
+      );
+      const cgroups = (await readFile(`/proc/${pid}/cgroup`, "utf8"))
+        .split("\n")
+        // cgroup v1: the memory and pids hierarchies; v2: the one line.
+        .filter((l) => /^0::|(memory|pids):/.test(l))
+        .sort();
+      expect(h?.Log[0].Output).toBe([...ns, ...cgroups].join("\n") + "\n");
     } finally {
       await engine.remove(Id, { force: true });
     }
