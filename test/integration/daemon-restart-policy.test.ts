@@ -38,6 +38,8 @@ async function parentOf(pid: number): Promise<number> {
 }
 
 function kill(pid: number): void {
+  // 0 or less would signal a whole process group.
+  if (pid <= 0) throw new Error(`no process to kill (pid ${pid})`);
   try {
     process.kill(pid, "SIGKILL");
   } catch {
@@ -46,7 +48,8 @@ function kill(pid: number): void {
 }
 
 async function gone(pid: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  if (pid <= 0) throw new Error(`no process to wait for (pid ${pid})`);
+  for (let i = 0; i < 400; i++) {
     try {
       process.kill(pid, 0);
     } catch {
@@ -138,12 +141,14 @@ describe("restart policies when the daemon starts", () => {
   it("removes --rm containers that ended while the daemon was down", async () => {
     const r = await dk(["run", "-d", "--rm", "--name", "ephemeral", "busybox", "sleep", "1000"]);
     expect(r.code).toBe(0);
-    const quick = await dk(["run", "-d", "--rm", "--name", "quick", "busybox", "sh", "-c", "sleep 2"]);
+    const quick = await dk(["run", "-d", "--rm", "--name", "quick", "busybox", "sh", "-c", "sleep 5"]);
     expect(quick.code).toBe(0);
+    // It ends on its own a few seconds from now, while no daemon runs.
+    const quickPid = (await state("quick")).pid;
+    expect(quickPid).toBeGreaterThan(0);
     const kept = await dk(["run", "-d", "--rm", "--name", "kept", "busybox", "sleep", "1000"]);
     expect(kept.code).toBe(0);
     const pid = (await state("ephemeral")).pid;
-    const quickPid = (await state("quick")).pid;
     await d.stop("SIGKILL");
     kill(pid);
     await gone(pid);
