@@ -85,7 +85,8 @@ export interface EngineApiDeps {
 /** What the daemon offers the swarm routes: the control API while this node manages, and membership. */
 export interface SwarmHost {
   control(): ControlApi | undefined;
-  init(request: { ListenAddr?: string; AdvertiseAddr?: string; ForceNewCluster?: boolean }): Promise<string>;
+  /** A request checked by daemon/cluster/requests.ts (checkInitRequest): only what shoal acts on. */
+  init(request: { ListenAddr?: string; AdvertiseAddr?: string; Spec?: unknown }): Promise<string>;
   /** POST /swarm/join: become a worker or manager of the cluster behind RemoteAddrs. */
   join(request: {
     ListenAddr?: string;
