@@ -1,0 +1,249 @@
+// docker events, ps filters and IPv6 port bindings through the real docker CLI against a
+// private shoald: what a user scripting against the engine sees.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { loadBusybox } from "../helpers/busybox.js";
+import { docker } from "../helpers/cli.js";
+
+let d: TestDaemon;
+const dk = (args: string[]) => docker(d.socket, args);
+const nowUnix = (): string => (Date.now() / 1000).toFixed(3);
+const lines = (s: string): string[] => s.split("\n").filter(Boolean);
+
+/** Run `docker events` in the background; its output so far, and a way to stop it. */
+function follow(args: string[]): {
+  output: () => string;
+  waitFor: (re: RegExp) => Promise<void>;
+  stop: () => void;
+  exited: Promise<number | null>;
+} {
+  const child = spawn("docker", ["events", ...args], {
+    env: { ...process.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CONFIG: "/tmp/shoal-docker-config" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const waiters: Array<() => void> = [];
+  child.stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  return {
+    output: () => out,
+    waitFor: async (re) => {
+      while (!re.test(out)) await new Promise<void>((r) => waiters.push(r));
+    },
+    stop: () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+    },
+    exited,
+  };
+}
+
+beforeAll(async () => {
+  d = await startDaemon();
+  await loadBusybox(d.socket);
+});
+afterAll(async () => {
+  if (!d) return;
+  await dk(["rm", "-f", "ev-exit", "ev-web", "ev-live", "ps-a", "ps-b", "ps-c"]).catch(() => undefined);
+  await d.destroy();
+});
+
+describe("docker events", () => {
+  it("replays create, start, die with its exit code and destroy of a container between --since and --until", async () => {
+    const since = nowUnix();
+    const run = await dk([
+      "run",
+      "--name",
+      "ev-exit",
+      "--label",
+      "team=blue",
+      "busybox",
+      "sh",
+      "-c",
+      "exit 3",
+    ]);
+    expect(run.code).toBe(3);
+    expect((await dk(["rm", "ev-exit"])).code).toBe(0);
+    const until = nowUnix();
+
+    const ev = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      until,
+      "--filter",
+      "container=ev-exit",
+      "--format",
+      "{{.Status}} {{.Type}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    expect(ev.stderr).toBe("");
+    expect(ev.code).toBe(0);
+    const actions = lines(ev.stdout).map((l) => l.split(" ")[0]);
+    expect(actions.filter((a) => a !== "attach")).toEqual(["create", "start", "die", "destroy"]);
+    expect(lines(ev.stdout)).toContain("die container ev-exit 3");
+
+    // The same window as the CLI's durations, and the whole message as JSON.
+    const json = await dk([
+      "events",
+      "--since",
+      "1m",
+      "--until",
+      "0s",
+      "--filter",
+      "event=die",
+      "--filter",
+      "label=team=blue",
+      "--format",
+      "{{json .}}",
+    ]);
+    expect(json.code).toBe(0);
+    const [die] = lines(json.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(die).toMatchObject({
+      status: "die",
+      from: "busybox",
+      Type: "container",
+      Action: "die",
+      scope: "local",
+      Actor: { Attributes: { exitCode: "3", image: "busybox", name: "ev-exit", team: "blue" } },
+    });
+    expect(die.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(typeof die.timeNano).toBe("number");
+
+    // The default output: time, type, action, id and the attributes.
+    const plain = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      until,
+      "--filter",
+      "container=ev-exit",
+      "--filter",
+      "event=destroy",
+    ]);
+    expect(plain.stdout).toMatch(
+      /^\d{4}-\d\d-\d\dT[\d:.]+Z container destroy [0-9a-f]{64} \(.*name=ev-exit.*\)$/m,
+    );
+  });
+
+  it("shows network create, connect and disconnect, filtered by network and event", async () => {
+    const since = nowUnix();
+    expect((await dk(["network", "create", "ev-net"])).code).toBe(0);
+    const web = await dk(["run", "-d", "--name", "ev-web", "busybox", "sleep", "300"]);
+    expect(web.code).toBe(0);
+    const id = web.stdout.trim();
+    expect((await dk(["network", "connect", "ev-net", "ev-web"])).code).toBe(0);
+    expect((await dk(["network", "disconnect", "ev-net", "ev-web"])).code).toBe(0);
+    const until = nowUnix();
+    const ev = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      until,
+      "--filter",
+      "network=ev-net",
+      "--format",
+      "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.type}} {{.Actor.Attributes.container}}",
+    ]);
+    expect(ev.code).toBe(0);
+    expect(lines(ev.stdout)).toEqual([
+      "network create ev-net bridge <no value>",
+      `network connect ev-net bridge ${id}`,
+      `network disconnect ev-net bridge ${id}`,
+    ]);
+    // Its start joined the default bridge network.
+    const started = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      until,
+      "--filter",
+      "type=network",
+      "--filter",
+      "event=connect",
+      "--filter",
+      "network=bridge",
+      "--format",
+      "{{.Actor.Attributes.container}}",
+    ]);
+    expect(lines(started.stdout)).toEqual([id]);
+    expect((await dk(["rm", "-f", "ev-web"])).code).toBe(0);
+    expect((await dk(["network", "rm", "ev-net"])).code).toBe(0);
+  });
+
+  it("shows image tag and untag events", async () => {
+    const since = nowUnix();
+    expect((await dk(["tag", "busybox:latest", "ev/tagged:1"])).code).toBe(0);
+    expect((await dk(["rmi", "ev/tagged:1"])).code).toBe(0);
+    const until = nowUnix();
+    const ev = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      until,
+      "--filter",
+      "type=image",
+      "--format",
+      "{{.Status}} {{.Actor.Attributes.name}}",
+    ]);
+    expect(ev.code).toBe(0);
+    expect(lines(ev.stdout)).toEqual(["tag ev/tagged:1", "untag ev/tagged:1"]);
+    const byImage = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      until,
+      "--filter",
+      "image=ev/tagged",
+      "--format",
+      "{{.Action}}",
+    ]);
+    expect(lines(byImage.stdout)).toEqual(["tag", "untag"]);
+  });
+
+  it("follows new events live, and a stream with a future --until ends by itself", async () => {
+    const live = follow(["--filter", "container=ev-live", "--format", "{{.Action}}"]);
+    const run = await dk(["run", "-d", "--name", "ev-live", "busybox", "sh", "-c", "exit 0"]);
+    expect(run.code).toBe(0);
+    await live.waitFor(/die/);
+    live.stop();
+    await live.exited;
+    expect(lines(live.output()).slice(0, 3)).toEqual(["create", "start", "die"]);
+
+    const until = ((Date.now() + 1500) / 1000).toFixed(3);
+    const bounded = follow([
+      "--since",
+      "1m",
+      "--until",
+      until,
+      "--filter",
+      "container=ev-live",
+      "--filter",
+      "event=destroy",
+      "--format",
+      "{{.Action}}",
+    ]);
+    expect((await dk(["rm", "ev-live"])).code).toBe(0);
+    expect(await bounded.exited).toBe(0);
+    expect(lines(bounded.output())).toEqual(["destroy"]);
+  });
+
+  it("refuses a filter it does not know with a 400 naming it", async () => {
+    const bad = await dk(["events", "--until", "0s", "--filter", "colour=red"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/invalid filter 'colour'/);
+    const badType = await dk(["events", "--until", "0s", "--filter", "type=box"]);
+    expect(badType.code).not.toBe(0);
+    expect(badType.stderr).toMatch(/type=box/);
+    const badTime = await dk(["events", "--since", "yesterday"]);
+    expect(badTime.code).not.toBe(0);
+  });
+});
