@@ -43,6 +43,9 @@ function parseRfc3339(value: string): number | undefined {
   if (!m) return undefined;
   const [, y, mo, d, h = "0", mi = "0", s = "0", frac = "", zone] = m;
   const fields = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)] as const;
+  // Date would roll "2026-13-45T99" over into another date; dockerd refuses it.
+  if (fields[1] > 11 || fields[2] < 1 || fields[2] > 31 || fields[3] > 23 || fields[4] > 59 || fields[5] > 60)
+    return undefined;
   let ms: number;
   if (zone === undefined) {
     ms = new Date(...fields).getTime();

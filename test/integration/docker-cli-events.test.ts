@@ -2,6 +2,7 @@
 // private shoald: what a user scripting against the engine sees.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
 import { docker } from "../helpers/cli.js";
@@ -86,7 +87,9 @@ describe("docker events", () => {
     expect(actions.filter((a) => a !== "attach")).toEqual(["create", "start", "die", "destroy"]);
     expect(lines(ev.stdout)).toContain("die container ev-exit 3");
 
-    // The same window as the CLI's durations, and the whole message as JSON.
+    // The same window as the CLI's durations, and the whole message as JSON. The CLI sends a
+    // duration as whole seconds, so `--until 0s` covers events of the seconds already over.
+    await sleep(1000 - (Date.now() % 1000) + 50);
     const json = await dk([
       "events",
       "--since",
@@ -245,5 +248,121 @@ describe("docker events", () => {
     expect(badType.stderr).toMatch(/type=box/);
     const badTime = await dk(["events", "--since", "yesterday"]);
     expect(badTime.code).not.toBe(0);
+  });
+});
+
+describe("docker ps filters", () => {
+  it("network, volume, publish, expose, health, is-task, before and since each narrow the list", async () => {
+    expect((await dk(["network", "create", "ps-net"])).code).toBe(0);
+    const a = await dk([
+      "run",
+      "-d",
+      "--name",
+      "ps-a",
+      "-v",
+      "ps-vol:/data",
+      "-p",
+      "18081:80",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(a.code).toBe(0);
+    const b = await dk([
+      "run",
+      "-d",
+      "--name",
+      "ps-b",
+      "--network",
+      "ps-net",
+      "--expose",
+      "9000/udp",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(b.code).toBe(0);
+    const c = await dk([
+      "create",
+      "--name",
+      "ps-c",
+      "--label",
+      "com.docker.swarm.task.id=fake",
+      "busybox",
+      "true",
+    ]);
+    expect(c.code).toBe(0);
+    const names = async (...filters: string[]): Promise<string[]> => {
+      const r = await dk(["ps", "-a", ...filters.flatMap((f) => ["--filter", f]), "--format", "{{.Names}}"]);
+      expect(r.stderr).toBe("");
+      return lines(r.stdout)
+        .filter((n) => n.startsWith("ps-"))
+        .sort();
+    };
+    try {
+      expect(await names("network=ps-net")).toEqual(["ps-b"]);
+      expect(await names("network=bridge")).toEqual(["ps-a", "ps-c"]);
+      expect(await names("volume=ps-vol")).toEqual(["ps-a"]);
+      expect(await names("volume=/data")).toEqual(["ps-a"]);
+      expect(await names("publish=18081")).toEqual(["ps-a"]);
+      expect(await names("publish=18080-18090/tcp")).toEqual(["ps-a"]);
+      expect(await names("publish=18081/udp")).toEqual([]);
+      expect(await names("expose=80")).toEqual(["ps-a"]);
+      expect(await names("expose=9000/udp")).toEqual(["ps-b"]);
+      expect(await names("health=none")).toEqual(["ps-a", "ps-b", "ps-c"]);
+      expect(await names("health=healthy")).toEqual([]);
+      expect(await names("is-task=true")).toEqual(["ps-c"]);
+      expect(await names("is-task=false")).toEqual(["ps-a", "ps-b"]);
+      expect(await names("before=ps-b")).toEqual(["ps-a"]);
+      expect(await names("since=ps-a")).toEqual(["ps-b", "ps-c"]);
+      expect(await names("network=ps-net", "expose=80")).toEqual([]);
+
+      for (const [filter, said] of [
+        ["colour=red", /invalid filter 'colour'/],
+        ["health=sick", /health=sick/],
+        ["publish=80:80", /should not contain ':'/],
+        ["is-task=maybe", /is-task=maybe/],
+      ] as const) {
+        const bad = await dk(["ps", "--filter", filter]);
+        expect(bad.code).not.toBe(0);
+        expect(bad.stderr).toMatch(said);
+      }
+    } finally {
+      await dk(["rm", "-f", "ps-a", "ps-b", "ps-c"]);
+      await dk(["volume", "rm", "ps-vol"]);
+      await dk(["network", "rm", "ps-net"]);
+    }
+  });
+
+  it("shows the volume's create, mount, unmount and destroy events", async () => {
+    const since = nowUnix();
+    expect((await dk(["run", "--rm", "-v", "ev-vol:/v", "busybox", "true"])).code).toBe(0);
+    expect((await dk(["volume", "rm", "ev-vol"])).code).toBe(0);
+    const ev = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      nowUnix(),
+      "--filter",
+      "volume=ev-vol",
+      "--format",
+      "{{.Action}} {{.Actor.Attributes.driver}}",
+    ]);
+    expect(lines(ev.stdout)).toEqual(["create local", "mount local", "unmount local", "destroy local"]);
+  });
+});
+
+describe("IPv6 host addresses in published ports", () => {
+  it("are refused at create with a 400 naming the binding, never bound on IPv4", async () => {
+    for (const spec of ["[::1]:18090:80", "[::]:18090:80"]) {
+      const r = await dk(["create", "--name", "ps-v6", "-p", spec, "busybox", "true"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(
+        /invalid port binding \[::1?\]:18090:80\/tcp: shoal publishes ports on IPv4 addresses only/,
+      );
+    }
+    const left = await dk(["ps", "-a", "--filter", "name=ps-v6", "-q"]);
+    expect(left.stdout).toBe("");
   });
 });
