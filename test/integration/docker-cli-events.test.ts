@@ -1,12 +1,14 @@
 // docker events, ps filters and IPv6 port bindings through the real docker CLI against a
 // private shoald: what a user scripting against the engine sees.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
 import { docker } from "../helpers/cli.js";
 
+const exec = promisify(execFile);
 let d: TestDaemon;
 const dk = (args: string[]) => docker(d.socket, args);
 const nowUnix = (): string => (Date.now() / 1000).toFixed(3);
@@ -210,6 +212,27 @@ describe("docker events", () => {
       "{{.Action}}",
     ]);
     expect(lines(byImage.stdout)).toEqual(["tag", "untag"]);
+  });
+
+  it("shows image save and load events with the image id", async () => {
+    const since = nowUnix();
+    const id = (await dk(["image", "inspect", "busybox", "--format", "{{.Id}}"])).stdout.trim();
+    // The archive goes through a pipe, as a user would send it.
+    await exec("sh", ["-c", "docker save busybox | docker load"], {
+      env: { ...process.env, DOCKER_HOST: `unix://${d.socket}`, DOCKER_CONFIG: "/tmp/shoal-docker-config" },
+    });
+    const ev = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      nowUnix(),
+      "--filter",
+      "type=image",
+      "--format",
+      "{{.Action}} {{.Actor.ID}}",
+    ]);
+    expect(lines(ev.stdout)).toEqual([`save ${id}`, `load ${id}`]);
   });
 
   it("follows new events live, and a stream with a future --until ends by itself", async () => {
