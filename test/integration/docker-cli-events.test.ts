@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 
 const exec = promisify(execFile);
 let d: TestDaemon;
@@ -50,7 +50,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (!d) return;
-  await dk(["rm", "-f", "ev-exit", "ev-web", "ev-live", "ps-a", "ps-b", "ps-c"]).catch(() => undefined);
+  await dk(["rm", "-f", "ev-exit", "ev-web", "ev-live", "ev-shoal", "ps-a", "ps-b", "ps-c"]).catch(
+    () => undefined,
+  );
   await d.destroy();
 });
 
@@ -260,6 +262,45 @@ describe("docker events", () => {
     expect((await dk(["rm", "ev-live"])).code).toBe(0);
     expect(await bounded.exited).toBe(0);
     expect(lines(bounded.output())).toEqual(["destroy"]);
+  });
+
+  it("shoal events and shoal system events show the same, with --filter and --format", async () => {
+    const since = nowUnix();
+    expect((await dk(["run", "--name", "ev-shoal", "busybox", "sh", "-c", "exit 4"])).code).toBe(4);
+    expect((await dk(["rm", "ev-shoal"])).code).toBe(0);
+    const until = nowUnix();
+    const window = ["--since", since, "--until", until, "--filter", "container=ev-shoal"];
+    const s = await shoal(d.socket, [
+      "events",
+      ...window,
+      "--format",
+      "{{.Status}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    expect(s.stderr).toBe("");
+    expect(lines(s.stdout).filter((l) => !l.startsWith("attach"))).toEqual([
+      "create <no value>",
+      "start <no value>",
+      "die 4",
+      "destroy <no value>",
+    ]);
+    const sys = await shoal(d.socket, ["system", "events", ...window, "--filter", "event=die"]);
+    const dockerLine = await dk(["events", ...window, "--filter", "event=die"]);
+    expect(sys.stdout).toBe(dockerLine.stdout);
+    const json = await shoal(d.socket, [
+      "events",
+      ...window,
+      "--filter",
+      "event=die",
+      "--format",
+      "{{json .}}",
+    ]);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      status: "die",
+      Actor: { Attributes: { exitCode: "4" } },
+    });
+    const bad = await shoal(d.socket, ["events", "--until", "0s", "--filter", "colour=red"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/invalid filter 'colour'/);
   });
 
   it("refuses a filter it does not know with a 400 naming it", async () => {
