@@ -7,6 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
 import { docker, shoal } from "../helpers/cli.js";
+import { startRegistry } from "../helpers/registry.js";
 
 const exec = promisify(execFile);
 let d: TestDaemon;
@@ -235,6 +236,40 @@ describe("docker events", () => {
       "{{.Action}} {{.Actor.ID}}",
     ]);
     expect(lines(ev.stdout)).toEqual([`save ${id}`, `load ${id}`]);
+  });
+
+  it("shows push and pull with the reference as actor and the repository as name", async () => {
+    const reg = await startRegistry({ netns: d.netns });
+    const name = `${reg.host}/ev/busybox:1`;
+    try {
+      const since = nowUnix();
+      expect((await dk(["tag", "busybox", name])).code).toBe(0);
+      const push = await dk(["push", name]);
+      expect(push.code, push.stderr).toBe(0);
+      expect((await dk(["rmi", name])).code).toBe(0);
+      const pull = await dk(["pull", name]);
+      expect(pull.code, pull.stderr).toBe(0);
+      const ev = await dk([
+        "events",
+        "--since",
+        since,
+        "--until",
+        nowUnix(),
+        "--filter",
+        "event=push",
+        "--filter",
+        "event=pull",
+        "--format",
+        "{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+      ]);
+      expect(lines(ev.stdout)).toEqual([
+        `push ${name} ${reg.host}/ev/busybox`,
+        `pull ${name} ${reg.host}/ev/busybox`,
+      ]);
+    } finally {
+      await dk(["rmi", name]);
+      await reg.stop();
+    }
   });
 
   it("follows new events live, and a stream with a future --until ends by itself", async () => {
