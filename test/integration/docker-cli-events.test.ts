@@ -51,9 +51,19 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (!d) return;
-  await dk(["rm", "-f", "ev-exit", "ev-web", "ev-live", "ev-shoal", "ps-a", "ps-b", "ps-c"]).catch(
-    () => undefined,
-  );
+  await dk([
+    "rm",
+    "-f",
+    "ev-exit",
+    "ev-stop",
+    "ev-stopped",
+    "ev-web",
+    "ev-live",
+    "ev-shoal",
+    "ps-a",
+    "ps-b",
+    "ps-c",
+  ]).catch(() => undefined);
   await d.destroy();
 });
 
@@ -136,6 +146,44 @@ describe("docker events", () => {
     expect(plain.stdout).toMatch(
       /^\d{4}-\d\d-\d\dT[\d:.]+Z container destroy [0-9a-f]{64} \(.*name=ev-exit.*\)$/m,
     );
+  });
+
+  it("shows stop as kill (with its signal), die, stop, and rename with the old name", async () => {
+    const since = nowUnix();
+    const run = await dk([
+      "run",
+      "-d",
+      "--name",
+      "ev-stop",
+      "busybox",
+      "sh",
+      "-c",
+      "trap 'exit 0' TERM; sleep 300 & wait",
+    ]);
+    expect(run.code).toBe(0);
+    expect((await dk(["stop", "ev-stop"])).code).toBe(0);
+    expect((await dk(["rename", "ev-stop", "ev-stopped"])).code).toBe(0);
+    expect((await dk(["rm", "ev-stopped"])).code).toBe(0);
+    const ev = await dk([
+      "events",
+      "--since",
+      since,
+      "--until",
+      nowUnix(),
+      "--filter",
+      `container=${run.stdout.trim()}`,
+      "--format",
+      "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}{{.Actor.Attributes.exitCode}}{{.Actor.Attributes.oldName}}",
+    ]);
+    expect(lines(ev.stdout.replaceAll("<no value>", ""))).toEqual([
+      "create ev-stop ",
+      "start ev-stop ",
+      "kill ev-stop 15",
+      "die ev-stop 0",
+      "stop ev-stop ",
+      "rename ev-stopped ev-stop",
+      "destroy ev-stopped ",
+    ]);
   });
 
   it("shows network create, connect and disconnect, filtered by network and event", async () => {
