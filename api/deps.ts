@@ -14,6 +14,7 @@ import type { Builder } from "../agent/engine/builder/builder.js";
 import type { RegistryService } from "../agent/engine/registry/service.js";
 import type { ControlApi } from "../manager/controlapi/control.js";
 import type { ReadBarrierHost } from "./linearizable-read.js";
+import type { EventLog } from "../agent/engine/events.js";
 
 /** Facts about this daemon and host, gathered once at start-up. */
 export interface DaemonInfo {
@@ -80,6 +81,8 @@ export interface EngineApiDeps {
    * removals there (the daemon wires it; roles change at run time, hence a function).
    */
   clusterNetworks?: () => ClusterNetworks | undefined;
+  /** The daemon's one event log (GET /events); the engine's parts emit into it. */
+  events?: EventLog;
 }
 
 /** What the daemon offers the swarm routes: the control API while this node manages, and membership. */
