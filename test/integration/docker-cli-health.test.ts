@@ -57,6 +57,7 @@ afterAll(async () => {
 
 describe("docker health checks", () => {
   it("a check turns a container healthy when its file appears and unhealthy when it goes", async () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
     const run = await dk([
       "run",
       "-d",
@@ -109,6 +110,8 @@ describe("docker health checks", () => {
       expect(Date.parse(last.End)).toBeGreaterThanOrEqual(Date.parse(last.Start));
       expect(h.FailingStreak).toBe(0);
       expect(await psStatus("hc")).toMatch(/^Up .* \(healthy\)$/);
+      const filtered = await dk(["ps", "--filter", "health=healthy", "--format", "{{.Names}}"]);
+      expect(filtered.stdout.trim()).toBe("hc");
 
       // Out of the start period's grace once healthy: two failures in a row make it unhealthy.
       await rm(join(root, "tmp/ok"));
@@ -117,6 +120,25 @@ describe("docker health checks", () => {
       expect(h.Log.length).toBeLessThanOrEqual(5);
       expect(h.Log[h.Log.length - 1].ExitCode).toBe(1);
       expect(await psStatus("hc")).toMatch(/^Up .* \(unhealthy\)$/);
+      // docker events: one health_status event per change, with dockerd's wording.
+      const events = await dk([
+        "events",
+        "--since",
+        since,
+        "--until",
+        String(Math.ceil(Date.now() / 1000) + 1),
+        "--filter",
+        "event=health_status",
+        "--filter",
+        "container=hc",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+      ]);
+      expect(events.stderr).toBe("");
+      expect(events.stdout.trim().split("\n")).toEqual([
+        "container health_status: healthy hc",
+        "container health_status: unhealthy hc",
+      ]);
       // Five results at most, oldest first.
       for (let i = 0; i < 20 && h.Log.length < 5; i++) {
         await sleep(500);

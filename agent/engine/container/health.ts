@@ -7,6 +7,7 @@
 import { messageOf } from "../../../shared/errors.js";
 import { execCapture } from "../runtime/exec-capture.js";
 import { containerPaths, type EngineContext } from "./context.js";
+import { containerEvent } from "./events.js";
 import {
   goDuration,
   HEALTH_LOG_ENTRIES,
@@ -25,11 +26,6 @@ interface Monitor {
   /** Aborts the check being run when the monitor ends. */
   abort: AbortController;
   stopped: boolean;
-}
-
-/** The Actor attributes dockerd puts on a container event: its labels, image and name. */
-function containerAttributes(rec: ContainerRecord): Record<string, string> {
-  return { ...(rec.Config.Labels ?? {}), image: rec.Config.Image, name: rec.Name };
 }
 
 export class HealthMonitors {
@@ -171,7 +167,7 @@ export class HealthMonitors {
       { id: rec.Id, health: h.Status, failingStreak: h.FailingStreak },
       "container health changed",
     );
-    this.ctx.events.emit("container", `health_status: ${h.Status}`, rec.Id, containerAttributes(rec));
+    containerEvent(this.ctx, rec, `health_status: ${h.Status}`);
     // Results in between live in memory (inspect reads it); a change of status is written down.
     void this.ctx.store
       .save(rec)
