@@ -36,6 +36,7 @@ import { HostNetworks } from "../network/host-networks.js";
 import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
 import { EventLog } from "../events.js";
+import { ExecEngine } from "../exec/engine.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -70,8 +71,11 @@ export class ContainerEngine implements ContainerEngineApi {
   private readonly watcher: ExitWatcher;
   private closed = false;
   private recoveredOnce = false;
+  /** `docker exec` sessions (agent/engine/exec/). */
+  readonly exec: ExecEngine;
 
   private constructor(private readonly ctx: EngineContext) {
+    this.exec = new ExecEngine(ctx);
     this.watcher = new ExitWatcher(
       ctx.paths.exitsDir,
       (id) => this.onExitFile(id),
@@ -122,6 +126,7 @@ export class ContainerEngine implements ContainerEngineApi {
     const engine = new ContainerEngine(ctx);
     ctx.network.setContainersLookup((networkId) => engine.attachedTo(networkId));
     await engine.recover();
+    await engine.exec.sweep();
     await ctx.network.reconcile(ctx.store.all().filter((r) => isUp(r)));
     engine.watcher.start();
     return engine;
@@ -236,6 +241,7 @@ export class ContainerEngine implements ContainerEngineApi {
     l.missing = 0;
     await this.ctx.store.save(rec);
     l.exits++;
+    void this.exec.containerExited(rec.Id);
     this.notify(rec.Id);
     this.ctx.log.info({ id: rec.Id, exitCode: code, oomKilled: oom }, "container exited");
     this.afterExit(l, rec);
@@ -578,6 +584,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await this.ctx.store.save(rec);
     this.notify(rec.Id);
     const p = containerPaths(this.ctx, rec.Id);
+    await this.exec.containerRemoved(rec.Id);
     await cleanupRun(this.ctx, rec.Id);
     // Never delete the folder through a live mount: unmountRootfs throws when it cannot unmount.
     await unmountRootfs(p.rootfs);
@@ -781,6 +788,7 @@ export class ContainerEngine implements ContainerEngineApi {
   async close(): Promise<void> {
     this.closed = true;
     this.watcher.close();
+    this.exec.close();
     for (const l of this.live.values()) {
       if (l.restartTimer) clearTimeout(l.restartTimer);
       l.restartTimer = undefined;
