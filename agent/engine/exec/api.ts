@@ -26,6 +26,6 @@ export interface ExecEngineApi {
   resize(execId: string, height: number, width: number): Promise<void>;
   /** The exec's detach keys as given at create ("" = the default). */
   detachKeys(execId: string): string;
-  /** Tell the engine a stream of the session ended (the client will look at the exit code next). */
-  streamEnded(execId: string): void;
+  /** The client left with its detach keys: the process goes on (Docker's exec_detach event). */
+  detached(execId: string): void;
 }

@@ -163,8 +163,13 @@ export class ExecEngine implements ExecEngineApi {
       s.conmon = conmon;
       await conmon.launch();
       // Connected before the process runs, so none of its output is missed.
-      if (!request.Detach)
-        socket = await connectAttachSocket(execAttachPath(p.socketDir, this.attachName(s.id)));
+      if (!request.Detach) {
+        const attached = await connectAttachSocket(execAttachPath(p.socketDir, this.attachName(s.id)));
+        socket = attached;
+        // The docker CLI asks for the exit code the moment its stream closes: from then on an
+        // inspect waits for it (conmon hands it over as it exits).
+        void attached.ended.then(() => (s.streamEnded = true));
+      }
       s.pid = await conmon.run();
     } catch (e) {
       socket?.close();
@@ -270,9 +275,11 @@ export class ExecEngine implements ExecEngineApi {
     return this.session(execId).config.DetachKeys;
   }
 
-  streamEnded(execId: string): void {
+  detached(execId: string): void {
     const s = this.sessions.get(execId);
-    if (s) s.streamEnded = true;
+    const rec = s && this.ctx.store.find(s.containerId);
+    if (!s || !rec) return;
+    this.ctx.events.emit("container", "exec_detach", rec.Id, { ...containerAttributes(rec), execID: s.id });
   }
 
   /** The container stopped: its exec processes end with it (a pid namespace does that; without one, we do). */
