@@ -176,6 +176,24 @@ describe("docker exec", () => {
     await tmux("kill-session", "-t", "x");
   });
 
+  it("-it: the detach keys leave the process running", async () => {
+    const tmux = (...args: string[]) => run("tmux", ["-S", tmuxSocket, ...args]);
+    const pane = async () => (await tmux("capture-pane", "-p", "-t", "y")).stdout;
+    const cmd =
+      `env DOCKER_HOST=unix://${d.socket} DOCKER_CONFIG=/tmp/shoal-docker-config ` +
+      `docker exec -it ex1 sh -c 'echo ready; exec sleep 777'; echo EXITED=$?; sleep 600`;
+    await tmux("new-session", "-d", "-s", "y", "-x", "80", "-y", "24", cmd);
+    await eventually(pane, (p) => p.includes("ready"));
+    await tmux("send-keys", "-t", "y", "C-p", "C-q");
+    // The docker CLI's own answer to a detach: this message and status 1, as against dockerd.
+    const detached = await eventually(pane, (p) => p.includes("EXITED="));
+    expect(detached).toContain("read escape sequence");
+    expect(detached).toContain("EXITED=1");
+    const ps = await dk(["exec", "ex1", "ps", "-o", "args"]);
+    expect(ps.stdout).toContain("sleep 777");
+    await tmux("kill-session", "-t", "y");
+  });
+
   it("refuses a stopped container (409) and an unknown exec (404)", async () => {
     await dk(["create", "--name", "stopped", "busybox", "true"]);
     const r = await dk(["exec", "stopped", "echo", "hi"]);

@@ -45,6 +45,14 @@ it("runs a command and records its exit code", async () => {
   expect(info.ExitCode).toBe(7);
   expect(info.Running).toBe(false);
   expect(info.ContainerID).toBe(id);
+  // Docker's events, with the exec's id and its exit code.
+  const mine = engine.events.history().filter((e) => e.Actor.Attributes.execID === Id);
+  expect(mine.map((e) => e.Action)).toEqual([
+    "exec_create: sh -c echo out; echo err >&2; exit 7",
+    "exec_start: sh -c echo out; echo err >&2; exit 7",
+    "exec_die",
+  ]);
+  expect(mine[2].Actor).toMatchObject({ ID: id, Attributes: { exitCode: "7", name: expect.any(String) } });
   // started once only
   await expect(engine.exec.start(Id, { Detach: false, Tty: false })).rejects.toMatchObject({
     kind: "conflict",
