@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 
 const run = promisify(execFile);
 let d: TestDaemon;
@@ -243,6 +243,54 @@ describe("docker exec", () => {
     expect(await execConmons()).toEqual(before);
     await dk(["rm", "short"]);
     expect((await api(d.socket, "GET", `/exec/${id}/json`)).status).toBe(404);
+  });
+
+  it("shoal exec: the same flags", async () => {
+    const sh = (args: string[], input?: Buffer) => shoal(d.socket, args, input);
+    const plain = await sh([
+      "exec",
+      "-e",
+      "FOO=bar",
+      "-u",
+      "app",
+      "-w",
+      "/tmp",
+      "ex1",
+      "sh",
+      "-c",
+      "echo $FOO $(id -un) $(pwd); echo e >&2; exit 4",
+    ]);
+    expect(plain).toMatchObject({ code: 4, stdout: "bar app /tmp\n", stderr: "e\n" });
+    const piped = await sh(["exec", "-i", "ex1", "cat"], Buffer.from("piped\n"));
+    expect(piped).toMatchObject({ code: 0, stdout: "piped\n" });
+    const detached = await sh(["exec", "-d", "ex1", "sleep", "654"]);
+    expect(detached.code).toBe(0);
+    const ps = await eventually(
+      () => dk(["exec", "ex1", "ps", "-o", "args"]),
+      (v) => v.stdout.includes("sleep 654"),
+    );
+    expect(ps.stdout).toContain("sleep 654");
+    const missing = await sh(["exec", "ex1", "nosuchcommand"]);
+    expect(missing.code).toBe(127);
+    const tmux = (...args: string[]) => run("tmux", ["-S", tmuxSocket, ...args]);
+    const pane = async () => (await tmux("capture-pane", "-p", "-t", "z")).stdout;
+    await tmux(
+      "new-session",
+      "-d",
+      "-s",
+      "z",
+      "-x",
+      "90",
+      "-y",
+      "20",
+      `${process.execPath} ${join(import.meta.dirname, "../../dist/cli/main.js")} -H unix://${d.socket} exec -it ex1 sh; echo EXITED=$?; sleep 600`,
+    );
+    await eventually(pane, (p) => p.includes("#"));
+    await tmux("send-keys", "-t", "z", "stty size; exit 6", "Enter");
+    const done = await eventually(pane, (p) => p.includes("EXITED="));
+    expect(done).toContain("20 90");
+    expect(done).toContain("EXITED=6");
+    await tmux("kill-session", "-t", "z");
   });
 
   it("works on a container started before a daemon restart", async () => {
