@@ -12,7 +12,7 @@ import { pidAlive } from "../container/run.js";
 import type { ContainerRecord } from "../container/types.js";
 import { connectAttachSocket, resizeTerminal, type AttachSocket } from "../runtime/attach-socket.js";
 import { exitCodeForStartError } from "../runtime/conmon.js";
-import { ConmonExec, execAttachPath, execConmonPidFile } from "../runtime/conmon-exec.js";
+import { ConmonExec, execAttachPath, execConmonPidFile, readPid } from "../runtime/conmon-exec.js";
 import { resolveUser } from "../runtime/user.js";
 import type { ExecEngineApi, ExecRun } from "./api.js";
 import { buildExecProcess } from "./process-spec.js";
@@ -52,6 +52,7 @@ async function pidGone(pid: number, timeoutMs: number): Promise<void> {
 export class ExecEngine implements ExecEngineApi {
   private readonly sessions = new ExecSessions();
   private readonly gcTimer: NodeJS.Timeout;
+  private closed = false;
 
   constructor(private readonly ctx: EngineContext) {
     this.gcTimer = setInterval(() => {
@@ -179,6 +180,8 @@ export class ExecEngine implements ExecEngineApi {
     s.state = "running";
     s.markStarted();
     const exited = conmon.exitCode.then(async (code) => {
+      // A daemon going down drops conmon's pipes: that is no exit (the process runs on).
+      if (this.closed) return code;
       await this.recordExit(s, rec, code);
       return code;
     });
@@ -299,9 +302,8 @@ export class ExecEngine implements ExecEngineApi {
   /** The container is gone: so are its sessions. */
   async containerRemoved(containerId: string): Promise<void> {
     await this.containerExited(containerId);
-    for (const s of this.sessions.dropContainer(containerId)) {
-      if (s.state === "running") await Promise.race([s.finished, sleep(EXIT_WAIT_MS)]);
-    }
+    const running = this.sessions.dropContainer(containerId).filter((s) => s.state === "running");
+    await Promise.all(running.map((s) => Promise.race([s.finished, sleep(EXIT_WAIT_MS)])));
   }
 
   /**
@@ -324,15 +326,8 @@ export class ExecEngine implements ExecEngineApi {
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.gcTimer);
     for (const s of this.sessions.all()) s.conmon?.dispose();
-  }
-}
-
-async function readPid(path: string): Promise<number> {
-  try {
-    return Number((await readFile(path, "utf8")).trim()) || 0;
-  } catch {
-    return 0;
   }
 }

@@ -267,7 +267,8 @@ export class ConmonExec {
   }
 }
 
-async function readPid(path: string): Promise<number> {
+/** A pid file's pid; 0 when it is missing or unreadable. */
+export async function readPid(path: string): Promise<number> {
   try {
     return Number((await readFile(path, "utf8")).trim()) || 0;
   } catch {
