@@ -134,6 +134,9 @@ describe("docker exec", () => {
       (v) => v.stdout.includes("sleep 321"),
     );
     expect(ps.stdout).toContain("sleep 321");
+    // A running exec is listed in the container's ExecIDs.
+    const ids = await dk(["inspect", "--format", "{{json .ExecIDs}}", "ex1"]);
+    expect(JSON.parse(ids.stdout)).toHaveLength(1);
     // It joined the container's cgroup: runc exec puts it there.
     const cg = await dk(["exec", "ex1", "cat", "/proc/1/cgroup"]);
     const mine = await dk(["exec", "ex1", "cat", "/proc/self/cgroup"]);

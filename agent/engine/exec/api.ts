@@ -26,6 +26,8 @@ export interface ExecEngineApi {
   resize(execId: string, height: number, width: number): Promise<void>;
   /** The exec's detach keys as given at create ("" = the default). */
   detachKeys(execId: string): string;
+  /** Ids of the container's sessions not yet ended (container inspect's ExecIDs, as dockerd lists them). */
+  idsOf(containerId: string): string[];
   /** The client left with its detach keys: the process goes on (Docker's exec_detach event). */
   detached(execId: string): void;
 }

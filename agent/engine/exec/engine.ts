@@ -278,6 +278,13 @@ export class ExecEngine implements ExecEngineApi {
     return this.session(execId).config.DetachKeys;
   }
 
+  idsOf(containerId: string): string[] {
+    return this.sessions
+      .ofContainer(containerId)
+      .filter((s) => s.state !== "exited")
+      .map((s) => s.id);
+  }
+
   detached(execId: string): void {
     const s = this.sessions.get(execId);
     const rec = s && this.ctx.store.find(s.containerId);
