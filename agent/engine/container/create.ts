@@ -11,6 +11,8 @@ import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
 import { refuseUnsupported } from "./unsupported.js";
+import { validateHostConfigExtras } from "../runtime/spec-hostcfg.js";
+import { resolveNamespaceTargets } from "./namespace-join.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
@@ -72,6 +74,8 @@ export async function createContainer(
   const hostConfig = defaultHostConfig(req.hostConfig ?? {});
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
+  validateHostConfigExtras(hostConfig, Boolean(req.config.Hostname));
+  resolveNamespaceTargets(ctx, hostConfig);
   const plannedMounts = planMounts(config, hostConfig);
   const { Path, Args } = pathAndArgs(config);
   const p = containerPaths(ctx, id);

@@ -10,6 +10,7 @@ import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
 import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { mountContainerRootfs } from "./create.js";
+import { joinNamespaces } from "./namespace-join.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
 
@@ -151,6 +152,7 @@ export async function startRun(
     await mkdir(ctx.paths.exitsDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.runtimeRoot, { recursive: true, mode: 0o700 });
     await prepareNetwork(ctx, rec);
+    await joinNamespaces(ctx, rec);
     // Saved before wiring: a daemon that dies now still knows which addresses and ports are held.
     await ctx.store.save(rec);
     const started = await conmonCreate({
