@@ -1,9 +1,15 @@
 // --pid container:<x> and --ipc container:<x>: the other container is named at create (stored
 // by id, so a rename does not break it) and joined at each start through /proc/<pid>/ns/*,
 // since its pid changes per run. An IPC join also shares the other's /dev/shm, which holds
-// POSIX shared memory, as dockerd does by bind-mounting the donor's shm folder.
-import { readFile, writeFile } from "node:fs/promises";
+// POSIX shared memory. As in dockerd, a shareable container's /dev/shm is a tmpfs the daemon
+// mounts on the host (<container>/shm) and binds in, so a joiner can bind the same one: a
+// mount made by runc inside the donor's mount namespace cannot be bind-mounted from outside.
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { conflict, invalid } from "../../../shared/errors.js";
+import { runCommand } from "../runtime/command.js";
+import { DEFAULT_SHM_SIZE } from "../runtime/spec-mounts.js";
+import { isMounted, unmountRootfs } from "../snapshot/rootfs.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
 import type { Mount, NamespaceType, Spec } from "../runtime/oci-types.js";
 import { containerPaths, type EngineContext } from "./context.js";
@@ -45,28 +51,65 @@ function donor(ctx: EngineContext, id: string, flag: string, what: string): Cont
   return other;
 }
 
-/** At start: write the donors' namespace paths (and the IPC donor's /dev/shm) into the spec. */
+/** The host-side /dev/shm of a shareable container. */
+const shmDir = (ctx: EngineContext, id: string): string => join(containerPaths(ctx, id).dir, "shm");
+
+/** A shareable container's /dev/shm: a tmpfs of --shm-size mounted on the host for this run. */
+async function mountShm(ctx: EngineContext, rec: ContainerRecord): Promise<string> {
+  const dir = shmDir(ctx, rec.Id);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  if (await isMounted(dir)) return dir;
+  const size =
+    rec.HostConfig.ShmSize !== undefined && rec.HostConfig.ShmSize > 0
+      ? rec.HostConfig.ShmSize
+      : DEFAULT_SHM_SIZE;
+  await runCommand("mount", ["-t", "tmpfs", "-o", `nosuid,nodev,noexec,mode=1777,size=${size}`, "shm", dir]);
+  return dir;
+}
+
+/** At the end of a run (cleanupRun): the host-side /dev/shm goes, if there is one. */
+export async function releaseShm(ctx: EngineContext, id: string): Promise<void> {
+  const dir = shmDir(ctx, id);
+  if (await isMounted(dir)) await unmountRootfs(dir);
+}
+
+const bindShm = (source: string): Mount => ({
+  destination: "/dev/shm",
+  type: "bind",
+  source,
+  options: ["rbind", "rprivate", "nosuid", "nodev", "noexec"],
+});
+
+/**
+ * At start: write the donors' namespace paths into the spec, and bind /dev/shm from the host:
+ * the container's own for a shareable one, the donor's for a joiner.
+ */
 export async function joinNamespaces(ctx: EngineContext, rec: ContainerRecord): Promise<void> {
-  const joins: Array<{ ns: NamespaceType; pid: number }> = [];
+  const joins: Array<{ ns: NamespaceType; pid: number; donor: ContainerRecord }> = [];
   for (const k of KINDS) {
     const id = target(rec.HostConfig[k.field]);
-    if (id !== undefined) joins.push({ ns: k.ns, pid: donor(ctx, id, k.flag, k.what).State.Pid });
+    if (id === undefined) continue;
+    const other = donor(ctx, id, k.flag, k.what);
+    joins.push({ ns: k.ns, pid: other.State.Pid, donor: other });
   }
-  if (joins.length === 0) return;
+  const shareable = rec.HostConfig.IpcMode === "shareable";
+  if (joins.length === 0 && !shareable) return;
   const p = containerPaths(ctx, rec.Id);
   const spec = JSON.parse(await readFile(p.spec, "utf8")) as Spec;
+  let shm: Mount | undefined = shareable ? bindShm(await mountShm(ctx, rec)) : undefined;
   for (const j of joins) {
     spec.linux.namespaces = [
       ...spec.linux.namespaces.filter((n) => n.type !== j.ns),
       { type: j.ns, path: `/proc/${j.pid}/ns/${j.ns}` },
     ];
     if (j.ns !== "ipc") continue;
-    const shm: Mount = {
-      destination: "/dev/shm",
-      type: "bind",
-      source: `/proc/${j.pid}/root/dev/shm`,
-      options: ["rbind", "rprivate", "nosuid", "nodev"],
-    };
+    // A donor in the host's IPC namespace has the host's /dev/shm.
+    const dir = j.donor.HostConfig.IpcMode === "host" ? "/dev/shm" : shmDir(ctx, j.donor.Id);
+    if (dir !== "/dev/shm" && !(await isMounted(dir)))
+      throw conflict(`cannot join IPC of container ${j.donor.Name}: its /dev/shm is gone; restart it first`);
+    shm = bindShm(dir);
+  }
+  if (shm) {
     const at = spec.mounts.findIndex((m) => m.destination === "/dev/shm");
     if (at >= 0) spec.mounts[at] = shm;
     else spec.mounts.push(shm);

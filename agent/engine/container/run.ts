@@ -10,7 +10,7 @@ import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
 import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { mountContainerRootfs } from "./create.js";
-import { joinNamespaces } from "./namespace-join.js";
+import { joinNamespaces, releaseShm } from "./namespace-join.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
 
@@ -80,6 +80,7 @@ export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> 
     ["network release", async () => (rec && rec.Id === id ? ctx.network.release(rec) : undefined)],
     ["runtime delete", () => ctx.runtime.delete(id, true)],
     ["cgroup", () => removeCgroupDirs(p.cgroupsPath)],
+    ["shm", () => releaseShm(ctx, id)],
     ["exit file", () => rm(p.exitFile, { force: true })],
     ["conmon files", () => rm(p.run, { recursive: true, force: true })],
     ["attach link", () => rm(join(p.socketDir, p.attachName), { force: true })],
