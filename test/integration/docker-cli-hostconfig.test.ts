@@ -323,3 +323,87 @@ describe("docker run: namespaces", () => {
     expect(missing.stderr).toMatch(/No such container: nosuch/);
   });
 });
+
+describe("docker run: mounts and networks of other containers", () => {
+  it("--volumes-from sees the other container's volume and bind, :ro makes them read-only", async () => {
+    const bind = join(tmp, "bound");
+    await import("node:fs/promises").then((fs) => fs.mkdir(bind, { recursive: true }));
+    await writeFile(join(bind, "from-bind"), "bound\n");
+    const src = await dk([
+      "run",
+      "--name",
+      "vsrc",
+      "-v",
+      "/data",
+      "-v",
+      `${bind}:/bound`,
+      "busybox",
+      "sh",
+      "-c",
+      "echo kept > /data/file",
+    ]);
+    expect(src.code).toBe(0);
+    try {
+      const r = await run(
+        ["--volumes-from", "vsrc"],
+        "cat /data/file /bound/from-bind; echo more > /data/other && echo wrote",
+      );
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe("kept\nbound\nwrote\n");
+      const ro = await run(["--volumes-from", "vsrc:ro"], "cat /data/other; echo x > /data/file || echo ro");
+      expect(ro.stdout).toBe("more\nro\n");
+      const c = await dk(["create", "--name", "vuser", "--volumes-from", "vsrc:ro", "busybox"]);
+      expect(c.code).toBe(0);
+      const shown = await dk([
+        "inspect",
+        "--format",
+        "{{json .HostConfig.VolumesFrom}} {{range .Mounts}}{{.Destination}}={{.RW}} {{end}}",
+        "vuser",
+      ]);
+      expect(shown.stdout.trim()).toBe('["vsrc:ro"] /bound=false /data=false');
+      await dk(["rm", "vuser"]);
+    } finally {
+      await dk(["rm", "-f", "-v", "vsrc"]);
+    }
+    const missing = await run(["--volumes-from", "nosuch"], "true");
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toMatch(/No such container: nosuch/);
+  });
+
+  it("--mac-address gives the container's interface that MAC, on every start", async () => {
+    const mac = "02:42:ac:11:99:01";
+    const r = await run(["--mac-address", mac], "cat /sys/class/net/eth0/address; ip link show eth0");
+    expect(r.stderr).toBe("");
+    expect(r.stdout.split("\n")[0]).toBe(mac);
+    expect(r.stdout).toContain(`link/ether ${mac}`);
+    const c = await dk([
+      "create",
+      "--name",
+      "mac",
+      "--mac-address",
+      mac,
+      "busybox",
+      "cat",
+      "/sys/class/net/eth0/address",
+    ]);
+    expect(c.code).toBe(0);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const started = await dk(["start", "-a", "mac"]);
+        expect(started.stdout.trim()).toBe(mac);
+      }
+      const shown = await dk([
+        "inspect",
+        "--format",
+        "{{.NetworkSettings.Networks.bridge.MacAddress}}",
+        "mac",
+      ]);
+      expect(shown.stdout.trim()).toBe(mac);
+    } finally {
+      await dk(["rm", "-f", "mac"]);
+    }
+    const bad = await run(["--mac-address", "03:00:00:00:00:01"], "true");
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/03:00:00:00:00:01/);
+  });
+});

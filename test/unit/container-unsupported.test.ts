@@ -40,7 +40,6 @@ describe("unsupported create options", () => {
     [{ MemorySwappiness: 0 }, "--memory-swappiness"],
     [{ CpusetCpus: "0" }, "--cpuset-cpus"],
     [{ Links: ["db:db"] }, "--link"],
-    [{ VolumesFrom: ["other"] }, "--volumes-from"],
     [{ LogConfig: { Type: "syslog", Config: {} } }, "--log-driver"],
     [{ LogConfig: { Type: "", Config: { "max-size": "10m" } } }, "--log-opt"],
     [{ Runtime: "runsc" }, "--runtime"],
@@ -81,9 +80,6 @@ describe("unsupported create options", () => {
     const health = base();
     health.Healthcheck = { Test: ["CMD", "true"], Interval: 1e9 };
     expect(() => check(health)).toThrow("--health-cmd");
-    const mac = base();
-    mac.NetworkingConfig.EndpointsConfig.default.MacAddress = "02:42:ac:11:00:02";
-    expect(() => check(mac)).toThrow("--mac-address");
     const ip6 = base();
     ip6.NetworkingConfig.EndpointsConfig.default.IPAMConfig = { IPv6Address: "fd00::5" };
     expect(() => check(ip6)).toThrow("--ip6");

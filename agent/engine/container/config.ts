@@ -61,6 +61,7 @@ export function mergeConfig(
     StopTimeout: req.StopTimeout,
     ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
     Volumes: image.Volumes || req.Volumes ? { ...(image.Volumes ?? {}), ...(req.Volumes ?? {}) } : null,
+    ...(req.MacAddress ? { MacAddress: req.MacAddress } : {}),
   };
 }
 

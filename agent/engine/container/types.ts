@@ -21,6 +21,8 @@ export interface ContainerConfig {
   StopTimeout?: number;
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object> | null;
+  /** Deprecated in API 1.44 (the endpoint's MacAddress replaces it), still shown by inspect. */
+  MacAddress?: string;
 }
 
 /** One entry of inspect's top-level "Mounts" (Docker's MountPoint), kept on the record. */
@@ -56,6 +58,8 @@ export interface EndpointSettings {
    * address on an attachable overlay network while the container runs (given back at exit).
    */
   AttachmentID?: string;
+  /** shoal's bookkeeping: the MAC asked for with --mac-address, given at every start. */
+  DesiredMacAddress?: string;
 }
 
 export interface NetworkSettings {

@@ -39,7 +39,6 @@ const oneOf =
 
 const HOST_CONFIG: Unsupported[] = [
   { field: "VolumeDriver", flag: "--volume-driver", ok: oneOf("local") },
-  { field: "VolumesFrom", flag: "--volumes-from" },
   {
     field: "CgroupnsMode",
     flag: "--cgroupns",
@@ -114,12 +113,10 @@ const CONFIG: Unsupported[] = [
     ok: (v) => unset(v) || JSON.stringify((v as { Test?: unknown }).Test) === '["NONE"]',
     hint: "health checks are not implemented",
   },
-  { field: "MacAddress", flag: "--mac-address" },
   { field: "NetworkDisabled", flag: "--network none", hint: "use --network none" },
 ];
 
 const ENDPOINT: Unsupported[] = [
-  { field: "MacAddress", flag: "--mac-address" },
   { field: "Links", flag: "--link" },
   { field: "DriverOpts", flag: "--network driver-opt" },
   { field: "GwPriority", flag: "--network gw-priority" },
