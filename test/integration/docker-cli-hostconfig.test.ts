@@ -406,4 +406,81 @@ describe("docker run: mounts and networks of other containers", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/03:00:00:00:00:01/);
   });
+
+  it("--link on the default bridge: an /etc/hosts line and the link variables; the other must run", async () => {
+    const db = await dk([
+      "run",
+      "-d",
+      "--name",
+      "linkdb",
+      "-e",
+      "SECRET=s3",
+      "--expose",
+      "5432",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(db.code).toBe(0);
+    try {
+      const ip = (
+        await dk(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", "linkdb"])
+      ).stdout.trim();
+      const id = (await dk(["inspect", "--format", "{{.Id}}", "linkdb"])).stdout.trim();
+      expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      const r = await run(
+        ["--name", "linkweb", "--link", "linkdb:db"],
+        'grep -w db /etc/hosts; echo "$DB_NAME $DB_PORT $DB_PORT_5432_TCP_ADDR $DB_ENV_SECRET"; ping -c1 -W2 db >/dev/null && echo reached',
+      );
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toBe(
+        `${ip}\tdb ${id.slice(0, 12)} linkdb\n/linkweb/db tcp://${ip}:5432 ${ip} s3\nreached\n`,
+      );
+      const c = await dk(["create", "--name", "linker", "--link", "linkdb:db", "busybox", "true"]);
+      expect(c.code).toBe(0);
+      expect((await dk(["inspect", "--format", "{{json .HostConfig.Links}}", "linker"])).stdout.trim()).toBe(
+        '["linkdb:db"]',
+      );
+      await dk(["stop", "-t", "0", "linkdb"]);
+      const start = await dk(["start", "linker"]);
+      expect(start.code).not.toBe(0);
+      expect(start.stderr).toMatch(/Cannot link to a non running container: \/linkdb AS \/linker\/db/);
+    } finally {
+      await dk(["rm", "-f", "linker", "linkdb"]);
+    }
+    const missing = await run(["--link", "nosuch:db"], "true");
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toMatch(/could not get container for nosuch/);
+  });
+
+  it("--link on a user-defined network: the alias resolves in DNS for the linking container only", async () => {
+    expect((await dk(["network", "create", "linknet"])).code).toBe(0);
+    try {
+      const db = await dk([
+        "run",
+        "-d",
+        "--name",
+        "linkdb2",
+        "--network",
+        "linknet",
+        "busybox",
+        "sleep",
+        "300",
+      ]);
+      expect(db.code).toBe(0);
+      const ip = (
+        await dk(["inspect", "--format", "{{.NetworkSettings.Networks.linknet.IPAddress}}", "linkdb2"])
+      ).stdout.trim();
+      const linked = await run(["--network", "linknet", "--link", "linkdb2:store"], "nslookup store");
+      expect(linked.stdout).toContain(`Address: ${ip}`);
+      const other = await run(
+        ["--network", "linknet"],
+        "nslookup store >/dev/null 2>&1 && echo found || echo none",
+      );
+      expect(other.stdout).toBe("none\n");
+    } finally {
+      await dk(["rm", "-f", "linkdb2"]);
+      await dk(["network", "rm", "linknet"]);
+    }
+  });
 });

@@ -39,7 +39,6 @@ describe("unsupported create options", () => {
     [{ CgroupnsMode: "host" }, "--cgroupns"],
     [{ MemorySwappiness: 0 }, "--memory-swappiness"],
     [{ CpusetCpus: "0" }, "--cpuset-cpus"],
-    [{ Links: ["db:db"] }, "--link"],
     [{ LogConfig: { Type: "syslog", Config: {} } }, "--log-driver"],
     [{ LogConfig: { Type: "", Config: { "max-size": "10m" } } }, "--log-opt"],
     [{ Runtime: "runsc" }, "--runtime"],

@@ -14,6 +14,7 @@ import { refuseUnsupported } from "./unsupported.js";
 import { validateHostConfigExtras } from "../runtime/spec-hostcfg.js";
 import { resolveNamespaceTargets } from "./namespace-join.js";
 import { volumesFromMounts, withVolumesFrom } from "./volumes-from.js";
+import { checkLinks, mergeEndpointLinks } from "./links.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 import { withConfigMacAddress } from "../network/mac-address.js";
@@ -78,6 +79,8 @@ export async function createContainer(
   validateSettings(config, hostConfig);
   validateHostConfigExtras(hostConfig, Boolean(req.config.Hostname));
   resolveNamespaceTargets(ctx, hostConfig);
+  mergeEndpointLinks(hostConfig, req.networkingConfig?.EndpointsConfig);
+  checkLinks(ctx, hostConfig);
   const plannedMounts = withVolumesFrom(
     planMounts(config, hostConfig),
     volumesFromMounts(ctx, hostConfig.VolumesFrom),

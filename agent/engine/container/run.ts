@@ -11,6 +11,7 @@ import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { mountContainerRootfs } from "./create.js";
 import { joinNamespaces, releaseShm } from "./namespace-join.js";
+import { applyLinks } from "./links.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
 
@@ -154,6 +155,7 @@ export async function startRun(
     await mkdir(ctx.paths.runtimeRoot, { recursive: true, mode: 0o700 });
     await prepareNetwork(ctx, rec);
     await joinNamespaces(ctx, rec);
+    await applyLinks(ctx, rec);
     // Saved before wiring: a daemon that dies now still knows which addresses and ports are held.
     await ctx.store.save(rec);
     const started = await conmonCreate({

@@ -58,6 +58,8 @@ export interface EndpointSettings {
    * address on an attachable overlay network while the container runs (given back at exit).
    */
   AttachmentID?: string;
+  /** --link entries a client sent for this endpoint; create merges them into HostConfig.Links. */
+  Links?: string[] | null;
   /** shoal's bookkeeping: the MAC asked for with --mac-address, given at every start. */
   DesiredMacAddress?: string;
 }

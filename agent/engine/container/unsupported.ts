@@ -45,7 +45,6 @@ const HOST_CONFIG: Unsupported[] = [
     ok: (v, c) => unset(v) || v === (c.cgroupV2 ? "private" : "host"),
   },
   { field: "Cgroup", flag: "--cgroup" },
-  { field: "Links", flag: "--link", hint: "use a user-defined network and the container's name instead" },
   // No remapping in shoal: "host" is what every container gets.
   { field: "UsernsMode", flag: "--userns", ok: oneOf("host") },
   { field: "Isolation", flag: "--isolation", ok: oneOf("default") },
@@ -117,7 +116,6 @@ const CONFIG: Unsupported[] = [
 ];
 
 const ENDPOINT: Unsupported[] = [
-  { field: "Links", flag: "--link" },
   { field: "DriverOpts", flag: "--network driver-opt" },
   { field: "GwPriority", flag: "--network gw-priority" },
 ];
