@@ -6,7 +6,7 @@ import { arch } from "node:os";
 import { join } from "node:path";
 import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 
 let d: TestDaemon;
 let tmp: string;
@@ -482,5 +482,44 @@ describe("docker run: mounts and networks of other containers", () => {
       await dk(["rm", "-f", "linkdb2"]);
       await dk(["network", "rm", "linknet"]);
     }
+  });
+});
+
+describe("shoal run takes the same flags", () => {
+  it("--security-opt, --sysctl, --device, --group-add, --oom-score-adj, --pid host, --shm-size", async () => {
+    const profile = join(tmp, "shoal-cli-profile.json");
+    await writeFile(
+      profile,
+      JSON.stringify({
+        defaultAction: "SCMP_ACT_ALLOW",
+        syscalls: [{ names: ["mkdirat", "mkdir"], action: "SCMP_ACT_ERRNO" }],
+      }),
+    );
+    const r = await shoal(d.socket, [
+      "run",
+      "--rm",
+      "--security-opt",
+      "no-new-privileges",
+      "--security-opt",
+      `seccomp=${profile}`,
+      "--sysctl",
+      "kernel.shmmax=1000000",
+      "--device",
+      "/dev/zero:/dev/myzero:r",
+      "--group-add",
+      "4242",
+      "--oom-score-adj",
+      "77",
+      "--pid",
+      "host",
+      "--shm-size",
+      "16m",
+      "busybox",
+      "sh",
+      "-c",
+      `grep ^NoNewPrivs: /proc/self/status; cat /proc/sys/kernel/shmmax; test -c /dev/myzero && echo dev; id -G; cat /proc/self/oom_score_adj; test -d /proc/${process.pid} && echo host-pids; df -k /dev/shm | tail -1 | awk '{print $2}'; mkdir /tmp/x || echo no-mkdir`,
+    ]);
+    expect(r.stderr).toMatch(/mkdir/);
+    expect(r.stdout).toBe(`NoNewPrivs:\t1\n1000000\ndev\n0 4242\n77\nhost-pids\n16384\nno-mkdir\n`);
   });
 });
