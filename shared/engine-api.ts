@@ -91,6 +91,9 @@ export interface HostConfig {
   OomScoreAdj?: number;
   VolumesFrom?: string[] | null;
   Links?: string[] | null;
+  /** null: Docker's lists; a list (empty for --security-opt systempaths=unconfined) replaces them. */
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
 }
 
 /** A network's address plan as `network create` asks for it (`--subnet`, `--gateway`, `--ip-range`). */

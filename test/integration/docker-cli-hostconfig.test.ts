@@ -128,6 +128,23 @@ describe("docker run: security options", () => {
     expect(notJson.json<{ message: string }>().message).toMatch(/Decoding seccomp profile failed/);
   });
 
+  it("--security-opt systempaths=unconfined leaves /proc and /sys unmasked", async () => {
+    // Docker's masked paths that this kernel has (runc skips the others), and /proc/sys read-only.
+    const script =
+      "grep -cE ' /(proc/(acpi|kcore|keys|latency_stats|timer_list|timer_stats|sched_debug|scsi)|sys/firmware) ' /proc/self/mountinfo; grep -c ' /proc/sys ' /proc/self/mountinfo";
+    const masked = (await run([], script)).stdout.split("\n");
+    expect(Number(masked[0])).toBeGreaterThan(0);
+    expect(masked[1]).toBe("1");
+    const open = await run(["--security-opt", "systempaths=unconfined"], script);
+    expect(open.stdout).toBe("0\n0\n");
+    const c = await dk(["create", "--name", "sysp", "--security-opt", "systempaths=unconfined", "busybox"]);
+    expect(c.code).toBe(0);
+    expect(
+      (await dk(["inspect", "--format", "{{json .HostConfig.MaskedPaths}}", "sysp"])).stdout.trim(),
+    ).toBe("[]");
+    await dk(["rm", "sysp"]);
+  });
+
   it("apparmor and label profiles other than what is in effect are refused by name", async () => {
     for (const opt of ["apparmor=docker-default", "label=type:svirt_apache_t"]) {
       const r = await run(["--security-opt", opt], "true");

@@ -34,7 +34,6 @@ describe("unsupported create options", () => {
     [{ SecurityOpt: ["apparmor=docker-default"] }, "--security-opt apparmor=docker-default"],
     [{ SecurityOpt: ["writable-cgroups=true"] }, "--security-opt"],
     [{ SecurityOpt: ["label=type:svirt_apache_t"] }, "--security-opt label=type:svirt_apache_t"],
-    [{ SecurityOpt: [], MaskedPaths: [], ReadonlyPaths: [] }, "--security-opt systempaths=unconfined"],
     [{ DeviceRequests: [{ Driver: "", Count: -1, Capabilities: [["gpu"]] }] }, "--gpus"],
     [{ CgroupnsMode: "host" }, "--cgroupns"],
     [{ MemorySwappiness: 0 }, "--memory-swappiness"],

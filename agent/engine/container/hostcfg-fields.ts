@@ -16,6 +16,8 @@ type Fields = Pick<
   | "OomScoreAdj"
   | "VolumesFrom"
   | "Links"
+  | "MaskedPaths"
+  | "ReadonlyPaths"
 >;
 
 export function hostConfigExtras(h: Partial<HostConfig>): Fields {
@@ -36,5 +38,8 @@ export function hostConfigExtras(h: Partial<HostConfig>): Fields {
     Links: h.Links ?? null,
   };
   if (h.Sysctls && Object.keys(h.Sysctls).length > 0) out.Sysctls = { ...h.Sysctls };
+  // Only a list the client sent: inspect shows Docker's defaults as null too.
+  if (Array.isArray(h.MaskedPaths)) out.MaskedPaths = [...h.MaskedPaths];
+  if (Array.isArray(h.ReadonlyPaths)) out.ReadonlyPaths = [...h.ReadonlyPaths];
   return out;
 }

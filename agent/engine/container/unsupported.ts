@@ -30,8 +30,6 @@ function unset(v: unknown): boolean {
   return false;
 }
 
-const absent = (v: unknown): boolean => v === undefined || v === null;
-
 const oneOf =
   (...values: unknown[]): Check =>
   (v) =>
@@ -80,10 +78,6 @@ const HOST_CONFIG: Unsupported[] = [
   { field: "KernelMemory", flag: "--kernel-memory" },
   { field: "KernelMemoryTCP", flag: "--kernel-memory-tcp" },
   { field: "OomKillDisable", flag: "--oom-kill-disable" },
-  // The CLI turns `--security-opt systempaths=unconfined` into empty lists here.
-  // so an empty list is a request too: only null keeps Docker's masked and read-only paths.
-  { field: "MaskedPaths", flag: "--security-opt systempaths=unconfined", ok: absent },
-  { field: "ReadonlyPaths", flag: "--security-opt systempaths=unconfined", ok: absent },
   { field: "StorageOpt", flag: "--storage-opt" },
   {
     field: "Runtime",

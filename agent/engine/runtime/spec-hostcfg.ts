@@ -65,6 +65,14 @@ export function validateHostConfigExtras(hc: HostConfig, hostnameGiven: boolean)
   if (!Number.isInteger(oom) || oom < -1000 || oom > 1000)
     throw invalid(`Invalid value ${oom}, ${OOM_RANGE} (--oom-score-adj)`);
   parseSecurityOpts(hc.SecurityOpt);
+  for (const [field, paths] of [
+    ["MaskedPaths", hc.MaskedPaths],
+    ["ReadonlyPaths", hc.ReadonlyPaths],
+  ] as const) {
+    if (paths === undefined || paths === null) continue;
+    if (!Array.isArray(paths) || paths.some((p) => typeof p !== "string" || !p.startsWith("/")))
+      throw invalid(`invalid HostConfig.${field}: a list of absolute container paths (or null for Docker's)`);
+  }
   checkSysctls(hc.Sysctls, { networkMode: hc.NetworkMode, ipcMode: ipc });
   deviceCgroupRules(hc.DeviceCgroupRules);
 }

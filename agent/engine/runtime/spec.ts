@@ -146,8 +146,8 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
   const seccomp = seccompFor(hc, caps, input.seccompHost);
   if (seccomp) spec.linux.seccomp = seccomp;
   if (!privileged) {
-    spec.linux.maskedPaths = [...MASKED_PATHS];
-    spec.linux.readonlyPaths = [...READONLY_PATHS];
+    spec.linux.maskedPaths = [...(hc.MaskedPaths ?? MASKED_PATHS)];
+    spec.linux.readonlyPaths = [...(hc.ReadonlyPaths ?? READONLY_PATHS)];
   }
   return spec;
 }
