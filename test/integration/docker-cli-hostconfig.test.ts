@@ -459,6 +459,21 @@ describe("docker run: mounts and networks of other containers", () => {
       expect(r.stdout).toBe(
         `${ip}\tdb ${id.slice(0, 12)} linkdb\n/linkweb/db tcp://${ip}:5432 ${ip} s3\nreached\n`,
       );
+      // A rewrite of /etc/hosts (network connect) keeps the link's line.
+      expect((await dk(["network", "create", "linkconn"])).code).toBe(0);
+      try {
+        expect(
+          (await dk(["run", "-d", "--name", "linkweb2", "--link", "linkdb:db", "busybox", "sleep", "300"]))
+            .code,
+        ).toBe(0);
+        expect((await dk(["network", "connect", "linkconn", "linkweb2"])).code).toBe(0);
+        const hostsPath = (await dk(["inspect", "--format", "{{.HostsPath}}", "linkweb2"])).stdout.trim();
+        const hosts = await import("node:fs/promises").then((fs) => fs.readFile(hostsPath, "utf8"));
+        expect(hosts).toContain(`${ip}\tdb ${id.slice(0, 12)} linkdb\n`);
+      } finally {
+        await dk(["rm", "-f", "linkweb2"]);
+        await dk(["network", "rm", "linkconn"]);
+      }
       const c = await dk(["create", "--name", "linker", "--link", "linkdb:db", "busybox", "true"]);
       expect(c.code).toBe(0);
       expect((await dk(["inspect", "--format", "{{json .HostConfig.Links}}", "linker"])).stdout.trim()).toBe(

@@ -5,7 +5,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { conflict, invalid } from "../../../shared/errors.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
-import { writeInPlace } from "../dns/etc-files.js";
 import type { Spec } from "../runtime/oci-types.js";
 import { parseLinks } from "../network/link-aliases.js";
 import { containerPaths, type EngineContext } from "./context.js";
@@ -57,11 +56,13 @@ function linkEnv(parent: ContainerRecord, child: ContainerRecord, alias: string,
 }
 
 /**
- * At start, after the network's /etc files are written: on the default bridge, the hosts lines
- * and link variables of each linked container, which must be running (dockerd's rule).
+ * At start, before the network's /etc files are written: on the default bridge, the hosts lines
+ * (kept on the record, so every rewrite of /etc/hosts has them) and link variables of each
+ * linked container, which must be running (dockerd's rule).
  */
 export async function applyLinks(ctx: EngineContext, rec: ContainerRecord): Promise<void> {
   const links = parseLinks(rec.HostConfig.Links);
+  delete rec.LinkHosts;
   if (links.length === 0) return;
   const children = links.map((l) => {
     const child = ctx.store.find(l.name);
@@ -84,8 +85,7 @@ export async function applyLinks(ctx: EngineContext, rec: ContainerRecord): Prom
     hosts.push(`${ip}\t${link.alias} ${child.Id.slice(0, 12)} ${child.Name}`);
     env.push(...linkEnv(rec, child, link.alias, ip));
   }
-  const current = await readFile(p.etc.hosts, "utf8").catch(() => "");
-  await writeInPlace(p.etc.hosts, current + hosts.map((l) => `${l}\n`).join(""));
+  rec.LinkHosts = hosts;
   const spec = JSON.parse(await readFile(p.spec, "utf8")) as Spec;
   // Variables of an earlier start go first: links may point elsewhere now.
   const prefixes = children.map(({ link }) => `${link.alias.toUpperCase().replace(/-/g, "_")}_`);

@@ -153,9 +153,9 @@ export async function startRun(
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.exitsDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.runtimeRoot, { recursive: true, mode: 0o700 });
+    await applyLinks(ctx, rec);
     await prepareNetwork(ctx, rec);
     await joinNamespaces(ctx, rec);
-    await applyLinks(ctx, rec);
     // Saved before wiring: a daemon that dies now still knows which addresses and ports are held.
     await ctx.store.save(rec);
     const started = await conmonCreate({

@@ -112,6 +112,8 @@ export interface ContainerRecord {
   /** Volumes, binds and tmpfs mounts, resolved at create (inspect's "Mounts"). */
   Mounts?: MountPoint[];
   NetworkSettings?: NetworkSettings;
+  /** shoal's bookkeeping, not shown by inspect: /etc/hosts lines of --link on the default bridge, set at each start. */
+  LinkHosts?: string[];
 }
 
 /** One line of a container's log, as read back for `logs` and attach. */

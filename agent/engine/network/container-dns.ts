@@ -108,7 +108,7 @@ export class ContainerDns {
         extraHosts: rec.HostConfig.ExtraHosts ?? [],
         // --add-host name:host-gateway: the host as the container reaches it (Docker's default bridge gateway).
         hostGateway: this.table.find(DEFAULT_NETWORK)?.pool?.state.gateway ?? eps[0]?.[1].Gateway,
-      }),
+      }) + (rec.LinkHosts ?? []).map((l) => `${l}\n`).join(""),
     );
     await writeInPlace(etc.hostname, renderHostname(hostname));
     const host = await this.hostResolvConf();
