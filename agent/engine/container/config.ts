@@ -4,6 +4,7 @@ import type { CreateContainerRequest } from "./api.js";
 import type { ContainerConfig } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
 import { mergeHealthcheck } from "./health-config.js";
+import { hostConfigExtras } from "./hostcfg-fields.js";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -62,6 +63,7 @@ export function mergeConfig(
     ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
     Volumes: image.Volumes || req.Volumes ? { ...(image.Volumes ?? {}), ...(req.Volumes ?? {}) } : null,
     ...healthcheckField(mergeHealthcheck(req.Healthcheck, image.Healthcheck)),
+    ...(req.MacAddress ? { MacAddress: req.MacAddress } : {}),
   };
 }
 
@@ -108,5 +110,6 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
     DnsSearch: h.DnsSearch ?? [],
     DnsOptions: h.DnsOptions ?? [],
     ExtraHosts: h.ExtraHosts ?? null,
+    ...hostConfigExtras(h),
   };
 }
