@@ -41,6 +41,9 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     list = [...list].sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     const limit = qInt(q, "limit");
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    const files = engine.files;
+    if (qBool(q, "size") && files)
+      return Promise.all(list.map(async (c) => ({ ...toContainerSummary(c, currentImageId), ...(await files.sizes(c.Id)) })));
     return list.map((c) => toContainerSummary(c, currentImageId));
   });
 
@@ -70,9 +73,11 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     },
   );
 
-  app.get<IdParams>("/containers/:id/json", async (request) =>
-    toContainerInspect(engine.get(request.params.id)),
-  );
+  app.get<IdParams>("/containers/:id/json", async (request) => {
+    const c = toContainerInspect(engine.get(request.params.id));
+    const files = engine.files;
+    return qBool(request.query, "size") && files ? { ...c, ...(await files.sizes(c.Id)) } : c;
+  });
 
   app.post<IdParams>("/containers/:id/start", async (request, reply) => {
     await engine.start(request.params.id);

@@ -1,5 +1,6 @@
 import type { ContainerConfig, ContainerRecord, EndpointSettings, LogLine, LogOptions } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
+import type { ContainerFiles } from "../files/files.js";
 
 export interface CreateContainerRequest {
   /** Optional; validated against Docker's rule /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/ (a leading "/" is allowed and dropped). */
@@ -51,6 +52,8 @@ export interface ContainerEngineApi {
   disconnectNetwork(ref: string, networkRef: string): Promise<void>;
   /** Ids of the containers (any state) made from an image; the image store asks before removing. */
   usersOfImage(imageId: string): string[];
+  /** cp's archive API, export, diff, commit and sizes; absent in test fakes. */
+  readonly files?: ContainerFiles;
   /** Stop watching processes; containers keep running. */
   close(): Promise<void>;
 }

@@ -36,6 +36,7 @@ import { HostNetworks } from "../network/host-networks.js";
 import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
 import { EventLog } from "../events.js";
+import { ContainerFiles } from "../files/files.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -70,6 +71,7 @@ export class ContainerEngine implements ContainerEngineApi {
   private readonly watcher: ExitWatcher;
   private closed = false;
   private recoveredOnce = false;
+  private filesApi?: ContainerFiles;
 
   private constructor(private readonly ctx: EngineContext) {
     this.watcher = new ExitWatcher(
@@ -764,6 +766,11 @@ export class ContainerEngine implements ContainerEngineApi {
   /** The volume store, for the volume routes. */
   get volumes(): VolumeStoreApi {
     return this.ctx.volumes;
+  }
+
+  /** cp's archive API, export, diff, commit and sizes (agent/engine/files/). */
+  get files(): ContainerFiles {
+    return (this.filesApi ??= new ContainerFiles(this.ctx, (id, fn) => this.locks.run(id, fn)));
   }
 
   /** A container's changes to its image (the rootfs's upper folder): what a build step commits. */
