@@ -47,6 +47,10 @@ export const containerFileRoutes: FastifyPluginAsync<ContainerFileRoutesOptions>
     return f;
   };
 
+  // The docker CLI sends cp's tar as "Content-Type: text/plain": keep it a stream (in this scope only).
+  app.removeContentTypeParser("text/plain");
+  app.addContentTypeParser("text/plain", (_req, payload, done) => done(null, payload));
+
   // Before the GET, so fastify does not make its own HEAD from it (which would build the tar).
   app.head<IdReq>("/containers/:id/archive", async (request, reply) => {
     const stat = await files().stat(request.params.id, qString(request.query, "path") ?? "");

@@ -10,8 +10,6 @@
 import { randomBytes } from "node:crypto";
 import { constants, type Stats } from "node:fs";
 import { link, lchown, lutimes, mkdir, open, rename, rmdir, symlink, unlink } from "node:fs/promises";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { errnoCode, invalid, isShoalError, messageOf } from "../../../shared/errors.js";
 import { safeParts } from "../image/extract.js";
 import { TarReader, type TarHeader } from "../image/tar-reader.js";
@@ -135,7 +133,10 @@ async function writeEntry(
       case "file": {
         const fh = await open(parent.at(name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         try {
-          await pipeline(Readable.from(body()), fh.createWriteStream({ autoClose: false }));
+          for await (const chunk of body()) {
+            let off = 0;
+            while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+          }
           await fh.chown(owner.uid, owner.gid);
           await fh.chmod(h.mode);
           await fh.utimes(h.mtime, h.mtime);
