@@ -66,7 +66,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   if (d) {
-    for (const img of ["shoal-committed:1", "shoal-committed:2"]) await dk(["rmi", "-f", img]).catch(() => undefined);
+    for (const img of ["shoal-committed:1", "shoal-committed:2"])
+      await dk(["rmi", "-f", img]).catch(() => undefined);
     await d.destroy();
   }
 });
@@ -116,10 +117,19 @@ describe("docker cp", () => {
   });
 
   it("copies into a created container before it starts, and out of a running one", async () => {
-    await ok(["create", "--name", "cpnew", "busybox", "sh", "-c", "cat /srv/conf/app.conf; echo made > /tmp/made; sleep 1000"]);
+    await ok([
+      "create",
+      "--name",
+      "cpnew",
+      "busybox",
+      "sh",
+      "-c",
+      "cat /srv/app.conf; echo made > /tmp/made; sleep 1000",
+    ]);
     const conf = join(work, "conf");
     await mkdir(conf);
     await writeFile(join(conf, "app.conf"), "port=80\n");
+    // /srv does not exist: like cp -a, the folder is copied as /srv itself
     await ok(["cp", conf, "cpnew:/srv"]);
     await ok(["start", "cpnew"]);
     for (let i = 0; i < 100 && !(await ok(["logs", "cpnew"])).includes("port"); i++) await sleep(100);
@@ -188,9 +198,20 @@ describe("traversal stays inside the container", () => {
 
   it("refuses hostile tars with a 400 and leaves the container's files as they were", async () => {
     const put = (body: Buffer, path = "/tmp") =>
-      api(d.socket, "PUT", `/containers/cptrav/archive?path=${encodeURIComponent(path)}&noOverwriteDirNonDir=1`, body);
+      api(
+        d.socket,
+        "PUT",
+        `/containers/cptrav/archive?path=${encodeURIComponent(path)}&noOverwriteDirNonDir=1`,
+        body,
+      );
     const cases: Array<[Buffer, RegExp]> = [
-      [await tarOf([{ name: "keep.txt", body: "new" }, { name: `../${probe}`, body: "x" }]), /"\.\." component/],
+      [
+        await tarOf([
+          { name: "keep.txt", body: "new" },
+          { name: `../${probe}`, body: "x" },
+        ]),
+        /"\.\." component/,
+      ],
       [
         await tarOf([
           { name: "keep.txt", body: "new" },
@@ -226,13 +247,15 @@ describe("traversal stays inside the container", () => {
   it("HEAD answers the path stat header, with a link's target resolved inside", async () => {
     const r = await api(d.socket, "HEAD", "/containers/cptrav/archive?path=/tmp/a/b/up");
     expect(r.status).toBe(200);
-    const stat = JSON.parse(Buffer.from(String(r.headers["x-docker-container-path-stat"]), "base64").toString()) as {
+    const stat = JSON.parse(
+      Buffer.from(String(r.headers["x-docker-container-path-stat"]), "base64").toString(),
+    ) as {
       name: string;
       linkTarget: string;
       mode: number;
     };
     expect(stat).toMatchObject({ name: "up", linkTarget: "/" });
-    expect(stat.mode & 2 ** 27).toBe(2 ** 27);
+    expect(stat.mode & (2 ** 27)).toBe(2 ** 27);
     const missing = await api(d.socket, "HEAD", "/containers/cptrav/archive?path=/nope");
     expect(missing.status).toBe(404);
   });
@@ -259,7 +282,9 @@ describe("diff, export, commit and sizes", () => {
 
   it("docker diff shows added, changed and deleted files", async () => {
     const lines = (await ok(["diff", "cpchg"])).trim().split("\n");
-    expect(lines).toEqual(expect.arrayContaining(["A /tmp/new.txt", "C /etc/passwd", "D /etc/group", "C /etc"]));
+    expect(lines).toEqual(
+      expect.arrayContaining(["A /tmp/new.txt", "C /etc/passwd", "D /etc/group", "C /etc"]),
+    );
     expect(lines.some((l) => /hosts|hostname|resolv|v\.txt/.test(l))).toBe(false);
   });
 
@@ -294,10 +319,23 @@ describe("diff, export, commit and sizes", () => {
     ).trim();
     expect(id).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(await ok(["run", "--name", "cpcommitted", "shoal-committed:1"])).toBe("new\n");
-    const meta = await ok(["inspect", "--format", "{{.Comment}}|{{.Author}}|{{json .Config.Cmd}}", "shoal-committed:1"]);
+    const meta = await ok([
+      "inspect",
+      "--format",
+      "{{.Comment}}|{{.Author}}|{{json .Config.Cmd}}",
+      "shoal-committed:1",
+    ]);
     expect(meta.trim()).toBe('a message|tester|["cat","/tmp/new.txt"]');
-    expect(await ok(["run", "--rm", "shoal-committed:1", "sh", "-c", "echo $COMMITTED; ls /etc/group 2>&1; cat /data/v.txt 2>&1; true"]))
-      .toMatch(/^yes\n.*No such file.*\n.*No such file/s);
+    expect(
+      await ok([
+        "run",
+        "--rm",
+        "shoal-committed:1",
+        "sh",
+        "-c",
+        "echo $COMMITTED; ls /etc/group 2>&1; cat /data/v.txt 2>&1; true",
+      ]),
+    ).toMatch(/^yes\n.*No such file.*\n.*No such file/s);
     const refused = await dk(["commit", "-c", "ONBUILD RUN true", "cpchg", "shoal-committed:2"]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/ONBUILD is not a valid change instruction/);
@@ -319,4 +357,3 @@ describe("diff, export, commit and sizes", () => {
     expect(verbose).toMatch(/cpvol\s+1\s+[1-9]/);
   });
 });
-
