@@ -143,6 +143,25 @@ describe("docker cp", () => {
     await ok(["rm", "-f", "cpnew"]);
   });
 
+  it("refuses a running container's tmpfs by name, and reads its mount point once stopped", async () => {
+    await ok(["run", "-d", "--name", "cptmp", "--tmpfs", "/scratch", "busybox", "sleep", "1000"]);
+    const inside = await dk(["cp", "cptmp:/scratch/x", join(work, "x")]);
+    expect(inside.code).not.toBe(0);
+    expect(inside.stderr).toMatch(/tmpfs mount \/scratch of the running container cptmp/);
+    const whole = await dk(["cp", "cptmp:/", join(work, "whole")]);
+    expect(whole.code).not.toBe(0);
+    expect(whole.stderr).toMatch(/tmpfs mount \/scratch/);
+    // commit pauses a running container while it reads its files, then lets it run on
+    const image = (await ok(["commit", "cptmp"])).trim();
+    expect(image).toMatch(/^sha256:/);
+    expect((await ok(["inspect", "--format", "{{.State.Status}}", "cptmp"])).trim()).toBe("running");
+    await ok(["rmi", image]);
+    await ok(["stop", "-t", "0", "cptmp"]);
+    const empty = await dk(["cp", "cptmp:/scratch", "-"]);
+    expect(empty.code).toBe(0);
+    await ok(["rm", "cptmp"]);
+  });
+
   it("answers Docker's errors for a missing container or file", async () => {
     const noContainer = await dk(["cp", "nosuch:/etc/passwd", join(work, "x")]);
     expect(noContainer.code).not.toBe(0);

@@ -38,6 +38,12 @@ export function containerFs(ctx: EngineContext, rec: ContainerRecord, ref: strin
     kind: m.Type,
     readOnly: !m.RW,
   }));
+  // --tmpfs mounts are kept under HostConfig.Tmpfs only (as Docker lists them), --mount ones in Mounts.
+  for (const path of Object.keys(rec.HostConfig.Tmpfs ?? {})) {
+    const dest = cleanDest(path.split(":")[0]);
+    if (!mounts.some((m) => m.dest === dest))
+      mounts.push({ dest, source: "", kind: "tmpfs", readOnly: false });
+  }
   const engineFiles: Array<[string, string]> = [
     ["/etc/hosts", p.etc.hosts],
     ["/etc/hostname", p.etc.hostname],
