@@ -19,6 +19,14 @@ export function systemCommands(parent: Command): void {
     .option("-f, --format <string>", "Format output using a custom template")
     .option("--json", "Print the Engine API's JSON")
     .action(act(info));
+
+  // `shoal system df` only: docker has no top-level df.
+  if (parent.parent)
+    add(parent, "df")
+      ?.description("Show disk usage")
+      .action(
+        act<Record<string, unknown>>(async (ctx) => (await import("./container-files.js")).systemDf(ctx)),
+      );
 }
 
 export function clientVersion(): string {

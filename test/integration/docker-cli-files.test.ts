@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import tar from "tar-stream";
 import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 
 const run = promisify(execFile);
 let d: TestDaemon;
@@ -374,5 +374,34 @@ describe("diff, export, commit and sizes", () => {
     const verbose = await ok(["system", "df", "-v"]);
     expect(verbose).toMatch(/cpchg/);
     expect(verbose).toMatch(/cpvol\s+1\s+[1-9]/);
+  });
+});
+
+describe("the shoal CLI's cp, diff, export, commit and system df", () => {
+  it("copies both ways and reports changes, an export, a commit and disk usage", async () => {
+    const sh = async (args: string[]): Promise<string> => {
+      const r = await shoal(d.socket, args);
+      if (r.code !== 0) throw new Error(`shoal ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+      return r.stdout;
+    };
+    await ok(["create", "--name", "shcp", "busybox", "cat", "/tmp/named.txt"]);
+    const dir = join(work, "shdir");
+    await mkdir(dir);
+    await writeFile(join(dir, "f.txt"), "from shoal\n");
+    await sh(["cp", dir, "shcp:/tmp/"]);
+    await sh(["cp", join(dir, "f.txt"), "shcp:/tmp/named.txt"]);
+    const back = join(work, "shback");
+    await sh(["cp", "shcp:/tmp/shdir", back]);
+    expect(await readFile(join(back, "f.txt"), "utf8")).toBe("from shoal\n");
+    expect(await sh(["diff", "shcp"])).toMatch(
+      /^C \/tmp\nA \/tmp\/named\.txt\nA \/tmp\/shdir\nA \/tmp\/shdir\/f\.txt\n$/,
+    );
+    const out = join(work, "sh-export.tar");
+    await sh(["export", "-o", out, "shcp"]);
+    expect((await run("tar", ["-tf", out])).stdout.split("\n")).toContain("tmp/named.txt");
+    expect(await sh(["commit", "-c", "ENV FROM_SHOAL=1", "shcp", "shoal-committed:2"])).toMatch(/^sha256:/);
+    expect(await ok(["run", "--rm", "shoal-committed:2"])).toBe("from shoal\n");
+    expect(await sh(["system", "df"])).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages\s+\d+/);
+    await ok(["rm", "shcp"]);
   });
 });
