@@ -2,7 +2,6 @@
 // container filesystem side of the Engine API. Local folders are packed and unpacked by the
 // system's tar (GNU tar's --transform renames the top entry, as docker cp's rebase does).
 
-import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
@@ -51,7 +50,9 @@ function splitArg(arg: string): [string | undefined, string] {
   return i > 0 ? [arg.slice(0, i), arg.slice(i + 1)] : [undefined, arg];
 }
 
-function runTar(args: string[], stdin: "pipe" | "ignore", stdout: "pipe" | "ignore") {
+async function runTar(args: string[], stdin: "pipe" | "ignore", stdout: "pipe" | "ignore") {
+  // Loaded when a copy runs: start-up imports no child_process.
+  const { spawn } = await import("node:child_process");
   const child = spawn("tar", args, { stdio: [stdin, stdout, "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
@@ -95,7 +96,7 @@ async function cp(ctx: CommandContext<{ archive?: boolean }>): Promise<number> {
           dirname(target),
           `--transform=s,^${srcBase.replace(/[,\\^$.*[\]]/g, "\\$&")},${basename(target)},`,
         ];
-    const tar = runTar([...args, "--no-same-owner"], "pipe", "ignore");
+    const tar = await runTar([...args, "--no-same-owner"], "pipe", "ignore");
     await pipeline(res, tar.child.stdin as NodeJS.WritableStream);
     await tar.done;
     return 0;
@@ -103,7 +104,7 @@ async function cp(ctx: CommandContext<{ archive?: boolean }>): Promise<number> {
   const container = destC as string;
   let body: Readable;
   let path = dest;
-  let tar: ReturnType<typeof runTar> | undefined;
+  let tar: Awaited<ReturnType<typeof runTar>> | undefined;
   if (src === "-") {
     body = process.stdin;
   } else {
@@ -125,7 +126,7 @@ async function cp(ctx: CommandContext<{ archive?: boolean }>): Promise<number> {
       path = dirname(dest.replace(/\/+$/, "")) || "/";
       args.push(`--transform=s,^${basename(source).replace(/[,\\^$.*[\]]/g, "\\$&")},${basename(dest)},`);
     }
-    tar = runTar([...args, basename(source)], "ignore", "pipe");
+    tar = await runTar([...args, basename(source)], "ignore", "pipe");
     body = tar.child.stdout as Readable;
   }
   await client.call("PUT", `/containers/${enc(container)}/archive`, {
