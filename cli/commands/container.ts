@@ -26,12 +26,14 @@ import { inspectSubcommand } from "./inspect.js";
 import { deletedList, prune, type PruneFlags } from "./prune.js";
 import { runCommands } from "./run.js";
 import { execCommand } from "./exec.js";
+import { containerFileCommands } from "./container-files.js";
 
 const enc = encodeURIComponent;
 
 export function containerCommands(parent: Command, grouped: boolean): void {
   runCommands(parent);
   execCommand(add(parent, "exec"));
+  containerFileCommands(parent);
 
   add(parent, "stop")
     ?.description("Stop one or more running containers")
