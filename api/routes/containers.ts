@@ -12,6 +12,7 @@ import { startStream } from "../stream/response.js";
 import { followAttach } from "../stream/attach.js";
 import { toDockerLogTime } from "../logs/time.js";
 import { parseLogQuery, unixSeconds } from "../logs/query.js";
+import { assertLogsReadable } from "../../agent/engine/runtime/log-config.js";
 
 type IdParams = { Params: { id: string }; Querystring: Query };
 
@@ -139,6 +140,7 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
 
   app.get<IdParams>("/containers/:id/logs", async (request, reply) => {
     const c = engine.get(request.params.id);
+    assertLogsReadable(c.HostConfig.LogConfig, c.Name);
     const { follow, stdout, stderr, tail, since, timestamps } = parseLogQuery(request.query);
     const until = unixSeconds(request.query, "until");
     const aborter = new AbortController();
