@@ -56,7 +56,7 @@ describe("unsupported create options", () => {
     [{ Links: ["db:db"] }, "--link"],
     [{ VolumesFrom: ["other"] }, "--volumes-from"],
     [{ LogConfig: { Type: "syslog", Config: {} } }, "--log-driver"],
-    [{ LogConfig: { Type: "", Config: { "max-size": "10m" } } }, "--log-opt"],
+    [{ LogConfig: { Type: "", Config: { labels: "app" } } }, "--log-opt labels"],
     [{ Runtime: "runsc" }, "--runtime"],
   ])("refuses %j naming %s", (fields, flag) => {
     expect(() => check(withHost(fields))).toThrow(flag);
