@@ -62,6 +62,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Archives (load, import, build contexts) stay streams; handlers read request.body as a Readable.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+  // The docker CLI labels a raw body it sends without a type (docker import's tar) text/plain:
+  // fastify's own parser would make a string of it, so it goes through "*" as a stream too.
+  app.removeContentTypeParser("text/plain");
 
   app.setErrorHandler((error, request, reply) => {
     if (isShoalError(error)) {
