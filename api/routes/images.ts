@@ -6,6 +6,7 @@ import { qBool, qFilters, qList, qString, type Query } from "../../shared/query.
 import { jsonLinesResponse } from "../stream/json-lines.js";
 import { pullImage, pushImage } from "./registry.js";
 import { toImageInspect, toImageSummary } from "../../agent/engine/image/inspect.js";
+import { filterImages } from "../../agent/engine/image/list-filter.js";
 
 type Req = { Querystring: Query; Params: { "*": string } };
 
@@ -29,12 +30,6 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
     }
     if (filters.dangling?.includes("true")) list = list.filter((i) => i.repoTags.length === 0);
     if (filters.dangling?.includes("false")) list = list.filter((i) => i.repoTags.length > 0);
-    if (filters.reference) {
-      const patterns = filters.reference.map(globToRegExp);
-      list = list.filter((i) =>
-        i.repoTags.some((t) => patterns.some((p) => p.test(t) || p.test(t.split(":")[0]))),
-      );
-    }
     if (filters.label) {
       list = list.filter((i) =>
         filters.label.every((l) => {
@@ -44,9 +39,18 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
         }),
       );
     }
-    return list
-      .sort((a, b) => Date.parse(b.config.created ?? b.loadedAt) - Date.parse(a.config.created ?? a.loadedAt))
-      .map((i) => toImageSummary(i, users(i.id).length));
+    // reference, before, since, until as dockerd: only the matching references are listed.
+    return filterImages(list, filters, (ref) => images.resolve(ref))
+      .sort(
+        (a, b) =>
+          Date.parse(b.image.config.created ?? b.image.loadedAt) -
+          Date.parse(a.image.config.created ?? a.image.loadedAt),
+      )
+      .map((l) => ({
+        ...toImageSummary(l.image, users(l.image.id).length),
+        RepoTags: l.repoTags,
+        RepoDigests: l.repoDigests,
+      }));
   });
 
   app.post<{ Querystring: Query }>("/images/load", async (request, reply) => {
@@ -159,12 +163,4 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
 function splitOnce(s: string, sep: string): [string, string | undefined] {
   const i = s.indexOf(sep);
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
-}
-
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, "[^/]*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
 }
