@@ -8,6 +8,7 @@ import type { ClusterHost, EngineApiDeps } from "./deps.js";
 import { clusterRoutes } from "./cluster.js";
 import { systemRoutes } from "./routes/system.js";
 import { containerRoutes } from "./routes/containers.js";
+import { unimplementedMessage } from "./unimplemented.js";
 import { imageRoutes } from "./routes/images.js";
 import { registryRoutes } from "./routes/registry.js";
 import { buildRoutes } from "./routes/build.js";
@@ -78,9 +79,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.code(500).send({ message: messageOf(error) });
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({
-      message: `page not found: ${request.method} ${request.url} is not part of the shoal Engine API`,
-    });
+    reply.code(404).send({ message: unimplementedMessage(request.method, request.url) });
   });
   app.addHook("onSend", async (_request, reply, payload) => {
     reply.header("Api-Version", API_VERSION);

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Readable } from "node:stream";
 import type { EngineApiDeps } from "../deps.js";
-import { invalid, messageOf, notFound } from "../../shared/errors.js";
+import { invalid, messageOf } from "../../shared/errors.js";
 import { qBool, qFilters, qList, qString, type Query } from "../../shared/query.js";
 import { jsonLinesResponse } from "../stream/json-lines.js";
+import { unimplemented } from "../unimplemented.js";
 import { pullImage, pushImage } from "./registry.js";
 import { toImageInspect, toImageSummary } from "../../agent/engine/image/inspect.js";
 import { filterImages } from "../../agent/engine/image/list-filter.js";
@@ -55,7 +56,9 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
 
   app.post<{ Querystring: Query }>("/images/load", async (request, reply) => {
     // Errors must come before the 200 goes out, so the archive is loaded first, then reported.
-    const loaded = await images.load(request.body as Readable);
+    const loaded = await images.load(
+      bodyStream(request.body, "load needs a docker-save archive in the request body"),
+    );
     const out = jsonLinesResponse(reply);
     for (const line of loaded) out.write({ stream: `${line}\n` });
     out.end();
@@ -89,12 +92,15 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
     const repo = qString(q, "repo");
     const tag = qString(q, "tag");
     const ref = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
-    const image = await images.importRootfs(request.body as Readable, {
-      ref,
-      changes: qList(q, "changes"),
-      message: qString(q, "message"),
-      platform: qString(q, "platform"),
-    });
+    const image = await images.importRootfs(
+      bodyStream(request.body, "import needs the root filesystem tar in the request body"),
+      {
+        ref,
+        changes: qList(q, "changes"),
+        message: qString(q, "message"),
+        platform: qString(q, "platform"),
+      },
+    );
     const out = jsonLinesResponse(reply);
     out.write({ status: image.id });
     out.end();
@@ -128,7 +134,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
         }))
         .reverse();
     }
-    throw notFound(`page not found: GET /images/${rest}`);
+    throw unimplemented("GET", `/images/${rest}`);
   });
 
   app.post<Req>("/images/*", async (request, reply) => {
@@ -142,7 +148,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
       return reply.code(201).send();
     }
     if (rest.endsWith("/push")) return pushImage(deps, rest.slice(0, -"/push".length), request, reply);
-    throw notFound(`page not found: POST /images/${rest}`);
+    throw unimplemented("POST", `/images/${rest}`);
   });
 
   app.delete<Req>("/images/*", async (request) => {
@@ -163,4 +169,10 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
 function splitOnce(s: string, sep: string): [string, string | undefined] {
   const i = s.indexOf(sep);
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+/** A raw request body as a stream; none at all is a 400, not a TypeError deep in the reader. */
+function bodyStream(body: unknown, missing: string): Readable {
+  if (!body || typeof (body as Partial<Readable>).pipe !== "function") throw invalid(missing);
+  return body as Readable;
 }
