@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 import { startRegistry, type TestRegistry } from "../helpers/registry.js";
 
 const run = promisify(execFile);
@@ -140,6 +140,15 @@ describe("docker image commands against shoald", () => {
     const none = await dk(["pull", "-a", `${reg.host}/team/nothing`]);
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/team\/nothing/);
+    await dk(["rmi", `${repo}:1`, `${repo}:2`, `${repo}:edge`]);
+    // The shoal CLI: pull -a, images REPO.
+    const sp = await shoal(d.socket, ["pull", "-a", "-q", repo]);
+    expect(sp, sp.stderr).toMatchObject({ code: 0, stdout: `${repo}\n` });
+    const si = await shoal(d.socket, ["images", "--format", "{{.Tag}}", repo]);
+    expect(si.stdout.split("\n").filter(Boolean).sort()).toEqual(["1", "2", "edge"]);
+    const tagged = await shoal(d.socket, ["pull", "-a", `${repo}:1`]);
+    expect(tagged.code).not.toBe(0);
+    expect(tagged.stderr).toMatch(/tag can't be used with --all-tags/);
     await dk(["rmi", `${repo}:1`, `${repo}:2`, `${repo}:edge`]);
   });
 });
