@@ -2,7 +2,7 @@
 // max-file files (conmon switches files, shoald keeps and prunes them), `docker logs` reading the
 // rotated files in order, --log-driver none keeping nothing, and refused drivers and options.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lstat, readFile, readdir, stat } from "node:fs/promises";
+import { lstat, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
@@ -134,6 +134,44 @@ describe("docker logging drivers against shoald", () => {
       // Started before the output: every line comes through, though the files were pruned.
       expect(follow.stdout.trimEnd().split("\n")).toEqual(Array.from({ length: 600 }, (_, k) => LINE(k)));
       expect((await logFilesOf(id)).length).toBeLessThanOrEqual(3);
+    } finally {
+      await dk(["rm", "-f", id]);
+    }
+  });
+
+  it("rotation goes on across a daemon restart: conmon keeps the size, shoald prunes again", async () => {
+    const run = await dk([
+      "run",
+      "-d",
+      "--log-opt",
+      "max-size=6k",
+      "--log-opt",
+      "max-file=2",
+      "busybox",
+      "sh",
+      "-c",
+      // Waits for a file the test writes, so the daemon is back before the last lines.
+      `${printer(300)}; while [ ! -e /tmp/go ]; do usleep 50000; done; echo last-line`,
+    ]);
+    expect(run.stderr).toBe("");
+    const id = run.stdout.trim();
+    try {
+      await d.stop();
+      // conmon goes on writing and switching files while shoald is away.
+      await new Promise((r) => setTimeout(r, 1500));
+      await d.restart();
+      const exec = join(d.dataRoot, "containers", id, "rootfs", "tmp", "go");
+      await writeFile(exec, "");
+      expect((await dk(["wait", id])).stdout.trim()).toBe("0");
+      const deadline = Date.now() + 10_000;
+      while ((await logFilesOf(id)).length > 2 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      const files = await logFilesOf(id);
+      expect(files.length).toBeLessThanOrEqual(2);
+      for (const size of files) expect(size).toBeLessThanOrEqual(6 * 1024);
+      const lines = (await dk(["logs", id])).stdout.trimEnd().split("\n");
+      expect(lines[lines.length - 1]).toBe("last-line");
+      expect(lines[lines.length - 2]).toBe(LINE(299));
     } finally {
       await dk(["rm", "-f", id]);
     }

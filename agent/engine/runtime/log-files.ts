@@ -178,7 +178,8 @@ export async function logFiles(logPath: string): Promise<LogFile[]> {
     const written = files.filter((f) => f.seq <= current).map((f) => ({ path: f.path, key: f.seq }));
     return [...ahead, ...written];
   }
-  // A plain file conmon made while nobody armed the link comes after the numbered ones.
+  // A plain file conmon made while nobody armed the link: once linked into logs/ it is the
+  // current one (a file numbered after it is the recycled oldest); before, it comes last.
   const inos = await Promise.all(
     files.map((f) =>
       stat(f.path).then(
@@ -187,8 +188,15 @@ export async function logFiles(logPath: string): Promise<LogFile[]> {
       ),
     ),
   );
+  const at = cur ? inos.indexOf(cur.ino) : -1;
+  if (at >= 0) {
+    const linked = files[at].seq;
+    const ahead = files.filter((f) => f.seq > linked).map((f) => ({ path: f.path, key: -1 }));
+    const written = files.filter((f) => f.seq <= linked).map((f) => ({ path: f.path, key: f.seq }));
+    return [...ahead, ...written];
+  }
   const out: LogFile[] = files.map((f) => ({ path: f.path, key: f.seq }));
-  if (cur && !inos.includes(cur.ino)) out.push({ path: logPath, key: Number.POSITIVE_INFINITY });
+  if (cur) out.push({ path: logPath, key: Number.POSITIVE_INFINITY });
   return out;
 }
 
