@@ -9,6 +9,7 @@ import { clusterRoutes } from "./cluster.js";
 import { systemRoutes } from "./routes/system.js";
 import { containerRoutes } from "./routes/containers.js";
 import { execRoutes } from "./routes/exec.js";
+import { unimplementedMessage } from "./unimplemented.js";
 import { imageRoutes } from "./routes/images.js";
 import { registryRoutes } from "./routes/registry.js";
 import { buildRoutes } from "./routes/build.js";
@@ -67,6 +68,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Archives (load, import, build contexts) stay streams; handlers read request.body as a Readable.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
+  // The docker CLI labels a raw body it sends without a type (docker import's tar) text/plain:
+  // fastify's own parser would make a string of it, so it goes through "*" as a stream too.
+  app.removeContentTypeParser("text/plain");
 
   app.setErrorHandler((error, request, reply) => {
     if (isShoalError(error)) {
@@ -80,9 +84,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
     return reply.code(500).send({ message: messageOf(error) });
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({
-      message: `page not found: ${request.method} ${request.url} is not part of the shoal Engine API`,
-    });
+    reply.code(404).send({ message: unimplementedMessage(request.method, request.url) });
   });
   app.addHook("onSend", async (_request, reply, payload) => {
     reply.header("Api-Version", API_VERSION);

@@ -9,6 +9,7 @@ export type ErrorKind =
   | "conflict"
   | "not_modified"
   | "internal"
+  | "not_implemented"
   | "unavailable";
 
 const statusOf: Record<ErrorKind, number> = {
@@ -19,6 +20,7 @@ const statusOf: Record<ErrorKind, number> = {
   conflict: 409,
   not_modified: 304,
   internal: 500,
+  not_implemented: 501,
   unavailable: 503,
 };
 
@@ -42,6 +44,8 @@ export const unauthorized = (message: string): ShoalError => new ShoalError("una
 /** 503: the node cannot do this in its current role (not a manager, no leader). */
 export const unavailable = (message: string): ShoalError => new ShoalError("unavailable", message);
 export const notModified = (message: string): ShoalError => new ShoalError("not_modified", message);
+/** 501: the object exists but this operation does not apply to it (Docker's NotImplemented). */
+export const notImplemented = (message: string): ShoalError => new ShoalError("not_implemented", message);
 export const internal = (message: string, cause?: unknown): ShoalError =>
   new ShoalError("internal", message, { cause });
 

@@ -12,6 +12,8 @@ import { startStream } from "../stream/response.js";
 import { followAttach } from "../stream/attach.js";
 import { toDockerLogTime } from "../logs/time.js";
 import { parseLogQuery, unixSeconds } from "../logs/query.js";
+import { assertImagePlatform } from "../../agent/engine/image/platform-check.js";
+import { assertLogsReadable } from "../../agent/engine/runtime/log-config.js";
 
 type IdParams = { Params: { id: string }; Querystring: Query };
 
@@ -62,6 +64,8 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
           "interactive mode (-i) and TTYs (-t) are not supported yet: run the container with -d and follow its output with logs -f",
         );
       }
+      const platform = qString(request.query, "platform");
+      if (platform) assertImagePlatform(deps.images.resolve(config.Image), config.Image, platform);
       const req: CreateContainerRequest = {
         name: qString(request.query, "name") || undefined,
         config: config as CreateContainerRequest["config"],
@@ -146,6 +150,7 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
 
   app.get<IdParams>("/containers/:id/logs", async (request, reply) => {
     const c = engine.get(request.params.id);
+    assertLogsReadable(c.HostConfig.LogConfig, c.Name);
     const { follow, stdout, stderr, tail, since, timestamps } = parseLogQuery(request.query);
     const until = unixSeconds(request.query, "until");
     const aborter = new AbortController();

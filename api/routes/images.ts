@@ -1,11 +1,13 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Readable } from "node:stream";
 import type { EngineApiDeps } from "../deps.js";
-import { invalid, messageOf, notFound } from "../../shared/errors.js";
+import { invalid, messageOf } from "../../shared/errors.js";
 import { qBool, qFilters, qList, qString, type Query } from "../../shared/query.js";
 import { jsonLinesResponse } from "../stream/json-lines.js";
+import { unimplemented } from "../unimplemented.js";
 import { pullImage, pushImage } from "./registry.js";
 import { toImageInspect, toImageSummary } from "../../agent/engine/image/inspect.js";
+import { filterImages } from "../../agent/engine/image/list-filter.js";
 
 type Req = { Querystring: Query; Params: { "*": string } };
 
@@ -29,12 +31,6 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
     }
     if (filters.dangling?.includes("true")) list = list.filter((i) => i.repoTags.length === 0);
     if (filters.dangling?.includes("false")) list = list.filter((i) => i.repoTags.length > 0);
-    if (filters.reference) {
-      const patterns = filters.reference.map(globToRegExp);
-      list = list.filter((i) =>
-        i.repoTags.some((t) => patterns.some((p) => p.test(t) || p.test(t.split(":")[0]))),
-      );
-    }
     if (filters.label) {
       list = list.filter((i) =>
         filters.label.every((l) => {
@@ -44,14 +40,25 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
         }),
       );
     }
-    return list
-      .sort((a, b) => Date.parse(b.config.created ?? b.loadedAt) - Date.parse(a.config.created ?? a.loadedAt))
-      .map((i) => toImageSummary(i, users(i.id).length));
+    // reference, before, since, until as dockerd: only the matching references are listed.
+    return filterImages(list, filters, (ref) => images.resolve(ref))
+      .sort(
+        (a, b) =>
+          Date.parse(b.image.config.created ?? b.image.loadedAt) -
+          Date.parse(a.image.config.created ?? a.image.loadedAt),
+      )
+      .map((l) => ({
+        ...toImageSummary(l.image, users(l.image.id).length),
+        RepoTags: l.repoTags,
+        RepoDigests: l.repoDigests,
+      }));
   });
 
   app.post<{ Querystring: Query }>("/images/load", async (request, reply) => {
     // Errors must come before the 200 goes out, so the archive is loaded first, then reported.
-    const loaded = await images.load(request.body as Readable);
+    const loaded = await images.load(
+      bodyStream(request.body, "load needs a docker-save archive in the request body"),
+    );
     const out = jsonLinesResponse(reply);
     for (const line of loaded) out.write({ stream: `${line}\n` });
     out.end();
@@ -85,12 +92,15 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
     const repo = qString(q, "repo");
     const tag = qString(q, "tag");
     const ref = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
-    const image = await images.importRootfs(request.body as Readable, {
-      ref,
-      changes: qList(q, "changes"),
-      message: qString(q, "message"),
-      platform: qString(q, "platform"),
-    });
+    const image = await images.importRootfs(
+      bodyStream(request.body, "import needs the root filesystem tar in the request body"),
+      {
+        ref,
+        changes: qList(q, "changes"),
+        message: qString(q, "message"),
+        platform: qString(q, "platform"),
+      },
+    );
     const out = jsonLinesResponse(reply);
     out.write({ status: image.id });
     out.end();
@@ -124,7 +134,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
         }))
         .reverse();
     }
-    throw notFound(`page not found: GET /images/${rest}`);
+    throw unimplemented("GET", `/images/${rest}`);
   });
 
   app.post<Req>("/images/*", async (request, reply) => {
@@ -138,7 +148,7 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
       return reply.code(201).send();
     }
     if (rest.endsWith("/push")) return pushImage(deps, rest.slice(0, -"/push".length), request, reply);
-    throw notFound(`page not found: POST /images/${rest}`);
+    throw unimplemented("POST", `/images/${rest}`);
   });
 
   app.delete<Req>("/images/*", async (request) => {
@@ -161,10 +171,8 @@ function splitOnce(s: string, sep: string): [string, string | undefined] {
   return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
 }
 
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
-    .replace(/\*/g, "[^/]*")
-    .replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
+/** A raw request body as a stream; none at all is a 400, not a TypeError deep in the reader. */
+function bodyStream(body: unknown, missing: string): Readable {
+  if (!body || typeof (body as Partial<Readable>).pipe !== "function") throw invalid(missing);
+  return body as Readable;
 }

@@ -87,12 +87,18 @@ export async function pullImage(
   const fromImage = qString(q, "fromImage");
   if (!fromImage) throw invalid("pull needs an image: pass ?fromImage=<name>");
   const reference = pullReference(fromImage, qString(q, "tag"));
-  const job = await refusalFor(request, () =>
-    registryOf(deps).preparePull({
-      reference,
-      platform: qString(q, "platform") || undefined,
-      credentials: credentialsOf(authHeader(request)),
-    }),
+  const named = parseReference(fromImage);
+  // No tag anywhere is dockerd's "all tags" (docker pull -a); the CLI sends tag=latest otherwise.
+  const allTags = !qString(q, "tag") && named.tag === undefined && named.digest === undefined;
+  const pullRequest = {
+    reference,
+    platform: qString(q, "platform") || undefined,
+    credentials: credentialsOf(authHeader(request)),
+  };
+  const registry = registryOf(deps);
+  type Runnable = { run: (emit: Emit, signal: AbortSignal) => Promise<void> };
+  const job = await refusalFor<Runnable>(request, () =>
+    allTags ? registry.preparePullAll(pullRequest) : registry.preparePull(pullRequest),
   );
   await streamJob(request, reply, (emit, signal) => job.run(emit, signal));
 }

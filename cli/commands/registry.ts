@@ -13,6 +13,7 @@ export function pullPushCommands(parent: Command): void {
   add(parent, "pull")
     ?.description("Download an image from a registry")
     .argument("<name>", "NAME[:TAG|@DIGEST]")
+    .option("-a, --all-tags", "Download all tagged images in the repository")
     .option("--platform <string>", "Set platform if server is multi-platform capable")
     .option("-q, --quiet", "Suppress verbose output")
     .action(act(pull));
@@ -49,12 +50,30 @@ async function showProgress(res: IncomingMessage, quiet: boolean): Promise<unkno
   return renderer.aux;
 }
 
-async function pull(ctx: CommandContext<{ platform?: string; quiet?: boolean }>): Promise<number> {
+async function pull(
+  ctx: CommandContext<{ platform?: string; quiet?: boolean; allTags?: boolean }>,
+): Promise<number> {
   const [name] = ctx.args as [string];
   const { familiarName, fullString, parseReference, withDefaultTag } =
     await import("../../shared/reference.js");
   const { registryAuthHeader } = await import("../config-file.js");
   const parsed = parseReference(name);
+  if (ctx.flags.allTags) {
+    if (parsed.tag !== undefined || parsed.digest !== undefined)
+      throw new Error(
+        `tag can't be used with --all-tags/-a: name only the repository (${familiarName(parsed)})`,
+      );
+    // No tag at all: the daemon pulls every tag the registry lists (as dockerd does).
+    const res = await (
+      await apiClient(ctx.host)
+    ).stream("POST", "/images/create", {
+      query: { fromImage: familiarName(parsed), platform: ctx.flags.platform },
+      headers: await registryAuthHeader(parsed.domain),
+    });
+    await showProgress(res, Boolean(ctx.flags.quiet));
+    out(`${familiarName(parsed)}\n`);
+    return 0;
+  }
   if (parsed.tag === undefined && parsed.digest === undefined && !ctx.flags.quiet)
     out("Using default tag: latest\n");
   const ref = withDefaultTag(parsed);

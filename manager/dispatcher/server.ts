@@ -79,6 +79,7 @@ const CODES: Record<ErrorKind, grpc.status> = {
   conflict: grpc.status.ABORTED,
   not_modified: grpc.status.FAILED_PRECONDITION,
   internal: grpc.status.INTERNAL,
+  not_implemented: grpc.status.UNIMPLEMENTED,
   unavailable: grpc.status.UNAVAILABLE,
 };
 

@@ -39,7 +39,7 @@ describe("unsupported create options", () => {
     [{ MemorySwappiness: 0 }, "--memory-swappiness"],
     [{ CpusetCpus: "0" }, "--cpuset-cpus"],
     [{ LogConfig: { Type: "syslog", Config: {} } }, "--log-driver"],
-    [{ LogConfig: { Type: "", Config: { "max-size": "10m" } } }, "--log-opt"],
+    [{ LogConfig: { Type: "", Config: { labels: "app" } } }, "--log-opt labels"],
     [{ Runtime: "runsc" }, "--runtime"],
   ])("refuses %j naming %s", (fields, flag) => {
     expect(() => check(withHost(fields))).toThrow(flag);

@@ -82,21 +82,25 @@ describe("remove", () => {
     expect(t.store.resolve("busybox").id).toBe(id);
   });
 
-  it("with force removes an image in use but keeps its layers until the container is gone", async () => {
+  it("with force only untags an image a container uses; it goes with a prune once the container is gone", async () => {
     const img = t.store.resolve("busybox");
     let using = [cid];
     const users = (): string[] => using;
     const r = await t.store.remove("busybox", { force: true, noPrune: false }, users);
-    expect(r).toEqual([{ Untagged: "busybox:latest" }, { Deleted: img.id }]);
-    expect(t.store.list()).toEqual([]);
+    expect(r).toEqual([{ Untagged: "busybox:latest" }]);
+    expect(t.store.list().map((i) => [i.id, i.repoTags])).toEqual([[img.id, []]]);
     expect(await ls(join(t.root, "layers"))).toHaveLength(1);
-    // Still pinned after a restart.
+    // By id, forced: the same, as dockerd does for an image a container uses.
+    await t.store.tag(img.id, "again:1");
+    expect(await t.store.remove(img.id, { force: true, noPrune: false }, users)).toEqual([
+      { Untagged: "again:1" },
+    ]);
     const again = await t.reopen();
     expect((await again.prune({ all: true }, users)).ImagesDeleted).toEqual([]);
     expect(await ls(join(t.root, "layers"))).toHaveLength(1);
     using = [];
     const pruned = await again.prune({ all: true }, users);
-    expect(pruned.ImagesDeleted).toEqual([{ Deleted: img.config.rootfs.diff_ids[0] }]);
+    expect(pruned.ImagesDeleted).toEqual([{ Deleted: img.id }, { Deleted: img.config.rootfs.diff_ids[0] }]);
     expect(await ls(join(t.root, "layers"))).toEqual([]);
   });
 

@@ -99,7 +99,7 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
       Name: h.RestartPolicy?.Name || "no",
       MaximumRetryCount: h.RestartPolicy?.MaximumRetryCount ?? 0,
     },
-    LogConfig: { Type: h.LogConfig?.Type || "k8s-file", Config: h.LogConfig?.Config ?? {} },
+    LogConfig: { Type: h.LogConfig?.Type || "json-file", Config: h.LogConfig?.Config ?? {} },
     ShmSize: h.ShmSize,
     Binds: h.Binds ?? null,
     Mounts: h.Mounts ?? null,

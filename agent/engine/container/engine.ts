@@ -10,7 +10,7 @@ import type { ImageStoreApi } from "../image/api.js";
 import { detectCgroupVersion, hasSwapAccounting } from "../runtime/cgroups.js";
 import { exitCodeForStartError } from "../runtime/conmon.js";
 import { ExitWatcher } from "../runtime/exit-watch.js";
-import { readLog } from "../runtime/logs.js";
+import { readLogFiles } from "../runtime/log-read.js";
 import { Runtime } from "../runtime/runc.js";
 import { parseSignal, SIGKILL, SIGTERM } from "../runtime/signals.js";
 import { unmountRootfs } from "../snapshot/rootfs.js";
@@ -25,7 +25,15 @@ import { createContainer } from "./create.js";
 import { isUp, listContainers, pruneMatcher } from "./filters.js";
 import { KeyedMutex } from "./mutex.js";
 import { nextBackoff, wantsRestart } from "./restart-policy.js";
-import { cleanupRun, pidAlive, readConmonPid, readExitCode, startRun, wasOomKilled } from "./run.js";
+import {
+  cleanupRun,
+  pidAlive,
+  readConmonPid,
+  readExitCode,
+  startRun,
+  wasOomKilled,
+  watchLogRotation,
+} from "./run.js";
 import { ContainerStore, nameInUse } from "./store.js";
 import type { ContainerRecord, LogLine, LogOptions } from "./types.js";
 import { validateName } from "./validate.js";
@@ -396,6 +404,7 @@ export class ContainerEngine implements ContainerEngineApi {
       // As dockerd's restore: the health check starts over ("starting"), its log kept.
       this.health.begin(rec);
       if (moved || rec.State.Health) await this.ctx.store.save(rec);
+      watchLogRotation(this.ctx, rec);
       return;
     }
     // Gone, or never started. conmon may be writing the exit file right now.
@@ -743,7 +752,7 @@ export class ContainerEngine implements ContainerEngineApi {
         ).catch(() => false)
       : Promise.resolve(true);
     try {
-      yield* readLog(rec.LogPath, options, { untilExit });
+      yield* readLogFiles(rec.LogPath, options, { untilExit });
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
       stop.abort();

@@ -7,6 +7,8 @@ import type { Spec } from "../runtime/oci-types.js";
 import { isUp } from "./filters.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
+import { logPolicy } from "../runtime/log-config.js";
+import { prepareRotatedLog, unwatchRotatedLog, watchRotatedLog } from "../runtime/log-files.js";
 import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { mountContainerRootfs } from "./create.js";
@@ -77,6 +79,7 @@ async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
 export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> {
   const p = containerPaths(ctx, id);
   const rec = ctx.store.find(id);
+  unwatchRotatedLog(id);
   const steps: Array<[string, () => Promise<void>]> = [
     ["network release", async () => (rec && rec.Id === id ? ctx.network.release(rec) : undefined)],
     ["runtime delete", () => ctx.runtime.delete(id, true)],
@@ -126,6 +129,14 @@ async function prepareNetwork(ctx: EngineContext, rec: ContainerRecord): Promise
     await writeInPlace(p.etc[key], await readFile(from[key], "utf8").catch(() => ""));
 }
 
+/** Keep a running container's rotated log within max-file (log-files.ts); a no-op otherwise. */
+export function watchLogRotation(ctx: EngineContext, rec: ContainerRecord): void {
+  const policy = logPolicy(rec.HostConfig.LogConfig);
+  watchRotatedLog(rec.Id, containerPaths(ctx, rec.Id).log, policy, (e) =>
+    ctx.log.warn({ id: rec.Id, err: messageOf(e) }, "rotating a container log failed"),
+  );
+}
+
 /** conmon's files in the bundle from an earlier run; it refuses to start when they exist. */
 async function clearBundleLeftovers(bundle: string): Promise<void> {
   await Promise.all(["attach", "ctl", "winsz"].map((f) => rm(join(bundle, f), { force: true })));
@@ -156,6 +167,8 @@ export async function startRun(
     await applyLinks(ctx, rec);
     await prepareNetwork(ctx, rec);
     await joinNamespaces(ctx, rec);
+    const logs = logPolicy(rec.HostConfig.LogConfig);
+    if (logs.kind === "file") await prepareRotatedLog(p.log, logs);
     // Saved before wiring: a daemon that dies now still knows which addresses and ports are held.
     await ctx.store.save(rec);
     const started = await conmonCreate({
@@ -165,7 +178,8 @@ export async function startRun(
       id,
       name: rec.Name,
       bundlePath: p.bundle,
-      logPath: p.log,
+      logPath: logs.kind === "file" ? p.log : undefined,
+      logSizeMax: logs.maxSize,
       exitDir: ctx.paths.exitsDir,
       runDir: p.run,
       socketDir: p.socketDir,
@@ -174,6 +188,7 @@ export async function startRun(
       stdin: rec.Config.OpenStdin,
     });
     conmonPid = started.conmonPid;
+    watchLogRotation(ctx, rec);
     await ctx.network.wire(rec, started.pid);
     await ctx.runtime.start(id);
     return started;

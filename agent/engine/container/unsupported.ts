@@ -4,6 +4,7 @@
 // container weaker (or different) than asked. When a field gets implemented, its row goes.
 import { invalid } from "../../../shared/errors.js";
 import { parseSecurityOpts } from "./security-opts.js";
+import { logPolicy } from "../runtime/log-config.js";
 
 type Check = (value: unknown, ctx: UnsupportedContext) => boolean;
 
@@ -85,16 +86,11 @@ const HOST_CONFIG: Unsupported[] = [
     hint: "shoald's --runtime sets the OCI runtime for every container",
   },
   { field: "Annotations", flag: "--annotation" },
-  // Logs go to conmon's file, read back by `logs`: Docker's json-file does the same job.
+  // json-file, local and none work (runtime/log-config.ts); logPolicy refuses the rest by name.
   {
     field: "LogConfig",
     flag: "--log-driver/--log-opt",
-    ok: (v) => {
-      if (unset(v) || typeof v !== "object") return true;
-      const { Type, Config } = v as { Type?: unknown; Config?: unknown };
-      return (unset(Type) || Type === "k8s-file" || Type === "json-file") && unset(Config);
-    },
-    hint: "shoal keeps logs in its own file (the json-file driver's role) with no options",
+    ok: (v) => logPolicy(v as Parameters<typeof logPolicy>[0]) !== undefined,
   },
 ];
 

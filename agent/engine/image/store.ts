@@ -384,6 +384,15 @@ export class ImageStore implements ImageStoreApi {
     });
   }
 
+  /** `rmi -f <id>` of an image containers use: every name goes, the image stays for them (dockerd). */
+  private async untagAll(image: ImageRecord): Promise<RemoveImageResult[]> {
+    const { tags, digests } = this.tags.refsOf(image.id);
+    for (const r of [...tags, ...digests]) this.tags.delete(r);
+    this.refreshRefs(image.id);
+    await this.tags.save();
+    return [...tags, ...digests].map((r) => ({ Untagged: r }));
+  }
+
   private async deleteImage(image: ImageRecord, pin: boolean): Promise<RemoveImageResult[]> {
     const out: RemoveImageResult[] = [];
     const { tags, digests } = this.tags.refsOf(image.id);
@@ -460,7 +469,8 @@ export class ImageStore implements ImageStoreApi {
           }
         }
         this.refreshRefs(image.id);
-        if (image.repoTags.length + image.repoDigests.length > 0) {
+        // Forced off its last name, an image a container still uses stays (untagged) for it.
+        if (image.repoTags.length + image.repoDigests.length > 0 || using.length > 0) {
           await this.tags.save();
           return results;
         }
@@ -472,6 +482,7 @@ export class ImageStore implements ImageStoreApi {
           );
         }
         if (using.length > 0 && !options.force) throw inUse();
+        if (using.length > 0) return this.untagAll(image);
       }
       results.push(...(await this.deleteImage(image, using.length > 0)));
       if (!options.noPrune) results.push(...(await this.deleteParents(image.parent, users)));

@@ -531,6 +531,32 @@ export class RegistryClient {
     return { raw, digest, mediaType: manifestMediaType(raw, header(res, "content-type")) };
   }
 
+  /** Every tag of a repository (GET /v2/<path>/tags/list, following the registry's Link pages). */
+  async listTags(path: string, signal?: AbortSignal): Promise<string[]> {
+    const tags: string[] = [];
+    let url = `/v2/${path}/tags/list?n=1000`;
+    for (let page = 0; page < 100; page++) {
+      const res = await this.call({ method: "GET", url, scopes: [repositoryScope(path, ["pull"])], signal });
+      if (res.statusCode !== 200) {
+        const err = await registryError(res, "");
+        const context =
+          res.statusCode === 404
+            ? `repository ${this.domain}/${path} not found`
+            : `listing the tags of ${this.domain}/${path} failed`;
+        throw new ShoalError(err.kind, `${context}: ${err.message}`);
+      }
+      const body = JSON.parse((await readBody(res, 4 << 20, `the tag list of ${path}`)).toString("utf8")) as {
+        tags?: unknown;
+      };
+      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === "string") tags.push(t);
+      // Link: </v2/<path>/tags/list?n=1000&last=x>; rel="next"
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(header(res, "link") ?? "")?.[1];
+      if (!next) break;
+      url = next;
+    }
+    return tags;
+  }
+
   async headBlob(path: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     const res = await this.call({
       method: "HEAD",

@@ -11,6 +11,7 @@ import { RegistryClient, type RetryPolicy } from "./client.js";
 import { RegistryHosts, type RegistryHostsOptions } from "./hosts.js";
 import { PullJob, type PullRequest, type RegistryContext } from "./pull.js";
 import { PushJob, type PushRequest } from "./push.js";
+import { preparePullAll, type PullAllJob } from "./pull-all.js";
 
 export interface RegistryServiceOptions extends RegistryHostsOptions {
   /** Layers downloaded at once per pull (default 3) and uploaded at once per push (default 5). */
@@ -48,6 +49,11 @@ export class RegistryService {
 
   preparePull(req: PullRequest, signal?: AbortSignal): Promise<PullJob> {
     return PullJob.prepare(this.ctx, req, signal);
+  }
+
+  /** `pull -a`: every tag of the repository `req.reference` names (pull-all.ts). */
+  preparePullAll(req: PullRequest, signal?: AbortSignal): Promise<PullAllJob> {
+    return preparePullAll(this.ctx, req, signal);
   }
 
   preparePush(req: PushRequest): Promise<PushJob> {

@@ -11,8 +11,10 @@ export interface ConmonOptions {
   id: string;
   name: string;
   bundlePath: string;
-  /** k8s-file log written by conmon. */
-  logPath: string;
+  /** k8s-file log written by conmon; undefined: keep no log (`--log-driver none`). */
+  logPath?: string;
+  /** conmon starts a new file before one would pass this many bytes (`--log-opt max-size`). */
+  logSizeMax?: number;
   /** conmon writes `<exitDir>/<id>` holding the exit code when the container ends. */
   exitDir: string;
   /** Per-run folder: conmon's own pid file, the container pid file, `exit` and `oom` markers. */
@@ -54,7 +56,7 @@ function conmonArgs(o: ConmonOptions): string[] {
     "-P",
     conmonPidFile(o.runDir),
     "-l",
-    `k8s-file:${o.logPath}`,
+    o.logPath === undefined ? "none" : `k8s-file:${o.logPath}`,
     "--exit-dir",
     o.exitDir,
     "--persist-dir",
@@ -66,6 +68,8 @@ function conmonArgs(o: ConmonOptions): string[] {
     // The `=` form: glib would otherwise read "--root" as an option of conmon's own.
     `--runtime-arg=--root=${o.runtimeRoot}`,
   ];
+  if (o.logPath !== undefined && o.logSizeMax !== undefined)
+    args.push("--log-size-max", String(o.logSizeMax));
   if (o.tty) args.push("-t");
   if (o.stdin) args.push("-i");
   return args;

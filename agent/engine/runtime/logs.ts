@@ -52,8 +52,17 @@ const CHUNK = 64 * 1024;
  * Where the last `tail` lines start, reading backwards in chunks so a big log costs only what is
  * shown. A line is a run of records ending with a complete (F) one.
  */
-async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<number> {
-  if (tail <= 0) return size;
+export async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<number> {
+  return (await tailStart(fh, size, tail)).offset;
+}
+
+/** Where the last `tail` lines start and how many of them the file has (fewer when it is short). */
+export async function tailStart(
+  fh: FileHandle,
+  size: number,
+  tail: number,
+): Promise<{ offset: number; lines: number }> {
+  if (tail <= 0) return { offset: size, lines: 0 };
   let completes = 0;
   let pos = size;
   let carry = Buffer.alloc(0);
@@ -81,17 +90,22 @@ async function tailOffset(fh: FileHandle, size: number, tail: number): Promise<n
       if (prevNl < 0 && pos > 0) break;
       const recStart = prevNl + 1;
       const rec = parseLogRecord(data.subarray(recStart, recEnd - 1));
-      if (rec?.complete && ++completes > tail) return pos + recEnd;
+      if (rec?.complete && ++completes > tail) return { offset: pos + recEnd, lines: tail };
       recEnd = recStart;
     }
     carry = data.subarray(0, recEnd);
   }
-  return 0;
+  return { offset: 0, lines: completes };
 }
 
 export interface FollowControl {
   /** Resolves when the container has stopped; the reader then drains what is left and ends. */
   untilExit: Promise<unknown>;
+  /**
+   * Rotated logs: whether the file being read is no longer the one written (its inode is given).
+   * The reader then drains what is left of it and returns "moved".
+   */
+  moved?: (ino: number) => Promise<boolean>;
 }
 
 /**
@@ -102,25 +116,28 @@ export async function* readLog(
   path: string,
   options: LogOptions,
   follow?: FollowControl,
-): AsyncGenerator<LogLine> {
+  /** Byte offset to start at; overrides options.tail. */
+  startAt?: number,
+): AsyncGenerator<LogLine, "end" | "moved"> {
   let fh: FileHandle;
   try {
     fh = await open(path, "r");
   } catch (e) {
     if (errnoCode(e) !== "ENOENT") throw e;
-    if (!options.follow || !follow) return;
+    if (!options.follow || !follow) return "end";
     // No output yet: wait for conmon to create the file or for the container to stop.
     await Promise.race([follow.untilExit, waitForFile(path, options.signal)]);
     try {
       fh = await open(path, "r");
     } catch {
-      return;
+      return "end";
     }
   }
   let watcher: FSWatcher | undefined;
   try {
-    const { size } = await fh.stat();
-    let pos = options.tail === undefined ? 0 : await tailOffset(fh, size, options.tail);
+    const { size, ino } = await fh.stat();
+    let pos = startAt ?? (options.tail === undefined ? 0 : await tailOffset(fh, size, options.tail));
+    let draining = false;
     let pending = Buffer.alloc(0);
     let exited = !options.follow || !follow;
     let wake: (() => void) | undefined;
@@ -142,7 +159,7 @@ export async function* readLog(
     }
     const buf = Buffer.alloc(CHUNK);
     for (;;) {
-      if (options.signal?.aborted) return;
+      if (options.signal?.aborted) return "end";
       // Decide before reading: anything written before the exit is seen by the read below.
       const last = exited;
       const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
@@ -162,7 +179,13 @@ export async function* readLog(
         pending = pending.subarray(start);
         continue;
       }
-      if (last) return;
+      if (draining) return "moved";
+      if (follow?.moved && (await follow.moved(ino))) {
+        // conmon flushed this file before switching: one more read gets the rest of it.
+        draining = true;
+        continue;
+      }
+      if (last) return "end";
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, 250);
         function done(): void {
