@@ -3,6 +3,7 @@ import type { ImageRuntimeConfig } from "../image/types.js";
 import type { CreateContainerRequest } from "./api.js";
 import type { ContainerConfig } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
+import { limitFields } from "./limit-fields.js";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -104,5 +105,6 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
     DnsSearch: h.DnsSearch ?? [],
     DnsOptions: h.DnsOptions ?? [],
     ExtraHosts: h.ExtraHosts ?? null,
+    ...limitFields(h),
   };
 }

@@ -11,6 +11,7 @@ import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
 import { refuseUnsupported } from "./unsupported.js";
+import { checkHostLimits, readCgroupHostFacts } from "../runtime/cgroup-host.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
@@ -72,6 +73,7 @@ export async function createContainer(
   const hostConfig = defaultHostConfig(req.hostConfig ?? {});
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
+  checkHostLimits(hostConfig, await readCgroupHostFacts(ctx.cgroupVersion));
   const plannedMounts = planMounts(config, hostConfig);
   const { Path, Args } = pathAndArgs(config);
   const p = containerPaths(ctx, id);

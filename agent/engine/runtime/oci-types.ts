@@ -93,6 +93,8 @@ export interface LinuxMemory {
   reservation?: number;
   /** Memory + swap, in bytes; -1 = unlimited. */
   swap?: number;
+  swappiness?: number;
+  disableOOMKiller?: boolean;
 }
 
 export interface LinuxCPU {
@@ -107,11 +109,16 @@ export interface LinuxPids {
   limit: number;
 }
 
+export interface LinuxBlockIO {
+  weight?: number;
+}
+
 export interface LinuxResources {
   devices: LinuxDeviceCgroup[];
   memory?: LinuxMemory;
   cpu?: LinuxCPU;
   pids?: LinuxPids;
+  blockIO?: LinuxBlockIO;
 }
 
 export type SeccompAction =
