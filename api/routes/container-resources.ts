@@ -10,7 +10,10 @@ type IdParams = { Params: { id: string }; Querystring: Query };
 
 export type ContainerResourceRoutesOptions = Pick<EngineApiDeps, "containers">;
 
-export const containerResourceRoutes: FastifyPluginAsync<ContainerResourceRoutesOptions> = async (app, deps) => {
+export const containerResourceRoutes: FastifyPluginAsync<ContainerResourceRoutesOptions> = async (
+  app,
+  deps,
+) => {
   const engine = deps.containers;
 
   app.post<IdParams>("/containers/:id/pause", async (request, reply) => {
@@ -37,7 +40,8 @@ export const containerResourceRoutes: FastifyPluginAsync<ContainerResourceRoutes
   app.get<IdParams>("/containers/:id/stats", async (request, reply) => {
     const stream = qBool(request.query, "stream", true);
     const oneShot = qBool(request.query, "one-shot");
-    if (oneShot && stream) throw invalid("cannot have stream=true and one-shot=true: pass stream=false with one-shot");
+    if (oneShot && stream)
+      throw invalid("cannot have stream=true and one-shot=true: pass stream=false with one-shot");
     engine.get(request.params.id); // 404 before the headers go out
     const aborter = new AbortController();
     // The response's close: the client went away (the request's own close comes once its body is read).

@@ -416,7 +416,8 @@ export class ContainerEngine implements ContainerEngineApi {
   private async startLocked(l: Live, rec: ContainerRecord, ref = rec.Id): Promise<void> {
     if (l.removed) throw this.notFoundAfterRemove(ref);
     const s = rec.State.Status;
-    if (s === "running" || s === "paused") throw notModified(`Container ${ref} is already running`);
+    if (s === "paused") throw conflict("cannot start a paused container, try unpause instead");
+    if (s === "running") throw notModified(`Container ${ref} is already running`);
     if (s === "removing") throw conflict(`Container ${ref} is being removed and cannot be started`);
     if (l.restartTimer) {
       clearTimeout(l.restartTimer);

@@ -13,7 +13,11 @@ function refuseUnlessRunning(rec: ContainerRecord): void {
   if (s !== "running" && s !== "paused") throw conflict(`Container ${rec.Id} is not running`);
 }
 
-async function setStatus(ctx: EngineContext, rec: ContainerRecord, status: "running" | "paused"): Promise<void> {
+async function setStatus(
+  ctx: EngineContext,
+  rec: ContainerRecord,
+  status: "running" | "paused",
+): Promise<void> {
   rec.State = { ...rec.State, Status: status };
   await ctx.store.save(rec);
 }

@@ -27,7 +27,8 @@ export async function cgroupPids(dir: string): Promise<Set<number>> {
     for (const line of ((await readSmall(join(d, "cgroup.procs"))) ?? "").split("\n"))
       if (/^\d+$/.test(line.trim())) pids.add(Number(line.trim()));
     try {
-      for (const e of await readdir(d, { withFileTypes: true })) if (e.isDirectory()) queue.push(join(d, e.name));
+      for (const e of await readdir(d, { withFileTypes: true }))
+        if (e.isDirectory()) queue.push(join(d, e.name));
     } catch {
       // Gone meanwhile.
     }
@@ -47,7 +48,8 @@ export function parsePsOutput(output: string, pids: Set<number>): TopResult {
   const lines = output.split("\n");
   const titles = (lines[0] ?? "").trim().split(/\s+/).filter(Boolean);
   const pidIndex = titles.indexOf("PID");
-  if (pidIndex < 0) throw invalid("Couldn't find PID field in ps output: keep the pid column in the ps options (-o pid,...)");
+  if (pidIndex < 0)
+    throw invalid("Couldn't find PID field in ps output: keep the pid column in the ps options (-o pid,...)");
   const processes: string[][] = [];
   const add = (fields: string[]): void => {
     processes.push([...fields.slice(0, titles.length - 1), fields.slice(titles.length - 1).join(" ")]);
@@ -62,7 +64,8 @@ export function parsePsOutput(output: string, pids: Set<number>): TopResult {
       if (previousKept) add(fields);
       continue;
     }
-    if (field === undefined || !/^\d+$/.test(field)) throw invalid(`Unexpected pid '${field ?? ""}' in ps output`);
+    if (field === undefined || !/^\d+$/.test(field))
+      throw invalid(`Unexpected pid '${field ?? ""}' in ps output`);
     previousKept = pids.has(Number(field));
     if (previousKept) add(fields);
   }
@@ -73,10 +76,16 @@ async function runPs(args: string[]): Promise<string> {
   return (await runCommand("ps", args, { timeoutMs: 30_000 })).stdout;
 }
 
-export async function topContainer(ctx: EngineContext, rec: ContainerRecord, psArgs: string): Promise<TopResult> {
+export async function topContainer(
+  ctx: EngineContext,
+  rec: ContainerRecord,
+  psArgs: string,
+): Promise<TopResult> {
   const s = rec.State.Status;
-  if (s === "restarting") throw conflict(`Container ${rec.Id} is restarting, wait until the container is running`);
-  if ((s !== "running" && s !== "paused") || rec.State.Pid <= 0) throw conflict(`Container ${rec.Id} is not running`);
+  if (s === "restarting")
+    throw conflict(`Container ${rec.Id} is restarting, wait until the container is running`);
+  if ((s !== "running" && s !== "paused") || rec.State.Pid <= 0)
+    throw conflict(`Container ${rec.Id} is not running`);
   const args = (psArgs.trim() || "-ef").split(/\s+/);
   validatePsArgs(args.join(" "));
   const dirs = cgroupDirs(containerPaths(ctx, rec.Id).cgroupsPath, ctx.cgroupVersion);

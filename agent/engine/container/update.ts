@@ -85,15 +85,21 @@ function numberField(body: UpdateRequest, key: string): number | undefined {
 function stringField(body: UpdateRequest, key: string): string | undefined {
   const v = body[key];
   if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v !== "string") throw invalid(`invalid value ${JSON.stringify(v)} for ${SUPPORTED[key]} (${key}): must be text`);
+  if (typeof v !== "string")
+    throw invalid(`invalid value ${JSON.stringify(v)} for ${SUPPORTED[key]} (${key}): must be text`);
   return v;
 }
 
 /** The HostConfig after the update; a zero value leaves a field as it is (Docker's rule). */
-export function mergeUpdate(current: HostConfig, body: UpdateRequest): { next: HostConfig; pidsTouched: boolean } {
+export function mergeUpdate(
+  current: HostConfig,
+  body: UpdateRequest,
+): { next: HostConfig; pidsTouched: boolean } {
   refuseUnsupported(body);
   const next: HostConfig = structuredClone(current);
-  const positive = (key: "Memory" | "MemoryReservation" | "NanoCpus" | "CpuShares" | "CpuPeriod" | "BlkioWeight"): void => {
+  const positive = (
+    key: "Memory" | "MemoryReservation" | "NanoCpus" | "CpuShares" | "CpuPeriod" | "BlkioWeight",
+  ): void => {
     const v = numberField(body, key);
     if (v !== undefined && v !== 0) next[key] = v;
   };

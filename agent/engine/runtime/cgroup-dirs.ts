@@ -21,7 +21,8 @@ export const CGROUP_ROOT = "/sys/fs/cgroup";
 
 export function cgroupDirs(cgroupsPath: string, version: CgroupVersion, root = CGROUP_ROOT): CgroupDirs {
   const rel = cgroupsPath.replace(/^\/+/, "");
-  const at = (controller: string): string => (version === "v2" ? join(root, rel) : join(root, controller, rel));
+  const at = (controller: string): string =>
+    version === "v2" ? join(root, rel) : join(root, controller, rel);
   return {
     version,
     unified: join(root, rel),

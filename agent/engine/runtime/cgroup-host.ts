@@ -74,7 +74,9 @@ function checkSubset(requested: string, available: string, flag: string, what: s
   if (available === "") return;
   const have = new Set(parseCpuList(available, flag));
   if (parseCpuList(requested, flag).some((c) => !have.has(c)))
-    throw invalid(`Requested ${what} are not available - requested ${requested}, available: ${available} (${flag})`);
+    throw invalid(
+      `Requested ${what} are not available - requested ${requested}, available: ${available} (${flag})`,
+    );
 }
 
 /** Refuse what this host cannot apply; `hc` holds the fields as they will be in force. */
@@ -91,5 +93,7 @@ export function checkHostLimits(hc: Limits, facts: CgroupHostFacts): void {
       "--memory-swappiness cannot be applied: cgroup v2 has no per-container swappiness; run without it",
     );
   if (facts.version === "v2" && hc.OomKillDisable === true)
-    throw invalid("--oom-kill-disable cannot be applied: cgroup v2 cannot turn the OOM killer off; run without it");
+    throw invalid(
+      "--oom-kill-disable cannot be applied: cgroup v2 cannot turn the OOM killer off; run without it",
+    );
 }

@@ -4,7 +4,13 @@
 import { join } from "node:path";
 import type { CgroupDirs } from "./cgroup-dirs.js";
 import { readSmall } from "./read-small.js";
-import { emptyBlkioStats, type BlkioEntry, type BlkioStats, type CgroupSample, type MemoryStats } from "./stats-types.js";
+import {
+  emptyBlkioStats,
+  type BlkioEntry,
+  type BlkioStats,
+  type CgroupSample,
+  type MemoryStats,
+} from "./stats-types.js";
 
 /** USER_HZ: cpuacct.stat counts in these ticks on every Linux architecture shoal runs on. */
 const TICKS_PER_SECOND = 100;
@@ -33,7 +39,8 @@ export function parseBlkioV1(text: string | undefined): BlkioEntry[] {
   const out: BlkioEntry[] = [];
   for (const line of (text ?? "").split("\n")) {
     const m = /^(\d+):(\d+)\s+(\S+)\s+(\d+)$/.exec(line.trim());
-    if (m && m[3] !== "Total") out.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3], value: Number(m[4]) });
+    if (m && m[3] !== "Total")
+      out.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3], value: Number(m[4]) });
   }
   return out;
 }
@@ -92,9 +99,14 @@ async function readV1(d: CgroupDirs): Promise<CgroupSample> {
   // CFQ's files are empty without that scheduler; the throttle files count every request.
   let bytes = parseBlkioV1(await read(d.blkio, "blkio.io_service_bytes_recursive"));
   let ios = parseBlkioV1(await read(d.blkio, "blkio.io_serviced_recursive"));
-  if (bytes.length === 0) bytes = parseBlkioV1(await read(d.blkio, "blkio.throttle.io_service_bytes_recursive"));
+  if (bytes.length === 0)
+    bytes = parseBlkioV1(await read(d.blkio, "blkio.throttle.io_service_bytes_recursive"));
   if (ios.length === 0) ios = parseBlkioV1(await read(d.blkio, "blkio.throttle.io_serviced_recursive"));
-  const blkio: BlkioStats = { ...emptyBlkioStats(), io_service_bytes_recursive: bytes, io_serviced_recursive: ios };
+  const blkio: BlkioStats = {
+    ...emptyBlkioStats(),
+    io_service_bytes_recursive: bytes,
+    io_serviced_recursive: ios,
+  };
   return {
     cpu: {
       cpu_usage: {

@@ -19,7 +19,9 @@ export function parseProcStat(text: string | undefined): { systemCpuUsage: numbe
   return { systemCpuUsage, onlineCpus };
 }
 
-export async function readProcStat(path = "/proc/stat"): Promise<{ systemCpuUsage: number; onlineCpus: number }> {
+export async function readProcStat(
+  path = "/proc/stat",
+): Promise<{ systemCpuUsage: number; onlineCpus: number }> {
   return parseProcStat(await readSmall(path));
 }
 
@@ -30,7 +32,11 @@ export function parseNetDev(text: string | undefined): Record<string, NetworkSta
     const colon = line.indexOf(":");
     if (colon < 0) continue;
     const name = line.slice(0, colon).trim();
-    const v = line.slice(colon + 1).trim().split(/\s+/).map(Number);
+    const v = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (name === "" || name === "lo" || v.length < 16 || v.some((n) => !Number.isFinite(n))) continue;
     out[name] = {
       rx_bytes: v[0],

@@ -79,9 +79,13 @@ export function validateLimits(hc: Limits, ctx: LimitContext): void {
   if (quota > 0 && quota < MIN_CPU_QUOTA)
     throw invalid("CPU cfs quota can not be less than 1ms (i.e. 1000) (--cpu-quota)");
   if ((hc.NanoCpus ?? 0) > 0 && period > 0)
-    throw invalid("Conflicting options: Nano CPUs and CPU Period cannot both be set: use --cpus or --cpu-period/--cpu-quota");
+    throw invalid(
+      "Conflicting options: Nano CPUs and CPU Period cannot both be set: use --cpus or --cpu-period/--cpu-quota",
+    );
   if ((hc.NanoCpus ?? 0) > 0 && quota !== 0)
-    throw invalid("Conflicting options: Nano CPUs and CPU Quota cannot both be set: use --cpus or --cpu-period/--cpu-quota");
+    throw invalid(
+      "Conflicting options: Nano CPUs and CPU Quota cannot both be set: use --cpus or --cpu-period/--cpu-quota",
+    );
   if (hc.CpusetCpus) parseCpuList(hc.CpusetCpus, "--cpuset-cpus");
   if (hc.CpusetMems) parseCpuList(hc.CpusetMems, "--cpuset-mems");
 
@@ -96,7 +100,9 @@ export function validateLimits(hc: Limits, ctx: LimitContext): void {
   const swappiness = hc.MemorySwappiness;
   if (swappiness !== undefined && swappiness !== null && swappiness !== -1) {
     if (!Number.isSafeInteger(swappiness) || swappiness < 0 || swappiness > 100)
-      throw invalid(`Invalid value: ${swappiness}, valid memory swappiness range is 0-100 (--memory-swappiness)`);
+      throw invalid(
+        `Invalid value: ${swappiness}, valid memory swappiness range is 0-100 (--memory-swappiness)`,
+      );
   }
   if ((hc.MemorySwap ?? 0) > 0 && !ctx.swapAccounting)
     throw invalid(

@@ -30,5 +30,10 @@ export function updateRuntime(
   id: string,
   resources: Omit<LinuxResources, "devices">,
 ): Promise<void> {
-  return run(runtime, ["update", "--resources", "-", id], `updating container ${id}`, JSON.stringify(resources));
+  return run(
+    runtime,
+    ["update", "--resources", "-", id],
+    `updating container ${id}`,
+    JSON.stringify(resources),
+  );
 }
