@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 import { pathExists } from "../../shared/fsutil.js";
 
 let d: TestDaemon;
@@ -432,5 +432,42 @@ describe("top", () => {
     expect(stopped.code).not.toBe(0);
     expect(stopped.stderr).toMatch(/is not running/);
     await dk(["rm", "-f", "toppy"]);
+  });
+});
+
+describe("shoal CLI", () => {
+  const sh = (args: string[]) => shoal(d.socket, args);
+
+  it("pause, unpause, update, top and stats --no-stream", async () => {
+    await runDetached("viashoal", ["--memory", "32m"]);
+    expect((await sh(["pause", "viashoal"])).stdout).toBe("viashoal\n");
+    expect((await dk(["inspect", "-f", "{{.State.Status}}", "viashoal"])).stdout.trim()).toBe("paused");
+    const again = await sh(["pause", "viashoal"]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/is already paused/);
+    expect((await sh(["unpause", "viashoal"])).code).toBe(0);
+
+    const up = await sh(["update", "--memory", "80m", "--cpuset-cpus", "0", "viashoal"]);
+    expect(up.stderr).toBe("");
+    expect(await cgroupFile("viashoal", "memory/memory.limit_in_bytes", "memory.max")).toBe(String(80 * MiB));
+    expect(await cgroupFile("viashoal", "cpuset/cpuset.cpus", "cpuset.cpus")).toBe("0");
+    const none = await sh(["update", "viashoal"]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/one or more flags/);
+
+    const t = await sh(["top", "viashoal", "-o", "pid,args"]);
+    expect(t.stderr).toBe("");
+    expect(t.stdout).toMatch(/^PID\s+COMMAND\n\d+\s+sleep 300\n$/);
+
+    const st = await sh([
+      "stats",
+      "--no-stream",
+      "--format",
+      "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+      "viashoal",
+    ]);
+    expect(st.stderr).toBe("");
+    expect(st.stdout.trim()).toMatch(/^viashoal [\d.]+(B|KiB|MiB) \/ 80MiB 1$/);
+    await dk(["rm", "-f", "viashoal"]);
   });
 });
