@@ -93,6 +93,17 @@ export interface HostConfig {
   BlkioWeight?: number;
   /** Let the container wait instead of being OOM-killed (--oom-kill-disable); needs --memory. */
   OomKillDisable?: boolean | null;
+  /** --device-read-bps and friends: a block device's path and bytes (or I/Os) per second. */
+  BlkioDeviceReadBps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteBps?: ThrottleDevice[] | null;
+  BlkioDeviceReadIOps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteIOps?: ThrottleDevice[] | null;
+}
+
+/** One `--device-read-bps /dev/sda:1mb` entry. */
+export interface ThrottleDevice {
+  Path: string;
+  Rate: number;
 }
 
 /** A network's address plan as `network create` asks for it (`--subnet`, `--gateway`, `--ip-range`). */

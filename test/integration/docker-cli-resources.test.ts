@@ -45,6 +45,18 @@ async function cgroupFile(name: string, v1: string, v2File: string): Promise<str
   return (await readFile(path, "utf8")).trim();
 }
 
+/** A whole disk of this host (from /proc/partitions) whose node is in /dev. */
+async function aBlockDevice(): Promise<{ path: string; major: number; minor: number }> {
+  const lines = (await readFile("/proc/partitions", "utf8")).split("\n").slice(2);
+  for (const line of lines) {
+    const [major, minor, , name] = line.trim().split(/\s+/);
+    if (!name || /^(loop|ram|zram)/.test(name)) continue;
+    if (await pathExists(`/dev/${name}`))
+      return { path: `/dev/${name}`, major: Number(major), minor: Number(minor) };
+  }
+  throw new Error("this host has no block device in /proc/partitions");
+}
+
 async function runDetached(name: string, flags: string[], cmd = ["sleep", "300"]): Promise<void> {
   const r = await dk(["run", "-d", "--name", name, ...flags, "busybox", ...cmd]);
   expect(r.stderr).toBe("");
@@ -152,6 +164,36 @@ describe("resource fields at create", () => {
     const texts = await Promise.all(files.map((f) => readFile(join(dir, f), "utf8").catch(() => "")));
     expect(texts.join("\n")).toMatch(/\b(300|\d+)\b/);
     await dk(["rm", "-f", "blk"]);
+  });
+
+  it("--device-read-bps and --device-write-iops reach the block I/O throttle files", async () => {
+    const disk = await aBlockDevice();
+    await runDetached("thr", [
+      "--device-read-bps",
+      `${disk.path}:1mb`,
+      "--device-write-iops",
+      `${disk.path}:100`,
+    ]);
+    const dev = `${disk.major}:${disk.minor}`;
+    if (v2) {
+      expect(await cgroupFile("thr", "", "io.max")).toContain(
+        `${dev} rbps=1048576 wbps=max riops=max wiops=100`,
+      );
+    } else {
+      expect(await cgroupFile("thr", "blkio/blkio.throttle.read_bps_device", "")).toBe(`${dev} 1048576`);
+      expect(await cgroupFile("thr", "blkio/blkio.throttle.write_iops_device", "")).toBe(`${dev} 100`);
+    }
+    const shown = await dk(["inspect", "-f", "{{json .HostConfig.BlkioDeviceReadBps}}", "thr"]);
+    expect(JSON.parse(shown.stdout)).toEqual([{ Path: disk.path, Rate: 1048576 }]);
+    // An update keeps them.
+    expect((await dk(["update", "--memory", "64m", "thr"])).code).toBe(0);
+    expect((await dk(["restart", "-t", "0", "thr"])).code).toBe(0);
+    if (!v2)
+      expect(await cgroupFile("thr", "blkio/blkio.throttle.read_bps_device", "")).toBe(`${dev} 1048576`);
+    await dk(["rm", "-f", "thr"]);
+    const bad = await dk(["create", "--device-read-bps", "/dev/null:1mb", "busybox", "true"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--device-read-bps \/dev\/null:1048576: \/dev\/null is not a block device/);
   });
 
   it("refuses bad values with a 400 naming the flag and leaves no container behind", async () => {

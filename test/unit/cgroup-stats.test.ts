@@ -9,6 +9,7 @@ import { parseNetDev, parseProcStat } from "../../agent/engine/runtime/proc-stat
 import { cgroupPids, parsePsOutput, validatePsArgs } from "../../agent/engine/container/top.js";
 import { limitResources, parseCpuList, validateLimits } from "../../agent/engine/runtime/resource-limits.js";
 import { mergeUpdate } from "../../agent/engine/container/update.js";
+import { resolveThrottleDevices, splitDev } from "../../agent/engine/runtime/blkio-devices.js";
 import { defaultHostConfig } from "../../agent/engine/container/config.js";
 
 const fixtures = resolve(import.meta.dirname, "../fixtures");
@@ -89,7 +90,7 @@ describe("cgroup v2 stats", () => {
 describe("host facts and checks", () => {
   it("v1: CPUs and memory nodes from the root cpuset; no weight knob without blkio.weight", async () => {
     const f = await readCgroupHostFacts("v1", v1Root);
-    expect(f).toEqual({ version: "v1", cpus: "0-1", mems: "0", blkioWeight: false });
+    expect(f).toEqual({ version: "v1", cpus: "0-1", mems: "0", blkioWeight: false, blkioThrottle: true });
     expect(() => checkHostLimits({ CpusetCpus: "1" }, f)).not.toThrow();
     expect(() => checkHostLimits({ CpusetCpus: "0-2" }, f)).toThrow(
       "Requested CPUs are not available - requested 0-2, available: 0-1",
@@ -101,7 +102,7 @@ describe("host facts and checks", () => {
 
   it("v2: io.weight in the daemon's own cgroup; swappiness and oom-kill-disable are refused", async () => {
     const f = await readCgroupHostFacts("v2", v2Root, join(v2Root, "self-cgroup"));
-    expect(f).toEqual({ version: "v2", cpus: "0-3", mems: "0", blkioWeight: true });
+    expect(f).toEqual({ version: "v2", cpus: "0-3", mems: "0", blkioWeight: true, blkioThrottle: true });
     expect(() => checkHostLimits({ BlkioWeight: 300, CpusetCpus: "3" }, f)).not.toThrow();
     expect(() => checkHostLimits({ MemorySwappiness: 10 }, f)).toThrow(
       "--memory-swappiness cannot be applied",
@@ -253,6 +254,30 @@ describe("ps output and /proc figures", () => {
         tx_errors: 3,
         tx_dropped: 4,
       },
+    });
+  });
+});
+
+describe("block device throttles", () => {
+  it("splits dev_t as glibc does and refuses paths that are no block device", async () => {
+    expect(splitDev(0x0801n)).toEqual({ major: 8, minor: 1 });
+    expect(splitDev((259n << 8n) | 0x12n | (0x300n << 12n))).toEqual({ major: 259, minor: 0x312 });
+    await expect(
+      resolveThrottleDevices({ BlkioDeviceReadBps: [{ Path: "/dev/null", Rate: 1 }] }),
+    ).rejects.toThrow("--device-read-bps /dev/null:1: /dev/null is not a block device");
+    await expect(
+      resolveThrottleDevices({ BlkioDeviceWriteIOps: [{ Path: "/dev/nosuchdisk", Rate: 1 }] }),
+    ).rejects.toThrow("does not exist");
+    await expect(resolveThrottleDevices({ BlkioDeviceReadBps: [{ Path: "sda", Rate: 1 }] })).rejects.toThrow(
+      "absolute path",
+    );
+    expect(await resolveThrottleDevices({ BlkioDeviceReadBps: null, BlkioDeviceWriteBps: [] })).toEqual({});
+  });
+
+  it("puts resolved throttles next to the weight", () => {
+    const throttle = { throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1024 }] };
+    expect(limitResources({ BlkioWeight: 200 }, { swapAccounting: true, throttle })).toEqual({
+      blockIO: { weight: 200, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1024 }] },
     });
   });
 });

@@ -52,7 +52,7 @@ describe("unsupported create options", () => {
     [{ Sysctls: { "net.ipv4.ip_forward": "1" } }, "--sysctl"],
     [{ OomScoreAdj: -1000 }, "--oom-score-adj"],
     [{ CpuRealtimeRuntime: 950000 }, "--cpu-rt-runtime"],
-    [{ BlkioDeviceReadBps: [{ Path: "/dev/sda", Rate: 1024 }] }, "--device-read-bps"],
+    [{ BlkioWeightDevice: [{ Path: "/dev/sda", Weight: 100 }] }, "--blkio-weight-device"],
     [{ Links: ["db:db"] }, "--link"],
     [{ VolumesFrom: ["other"] }, "--volumes-from"],
     [{ LogConfig: { Type: "syslog", Config: {} } }, "--log-driver"],

@@ -12,6 +12,7 @@ import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
 import { refuseUnsupported } from "./unsupported.js";
 import { checkHostLimits, readCgroupHostFacts } from "../runtime/cgroup-host.js";
+import { resolveThrottleDevices } from "../runtime/blkio-devices.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
@@ -29,6 +30,7 @@ async function writeBundleSpec(ctx: EngineContext, rec: ContainerRecord, image: 
     swapAccounting: ctx.swapAccounting,
     capabilities: ctx.capabilities,
     hostRlimits: ctx.hostRlimits,
+    blockThrottle: await resolveThrottleDevices(rec.HostConfig),
   });
   await writeFile(p.spec, JSON.stringify(spec, null, 1));
 }

@@ -10,7 +10,11 @@ export type LimitField =
   | "MemoryReservation"
   | "MemorySwappiness"
   | "BlkioWeight"
-  | "OomKillDisable";
+  | "OomKillDisable"
+  | "BlkioDeviceReadBps"
+  | "BlkioDeviceWriteBps"
+  | "BlkioDeviceReadIOps"
+  | "BlkioDeviceWriteIOps";
 
 export function limitFields(h: Partial<HostConfig>): Pick<HostConfig, LimitField> {
   return {
@@ -23,5 +27,9 @@ export function limitFields(h: Partial<HostConfig>): Pick<HostConfig, LimitField
     MemorySwappiness: h.MemorySwappiness === -1 ? null : (h.MemorySwappiness ?? null),
     BlkioWeight: h.BlkioWeight ?? 0,
     OomKillDisable: h.OomKillDisable ?? false,
+    BlkioDeviceReadBps: h.BlkioDeviceReadBps ?? null,
+    BlkioDeviceWriteBps: h.BlkioDeviceWriteBps ?? null,
+    BlkioDeviceReadIOps: h.BlkioDeviceReadIOps ?? null,
+    BlkioDeviceWriteIOps: h.BlkioDeviceWriteIOps ?? null,
   };
 }

@@ -11,6 +11,7 @@ import { checkHostLimits, readCgroupHostFacts } from "../runtime/cgroup-host.js"
 import type { Spec } from "../runtime/oci-types.js";
 import { limitResources } from "../runtime/resource-limits.js";
 import { updateRuntime } from "../runtime/runtime-resources.js";
+import { throttlesOf } from "../runtime/blkio-devices.js";
 import { validateResources } from "../runtime/spec-resources.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { containerEventAttributes } from "./event-attributes.js";
@@ -159,7 +160,11 @@ export async function updateContainer(
   }
   const specPath = containerPaths(ctx, rec.Id).spec;
   const spec = JSON.parse(await readFile(specPath, "utf8")) as Spec;
-  spec.linux.resources = { devices: spec.linux.resources.devices, ...limits };
+  // Device throttles are not updatable: they stay as create resolved them.
+  const old = spec.linux.resources;
+  const blockIO = { ...throttlesOf(old.blockIO), ...limits.blockIO };
+  spec.linux.resources = { ...limits, devices: old.devices };
+  if (Object.keys(blockIO).length > 0) spec.linux.resources.blockIO = blockIO;
   await writeFileAtomic(specPath, JSON.stringify(spec, null, 1));
   rec.HostConfig = next;
   await ctx.store.save(rec);

@@ -8,6 +8,8 @@ import { invalid } from "../../../shared/errors.js";
 import { pathExists } from "../../../shared/fsutil.js";
 import type { CgroupVersion } from "./cgroups.js";
 import { parseCpuList, type Limits } from "./resource-limits.js";
+import { hasThrottles } from "./blkio-devices.js";
+import type { HostConfig } from "../../../shared/engine-api.js";
 
 export interface CgroupHostFacts {
   version: CgroupVersion;
@@ -16,6 +18,8 @@ export interface CgroupHostFacts {
   mems: string;
   /** A block I/O weight knob exists (v1 blkio.weight / blkio.bfq.weight, v2 io.weight / io.bfq.weight). */
   blkioWeight: boolean;
+  /** Per-device throttles exist (v1 blkio.throttle.*, v2 io.max). */
+  blkioThrottle: boolean;
 }
 
 async function firstText(paths: string[]): Promise<string> {
@@ -56,6 +60,7 @@ export async function readCgroupHostFacts(
       cpus: await firstText([join(root, "cpuset/cpuset.effective_cpus"), join(root, "cpuset/cpuset.cpus")]),
       mems: await firstText([join(root, "cpuset/cpuset.effective_mems"), join(root, "cpuset/cpuset.mems")]),
       blkioWeight: await anyExists([join(root, "blkio/blkio.weight"), join(root, "blkio/blkio.bfq.weight")]),
+      blkioThrottle: await anyExists([join(root, "blkio/blkio.throttle.read_bps_device")]),
     };
   }
   const own = await ownUnifiedDir(root, procSelfCgroup);
@@ -67,6 +72,7 @@ export async function readCgroupHostFacts(
     blkioWeight:
       (await anyExists([join(own, "io.weight"), join(own, "io.bfq.weight")])) ||
       subtree.split(/\s+/).includes("io"),
+    blkioThrottle: (await anyExists([join(own, "io.max")])) || subtree.split(/\s+/).includes("io"),
   };
 }
 
@@ -80,12 +86,16 @@ function checkSubset(requested: string, available: string, flag: string, what: s
 }
 
 /** Refuse what this host cannot apply; `hc` holds the fields as they will be in force. */
-export function checkHostLimits(hc: Limits, facts: CgroupHostFacts): void {
+export function checkHostLimits(hc: Limits & Partial<HostConfig>, facts: CgroupHostFacts): void {
   if (hc.CpusetCpus) checkSubset(hc.CpusetCpus, facts.cpus, "--cpuset-cpus", "CPUs");
   if (hc.CpusetMems) checkSubset(hc.CpusetMems, facts.mems, "--cpuset-mems", "memory nodes");
   if ((hc.BlkioWeight ?? 0) > 0 && !facts.blkioWeight)
     throw invalid(
       "--blkio-weight cannot be applied: this host's kernel has no block I/O weight knob (its I/O scheduler is neither BFQ nor CFQ); run without --blkio-weight",
+    );
+  if (hasThrottles(hc) && !facts.blkioThrottle)
+    throw invalid(
+      "--device-read-bps/--device-write-bps/--device-read-iops/--device-write-iops cannot be applied: this host has no block I/O throttling cgroup; run without them",
     );
   const swappiness = hc.MemorySwappiness;
   if (facts.version === "v2" && swappiness !== undefined && swappiness !== null && swappiness !== -1)

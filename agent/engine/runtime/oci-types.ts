@@ -109,8 +109,18 @@ export interface LinuxPids {
   limit: number;
 }
 
+export interface LinuxThrottleDevice {
+  major: number;
+  minor: number;
+  rate: number;
+}
+
 export interface LinuxBlockIO {
   weight?: number;
+  throttleReadBpsDevice?: LinuxThrottleDevice[];
+  throttleWriteBpsDevice?: LinuxThrottleDevice[];
+  throttleReadIOPSDevice?: LinuxThrottleDevice[];
+  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
 }
 
 export interface LinuxResources {

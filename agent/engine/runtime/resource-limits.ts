@@ -6,6 +6,7 @@
 import type { HostConfig } from "../../../shared/engine-api.js";
 import { invalid } from "../../../shared/errors.js";
 import type { LinuxResources } from "./oci-types.js";
+import type { ThrottleSet } from "./blkio-devices.js";
 
 /** dockerd's linuxMinMemory, also its floor for --memory-reservation. */
 export const MIN_MEMORY = 6 * 1024 * 1024;
@@ -20,6 +21,8 @@ const MAX_CPU_SHARES = 262_144;
 
 export interface LimitContext {
   swapAccounting: boolean;
+  /** --device-read-bps and friends with their devices' numbers (runtime/blkio-devices.ts). */
+  throttle?: ThrottleSet;
 }
 
 /** The limit fields; a Partial so update bodies and records both fit. */
@@ -154,6 +157,7 @@ export function limitResources(hc: Limits, ctx: LimitContext): Omit<LinuxResourc
 
   if (hc.PidsLimit !== null && hc.PidsLimit !== undefined && hc.PidsLimit > 0)
     res.pids = { limit: hc.PidsLimit };
-  if ((hc.BlkioWeight ?? 0) > 0) res.blockIO = { weight: hc.BlkioWeight };
+  const blockIO = { ...((hc.BlkioWeight ?? 0) > 0 ? { weight: hc.BlkioWeight } : {}), ...ctx.throttle };
+  if (Object.keys(blockIO).length > 0) res.blockIO = blockIO;
   return res;
 }
