@@ -481,7 +481,32 @@ describe("shoal CLI", () => {
   const sh = (args: string[]) => shoal(d.socket, args);
 
   it("pause, unpause, update, top and stats --no-stream", async () => {
-    await runDetached("viashoal", ["--memory", "32m"]);
+    const run = await sh([
+      "run",
+      "-d",
+      "--name",
+      "viashoal",
+      "--memory",
+      "32m",
+      "--memory-reservation",
+      "16m",
+      "--cpuset-cpus",
+      "1",
+      "--cpu-period",
+      "50000",
+      "--cpu-quota",
+      "20000",
+      "busybox",
+      "sleep",
+      "300",
+    ]);
+    expect(run.stderr).toBe("");
+    expect(await cgroupFile("viashoal", "cpuset/cpuset.cpus", "cpuset.cpus")).toBe("1");
+    expect(await cgroupFile("viashoal", "memory/memory.soft_limit_in_bytes", "memory.low")).toBe(
+      String(16 * MiB),
+    );
+    if (v2) expect(await cgroupFile("viashoal", "", "cpu.max")).toBe("20000 50000");
+    else expect(await cgroupFile("viashoal", "cpu/cpu.cfs_quota_us", "")).toBe("20000");
     expect((await sh(["pause", "viashoal"])).stdout).toBe("viashoal\n");
     expect((await dk(["inspect", "-f", "{{.State.Status}}", "viashoal"])).stdout.trim()).toBe("paused");
     const again = await sh(["pause", "viashoal"]);
