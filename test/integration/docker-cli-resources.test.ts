@@ -316,6 +316,12 @@ describe("pause and unpause", () => {
     await sleep(1500);
     expect(await logLines("counter")).toBe(frozenAt);
 
+    // An update reaches a paused container's cgroup and leaves it frozen.
+    expect((await dk(["update", "--memory", "100m", "counter"])).code).toBe(0);
+    expect(await cgroupFile("counter", "memory/memory.limit_in_bytes", "memory.max")).toBe(String(100 * MiB));
+    expect(await cgroupFile("counter", "freezer/freezer.state", "cgroup.freeze")).toBe(v2 ? "1" : "FROZEN");
+    expect((await dk(["inspect", "-f", "{{.State.Status}}", "counter"])).stdout.trim()).toBe("paused");
+
     const start = await dk(["start", "counter"]);
     expect(start.code).not.toBe(0);
     expect(start.stderr).toMatch(/cannot start a paused container, try unpause instead/);
@@ -349,6 +355,16 @@ describe("pause and unpause", () => {
     await dk(["pause", "frozen"]);
     expect((await dk(["rm", "-f", "frozen"])).code).toBe(0);
     expect((await dk(["inspect", "frozen"])).code).not.toBe(0);
+  });
+
+  it("a paused container stays paused across a daemon restart and can be unpaused after it", async () => {
+    await runDetached("sleeper", []);
+    expect((await dk(["pause", "sleeper"])).code).toBe(0);
+    await d.restart();
+    expect((await dk(["inspect", "-f", "{{.State.Status}}", "sleeper"])).stdout.trim()).toBe("paused");
+    expect((await dk(["unpause", "sleeper"])).code).toBe(0);
+    expect(await cgroupFile("sleeper", "freezer/freezer.state", "cgroup.freeze")).toBe(v2 ? "0" : "THAWED");
+    expect((await dk(["rm", "-f", "sleeper"])).code).toBe(0);
   });
 
   it("answers 409 for a container that is not running and 404 for one that does not exist", async () => {
