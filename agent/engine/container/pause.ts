@@ -51,6 +51,7 @@ export async function thawAfterSignal(ctx: EngineContext, rec: ContainerRecord):
   } catch (e) {
     // Already gone (the signal killed it) is fine; the exit will be recorded as usual.
     ctx.log.warn({ id: rec.Id, err: String(e) }, "thawing a paused container after a signal failed");
+    return;
   }
   if (rec.State.Status === "paused") await setStatus(ctx, rec, "running");
   ctx.events.emit("container", "unpause", rec.Id, containerEventAttributes(rec));
