@@ -3,7 +3,7 @@
 import { conflict } from "../../../shared/errors.js";
 import { pauseRuntime, resumeRuntime } from "../runtime/runtime-resources.js";
 import type { EngineContext } from "./context.js";
-import { containerEventAttributes } from "./event-attributes.js";
+import { containerEvent } from "./events.js";
 import type { ContainerRecord } from "./types.js";
 
 function refuseUnlessRunning(rec: ContainerRecord): void {
@@ -27,7 +27,7 @@ export async function pauseContainer(ctx: EngineContext, rec: ContainerRecord): 
   if (rec.State.Status === "paused") throw conflict(`Container ${rec.Id} is already paused`);
   await pauseRuntime(ctx.runtime, rec.Id);
   await setStatus(ctx, rec, "paused");
-  ctx.events.emit("container", "pause", rec.Id, containerEventAttributes(rec));
+  containerEvent(ctx, rec, "pause");
   ctx.log.info({ id: rec.Id }, "container paused");
 }
 
@@ -36,7 +36,7 @@ export async function unpauseContainer(ctx: EngineContext, rec: ContainerRecord)
   if (rec.State.Status !== "paused") throw conflict(`Container ${rec.Id} is not paused`);
   await resumeRuntime(ctx.runtime, rec.Id);
   await setStatus(ctx, rec, "running");
-  ctx.events.emit("container", "unpause", rec.Id, containerEventAttributes(rec));
+  containerEvent(ctx, rec, "unpause");
   ctx.log.info({ id: rec.Id }, "container unpaused");
 }
 
@@ -54,5 +54,5 @@ export async function thawAfterSignal(ctx: EngineContext, rec: ContainerRecord):
     return;
   }
   if (rec.State.Status === "paused") await setStatus(ctx, rec, "running");
-  ctx.events.emit("container", "unpause", rec.Id, containerEventAttributes(rec));
+  containerEvent(ctx, rec, "unpause");
 }

@@ -14,7 +14,7 @@ import { updateRuntime } from "../runtime/runtime-resources.js";
 import { throttlesOf } from "../runtime/blkio-devices.js";
 import { validateResources } from "../runtime/spec-resources.js";
 import { containerPaths, type EngineContext } from "./context.js";
-import { containerEventAttributes } from "./event-attributes.js";
+import { containerEvent } from "./events.js";
 import type { ContainerRecord } from "./types.js";
 import { validateSettings } from "./validate.js";
 
@@ -168,7 +168,7 @@ export async function updateContainer(
   await writeFileAtomic(specPath, JSON.stringify(spec, null, 1));
   rec.HostConfig = next;
   await ctx.store.save(rec);
-  ctx.events.emit("container", "update", rec.Id, containerEventAttributes(rec));
+  containerEvent(ctx, rec, "update");
   ctx.log.info({ id: rec.Id }, "container updated");
   return { Warnings: [] };
 }
