@@ -25,6 +25,7 @@ export function toContainerInspect(c: ContainerRecord) {
       Error: s.Error,
       StartedAt: s.StartedAt || zeroTime,
       FinishedAt: s.FinishedAt || zeroTime,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: c.ImageId,
     ResolvConfPath: `${c.BundlePath}/resolv.conf`,
@@ -131,7 +132,11 @@ export function mountViews(c: ContainerRecord) {
 
 /** The STATUS column of `docker ps`: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
-  return describeState(c.State, now);
+  const text = describeState(c.State, now);
+  // dockerd: "Up 5 seconds (healthy)", "(unhealthy)", "(health: starting)"; only while running.
+  const h = c.State.Health;
+  if (!h || c.State.Status !== "running") return text;
+  return `${text} (${h.Status === "starting" ? "health: starting" : h.Status})`;
 }
 
 /** `currentImageId(ref)` tells which image a reference names now, if any. */

@@ -11,11 +11,13 @@ import { act, add, collect, apiClient, err, out, type CommandContext } from "../
 import { CliError, DaemonError, INTERACTIVE_UNSUPPORTED, UsageError } from "../errors.js";
 import type { CreateBody, RunFlags } from "../options.js";
 import { resourceOptions } from "./resource-options.js";
+import { healthFlags } from "../health-options.js";
 
 /** The flags run and create share (docker's container create flags). */
 function runFlags(cmd: Command, withDetach: boolean): Command {
   if (withDetach) cmd.option("-d, --detach", "Run container in background and print container ID");
   resourceOptions(cmd);
+  healthFlags(cmd);
   return cmd
     .option("--rm", "Automatically remove the container when it exits")
     .option("--name <string>", "Assign a name to the container")

@@ -4,6 +4,7 @@ import type { CreateContainerRequest } from "./api.js";
 import type { ContainerConfig } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
 import { limitFields } from "./limit-fields.js";
+import { mergeHealthcheck } from "./health-config.js";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -61,8 +62,11 @@ export function mergeConfig(
     StopTimeout: req.StopTimeout,
     ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
     Volumes: image.Volumes || req.Volumes ? { ...(image.Volumes ?? {}), ...(req.Volumes ?? {}) } : null,
+    ...healthcheckField(mergeHealthcheck(req.Healthcheck, image.Healthcheck)),
   };
 }
+
+const healthcheckField = (h: ContainerConfig["Healthcheck"]) => (h ? { Healthcheck: h } : {});
 
 /** Path and Args as inspect shows them: the first word of entrypoint+cmd, then the rest. */
 export function pathAndArgs(config: ContainerConfig): { Path: string; Args: string[] } {

@@ -13,6 +13,7 @@ import { planMounts, prepareMounts } from "./mounts.js";
 import { refuseUnsupported } from "./unsupported.js";
 import { checkHostLimits, readCgroupHostFacts } from "../runtime/cgroup-host.js";
 import { resolveThrottleDevices } from "../runtime/blkio-devices.js";
+import { validateHealthcheck } from "./health-config.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
 
@@ -73,6 +74,8 @@ export async function createContainer(
   const image = ctx.images.resolve(req.config.Image);
   const id = newId();
   const hostConfig = defaultHostConfig(req.hostConfig ?? {});
+  // The user's settings, as dockerd checks them; an image's HEALTHCHECK is taken as it is.
+  validateHealthcheck(req.config.Healthcheck ?? undefined);
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
   checkHostLimits(hostConfig, await readCgroupHostFacts(ctx.cgroupVersion));

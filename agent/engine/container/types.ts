@@ -1,6 +1,7 @@
 // The container model. Config and HostConfig keep the Engine API's shapes (the subset shoal
 // supports) so that `inspect` serves them unchanged and the docker CLI reads what it wrote.
 import type { HostConfig, PortBinding } from "../../../shared/engine-api.js";
+import type { HealthConfig } from "../image/types.js";
 
 export interface ContainerConfig {
   Hostname: string;
@@ -21,6 +22,8 @@ export interface ContainerConfig {
   StopTimeout?: number;
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object> | null;
+  /** --health-* or the image's HEALTHCHECK, merged as Docker merges them; Test ["NONE"] disables it. */
+  Healthcheck?: HealthConfig;
 }
 
 /** One entry of inspect's top-level "Mounts" (Docker's MountPoint), kept on the record. */
@@ -79,6 +82,25 @@ export interface ContainerState {
   OOMKilled: boolean;
   StartedAt: string;
   FinishedAt: string;
+  /** Only for a container with a health check, once it has been started (Docker's shape). */
+  Health?: HealthState;
+}
+
+/** One run of a health check (Docker's HealthcheckResult); times are RFC 3339. */
+export interface HealthResult {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
+export type HealthStatus = "starting" | "healthy" | "unhealthy";
+
+/** `.State.Health`: status, consecutive failures, the last five results (oldest first). */
+export interface HealthState {
+  Status: HealthStatus;
+  FailingStreak: number;
+  Log: HealthResult[];
 }
 
 /** What the engine keeps per container, written atomically to <root>/containers/<id>/container.json. */

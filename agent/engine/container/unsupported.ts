@@ -119,13 +119,6 @@ const HOST_CONFIG: Unsupported[] = [
 ];
 
 const CONFIG: Unsupported[] = [
-  {
-    field: "Healthcheck",
-    flag: "--health-cmd",
-    // --no-healthcheck asks for what shoal does anyway.
-    ok: (v) => unset(v) || JSON.stringify((v as { Test?: unknown }).Test) === '["NONE"]',
-    hint: "health checks are not implemented",
-  },
   { field: "MacAddress", flag: "--mac-address" },
   { field: "NetworkDisabled", flag: "--network none", hint: "use --network none" },
 ];
