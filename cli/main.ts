@@ -44,6 +44,7 @@ const wordsOf = {
     "update",
     "top",
     "stats",
+    "exec",
     "container",
   ],
   image: ["images", "rmi", "tag", "load", "save", "pull", "push", "build", "import", "image"],

@@ -26,12 +26,14 @@ import { inspectSubcommand } from "./inspect.js";
 import { deletedList, prune, type PruneFlags } from "./prune.js";
 import { runCommands } from "./run.js";
 import { containerResourceCommands } from "./container-resources.js";
+import { execCommand } from "./exec.js";
 
 const enc = encodeURIComponent;
 
 export function containerCommands(parent: Command, grouped: boolean): void {
   runCommands(parent);
   containerResourceCommands(parent);
+  execCommand(add(parent, "exec"));
 
   add(parent, "stop")
     ?.description("Stop one or more running containers")

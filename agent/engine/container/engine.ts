@@ -44,6 +44,7 @@ import type { ContainerStats } from "../runtime/stats-types.js";
 import { containerEvent, exitedEvents, networkEvent, startedEvents } from "./events.js";
 import { HealthMonitors } from "./health.js";
 import { restartsAtDaemonStart } from "./restart-policy.js";
+import { ExecEngine } from "../exec/engine.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -85,9 +86,12 @@ export class ContainerEngine implements ContainerEngineApi {
    */
   private opened = false;
   private readonly afterOpen: Array<() => void> = [];
+  /** `docker exec` sessions (agent/engine/exec/). */
+  readonly exec: ExecEngine;
 
   private constructor(private readonly ctx: EngineContext) {
     this.health = new HealthMonitors(ctx);
+    this.exec = new ExecEngine(ctx);
     this.watcher = new ExitWatcher(
       ctx.paths.exitsDir,
       (id) => this.onExitFile(id),
@@ -142,6 +146,7 @@ export class ContainerEngine implements ContainerEngineApi {
     const engine = new ContainerEngine(ctx);
     ctx.network.setContainersLookup((networkId) => engine.attachedTo(networkId));
     await engine.recover();
+    await engine.exec.sweep();
     await ctx.network.reconcile(ctx.store.all().filter((r) => isUp(r)));
     engine.watcher.start();
     engine.opened = true;
@@ -260,6 +265,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await this.ctx.store.save(rec);
     exitedEvents(this.ctx, rec, code, l.startedAtMs);
     l.exits++;
+    void this.exec.containerExited(rec.Id);
     this.notify(rec.Id);
     this.ctx.log.info({ id: rec.Id, exitCode: code, oomKilled: oom }, "container exited");
     this.afterExit(l, rec);
@@ -666,6 +672,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await this.ctx.store.save(rec);
     this.notify(rec.Id);
     const p = containerPaths(this.ctx, rec.Id);
+    await this.exec.containerRemoved(rec.Id);
     await cleanupRun(this.ctx, rec.Id);
     // Never delete the folder through a live mount: unmountRootfs throws when it cannot unmount.
     await unmountRootfs(p.rootfs);
@@ -906,6 +913,7 @@ export class ContainerEngine implements ContainerEngineApi {
     this.closed = true;
     this.watcher.close();
     await this.health.close();
+    this.exec.close();
     for (const l of this.live.values()) {
       if (l.restartTimer) clearTimeout(l.restartTimer);
       l.restartTimer = undefined;
