@@ -18,6 +18,8 @@ import { networkRoutes } from "./routes/networks.js";
 import { swarmMembershipRoutes } from "./routes/swarm.js";
 import { eventRoutes } from "./routes/events.js";
 import { EventLog } from "../agent/engine/events.js";
+import { containerFileRoutes } from "./routes/container-files.js";
+import { systemDfRoutes } from "./routes/system-df.js";
 
 export const API_VERSION = "1.44";
 export const MIN_API_VERSION = "1.24";
@@ -107,6 +109,8 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.register(containerRoutes, deps);
   app.register(containerResourceRoutes, deps);
   app.register(execRoutes, deps);
+  app.register(containerFileRoutes, deps);
+  app.register(systemDfRoutes, deps);
   app.register(imageRoutes, deps);
   app.register(registryRoutes, deps);
   app.register(buildRoutes, deps);

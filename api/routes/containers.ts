@@ -41,6 +41,9 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     list = [...list].sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
     const limit = qInt(q, "limit");
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    const files = engine.files;
+    if (qBool(q, "size") && files)
+      return Promise.all(list.map(async (c) => ({ ...toContainerSummary(c, currentImageId), ...(await files.sizes(c.Id)) })));
     return list.map((c) => toContainerSummary(c, currentImageId));
   });
 
@@ -73,7 +76,9 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
   app.get<IdParams>("/containers/:id/json", async (request) => {
     const rec = engine.get(request.params.id);
     const execIds = engine.exec.idsOf(rec.Id);
-    return { ...toContainerInspect(rec), ExecIDs: execIds.length > 0 ? execIds : null };
+    const c = { ...toContainerInspect(rec), ExecIDs: execIds.length > 0 ? execIds : null };
+    const files = engine.files;
+    return qBool(request.query, "size") && files ? { ...c, ...(await files.sizes(c.Id)) } : c;
   });
 
   app.post<IdParams>("/containers/:id/start", async (request, reply) => {

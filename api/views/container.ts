@@ -55,6 +55,7 @@ function endpointViews(c: ContainerRecord): Record<string, EndpointSettings> {
     const {
       InterfaceName: _i,
       AttachmentID: _a,
+      DesiredMacAddress: mac,
       ...view
     } = ep as EndpointSettings & { InterfaceName?: string };
     out[name] = {
@@ -64,6 +65,8 @@ function endpointViews(c: ContainerRecord): Record<string, EndpointSettings> {
       IPv6Gateway: "",
       DriverOpts: null,
       ...view,
+      // Asked for with --mac-address: shown while stopped too, as dockerd shows its config.
+      ...(mac && !view.MacAddress ? { MacAddress: mac } : {}),
     } as EndpointSettings;
   }
   return out;

@@ -27,6 +27,7 @@ import { deletedList, prune, type PruneFlags } from "./prune.js";
 import { runCommands } from "./run.js";
 import { containerResourceCommands } from "./container-resources.js";
 import { execCommand } from "./exec.js";
+import { containerFileCommands } from "./container-files.js";
 
 const enc = encodeURIComponent;
 
@@ -34,6 +35,7 @@ export function containerCommands(parent: Command, grouped: boolean): void {
   runCommands(parent);
   containerResourceCommands(parent);
   execCommand(add(parent, "exec"));
+  containerFileCommands(parent);
 
   add(parent, "stop")
     ?.description("Stop one or more running containers")

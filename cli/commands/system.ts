@@ -22,6 +22,13 @@ export function systemCommands(parent: Command): void {
     .action(act(info));
 
   eventsCommand(parent);
+  // `shoal system df` only: docker has no top-level df.
+  if (parent.parent)
+    add(parent, "df")
+      ?.description("Show disk usage")
+      .action(
+        act<Record<string, unknown>>(async (ctx) => (await import("./container-files.js")).systemDf(ctx)),
+      );
 }
 
 export function clientVersion(): string {

@@ -87,7 +87,7 @@ const PROXY_ARGS = new Set(
   ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((a) => [a, a.toLowerCase()]),
 );
 /** Mount points the engine makes in a container's root: not part of a RUN's changes (dockerd's init layer). */
-const ENGINE_FILES = new Set(["etc/hosts", "etc/hostname", "etc/resolv.conf"]);
+export const ENGINE_FILES = new Set(["etc/hosts", "etc/hostname", "etc/resolv.conf"]);
 
 export class Builder {
   private constructor(

@@ -2,6 +2,7 @@ import type { ContainerConfig, ContainerRecord, EndpointSettings, LogLine, LogOp
 import type { HostConfig } from "../../../shared/engine-api.js";
 import type { ContainerResourcesApi } from "./resources-api.js";
 import type { ExecEngineApi } from "../exec/api.js";
+import type { ContainerFiles } from "../files/files.js";
 
 export interface CreateContainerRequest {
   /** Optional; validated against Docker's rule /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/ (a leading "/" is allowed and dropped). */
@@ -55,6 +56,8 @@ export interface ContainerEngineApi extends ContainerResourcesApi {
   usersOfImage(imageId: string): string[];
   /** `docker exec` sessions in this engine's containers. */
   readonly exec: ExecEngineApi;
+  /** cp's archive API, export, diff, commit and sizes; absent in test fakes. */
+  readonly files?: ContainerFiles;
   /** Stop watching processes; containers keep running. */
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import type { ContainerConfig } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
 import { limitFields } from "./limit-fields.js";
 import { mergeHealthcheck } from "./health-config.js";
+import { hostConfigExtras } from "./hostcfg-fields.js";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -63,6 +64,7 @@ export function mergeConfig(
     ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
     Volumes: image.Volumes || req.Volumes ? { ...(image.Volumes ?? {}), ...(req.Volumes ?? {}) } : null,
     ...healthcheckField(mergeHealthcheck(req.Healthcheck, image.Healthcheck)),
+    ...(req.MacAddress ? { MacAddress: req.MacAddress } : {}),
   };
 }
 
@@ -110,5 +112,6 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
     DnsOptions: h.DnsOptions ?? [],
     ExtraHosts: h.ExtraHosts ?? null,
     ...limitFields(h),
+    ...hostConfigExtras(h),
   };
 }

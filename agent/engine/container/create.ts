@@ -14,8 +14,13 @@ import { refuseUnsupported } from "./unsupported.js";
 import { checkHostLimits, readCgroupHostFacts } from "../runtime/cgroup-host.js";
 import { resolveThrottleDevices } from "../runtime/blkio-devices.js";
 import { validateHealthcheck } from "./health-config.js";
+import { validateHostConfigExtras } from "../runtime/spec-hostcfg.js";
+import { resolveNamespaceTargets } from "./namespace-join.js";
+import { volumesFromMounts, withVolumesFrom } from "./volumes-from.js";
+import { checkLinks, mergeEndpointLinks } from "./links.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
+import { withConfigMacAddress } from "../network/mac-address.js";
 
 /** The bundle's config.json for a record, from the spec builder. */
 async function writeBundleSpec(ctx: EngineContext, rec: ContainerRecord, image: ImageRecord): Promise<void> {
@@ -79,17 +84,29 @@ export async function createContainer(
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
   checkHostLimits(hostConfig, await readCgroupHostFacts(ctx.cgroupVersion));
-  const plannedMounts = planMounts(config, hostConfig);
+  validateHostConfigExtras(hostConfig, Boolean(req.config.Hostname));
+  resolveNamespaceTargets(ctx, hostConfig);
+  mergeEndpointLinks(hostConfig, req.networkingConfig?.EndpointsConfig);
+  checkLinks(ctx, hostConfig);
+  const plannedMounts = withVolumesFrom(
+    planMounts(config, hostConfig),
+    volumesFromMounts(ctx, hostConfig.VolumesFrom),
+  );
   const { Path, Args } = pathAndArgs(config);
   const p = containerPaths(ctx, id);
   const target = containerModeTarget(hostConfig.NetworkMode);
   if (target !== undefined) hostConfig.NetworkMode = `container:${ctx.store.resolve(target).Id}`;
   const task = (config.Labels ?? {})[TASK_LABEL] !== undefined;
+  const endpointsConfig = withConfigMacAddress(
+    hostConfig.NetworkMode,
+    req.config.MacAddress,
+    req.networkingConfig?.EndpointsConfig,
+  );
   // A cluster network made a moment ago on a manager may not have reached this node yet.
-  await ctx.network.awaitClusterNetworks(hostConfig.NetworkMode, req.networkingConfig?.EndpointsConfig, task);
+  await ctx.network.awaitClusterNetworks(hostConfig.NetworkMode, endpointsConfig, task);
   const networkSettings = ctx.network.settingsForCreate(
     hostConfig.NetworkMode,
-    req.networkingConfig?.EndpointsConfig,
+    endpointsConfig,
     {
       bindings: hostConfig.PortBindings,
       exposed: config.ExposedPorts,

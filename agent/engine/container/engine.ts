@@ -45,6 +45,7 @@ import { containerEvent, exitedEvents, networkEvent, startedEvents } from "./eve
 import { HealthMonitors } from "./health.js";
 import { restartsAtDaemonStart } from "./restart-policy.js";
 import { ExecEngine } from "../exec/engine.js";
+import { ContainerFiles } from "../files/files.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -88,6 +89,7 @@ export class ContainerEngine implements ContainerEngineApi {
   private readonly afterOpen: Array<() => void> = [];
   /** `docker exec` sessions (agent/engine/exec/). */
   readonly exec: ExecEngine;
+  private filesApi?: ContainerFiles;
 
   private constructor(private readonly ctx: EngineContext) {
     this.health = new HealthMonitors(ctx);
@@ -895,6 +897,11 @@ export class ContainerEngine implements ContainerEngineApi {
   /** The volume store, for the volume routes. */
   get volumes(): VolumeStoreApi {
     return this.ctx.volumes;
+  }
+
+  /** cp's archive API, export, diff, commit and sizes (agent/engine/files/). */
+  get files(): ContainerFiles {
+    return (this.filesApi ??= new ContainerFiles(this.ctx, (id, fn) => this.locks.run(id, fn)));
   }
 
   /** A container's changes to its image (the rootfs's upper folder): what a build step commits. */

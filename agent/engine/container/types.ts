@@ -24,6 +24,8 @@ export interface ContainerConfig {
   Volumes?: Record<string, object> | null;
   /** --health-* or the image's HEALTHCHECK, merged as Docker merges them; Test ["NONE"] disables it. */
   Healthcheck?: HealthConfig;
+  /** Deprecated in API 1.44 (the endpoint's MacAddress replaces it), still shown by inspect. */
+  MacAddress?: string;
 }
 
 /** One entry of inspect's top-level "Mounts" (Docker's MountPoint), kept on the record. */
@@ -59,6 +61,10 @@ export interface EndpointSettings {
    * address on an attachable overlay network while the container runs (given back at exit).
    */
   AttachmentID?: string;
+  /** --link entries a client sent for this endpoint; create merges them into HostConfig.Links. */
+  Links?: string[] | null;
+  /** shoal's bookkeeping: the MAC asked for with --mac-address, given at every start. */
+  DesiredMacAddress?: string;
 }
 
 export interface NetworkSettings {
@@ -128,6 +134,8 @@ export interface ContainerRecord {
   /** Volumes, binds and tmpfs mounts, resolved at create (inspect's "Mounts"). */
   Mounts?: MountPoint[];
   NetworkSettings?: NetworkSettings;
+  /** shoal's bookkeeping, not shown by inspect: /etc/hosts lines of --link on the default bridge, set at each start. */
+  LinkHosts?: string[];
 }
 
 /** One line of a container's log, as read back for `logs` and attach. */

@@ -40,7 +40,13 @@ export interface ImageConfigBlob {
   docker_version?: string;
   config?: ImageRuntimeConfig;
   rootfs: { type: "layers"; diff_ids: string[] };
-  history?: Array<{ created?: string; created_by?: string; empty_layer?: boolean; comment?: string }>;
+  history?: Array<{
+    created?: string;
+    created_by?: string;
+    empty_layer?: boolean;
+    comment?: string;
+    author?: string;
+  }>;
 }
 
 /** What the store keeps per image (one JSON file per image under <root>/images/). */
