@@ -8,6 +8,7 @@ import type { ClusterHost, EngineApiDeps } from "./deps.js";
 import { clusterRoutes } from "./cluster.js";
 import { systemRoutes } from "./routes/system.js";
 import { containerRoutes } from "./routes/containers.js";
+import { containerResourceRoutes } from "./routes/container-resources.js";
 import { execRoutes } from "./routes/exec.js";
 import { unimplementedMessage } from "./unimplemented.js";
 import { imageRoutes } from "./routes/images.js";
@@ -108,6 +109,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.register(systemRoutes, deps);
   app.register(containerRoutes, deps);
+  app.register(containerResourceRoutes, deps);
   app.register(execRoutes, deps);
   app.register(containerFileRoutes, deps);
   app.register(systemDfRoutes, deps);

@@ -3,6 +3,7 @@
 // caller) so that tests can pin the mapping down; handlers import this module when they run.
 
 import { parseBytes, parseDurationMs, parseNanoCpus } from "../shared/units.js";
+import { resourceHostConfig, type ResourceFlags } from "./resource-flags.js";
 import { INTERACTIVE_UNSUPPORTED, UsageError } from "./errors.js";
 import { storageFields } from "./mount-options.js";
 import type { HostConfig, PortBinding, RestartPolicy, Ulimit } from "../shared/engine-api.js";
@@ -150,7 +151,7 @@ export function parseRestart(value: string): RestartPolicy {
 }
 
 /** The run/create flags as commander hands them over. */
-export interface RunFlags extends HealthFlags {
+export interface RunFlags extends HealthFlags, ResourceFlags {
   detach?: boolean;
   rm?: boolean;
   name?: string;
@@ -394,6 +395,7 @@ export function buildCreateBody(input: CreateInput): CreateBody {
       DnsSearch: f.dnsSearch?.length ? [...f.dnsSearch] : null,
       DnsOptions: f.dnsOption?.length ? [...f.dnsOption] : null,
       ExtraHosts: f.addHost?.length ? [...f.addHost] : null,
+      ...resourceHostConfig(f),
     },
     NetworkingConfig: { EndpointsConfig: endpoints },
   };

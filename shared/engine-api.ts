@@ -94,6 +94,34 @@ export interface HostConfig {
   /** null: Docker's lists; a list (empty for --security-opt systempaths=unconfined) replaces them. */
   MaskedPaths?: string[] | null;
   ReadonlyPaths?: string[] | null;
+  // ---- cgroup limits beyond memory/cpus/pids (docs/engine-resources.md) ----
+  /** CFS period in microseconds (--cpu-period); 0 = the kernel's 100 ms. */
+  CpuPeriod?: number;
+  /** CFS quota in microseconds per period (--cpu-quota); 0 = none, -1 = unlimited. */
+  CpuQuota?: number;
+  /** CPUs the container may run on, a list such as "0-2,4" (--cpuset-cpus). */
+  CpusetCpus?: string;
+  /** NUMA memory nodes (--cpuset-mems). */
+  CpusetMems?: string;
+  /** Soft limit in bytes (--memory-reservation): v1 memory.soft_limit_in_bytes, v2 memory.low. */
+  MemoryReservation?: number;
+  /** 0-100; null or -1 = the kernel's default (--memory-swappiness). */
+  MemorySwappiness?: number | null;
+  /** Relative block I/O weight 10-1000 (--blkio-weight); 0 = default. */
+  BlkioWeight?: number;
+  /** Let the container wait instead of being OOM-killed (--oom-kill-disable); needs --memory. */
+  OomKillDisable?: boolean | null;
+  /** --device-read-bps and friends: a block device's path and bytes (or I/Os) per second. */
+  BlkioDeviceReadBps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteBps?: ThrottleDevice[] | null;
+  BlkioDeviceReadIOps?: ThrottleDevice[] | null;
+  BlkioDeviceWriteIOps?: ThrottleDevice[] | null;
+}
+
+/** One `--device-read-bps /dev/sda:1mb` entry. */
+export interface ThrottleDevice {
+  Path: string;
+  Rate: number;
 }
 
 /** A network's address plan as `network create` asks for it (`--subnet`, `--gateway`, `--ip-range`). */

@@ -14,7 +14,8 @@ export function toContainerInspect(c: ContainerRecord) {
     Args: c.Args,
     State: {
       Status: s.Status,
-      Running: s.Status === "running",
+      // A paused container still runs, as Docker shows it.
+      Running: s.Status === "running" || s.Status === "paused",
       Paused: s.Status === "paused",
       Restarting: s.Status === "restarting",
       OOMKilled: s.OOMKilled,

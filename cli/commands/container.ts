@@ -25,6 +25,7 @@ import { DaemonError, UsageError } from "../errors.js";
 import { inspectSubcommand } from "./inspect.js";
 import { deletedList, prune, type PruneFlags } from "./prune.js";
 import { runCommands } from "./run.js";
+import { containerResourceCommands } from "./container-resources.js";
 import { execCommand } from "./exec.js";
 import { containerFileCommands } from "./container-files.js";
 
@@ -32,6 +33,7 @@ const enc = encodeURIComponent;
 
 export function containerCommands(parent: Command, grouped: boolean): void {
   runCommands(parent);
+  containerResourceCommands(parent);
   execCommand(add(parent, "exec"));
   containerFileCommands(parent);
 

@@ -10,6 +10,7 @@ import type { ApiClient } from "../client.js";
 import { act, add, collect, apiClient, err, out, type CommandContext } from "../command.js";
 import { CliError, DaemonError, INTERACTIVE_UNSUPPORTED, UsageError } from "../errors.js";
 import type { CreateBody, RunFlags } from "../options.js";
+import { resourceOptions } from "./resource-options.js";
 import { healthFlags } from "../health-options.js";
 import type { HostcfgFlags } from "../hostcfg-flags.js";
 import { hostcfgFlags } from "./hostcfg-options.js";
@@ -17,6 +18,7 @@ import { hostcfgFlags } from "./hostcfg-options.js";
 /** The flags run and create share (docker's container create flags). */
 function runFlags(cmd: Command, withDetach: boolean): Command {
   if (withDetach) cmd.option("-d, --detach", "Run container in background and print container ID");
+  resourceOptions(cmd);
   healthFlags(cmd);
   hostcfgFlags(cmd);
   return cmd

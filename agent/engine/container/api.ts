@@ -1,5 +1,6 @@
 import type { ContainerConfig, ContainerRecord, EndpointSettings, LogLine, LogOptions } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
+import type { ContainerResourcesApi } from "./resources-api.js";
 import type { ExecEngineApi } from "../exec/api.js";
 import type { ContainerFiles } from "../files/files.js";
 
@@ -26,7 +27,7 @@ export interface ListContainersOptions {
  * (with or without a leading "/"). Every method throws ShoalError: not_found "No such container: <ref>",
  * conflict for name clashes or a running container removed without force, invalid for bad settings.
  */
-export interface ContainerEngineApi {
+export interface ContainerEngineApi extends ContainerResourcesApi {
   /** Recover every container from disk after a daemon restart (running ones keep running). */
   recover(): Promise<void>;
   create(request: CreateContainerRequest): Promise<{ Id: string; Warnings: string[] }>;

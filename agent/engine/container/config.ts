@@ -3,6 +3,7 @@ import type { ImageRuntimeConfig } from "../image/types.js";
 import type { CreateContainerRequest } from "./api.js";
 import type { ContainerConfig } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
+import { limitFields } from "./limit-fields.js";
 import { mergeHealthcheck } from "./health-config.js";
 import { hostConfigExtras } from "./hostcfg-fields.js";
 
@@ -110,6 +111,7 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
     DnsSearch: h.DnsSearch ?? [],
     DnsOptions: h.DnsOptions ?? [],
     ExtraHosts: h.ExtraHosts ?? null,
+    ...limitFields(h),
     ...hostConfigExtras(h),
   };
 }

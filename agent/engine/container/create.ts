@@ -11,6 +11,8 @@ import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
 import { refuseUnsupported } from "./unsupported.js";
+import { checkHostLimits, readCgroupHostFacts } from "../runtime/cgroup-host.js";
+import { resolveThrottleDevices } from "../runtime/blkio-devices.js";
 import { validateHealthcheck } from "./health-config.js";
 import { validateHostConfigExtras } from "../runtime/spec-hostcfg.js";
 import { resolveNamespaceTargets } from "./namespace-join.js";
@@ -34,6 +36,7 @@ async function writeBundleSpec(ctx: EngineContext, rec: ContainerRecord, image: 
     swapAccounting: ctx.swapAccounting,
     capabilities: ctx.capabilities,
     hostRlimits: ctx.hostRlimits,
+    blockThrottle: await resolveThrottleDevices(rec.HostConfig),
   });
   await writeFile(p.spec, JSON.stringify(spec, null, 1));
 }
@@ -80,6 +83,7 @@ export async function createContainer(
   validateHealthcheck(req.config.Healthcheck ?? undefined);
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
+  checkHostLimits(hostConfig, await readCgroupHostFacts(ctx.cgroupVersion));
   validateHostConfigExtras(hostConfig, Boolean(req.config.Hostname));
   resolveNamespaceTargets(ctx, hostConfig);
   mergeEndpointLinks(hostConfig, req.networkingConfig?.EndpointsConfig);

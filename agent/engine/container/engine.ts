@@ -44,6 +44,11 @@ import { HostNetworks } from "../network/host-networks.js";
 import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
 import { EventLog } from "../events.js";
+import { pauseContainer, thawAfterSignal, unpauseContainer } from "./pause.js";
+import { updateContainer, type UpdateRequest } from "./update.js";
+import { streamStats, type StatsOptions } from "./stats.js";
+import { topContainer, type TopResult } from "./top.js";
+import type { ContainerStats } from "../runtime/stats-types.js";
 import { containerEvent, exitedEvents, networkEvent, startedEvents } from "./events.js";
 import { HealthMonitors } from "./health.js";
 import { restartsAtDaemonStart } from "./restart-policy.js";
@@ -475,7 +480,8 @@ export class ContainerEngine implements ContainerEngineApi {
   private async startLocked(l: Live, rec: ContainerRecord, ref = rec.Id): Promise<void> {
     if (l.removed) throw this.notFoundAfterRemove(ref);
     const s = rec.State.Status;
-    if (s === "running" || s === "paused") throw notModified(`Container ${ref} is already running`);
+    if (s === "paused") throw conflict("cannot start a paused container, try unpause instead");
+    if (s === "running") throw notModified(`Container ${ref} is already running`);
     if (s === "removing") throw conflict(`Container ${ref} is being removed and cannot be started`);
     if (l.restartTimer) {
       clearTimeout(l.restartTimer);
@@ -567,6 +573,7 @@ export class ContainerEngine implements ContainerEngineApi {
     } catch (e) {
       if (!/not running|does not exist|process already finished|no such process/i.test(messageOf(e))) throw e;
     }
+    await thawAfterSignal(this.ctx, rec);
   }
 
   private cancelRestart(l: Live, rec: ContainerRecord): void {
@@ -813,6 +820,36 @@ export class ContainerEngine implements ContainerEngineApi {
    */
   attachSocket(ref: string): string {
     return attachSocketPath(this.ctx, this.ctx.store.resolve(ref).Id);
+  }
+
+  // ---- resources: pause, update, stats, top (container/pause.ts, update.ts, stats.ts, top.ts) ----
+
+  async pause(ref: string): Promise<void> {
+    const rec = this.ctx.store.resolve(ref);
+    await this.locks.run(rec.Id, () => pauseContainer(this.ctx, rec));
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.ctx.store.resolve(ref);
+    await this.locks.run(rec.Id, () => unpauseContainer(this.ctx, rec));
+  }
+
+  async update(ref: string, body: UpdateRequest): Promise<{ Warnings: string[] }> {
+    const rec = this.ctx.store.resolve(ref);
+    return this.locks.run(rec.Id, () => updateContainer(this.ctx, rec, body));
+  }
+
+  stats(ref: string, options: StatsOptions): AsyncIterable<ContainerStats> {
+    const id = this.ctx.store.resolve(ref).Id;
+    const current = (): ContainerRecord | undefined => {
+      const rec = this.ctx.store.find(id);
+      return rec && rec.Id === id ? rec : undefined;
+    };
+    return streamStats(this.ctx, current, options);
+  }
+
+  top(ref: string, psArgs: string): Promise<TopResult> {
+    return topContainer(this.ctx, this.ctx.store.resolve(ref), psArgs);
   }
 
   // ---- networks -------------------------------------------------------------------------

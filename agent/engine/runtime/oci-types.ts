@@ -93,6 +93,8 @@ export interface LinuxMemory {
   reservation?: number;
   /** Memory + swap, in bytes; -1 = unlimited. */
   swap?: number;
+  swappiness?: number;
+  disableOOMKiller?: boolean;
 }
 
 export interface LinuxCPU {
@@ -107,11 +109,26 @@ export interface LinuxPids {
   limit: number;
 }
 
+export interface LinuxThrottleDevice {
+  major: number;
+  minor: number;
+  rate: number;
+}
+
+export interface LinuxBlockIO {
+  weight?: number;
+  throttleReadBpsDevice?: LinuxThrottleDevice[];
+  throttleWriteBpsDevice?: LinuxThrottleDevice[];
+  throttleReadIOPSDevice?: LinuxThrottleDevice[];
+  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
+}
+
 export interface LinuxResources {
   devices: LinuxDeviceCgroup[];
   memory?: LinuxMemory;
   cpu?: LinuxCPU;
   pids?: LinuxPids;
+  blockIO?: LinuxBlockIO;
 }
 
 export type SeccompAction =

@@ -7,13 +7,9 @@ import { invalid } from "../../../shared/errors.js";
 import type { LinuxResources, LinuxDeviceCgroup, POSIXRlimit } from "./oci-types.js";
 import { RLIMIT_NAMES } from "../../../shared/rlimits.js";
 
-/** dockerd's linuxMinMemory. */
-export const MIN_MEMORY = 6 * 1024 * 1024;
-const CPU_PERIOD = 100_000;
+import { CPU_PERIOD, limitResources, MIN_MEMORY, validateLimits } from "./resource-limits.js";
 /** The kernel refuses a CFS quota under 1 ms. */
 const MIN_CPU_QUOTA = 1000;
-const MIN_CPU_SHARES = 2;
-const MAX_CPU_SHARES = 262_144;
 
 export interface ResourceContext {
   hostCpus: number;
@@ -62,6 +58,7 @@ export function validateResources(hc: HostConfig, ctx: ResourceContext): void {
     throw invalid(`invalid value ${hc.PidsLimit} for --pids-limit: must be an integer`);
   }
   if (hc.ShmSize !== undefined) nonNegativeInteger(hc.ShmSize, "--shm-size");
+  validateLimits(hc, ctx);
 }
 
 export function buildResources(
@@ -69,30 +66,7 @@ export function buildResources(
   devices: LinuxDeviceCgroup[],
   ctx: ResourceContext,
 ): LinuxResources {
-  const res: LinuxResources = { devices };
-  const memory = hc.Memory ?? 0;
-  if (memory > 0) {
-    res.memory = { limit: memory };
-    // Without swap accounting the kernel has no memory+swap knob; runc would fail on it.
-    if (ctx.swapAccounting) {
-      const swap = hc.MemorySwap ?? 0;
-      res.memory.swap = swap === 0 ? 2 * memory : swap;
-    }
-  }
-  const shares = hc.CpuShares ?? 0;
-  const nano = hc.NanoCpus ?? 0;
-  if (shares > 0 || nano > 0) {
-    res.cpu = {};
-    // runc reads shares back and fails if the kernel clamped them; dockerd clamps first too.
-    if (shares > 0) res.cpu.shares = Math.min(Math.max(shares, MIN_CPU_SHARES), MAX_CPU_SHARES);
-    if (nano > 0) {
-      res.cpu.period = CPU_PERIOD;
-      res.cpu.quota = Math.floor((nano * CPU_PERIOD) / 1e9);
-    }
-  }
-  if (hc.PidsLimit !== null && hc.PidsLimit !== undefined && hc.PidsLimit > 0)
-    res.pids = { limit: hc.PidsLimit };
-  return res;
+  return { devices, ...limitResources(hc, ctx) };
 }
 
 /** Hard limits of the daemon, by ulimit name ("nofile"); Infinity = unlimited. */

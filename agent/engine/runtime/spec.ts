@@ -36,6 +36,7 @@ import {
 } from "./spec-mounts.js";
 import { buildResources, buildRlimits, validateResources, type HostRlimits } from "./spec-resources.js";
 import { resolveUser } from "./user.js";
+import type { ThrottleSet } from "./blkio-devices.js";
 
 export interface SpecInput {
   /** Config + HostConfig in Engine API shapes; the image's Env/Cmd/Entrypoint/WorkingDir/User already merged. */
@@ -63,6 +64,8 @@ export interface SpecInput {
   seccompHost?: SeccompHost;
   /** The daemon's own rlimits (readHostRlimits()); when given, --ulimit above them is refused. */
   hostRlimits?: HostRlimits;
+  /** --device-read-bps and friends, resolved to device numbers (resolveThrottleDevices()). */
+  blockThrottle?: ThrottleSet;
   /** Devices a --privileged container gets; default hostDevices() (a walk of /dev). */
   hostDevices?: LinuxDevice[];
 }
@@ -83,6 +86,7 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
   const resourceCtx = {
     hostCpus: input.hostCpus ?? availableParallelism(),
     swapAccounting: input.swapAccounting,
+    throttle: input.blockThrottle,
   };
   validateResources(hc, resourceCtx);
   const rlimits = buildRlimits(hc.Ulimits, input.hostRlimits);
