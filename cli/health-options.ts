@@ -1,7 +1,6 @@
-// run/create's health check flags and their Healthcheck body, as the docker CLI builds it
+// run/create's health check flags (declared in commands/health-flags.ts) and their Healthcheck body, as the docker CLI builds it
 // (cli/command/container/opts.go): --health-cmd gives CMD-SHELL, durations in nanoseconds,
 // --no-healthcheck gives Test ["NONE"] and conflicts with the others.
-import type { Command } from "commander";
 import { parseDurationMs } from "../shared/units.js";
 import { UsageError } from "./errors.js";
 
@@ -22,23 +21,6 @@ export interface HealthcheckBody {
   StartPeriod: number;
   StartInterval: number;
   Retries: number;
-}
-
-export function healthFlags(cmd: Command): Command {
-  return cmd
-    .option("--health-cmd <string>", "Command to run to check health")
-    .option("--health-interval <duration>", "Time between running the check (ms|s|m|h) (default 0s)")
-    .option("--health-timeout <duration>", "Maximum time to allow one check to run (ms|s|m|h) (default 0s)")
-    .option(
-      "--health-start-period <duration>",
-      "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)",
-    )
-    .option(
-      "--health-start-interval <duration>",
-      "Time between running the check during the start period (ms|s|m|h) (default 0s)",
-    )
-    .option("--health-retries <int>", "Consecutive failures needed to report unhealthy")
-    .option("--no-healthcheck", "Disable any container-specified HEALTHCHECK");
 }
 
 function nanoseconds(value: string | undefined, flag: string): number {

@@ -11,7 +11,7 @@ import { act, add, collect, apiClient, err, out, type CommandContext } from "../
 import { CliError, DaemonError, INTERACTIVE_UNSUPPORTED, UsageError } from "../errors.js";
 import type { CreateBody, RunFlags } from "../options.js";
 import { resourceOptions } from "./resource-options.js";
-import { healthFlags } from "../health-options.js";
+import { healthFlags } from "./health-flags.js";
 import type { HostcfgFlags } from "../hostcfg-flags.js";
 import { hostcfgFlags } from "./hostcfg-options.js";
 
