@@ -1,6 +1,12 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Socket } from "node:net";
 
+/** The bits of Node's HTTP parser a hijack has to take off the socket (node:_http_server). */
+interface NodeHttpParser {
+  _consumed?: boolean;
+  unconsume?: () => void;
+}
+
 /**
  * Take the raw connection over for attach, the way dockerd does: answer
  * `101 UPGRADED` when the client asked to upgrade (the docker CLI does), or a plain 200
@@ -18,6 +24,17 @@ export function hijack(request: FastifyRequest, reply: FastifyReply): Socket {
   // server would answer that by ending the connection, so its 'end' handling is taken away:
   // the stream lives until the output ends or the client closes for good.
   socket.removeAllListeners("end");
+  // The client's stdin follows on the same connection. Without an Upgrade header Node's HTTP
+  // parser still reads the socket (straight from its handle) and would answer those bytes with
+  // a 400; take it off, as Node itself does for an upgrade.
+  const withParser = socket as Socket & { parser?: NodeHttpParser | null };
+  const parser = withParser.parser;
+  if (parser?._consumed) {
+    parser.unconsume?.();
+    parser._consumed = false;
+  }
+  socket.removeAllListeners("data");
+  withParser.parser = null;
   socket.setTimeout(0);
   socket.on("error", () => undefined);
   return socket;

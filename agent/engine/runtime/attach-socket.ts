@@ -22,6 +22,9 @@ const STREAM_OF_BYTE: Record<number, AttachStreamName | undefined> = { 2: "stdou
 /** conmon reads at most this much per packet (STDIO_BUF_SIZE) and writes packets of this size plus the stream byte. */
 const PACKET_SIZE = 8192 + 1;
 
+/** conmon reads input packets into a 32 KiB buffer and truncates longer ones: send smaller. */
+const INPUT_PACKET = 8192;
+
 /** conmon's control message types (ctrl.c). */
 const WIN_RESIZE_EVENT = 1;
 export const REOPEN_LOGS_EVENT = 2;
@@ -31,8 +34,12 @@ export interface AttachSocket {
   onOutput(fn: (out: AttachOutput) => void): void;
   /** Resolves when conmon closed the connection (the process's output ended) or we closed it. */
   readonly ended: Promise<void>;
-  /** Send bytes to the process's stdin (or terminal). */
-  write(data: Buffer): void;
+  /**
+   * Send bytes to the process's stdin (or terminal), in packets conmon reads whole. `done` runs
+   * once the operating system took them (at once when the socket is closed): callers wait for
+   * it before sending more, so a process that stops reading its input holds back the client.
+   */
+  write(data: Buffer, done?: () => void): void;
   /** Half-close: no more input. conmon closes the process's stdin unless told to leave it open. */
   endInput(): void;
   /** Drop the connection at once (detach): the process keeps running. */
@@ -75,8 +82,16 @@ export function connectAttachSocket(path: string): Promise<AttachSocket> {
         for (const out of pending.splice(0)) fn(out);
       },
       ended,
-      write(data) {
-        if (!closed && data.length > 0) socket.write(data);
+      write(data, done) {
+        if (closed || data.length === 0) {
+          done?.();
+          return;
+        }
+        for (let off = 0; off < data.length; off += INPUT_PACKET) {
+          const last = off + INPUT_PACKET >= data.length;
+          const chunk = data.subarray(off, Math.min(data.length, off + INPUT_PACKET));
+          socket.write(chunk, 0, chunk.length, last ? done : undefined);
+        }
       },
       endInput() {
         if (!closed) socket.end();
