@@ -8,6 +8,7 @@ import type { ClusterHost, EngineApiDeps } from "./deps.js";
 import { clusterRoutes } from "./cluster.js";
 import { systemRoutes } from "./routes/system.js";
 import { containerRoutes } from "./routes/containers.js";
+import { containerAttachRoutes } from "./routes/container-attach.js";
 import { imageRoutes } from "./routes/images.js";
 import { registryRoutes } from "./routes/registry.js";
 import { buildRoutes } from "./routes/build.js";
@@ -101,6 +102,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
 
   app.register(systemRoutes, deps);
   app.register(containerRoutes, deps);
+  app.register(containerAttachRoutes, deps);
   app.register(imageRoutes, deps);
   app.register(registryRoutes, deps);
   app.register(buildRoutes, deps);

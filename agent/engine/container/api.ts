@@ -1,5 +1,6 @@
 import type { ContainerConfig, ContainerRecord, EndpointSettings, LogLine, LogOptions } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
+import type { PendingAttach } from "./attach.js";
 
 export interface CreateContainerRequest {
   /** Optional; validated against Docker's rule /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/ (a leading "/" is allowed and dropped). */
@@ -44,6 +45,10 @@ export interface ContainerEngineApi {
     signal?: AbortSignal,
   ): Promise<{ StatusCode: number; Error?: { Message: string } }>;
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;
+  /** The container's stdio through conmon's attach socket: now, or at its next start (409 paused/restarting). */
+  attachStdio(ref: string, signal: AbortSignal): PendingAttach;
+  /** Resize its terminal (409 when not running). */
+  resize(ref: string, height: number, width: number): Promise<void>;
   rename(ref: string, newName: string): Promise<void>;
   prune(filters?: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   /** Join a network (a running container at once, a stopped one at its next start). */

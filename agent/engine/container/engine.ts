@@ -36,6 +36,7 @@ import { HostNetworks } from "../network/host-networks.js";
 import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
 import { EventLog } from "../events.js";
+import { attachStdio, resizeContainer, type PendingAttach } from "./attach.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -712,6 +713,14 @@ export class ContainerEngine implements ContainerEngineApi {
    */
   attachSocket(ref: string): string {
     return attachSocketPath(this.ctx, this.ctx.store.resolve(ref).Id);
+  }
+
+  attachStdio(ref: string, signal: AbortSignal): PendingAttach {
+    return attachStdio(this.ctx, this.ctx.store.resolve(ref), ref, signal);
+  }
+
+  resize(ref: string, height: number, width: number): Promise<void> {
+    return resizeContainer(this.ctx, this.ctx.store.resolve(ref), ref, height, width);
   }
 
   // ---- networks -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { containerPaths, type EngineContext } from "./context.js";
 import { mountContainerRootfs } from "./create.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
+import { stdioGone, stdioReady } from "./attach.js";
 
 // One run of a container: from conmon + `runtime create` + `runtime start` to the cleanup after it
 // exited. The engine decides when; this file knows how.
@@ -75,6 +76,7 @@ async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
 export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> {
   const p = containerPaths(ctx, id);
   const rec = ctx.store.find(id);
+  stdioGone(ctx, id);
   const steps: Array<[string, () => Promise<void>]> = [
     ["network release", async () => (rec && rec.Id === id ? ctx.network.release(rec) : undefined)],
     ["runtime delete", () => ctx.runtime.delete(id, true)],
@@ -167,9 +169,12 @@ export async function startRun(
       attachName: p.attachName,
       tty: rec.Config.Tty,
       stdin: rec.Config.OpenStdin,
+      stdinOnce: rec.Config.StdinOnce === true,
     });
     conmonPid = started.conmonPid;
     await ctx.network.wire(rec, started.pid);
+    // Attaches made before the start (docker run, start -a) connect now, before any output.
+    await stdioReady(ctx, id);
     await ctx.runtime.start(id);
     return started;
   } catch (e) {

@@ -63,7 +63,7 @@ export function connectAttachSocket(path: string): Promise<AttachSocket> {
       endedResolve();
     };
     socket.on("data", (buf: Buffer) => {
-      if (buf.length < 1) return;
+      if (closed || buf.length < 1) return;
       const stream = STREAM_OF_BYTE[buf[0]];
       if (!stream) return;
       const out = { stream, data: Buffer.from(buf.subarray(1)) };
@@ -98,8 +98,10 @@ export function connectAttachSocket(path: string): Promise<AttachSocket> {
       },
       close() {
         if (closed) return;
-        socket.destroy();
         finish();
+        // Never inside one of the socket's own callbacks: node-unix-socket goes on reading the
+        // fd after a 'data' event and panics (taking the daemon down) when it was closed there.
+        setImmediate(() => socket.destroy());
       },
     };
     try {
