@@ -98,7 +98,12 @@ export const containerAttachRoutes: FastifyPluginAsync<AttachRoutesOptions> = as
     // No stdin wanted: read and drop what the client sends, so its going away is noticed.
     socket.resume();
     const lines = q.stream
-      ? followAttach(engine, c.Id, { stdout: q.stdout, stderr: q.stderr, replay: q.logs, signal: aborter.signal })
+      ? followAttach(engine, c.Id, {
+          stdout: q.stdout,
+          stderr: q.stderr,
+          replay: q.logs,
+          signal: aborter.signal,
+        })
       : q.logs
         ? engine.logs(c.Id, { follow: false, stdout: q.stdout, stderr: q.stderr, signal: aborter.signal })
         : [];
@@ -137,7 +142,13 @@ export const containerAttachRoutes: FastifyPluginAsync<AttachRoutesOptions> = as
       // What the container wrote before we connected, then the live stream (held by the attach
       // socket meanwhile).
       const until = Date.now() / 1000;
-      const old = engine.logs(c.Id, { follow: false, stdout: q.stdout, stderr: q.stderr, until, signal: aborter.signal });
+      const old = engine.logs(c.Id, {
+        follow: false,
+        stdout: q.stdout,
+        stderr: q.stderr,
+        until,
+        signal: aborter.signal,
+      });
       await copyLines(old, socket, c.Config.Tty, request, aborter.signal);
     }
     const why = await joinInteractive(socket, stdio, {

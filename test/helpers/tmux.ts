@@ -40,7 +40,18 @@ export async function startTmux(): Promise<Tmux> {
   const t: Tmux = {
     async start(name, argv, env = {}) {
       const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
-      await tmux(["new-session", "-d", "-s", name, "-x", "80", "-y", "24", ...envArgs, argv.map(shellQuote).join(" ")]);
+      await tmux([
+        "new-session",
+        "-d",
+        "-s",
+        name,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        ...envArgs,
+        argv.map(shellQuote).join(" "),
+      ]);
     },
     async send(name, keys, literal = false) {
       await tmux(["send-keys", "-t", `${name}:`, ...(literal ? ["-l"] : []), ...keys]);
@@ -60,7 +71,13 @@ export async function startTmux(): Promise<Tmux> {
       throw new Error(`tmux window ${name}: no ${what} within ${timeoutMs} ms; the pane shows:\n${text}`);
     },
     async exited(name) {
-      const { stdout } = await tmux(["display-message", "-p", "-t", `${name}:`, "#{pane_dead} #{pane_dead_status}"]);
+      const { stdout } = await tmux([
+        "display-message",
+        "-p",
+        "-t",
+        `${name}:`,
+        "#{pane_dead} #{pane_dead_status}",
+      ]);
       const [dead, status] = stdout.trim().split(" ");
       return { dead: dead === "1", status: Number(status || "0") };
     },

@@ -103,7 +103,12 @@ export interface PendingAttach {
 
 /** Docker's attributes of a container event: its labels, image and name. */
 function eventAttributes(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
-  return { ...(rec.Config.Labels ?? {}), image: rec.Config.Image, name: rec.Name.replace(/^\//, ""), ...extra };
+  return {
+    ...(rec.Config.Labels ?? {}),
+    image: rec.Config.Image,
+    name: rec.Name.replace(/^\//, ""),
+    ...extra,
+  };
 }
 
 /** dockerd's refusals: a paused or restarting container cannot be attached to. */
@@ -148,7 +153,12 @@ export async function resizeContainer(
   if (!rec.Config.Tty) return;
   try {
     await resizeTerminal(containerPaths(ctx, rec.Id).bundle, height, width);
-    ctx.events.emit("container", "resize", rec.Id, eventAttributes(rec, { height: `${height}`, width: `${width}` }));
+    ctx.events.emit(
+      "container",
+      "resize",
+      rec.Id,
+      eventAttributes(rec, { height: `${height}`, width: `${width}` }),
+    );
   } catch (e) {
     // No reader on the fifo (ENXIO) or no fifo: conmon is gone, the container just ended.
     if (errnoCode(e) === "ENXIO" || errnoCode(e) === "ENOENT")
