@@ -6,9 +6,9 @@ import { connect, type Socket } from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { api, startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { api, shoalPath, startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { loadBusybox } from "../helpers/busybox.js";
-import { docker } from "../helpers/cli.js";
+import { docker, shoal } from "../helpers/cli.js";
 import { startTmux, type Tmux } from "../helpers/tmux.js";
 
 let d: TestDaemon;
@@ -299,4 +299,58 @@ describe("bounded attach", () => {
     expect(await running("flood")).toBe("true");
     await dk(["rm", "-f", "flood"]);
   }, 180_000);
+});
+
+describe("the shoal CLI", () => {
+  const sh = (args: string[], input?: Buffer) => shoal(d.socket, args, input);
+  const shoalArgv = (args: string[]) => [process.execPath, shoalPath, "-H", `unix://${d.socket}`, ...args];
+
+  it("shoal run -it: typed commands, resize, detach, shoal attach back in", async () => {
+    await tmux.start("srun", shoalArgv(["run", "-it", "--name", "sterm", "busybox", "sh"]));
+    await tmux.waitFor("srun", (p) => p.includes("/ # "), "shell prompt");
+    await tmux.send("srun", ["echo $((5*5))"], true);
+    await tmux.send("srun", ["Enter"]);
+    await tmux.waitFor("srun", hasLine("25"), "output 25");
+    await tmux.resize("srun", 90, 20);
+    await tmux.send("srun", ["clear; stty size"], true);
+    await tmux.send("srun", ["Enter"]);
+    await tmux.waitFor("srun", hasLine("20 90"), "size 20 90 after the resize");
+    await tmux.send("srun", ["C-p"]);
+    await tmux.send("srun", ["C-q"]);
+    const exit = await until(
+      "shoal run to end after detaching",
+      () => tmux.exited("srun"),
+      (e) => e.dead,
+    );
+    expect(exit.status).toBe(0);
+    expect(await running("sterm")).toBe("true");
+
+    await tmux.start("sattach", shoalArgv(["attach", "sterm"]));
+    await tmux.send("sattach", ["echo back$((3+4))"], true);
+    await tmux.send("sattach", ["Enter"]);
+    await tmux.waitFor("sattach", hasLine("back7"), "output from the re-attached shell");
+    await tmux.send("sattach", ["exit 5"], true);
+    await tmux.send("sattach", ["Enter"]);
+    const done = await until(
+      "shoal attach to end with the shell",
+      () => tmux.exited("sattach"),
+      (e) => e.dead,
+    );
+    expect(done.status).toBe(5);
+    await dk(["rm", "-f", "sterm"]);
+  });
+
+  it("echo data | shoal run -i busybox cat, and shoal start -ai", async () => {
+    const r = await sh(["run", "-i", "--rm", "busybox", "cat"], Buffer.from("data\n"));
+    expect(r.stdout).toBe("data\n");
+    expect(r.code).toBe(0);
+    expect((await sh(["create", "-i", "--name", "scat", "busybox", "cat"])).code).toBe(0);
+    const s = await sh(["start", "-ai", "scat"], Buffer.from("again\n"));
+    expect(s.stdout).toBe("again\n");
+    expect(s.code).toBe(0);
+    const stopped = await sh(["attach", "scat"]);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain("You cannot attach to a stopped container, start it first");
+    await dk(["rm", "-f", "scat"]);
+  });
 });
