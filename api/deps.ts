@@ -14,6 +14,7 @@ import type { Builder } from "../agent/engine/builder/builder.js";
 import type { RegistryService } from "../agent/engine/registry/service.js";
 import type { ControlApi } from "../manager/controlapi/control.js";
 import type { ReadBarrierHost } from "./linearizable-read.js";
+import type { EventLog } from "../agent/engine/events.js";
 
 /** Facts about this daemon and host, gathered once at start-up. */
 export interface DaemonInfo {
@@ -80,12 +81,15 @@ export interface EngineApiDeps {
    * removals there (the daemon wires it; roles change at run time, hence a function).
    */
   clusterNetworks?: () => ClusterNetworks | undefined;
+  /** The daemon's one event log (GET /events); the engine's parts emit into it. */
+  events?: EventLog;
 }
 
 /** What the daemon offers the swarm routes: the control API while this node manages, and membership. */
 export interface SwarmHost {
   control(): ControlApi | undefined;
-  init(request: { ListenAddr?: string; AdvertiseAddr?: string; ForceNewCluster?: boolean }): Promise<string>;
+  /** A request checked by daemon/cluster/requests.ts (checkInitRequest): only what shoal acts on. */
+  init(request: { ListenAddr?: string; AdvertiseAddr?: string; Spec?: unknown }): Promise<string>;
   /** POST /swarm/join: become a worker or manager of the cluster behind RemoteAddrs. */
   join(request: {
     ListenAddr?: string;

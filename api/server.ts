@@ -15,6 +15,8 @@ import { buildRoutes } from "./routes/build.js";
 import { volumeRoutes } from "./routes/volumes.js";
 import { networkRoutes } from "./routes/networks.js";
 import { swarmMembershipRoutes } from "./routes/swarm.js";
+import { eventRoutes } from "./routes/events.js";
+import { EventLog } from "../agent/engine/events.js";
 
 export const API_VERSION = "1.44";
 export const MIN_API_VERSION = "1.24";
@@ -108,6 +110,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.register(buildRoutes, deps);
   app.register(volumeRoutes, deps);
   app.register(networkRoutes, deps);
+  app.register(eventRoutes, { events: deps.events ?? new EventLog() });
   app.register(swarmMembershipRoutes, { host: deps.swarm });
   app.register(clusterRoutes, {
     host: deps.swarm,

@@ -42,7 +42,7 @@ const wordsOf = {
     "container",
   ],
   image: ["images", "rmi", "tag", "load", "save", "pull", "push", "build", "import", "image"],
-  system: ["version", "info", "system"],
+  system: ["version", "info", "events", "system"],
   inspect: ["inspect"],
   registry: ["login", "logout"],
   network: ["port", "network"],

@@ -20,6 +20,7 @@ import { Swarm } from "./cluster/membership.js";
 import { credentialsOf, RegistryService } from "../agent/engine/registry/service.js";
 import { decodeRegistryAuth } from "../shared/registry-auth.js";
 import { Builder } from "../agent/engine/builder/builder.js";
+import { EventLog } from "../agent/engine/events.js";
 
 const VERSION = "0.1.0";
 
@@ -32,8 +33,19 @@ async function main(): Promise<void> {
   await prepareDaemonDirs(options, log);
   // Runs while the stores open; awaited before the socket opens.
   const runtimeChecked = checkRuntime(options.runtimePath);
-  const images = await ImageStore.open(enginePaths(options).imageRoot, log.child({ component: "images" }));
-  const containers = await ContainerEngine.open(options, images, log.child({ component: "containers" }));
+  // One event log for the whole daemon: images, containers, networks and volumes emit into it.
+  const events = new EventLog();
+  const images = await ImageStore.open(
+    enginePaths(options).imageRoot,
+    log.child({ component: "images" }),
+    events,
+  );
+  const containers = await ContainerEngine.open(
+    options,
+    images,
+    log.child({ component: "containers" }),
+    events,
+  );
   const cgroupVersion = (await detectCgroupVersion()) === "v2" ? "2" : "1";
   const info = await gatherDaemonInfo(options, VERSION, cgroupVersion);
   const registry = new RegistryService(
@@ -76,6 +88,7 @@ async function main(): Promise<void> {
     images,
     networks: containers.networks,
     volumes: containers.volumes,
+    events,
     log,
     info,
     swarmInfo: () => swarm.info(),

@@ -1,25 +1,11 @@
 // /swarm. init, join and leave are each node's own business, answered where they arrive;
 // inspect and update are the cluster's, registered inside api/cluster.ts (forwarded to a manager).
 import type { FastifyPluginAsync } from "fastify";
-import { invalid, unavailable } from "../../shared/errors.js";
+import { unavailable } from "../../shared/errors.js";
 import { qBool, type Query } from "../../shared/query.js";
 import { controlOf, NOT_A_MANAGER, updateVersion } from "../control.js";
+import { checkInitRequest, checkJoinRequest } from "./swarm-requests.js";
 import type { SwarmHost } from "../deps.js";
-
-/**
- * `swarm init --autolock` asks for an unlock key that shoal cannot make yet: the Raft data key is
- * kept unwrapped (as swarmkit keeps it without autolock). Refused, not ignored.
- */
-function refuseAutolock(body: unknown): void {
-  const b = (body ?? {}) as {
-    AutoLockManagers?: unknown;
-    Spec?: { EncryptionConfig?: { AutoLockManagers?: unknown } };
-  };
-  if (b.AutoLockManagers === true || b.Spec?.EncryptionConfig?.AutoLockManagers === true)
-    throw invalid(
-      "--autolock is not supported by shoal yet (there is no swarm unlock): the Raft log is encrypted with a key kept on the manager; init without --autolock",
-    );
-}
 
 export interface SwarmRoutesOptions {
   host: SwarmHost;
@@ -29,12 +15,11 @@ export interface SwarmRoutesOptions {
 export const swarmMembershipRoutes: FastifyPluginAsync<SwarmRoutesOptions> = async (app, { host }) => {
   // The docker CLI reads the node id as a JSON string.
   app.post("/swarm/init", async (request, reply) => {
-    refuseAutolock(request.body);
-    const id = await host.init((request.body ?? {}) as Parameters<SwarmHost["init"]>[0]);
+    const id = await host.init(checkInitRequest(request.body));
     return reply.type("application/json").send(JSON.stringify(id));
   });
   app.post("/swarm/join", async (request, reply) => {
-    await host.join((request.body ?? {}) as Parameters<SwarmHost["join"]>[0]);
+    await host.join(checkJoinRequest<Parameters<SwarmHost["join"]>[0]>(request.body));
     return reply.code(200).send();
   });
   app.post<{ Querystring: Query }>("/swarm/leave", async (request, reply) => {

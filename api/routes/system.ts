@@ -15,7 +15,10 @@ function registryConfig(insecure: string[]) {
   };
 }
 
-export type SystemRoutesOptions = Pick<EngineApiDeps, "info" | "containers" | "images" | "swarmInfo">;
+export type SystemRoutesOptions = Pick<
+  EngineApiDeps,
+  "info" | "containers" | "images" | "swarmInfo" | "events"
+>;
 
 export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = async (app, deps) => {
   const { info } = deps;
@@ -89,7 +92,7 @@ export const systemRoutes: FastifyPluginAsync<SystemRoutesOptions> = async (app,
       LoggingDriver: "k8s-file",
       CgroupDriver: "cgroupfs",
       CgroupVersion: info.cgroupVersion,
-      NEventsListener: 0,
+      NEventsListener: deps.events?.listenerCount ?? 0,
       KernelVersion: info.kernelVersion,
       OperatingSystem: info.operatingSystem,
       OSVersion: "",

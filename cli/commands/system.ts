@@ -5,6 +5,7 @@ import type { InfoResponse, VersionResponse } from "../api-types.js";
 import type { Command } from "commander";
 import { act, add, apiClient, err, out, type CommandContext } from "../command.js";
 import { CliError } from "../errors.js";
+import { eventsCommand } from "./events.js";
 
 /** version and info: at top level and under `shoal system`. */
 export function systemCommands(parent: Command): void {
@@ -19,6 +20,8 @@ export function systemCommands(parent: Command): void {
     .option("-f, --format <string>", "Format output using a custom template")
     .option("--json", "Print the Engine API's JSON")
     .action(act(info));
+
+  eventsCommand(parent);
 }
 
 export function clientVersion(): string {

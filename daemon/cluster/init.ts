@@ -5,7 +5,9 @@ import { randomInt } from "node:crypto";
 import { unavailable } from "../../shared/errors.js";
 import { withPort } from "../../shared/leader-call.js";
 import { createRootCA, issueNodeCertificate } from "../../manager/ca/ca.js";
-import { createCluster } from "../../manager/controlapi/swarm.js";
+import { createCluster, DEFAULT_CLUSTER_SPEC } from "../../manager/controlapi/swarm.js";
+import { nextClusterSpec } from "../../manager/controlapi/control.js";
+import type { InitRequest } from "../../api/routes/swarm-requests.js";
 import { newObjectId } from "../../manager/store/store.js";
 import type { ClusterNode } from "./node.js";
 import { nodeDescription } from "./node-description.js";
@@ -16,9 +18,11 @@ export const ALREADY_IN_A_SWARM =
 
 export async function initCluster(
   node: ClusterNode,
-  request: { ListenAddr?: string; AdvertiseAddr?: string },
+  request: InitRequest,
 ): Promise<string> {
   if (node.state) throw unavailable(ALREADY_IN_A_SWARM);
+  // Checked before anything is made: a refused spec leaves no half-made cluster.
+  const spec = nextClusterSpec(DEFAULT_CLUSTER_SPEC, request.Spec ?? {});
   const listenAddr = withPort(request.ListenAddr || "0.0.0.0:2377");
   const port = Number(listenAddr.split(":").pop());
   const advertiseAddr = request.AdvertiseAddr
@@ -52,6 +56,7 @@ export async function initCluster(
       ca,
       description: nodeDescription(state.advertiseAddr),
       advertiseAddr: state.advertiseAddr,
+      spec,
     });
     await node.startAgent(state);
     // Written last: a daemon that dies before this point starts outside any cluster.

@@ -11,6 +11,7 @@ import type { ClusterRoute, ForwardRouter, SwarmHost } from "../../api/deps.js";
 import { MANAGER_NOT_READY, WORKER_NOT_A_MANAGER } from "../../api/control.js";
 import { nodeClient, type NodeClient } from "./clients.js";
 import { initCluster } from "./init.js";
+import type { InitRequest } from "../../api/routes/swarm-requests.js";
 import { joinCluster, type JoinRequest } from "./join.js";
 import { leaveCluster } from "./leave.js";
 import { ClusterNode, type SwarmOptions } from "./node.js";
@@ -51,7 +52,7 @@ export class Swarm implements SwarmHost, ForwardRouter {
     return this.node.manager?.clusterNetworks;
   }
 
-  init(request: { ListenAddr?: string; AdvertiseAddr?: string }): Promise<string> {
+  init(request: InitRequest): Promise<string> {
     return this.node.serial(() => initCluster(this.node, request));
   }
 

@@ -186,7 +186,7 @@ export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown):
     const want = at(g, path);
     if (!sameSpec(want, at(current, path)) && !sameSpec(want, undefined))
       throw invalid(
-        `changing the cluster's ${path} (${flag}) is not supported by shoal: leave it out of the update`,
+        `changing the cluster's ${path} (${flag}) is not supported by shoal: leave it out`,
       );
   }
   const next = structuredClone(current) as Record<string, unknown> & ClusterObject["Spec"];

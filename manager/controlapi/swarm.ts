@@ -3,6 +3,7 @@
 import type { NodeDescription } from "../../proto/gen/cluster.js";
 import { makeJoinToken } from "../ca/ca.js";
 import type { ClusterStore } from "../store/store.js";
+import type { ClusterObject } from "../store/types.js";
 import type { Member } from "../manager.js";
 import { view } from "./control.js";
 
@@ -10,6 +11,13 @@ import { view } from "./control.js";
  * A new cluster's first objects: the cluster (its CA and join tokens) and the node that made
  * it, its first manager and leader.
  */
+/** A new cluster's spec before what `swarm init` asks for is applied. */
+export const DEFAULT_CLUSTER_SPEC: ClusterObject["Spec"] = {
+  Name: "default",
+  Orchestration: { TaskHistoryRetentionLimit: 5 },
+  Dispatcher: { HeartbeatPeriod: 1e9 },
+};
+
 export async function createCluster(
   store: ClusterStore,
   o: {
@@ -19,17 +27,15 @@ export async function createCluster(
     description: NodeDescription;
     /** host:port the other nodes reach this manager at. */
     advertiseAddr: string;
+    /** The spec asked for at init (checked by nextClusterSpec); default DEFAULT_CLUSTER_SPEC. */
+    spec?: ClusterObject["Spec"];
   },
 ): Promise<void> {
   const d = o.description;
   await store.update((tx) => {
     tx.create("clusters", {
       ID: o.clusterId,
-      Spec: {
-        Name: "default",
-        Orchestration: { TaskHistoryRetentionLimit: 5 },
-        Dispatcher: { HeartbeatPeriod: 1e9 },
-      },
+      Spec: structuredClone(o.spec ?? DEFAULT_CLUSTER_SPEC),
       JoinTokens: { Worker: makeJoinToken(o.ca.certPem), Manager: makeJoinToken(o.ca.certPem) },
       RootCA: { CACert: o.ca.certPem, CAKey: o.ca.keyPem },
     });

@@ -30,8 +30,25 @@ describe("one-node cluster", () => {
     expect(ls.stderr).toContain("not a swarm manager");
   });
 
+  it("swarm init refuses the options it would ignore, naming each, and makes nothing", async () => {
+    for (const [flags, named] of [
+      [["--default-addr-pool", "10.20.0.0/16"], "--default-addr-pool"],
+      [["--data-path-port", "4790"], "--data-path-port"],
+      [["--data-path-addr", "127.0.0.1"], "--data-path-addr"],
+      [["--availability", "drain"], "--availability"],
+      [["--force-new-cluster"], "--force-new-cluster"],
+      [["--autolock"], "--autolock"],
+    ] as const) {
+      const r = await dk(["swarm", "init", ...flags]);
+      expect(r.code, flags.join(" ")).not.toBe(0);
+      expect(r.stderr).toContain(named);
+    }
+    const info = await dk(["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+    expect(info.stdout.trim()).toBe("inactive");
+  });
+
   it("swarm init makes this node the cluster's manager", async () => {
-    const r = await dk(["swarm", "init"]);
+    const r = await dk(["swarm", "init", "--task-history-limit", "4", "--cert-expiry", "48h"]);
     expect(r.code, r.stderr).toBe(0);
     const nodes = await dk([
       "node",
@@ -46,6 +63,11 @@ describe("one-node cluster", () => {
     expect(ca.stdout).toContain("-----BEGIN CERTIFICATE-----");
     const token = await dk(["swarm", "join-token", "-q", "worker"]);
     expect(token.stdout.trim()).toMatch(/^SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$/);
+    const spec = (await api(d.socket, "GET", "/swarm")).json<{
+      Spec: { Orchestration: { TaskHistoryRetentionLimit: number }; CAConfig: { NodeCertExpiry: number } };
+    }>().Spec;
+    expect(spec.Orchestration.TaskHistoryRetentionLimit).toBe(4);
+    expect(spec.CAConfig.NodeCertExpiry).toBe(48 * 3600e9);
     const swarm = (await api(d.socket, "GET", "/swarm")).body.toString();
     expect(swarm).not.toContain("PRIVATE KEY");
     const demote = await dk(["node", "demote", "self"]);

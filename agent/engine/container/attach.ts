@@ -6,6 +6,7 @@
 import { conflict, errnoCode, messageOf } from "../../../shared/errors.js";
 import { connectAttachSocket, resizeTerminal, type AttachSocket } from "../runtime/attach-socket.js";
 import { attachSocketPath, containerPaths, type EngineContext } from "./context.js";
+import { containerEvent } from "./events.js";
 import type { ContainerRecord } from "./types.js";
 
 interface Waiter {
@@ -101,16 +102,6 @@ export interface PendingAttach {
   socket: Promise<AttachSocket>;
 }
 
-/** Docker's attributes of a container event: its labels, image and name. */
-function eventAttributes(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    ...(rec.Config.Labels ?? {}),
-    image: rec.Config.Image,
-    name: rec.Name.replace(/^\//, ""),
-    ...extra,
-  };
-}
-
 /** dockerd's refusals: a paused or restarting container cannot be attached to. */
 function checkAttachable(rec: ContainerRecord, ref: string): void {
   if (rec.State.Status === "paused")
@@ -130,7 +121,7 @@ export function attachStdio(
   signal: AbortSignal,
 ): PendingAttach {
   checkAttachable(rec, ref);
-  ctx.events.emit("container", "attach", rec.Id, eventAttributes(rec));
+  containerEvent(ctx, rec, "attach");
   const hub = hubOf(ctx);
   if (hub.isReady(rec.Id) || rec.State.Status === "running")
     return { immediate: true, socket: connectAttachSocket(attachSocketPath(ctx, rec.Id)) };
@@ -153,12 +144,7 @@ export async function resizeContainer(
   if (!rec.Config.Tty) return;
   try {
     await resizeTerminal(containerPaths(ctx, rec.Id).bundle, height, width);
-    ctx.events.emit(
-      "container",
-      "resize",
-      rec.Id,
-      eventAttributes(rec, { height: `${height}`, width: `${width}` }),
-    );
+    containerEvent(ctx, rec, "resize", { height: `${height}`, width: `${width}` });
   } catch (e) {
     // No reader on the fifo (ENXIO) or no fifo: conmon is gone, the container just ended.
     if (errnoCode(e) === "ENXIO" || errnoCode(e) === "ENOENT")

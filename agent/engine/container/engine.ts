@@ -37,6 +37,7 @@ import type { AttachedContainer } from "../network/types.js";
 import type { EndpointSettings } from "./types.js";
 import { EventLog } from "../events.js";
 import { attachStdio, resizeContainer, type PendingAttach } from "./attach.js";
+import { containerEvent, exitedEvents, networkEvent, startedEvents } from "./events.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -93,8 +94,11 @@ export class ContainerEngine implements ContainerEngineApi {
       await ensureDir(dir);
     const cgroupVersion = await detectCgroupVersion();
     const store = new ContainerStore(paths.containersRoot);
-    const volumes = await VolumeStore.open(paths.volumesRoot, log.child({ module: "volumes" }), (name) =>
-      volumeUsers(store, name),
+    const volumes = await VolumeStore.open(
+      paths.volumesRoot,
+      log.child({ module: "volumes" }),
+      (name) => volumeUsers(store, name),
+      events,
     );
     const ctx: EngineContext = {
       config,
@@ -117,6 +121,7 @@ export class ContainerEngine implements ContainerEngineApi {
         firewallTable: config.firewallTable,
         dnsPort: 53,
         log: log.child({ module: "network" }),
+        events,
       }),
       events,
     };
@@ -236,6 +241,7 @@ export class ContainerEngine implements ContainerEngineApi {
     l.conmonPid = 0;
     l.missing = 0;
     await this.ctx.store.save(rec);
+    exitedEvents(this.ctx, rec, code, l.startedAtMs);
     l.exits++;
     this.notify(rec.Id);
     this.ctx.log.info({ id: rec.Id, exitCode: code, oomKilled: oom }, "container exited");
@@ -384,7 +390,10 @@ export class ContainerEngine implements ContainerEngineApi {
     if (this.closed) throw internal("the container engine is closed");
     const out = await createContainer(this.ctx, request);
     const rec = this.ctx.store.find(out.Id);
-    if (rec) this.liveOf(rec);
+    if (rec) {
+      this.liveOf(rec);
+      containerEvent(this.ctx, rec, "create");
+    }
     return out;
   }
 
@@ -437,6 +446,7 @@ export class ContainerEngine implements ContainerEngineApi {
       };
       await this.ctx.store.save(rec);
       this.ctx.log.info({ id: rec.Id, pid }, "container started");
+      startedEvents(this.ctx, rec);
     } catch (e) {
       const message = messageOf(e);
       // Like Docker: a never-started container stays "created", with the reason and 127/126.
@@ -484,18 +494,20 @@ export class ContainerEngine implements ContainerEngineApi {
     const exited = (): boolean => l.exits > seen || l.removed;
     await this.signal(rec, signal);
     const graceful = await this.waitFor(rec.Id, exited, timeoutSec < 0 ? undefined : timeoutSec * 1000);
-    if (graceful) return;
+    if (graceful) return containerEvent(this.ctx, rec, "stop");
     this.ctx.log.info({ id: rec.Id, timeoutSec }, "container ignored its stop signal; killing it");
     await this.signal(rec, SIGKILL);
     if (!(await this.waitFor(rec.Id, exited, KILL_WAIT_MS))) {
       throw internal(`container ${ref} did not exit ${KILL_WAIT_MS / 1000} s after SIGKILL`);
     }
+    containerEvent(this.ctx, rec, "stop");
   }
 
   /** Send a signal; a container that is already on its way out is not an error. */
   private async signal(rec: ContainerRecord, signal: number): Promise<void> {
     try {
       await this.ctx.runtime.kill(rec.Id, signal);
+      containerEvent(this.ctx, rec, "kill", { signal: String(signal) });
     } catch (e) {
       if (!/not running|does not exist|process already finished|no such process/i.test(messageOf(e))) throw e;
     }
@@ -540,6 +552,7 @@ export class ContainerEngine implements ContainerEngineApi {
         await this.stopLocked(l, rec, ref, options);
       if (rec.State.Status === "restarting") this.cancelRestart(l, rec);
       await this.startLocked(l, rec, ref);
+      containerEvent(this.ctx, rec, "restart");
     });
   }
 
@@ -585,6 +598,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await rm(p.dir, { recursive: true, force: true });
     this.ctx.store.drop(rec.Id);
     if (removeVolumes) await removeAnonymousVolumes(this.ctx, rec);
+    containerEvent(this.ctx, rec, "destroy");
     l.removed = true;
     this.live.delete(rec.Id);
     this.notify(rec.Id);
@@ -680,6 +694,7 @@ export class ContainerEngine implements ContainerEngineApi {
       }
       this.ctx.store.releaseName(old, rec.Id);
       this.ctx.network.renamed(rec);
+      containerEvent(this.ctx, rec, "rename", { oldName: old });
     });
   }
 
@@ -757,16 +772,20 @@ export class ContainerEngine implements ContainerEngineApi {
   async connectNetwork(ref: string, networkRef: string, request?: Partial<EndpointSettings>): Promise<void> {
     const rec = this.ctx.store.resolve(ref);
     await this.locks.run(rec.Id, async () => {
-      await this.ctx.network.connect(rec, networkRef, request, this.runningNetns(rec));
+      const running = this.runningNetns(rec);
+      await this.ctx.network.connect(rec, networkRef, request, running);
       await this.ctx.store.save(rec);
+      if (running) networkEvent(this.ctx, rec, "connect", networkRef);
     });
   }
 
   async disconnectNetwork(ref: string, networkRef: string): Promise<void> {
     const rec = this.ctx.store.resolve(ref);
     await this.locks.run(rec.Id, async () => {
-      await this.ctx.network.disconnect(rec, networkRef, this.runningNetns(rec));
+      const running = this.runningNetns(rec);
+      await this.ctx.network.disconnect(rec, networkRef, running);
       await this.ctx.store.save(rec);
+      if (running) networkEvent(this.ctx, rec, "disconnect", networkRef);
     });
   }
 

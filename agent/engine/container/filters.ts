@@ -3,8 +3,19 @@ import type { ImageStoreApi } from "../image/api.js";
 import type { ListContainersOptions } from "./api.js";
 import type { ContainerStore } from "./store.js";
 import type { ContainerRecord, ContainerStatus } from "./types.js";
+import { MORE_PS_FILTERS, morePsMatcher } from "./ps-filters.js";
 
-const knownFilters = new Set(["id", "name", "label", "status", "exited", "ancestor", "before", "since"]);
+const knownFilters = new Set([
+  "id",
+  "name",
+  "label",
+  "status",
+  "exited",
+  "ancestor",
+  "before",
+  "since",
+  ...MORE_PS_FILTERS,
+]);
 const statuses = new Set<ContainerStatus>([
   "created",
   "running",
@@ -45,7 +56,10 @@ export function listContainers(
   o: ListContainersOptions,
 ): ContainerRecord[] {
   const f = o.filters ?? {};
-  for (const key of Object.keys(f)) if (!knownFilters.has(key)) throw invalid(`invalid filter '${key}'`);
+  const unknown = Object.keys(f).filter((key) => !knownFilters.has(key));
+  if (unknown.length > 0)
+    throw invalid(`invalid filter '${unknown.join("', '")}': ps filters on ${[...knownFilters].join(", ")}`);
+  const more = morePsMatcher(f);
   for (const s of f.status ?? []) {
     if (!statuses.has(s as ContainerStatus)) {
       throw invalid(
@@ -75,6 +89,7 @@ export function listContainers(
         !f.exited?.length || (r.State.Status === "exited" && f.exited.includes(String(r.State.ExitCode))),
     )
     .filter((r) => !ancestor || ancestor(r))
+    .filter(more)
     .filter((r) => before === undefined || r.Created < before)
     .filter((r) => since === undefined || r.Created > since)
     .sort((a, b) => (a.Created < b.Created ? 1 : a.Created > b.Created ? -1 : 0));

@@ -60,6 +60,8 @@ export interface StoreInternals {
   setRef(ref: string, id: string): void;
   saveTags(): Promise<void>;
   resolve(ref: string): ImageRecord;
+  /** docker events: pull and push, with the reference as the actor. */
+  event?(action: "pull" | "push", ref: string, name: string): void;
 }
 
 const blobsFile = "compressed.json";
@@ -95,6 +97,11 @@ export class ImageDistribution {
 
   resolve(ref: string): ImageRecord {
     return this.s.resolve(ref);
+  }
+
+  /** Log a finished pull or push (dockerd: the familiar reference, and its repository as name). */
+  event(action: "pull" | "push", ref: string, name: string): void {
+    this.s.event?.(action, ref, name);
   }
 
   list(): ImageRecord[] {

@@ -26,6 +26,8 @@ import { hostArchitecture, planArchive } from "./manifest.js";
 import { writeSaveArchive, type SaveItem } from "./save.js";
 import { Spool } from "./spool.js";
 import { TagStore } from "./tags.js";
+import { imageEvent } from "./events.js";
+import type { EventLog } from "../events.js";
 import type { ImageConfigBlob, ImageRecord } from "./types.js";
 
 interface Found {
@@ -48,9 +50,10 @@ export class ImageStore implements ImageStoreApi {
     private readonly blobs: BlobStore,
     private readonly layers: LayerStore,
     private readonly tags: TagStore,
+    private readonly events?: EventLog,
   ) {}
 
-  static async open(root: string, log: Logger): Promise<ImageStore> {
+  static async open(root: string, log: Logger, events?: EventLog): Promise<ImageStore> {
     await mkdir(root, { recursive: true, mode: 0o700 });
     const tmp = join(root, "tmp");
     // Whatever is in tmp/ is from a crashed load or a half-done delete: never valid.
@@ -63,6 +66,7 @@ export class ImageStore implements ImageStoreApi {
       await BlobStore.open(root, tmp),
       await LayerStore.open(root, tmp),
       await TagStore.open(root),
+      events,
     );
     for (const name of await readdir(join(root, "images"))) {
       if (!name.endsWith(".json")) continue;
@@ -135,6 +139,7 @@ export class ImageStore implements ImageStoreApi {
       setRef: (ref, id) => this.setRef(ref, id),
       saveTags: () => this.tags.save(),
       resolve: (ref) => this.resolve(ref),
+      event: (action, id, name) => imageEvent(this.events, action, id, name, this.find(id)),
     });
   }
 
@@ -165,6 +170,15 @@ export class ImageStore implements ImageStoreApi {
         );
     }
     throw notFound(`No such image: ${ref}`);
+  }
+
+  /** The image a reference names, or undefined (for event attributes). */
+  private find(ref: string): ImageRecord | undefined {
+    try {
+      return this.lookup(ref).image;
+    } catch {
+      return undefined;
+    }
   }
 
   resolve(ref: string): ImageRecord {
@@ -243,6 +257,7 @@ export class ImageStore implements ImageStoreApi {
           for (const ref of [...plan.repoTags, ...plan.repoDigests]) this.setRef(ref, rec.id);
           if (plan.repoTags.length === 0) lines.push(`Loaded image ID: ${rec.id}`);
           for (const t of plan.repoTags) lines.push(`Loaded image: ${t}`);
+          imageEvent(this.events, "load", rec.id, rec.id, rec);
           this.log.info({ image: rec.id, tags: plan.repoTags }, "image loaded");
         }
         await this.tags.save();
@@ -273,6 +288,7 @@ export class ImageStore implements ImageStoreApi {
     });
     try {
       await writeSaveArchive(items, this.layers, out);
+      for (const i of items) imageEvent(this.events, "save", i.image.id, i.image.id, i.image);
     } finally {
       release();
     }
@@ -310,6 +326,7 @@ export class ImageStore implements ImageStoreApi {
           await this.tags.save();
         }
         this.log.info({ image: rec.id, tag }, "image imported");
+        imageEvent(this.events, "import", rec.id, rec.id, rec);
         return rec;
       });
     } finally {
@@ -363,6 +380,7 @@ export class ImageStore implements ImageStoreApi {
       const image = this.resolve(source);
       this.setRef(ref, image.id);
       await this.tags.save();
+      imageEvent(this.events, "tag", image.id, ref, image);
     });
   }
 
@@ -372,6 +390,7 @@ export class ImageStore implements ImageStoreApi {
     for (const r of [...tags, ...digests]) {
       this.tags.delete(r);
       out.push({ Untagged: r });
+      imageEvent(this.events, "untag", image.id, r, image);
     }
     if (pin) {
       this.pins[image.id] = image.config.rootfs.diff_ids;
@@ -381,6 +400,7 @@ export class ImageStore implements ImageStoreApi {
     this.images.delete(image.id);
     await this.blobs.remove(image.id);
     out.push({ Deleted: image.id });
+    imageEvent(this.events, "delete", image.id, image.id, image);
     return out;
   }
 
@@ -428,6 +448,7 @@ export class ImageStore implements ImageStoreApi {
         if (!options.force && refCount <= 1 && using.length > 0) throw inUse();
         this.tags.delete(name);
         results.push({ Untagged: name });
+        imageEvent(this.events, "untag", image.id, name, image);
         const repo = familiarName(parseReference(name));
         const left = this.tags.refsOf(image.id);
         if (!left.tags.some((t) => familiarName(parseReference(t)) === repo)) {
@@ -435,6 +456,7 @@ export class ImageStore implements ImageStoreApi {
           for (const d of left.digests.filter((x) => familiarName(parseReference(x)) === repo)) {
             this.tags.delete(d);
             results.push({ Untagged: d });
+            imageEvent(this.events, "untag", image.id, d, image);
           }
         }
         this.refreshRefs(image.id);

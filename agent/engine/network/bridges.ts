@@ -2,6 +2,7 @@
 // `rm` and `prune`, the Linux bridge of each, the file they are kept in, and the nftables table
 // (NAT and isolation of every bridge, and the published ports' maps). Overlay networks sit in the
 // same table but come and go with the cluster's state (overlay-state.ts).
+import type { EventLog } from "../events.js";
 import { messageOf, conflict, forbidden } from "../../../shared/errors.js";
 import type { Logger } from "../../../shared/logging.js";
 import { parseSubnet } from "./cidr.js";
@@ -31,6 +32,8 @@ export interface BridgeNetworksOptions {
   /** nftables table name. */
   firewallTable: string;
   log: Logger;
+  /** network create and destroy go here (docker events). */
+  events?: EventLog;
 }
 
 /** Whether a network is one of the predefined ones, which are never removed. */
@@ -167,6 +170,10 @@ export class BridgeNetworks {
         throw e;
       }
       this.opts.log.info({ network: n.record.Name, id: n.record.Id }, "network created");
+      this.opts.events?.emit("network", "create", n.record.Id, {
+        name: n.record.Name,
+        type: n.record.Driver,
+      });
       return { Id: n.record.Id, Warning: "" };
     });
   }
@@ -210,6 +217,7 @@ export class BridgeNetworks {
       await this.applyFirewall();
     });
     this.opts.log.info({ network: n.record.Name, id: n.record.Id }, "network removed");
+    this.opts.events?.emit("network", "destroy", n.record.Id, { name: n.record.Name, type: n.record.Driver });
   }
 
   /** Remove every user network no container uses (`filter` picks which are candidates). */

@@ -12,6 +12,7 @@
 //   endpoints.ts         which networks a container joins, its addresses and veths
 //   attachments.ts       plain containers on attachable overlay networks (the leader's addresses)
 //   overlay-state.ts     the cluster's network state applied on this host (VXLAN, LB tables)
+import type { EventLog } from "../events.js";
 import type { NetworkState } from "../../../shared/network-state.js";
 import { forbidden, invalid, messageOf, notFound } from "../../../shared/errors.js";
 import type { Logger } from "../../../shared/logging.js";
@@ -53,6 +54,8 @@ export interface HostNetworksOptions {
   firewallTable: string;
   dnsPort: number;
   log: Logger;
+  /** The daemon's event log: network create and destroy are emitted here. */
+  events?: EventLog;
 }
 
 /** Who is on a network: the container engine's answer, set once it is up (setContainersLookup). */

@@ -61,8 +61,16 @@ export function portRequests(
     keys.add(`${port}/${protocol}`);
     for (const b of list ?? [{ HostIp: "", HostPort: "" }]) {
       const hostIp = b.HostIp ?? "";
-      if (hostIp !== "" && !/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp))
-        throw invalid(`invalid host address "${hostIp}" for port ${key}: use an IPv4 address`);
+      if (hostIp !== "" && !/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp)) {
+        // IPv6 host addresses are refused, never bound on IPv4 instead: the firewall's maps and
+        // the loopback relay are IPv4 only.
+        const binding = `${hostIp.includes(":") ? `[${hostIp}]` : hostIp}:${b.HostPort ?? ""}:${key}`;
+        throw invalid(
+          hostIp.includes(":")
+            ? `invalid port binding ${binding}: shoal publishes ports on IPv4 addresses only; use an IPv4 host address (127.0.0.1, 0.0.0.0) or none`
+            : `invalid host address "${hostIp}" for port ${key}: use an IPv4 address`,
+        );
+      }
       out.push({ protocol, containerPort: port, hostIp, hostPorts: parseHostPorts(b.HostPort ?? "") });
     }
   }

@@ -253,6 +253,7 @@ export class PullJob {
         },
       });
       this.ctx.log.info({ image: image.id, ref: familiarString(ref), digest: this.digest }, "image pulled");
+      store.event("pull", familiarString(ref), familiarName(ref));
       emit({ status: `Digest: ${this.digest}` });
       const upToDate = todo.length === 0 && previous[0] === image.id;
       emit({

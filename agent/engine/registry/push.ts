@@ -164,6 +164,7 @@ export class PushJob {
       };
       await store.recordPush(image.id, `${familiarName(this.ref)}@${digest}`, stored);
       this.ctx.log.info({ image: image.id, repository: this.repository, tag, digest }, "image pushed");
+      store.event("push", `${familiarName(this.ref)}:${tag}`, familiarName(this.ref));
       emit({ status: `${tag}: digest: ${digest} size: ${manifest.raw.length}` });
       emit({ progressDetail: {}, aux: { Tag: tag, Digest: digest, Size: manifest.raw.length } });
     } finally {

@@ -3,6 +3,7 @@
 // before it is deleted. Who uses a volume is asked of the container engine (a callback), so
 // this module knows nothing of containers.
 
+import type { EventLog } from "../events.js";
 import { chmod, chown, lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -136,13 +137,14 @@ export class VolumeStore implements VolumeStoreApi {
     readonly root: string,
     private readonly log: Logger,
     private readonly users: VolumeUsers,
+    private readonly events?: EventLog,
   ) {}
 
   /** Load the volumes on disk and remove what an interrupted create or remove left. */
-  static async open(root: string, log: Logger, users: VolumeUsers): Promise<VolumeStore> {
+  static async open(root: string, log: Logger, users: VolumeUsers, events?: EventLog): Promise<VolumeStore> {
     await ensureDir(root, PRIVATE_DIR);
     await narrowMode(root, log);
-    const store = new VolumeStore(root, log, users);
+    const store = new VolumeStore(root, log, users, events);
     for (const entry of await readdir(root)) {
       const dir = join(root, entry);
       if (entry.startsWith(".tmp-") || entry.startsWith(".removing-")) {
@@ -247,6 +249,7 @@ export class VolumeStore implements VolumeStoreApi {
       this.volumes.set(name, rec);
       this.hold(name, holder);
       this.log.info({ name, anonymous }, "volume created");
+      this.events?.emit("volume", "create", name, { driver: rec.Driver });
       return { volume: structuredClone(rec), created: true };
     });
   }
@@ -299,6 +302,7 @@ export class VolumeStore implements VolumeStoreApi {
     await syncDir(this.root);
     this.volumes.delete(name);
     this.log.info({ name }, "volume removed");
+    this.events?.emit("volume", "destroy", name, { driver: "local" });
     return gone;
   }
 
