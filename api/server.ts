@@ -9,6 +9,7 @@ import { clusterRoutes } from "./cluster.js";
 import { systemRoutes } from "./routes/system.js";
 import { containerRoutes } from "./routes/containers.js";
 import { containerAttachRoutes } from "./routes/container-attach.js";
+import { execRoutes } from "./routes/exec.js";
 import { imageRoutes } from "./routes/images.js";
 import { registryRoutes } from "./routes/registry.js";
 import { buildRoutes } from "./routes/build.js";
@@ -105,6 +106,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.register(systemRoutes, deps);
   app.register(containerRoutes, deps);
   app.register(containerAttachRoutes, deps);
+  app.register(execRoutes, deps);
   app.register(imageRoutes, deps);
   app.register(registryRoutes, deps);
   app.register(buildRoutes, deps);

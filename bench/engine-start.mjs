@@ -175,8 +175,39 @@ try {
       netStartMs[variant].push(startMs);
     }
   }
+  // `docker exec` of `true` in one running container through the docker CLI, against `runc exec`
+  // of the same container (its own process spec with the command replaced), alternating.
+  const execTarget = JSON.parse(
+    (await api("POST", "/containers/create", createBody("none", ["sleep", "100000"], false))).body,
+  );
+  await api("POST", `/containers/${execTarget.Id}/start`);
+  const dockerConfig = join(root, "docker-config");
+  await mkdir(dockerConfig);
+  const dockerExec = () =>
+    timeProcess("env", [
+      `DOCKER_HOST=unix://${sock}`,
+      `DOCKER_CONFIG=${dockerConfig}`,
+      "docker",
+      "exec",
+      execTarget.Id,
+      "true",
+    ]);
+  const runcExec = () =>
+    timeProcess("runc", ["--root", join(root, "run", "runtime"), "exec", execTarget.Id, "true"]);
+  await dockerExec();
+  await runcExec();
+  const execMs = [],
+    execRuncMs = [];
+  for (let i = 0; i < runs; i++) {
+    execMs.push(await dockerExec());
+    execRuncMs.push(await runcExec());
+  }
+  await api("DELETE", `/containers/${execTarget.Id}?force=1`);
   const fig = {
     runs,
+    exec_ms: +median(execMs).toFixed(1),
+    exec_runc_ms: +median(execRuncMs).toFixed(1),
+    exec_ratio: +(median(execMs) / median(execRuncMs)).toFixed(2),
     median_ms: +median(shoalMs).toFixed(1),
     runc_median_ms: +median(runcMs).toFixed(1),
     ratio: +(median(shoalMs) / median(runcMs)).toFixed(2),
@@ -222,6 +253,9 @@ try {
     ["  port added (bridge+port − bridge)", fig.port_added_ms, ""],
     ["  network added, until start answered", fig.network_added_until_started_ms, ""],
     ["  port added, until start answered", fig.port_added_until_started_ms, ""],
+    ["docker exec <running container> true (CLI)", fig.exec_ms, timesRunc(fig.exec_ms)],
+    ["runc exec of the same container", fig.exec_runc_ms, timesRunc(fig.exec_runc_ms)],
+    ["  docker exec × runc exec", fig.exec_ratio, ""],
   ];
   console.log(`engine-start: median of ${runs} runs each`);
   console.log(`${"what".padEnd(46)} ${"median ms".padStart(10)} ${"× runc".padStart(8)}`);

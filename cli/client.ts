@@ -204,6 +204,34 @@ export class ApiClient {
       req.end();
     });
   }
+
+  /** The same with a JSON body (exec start): resolves with the connection itself, both ways. */
+  hijackJson(path: string, body: unknown): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const payload = JSON.stringify(body);
+      const req = this.open(
+        "POST",
+        path,
+        {},
+        {
+          Connection: "Upgrade",
+          Upgrade: "tcp",
+          "Content-Type": "application/json",
+          "Content-Length": Buffer.byteLength(payload),
+        },
+      );
+      req.on("error", (e) => reject(this.connectError(e)));
+      req.on("upgrade", (_res: IncomingMessage, socket: Socket, head: Buffer) => {
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      req.on("response", (res) => {
+        if ((res.statusCode ?? 500) >= 400) toDaemonError(res).then(reject, reject);
+        else reject(new CliError(`the daemon did not take the connection over (HTTP ${res.statusCode})`));
+      });
+      req.end(payload);
+    });
+  }
 }
 
 export function clientFor(host: string | undefined): ApiClient {

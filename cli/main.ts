@@ -39,6 +39,7 @@ const wordsOf = {
     "wait",
     "logs",
     "rename",
+    "exec",
     "container",
   ],
   image: ["images", "rmi", "tag", "load", "save", "pull", "push", "build", "import", "image"],

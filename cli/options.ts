@@ -7,6 +7,7 @@ import { UsageError } from "./errors.js";
 import { storageFields } from "./mount-options.js";
 import type { HostConfig, PortBinding, RestartPolicy, Ulimit } from "../shared/engine-api.js";
 import { RLIMIT_NAMES } from "../shared/rlimits.js";
+import { healthcheckFromFlags, type HealthcheckBody, type HealthFlags } from "./health-options.js";
 
 export function parseInteger(value: string, flag: string): number {
   if (!/^-?\d+$/.test(value.trim()))
@@ -149,7 +150,7 @@ export function parseRestart(value: string): RestartPolicy {
 }
 
 /** The run/create flags as commander hands them over. */
-export interface RunFlags {
+export interface RunFlags extends HealthFlags {
   detach?: boolean;
   rm?: boolean;
   name?: string;
@@ -228,6 +229,7 @@ export interface CreateBody {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  Healthcheck?: HealthcheckBody;
   HostConfig: HostConfig;
 
   ExposedPorts?: Record<string, object>;
@@ -404,6 +406,8 @@ export function buildCreateBody(input: CreateInput): CreateBody {
   if (storage.Mounts) body.HostConfig.Mounts = storage.Mounts;
   if (storage.Tmpfs) body.HostConfig.Tmpfs = storage.Tmpfs;
   if (f.stopTimeout !== undefined) body.StopTimeout = parseInteger(f.stopTimeout, "--stop-timeout");
+  const health = healthcheckFromFlags(f);
+  if (health) body.Healthcheck = health;
   return body;
 }
 

@@ -76,6 +76,24 @@ export interface HostConfig {
   DnsOptions?: string[] | null;
   /** --add-host "name:ip" lines for /etc/hosts. */
   ExtraHosts?: string[] | null;
+  // ---- security, namespaces, devices (docs/engine-hostconfig.md) ----
+  SecurityOpt?: string[] | null;
+  Devices?: Array<{ PathOnHost: string; PathInContainer: string; CgroupPermissions: string }> | null;
+  DeviceCgroupRules?: string[] | null;
+  Sysctls?: Record<string, string> | null;
+  /** "" (private), "host" or "container:<id>". */
+  PidMode?: string;
+  /** "private" (the default), "shareable", "none", "host" or "container:<id>". */
+  IpcMode?: string;
+  /** "" (private) or "host". */
+  UTSMode?: string;
+  GroupAdd?: string[] | null;
+  OomScoreAdj?: number;
+  VolumesFrom?: string[] | null;
+  Links?: string[] | null;
+  /** null: Docker's lists; a list (empty for --security-opt systempaths=unconfined) replaces them. */
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
 }
 
 /** A network's address plan as `network create` asks for it (`--subnet`, `--gateway`, `--ip-range`). */

@@ -62,9 +62,11 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     },
   );
 
-  app.get<IdParams>("/containers/:id/json", async (request) =>
-    toContainerInspect(engine.get(request.params.id)),
-  );
+  app.get<IdParams>("/containers/:id/json", async (request) => {
+    const rec = engine.get(request.params.id);
+    const execIds = engine.exec.idsOf(rec.Id);
+    return { ...toContainerInspect(rec), ExecIDs: execIds.length > 0 ? execIds : null };
+  });
 
   app.post<IdParams>("/containers/:id/start", async (request, reply) => {
     await engine.start(request.params.id);

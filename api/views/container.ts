@@ -24,6 +24,7 @@ export function toContainerInspect(c: ContainerRecord) {
       Error: s.Error,
       StartedAt: s.StartedAt || zeroTime,
       FinishedAt: s.FinishedAt || zeroTime,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: c.ImageId,
     ResolvConfPath: `${c.BundlePath}/resolv.conf`,
@@ -53,6 +54,7 @@ function endpointViews(c: ContainerRecord): Record<string, EndpointSettings> {
     const {
       InterfaceName: _i,
       AttachmentID: _a,
+      DesiredMacAddress: mac,
       ...view
     } = ep as EndpointSettings & { InterfaceName?: string };
     out[name] = {
@@ -62,6 +64,8 @@ function endpointViews(c: ContainerRecord): Record<string, EndpointSettings> {
       IPv6Gateway: "",
       DriverOpts: null,
       ...view,
+      // Asked for with --mac-address: shown while stopped too, as dockerd shows its config.
+      ...(mac && !view.MacAddress ? { MacAddress: mac } : {}),
     } as EndpointSettings;
   }
   return out;
@@ -130,7 +134,11 @@ export function mountViews(c: ContainerRecord) {
 
 /** The STATUS column of `docker ps`: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
-  return describeState(c.State, now);
+  const text = describeState(c.State, now);
+  // dockerd: "Up 5 seconds (healthy)", "(unhealthy)", "(health: starting)"; only while running.
+  const h = c.State.Health;
+  if (!h || c.State.Status !== "running") return text;
+  return `${text} (${h.Status === "starting" ? "health: starting" : h.Status})`;
 }
 
 /** `currentImageId(ref)` tells which image a reference names now, if any. */

@@ -25,11 +25,13 @@ import { DaemonError, UsageError } from "../errors.js";
 import { inspectSubcommand } from "./inspect.js";
 import { deletedList, prune, type PruneFlags } from "./prune.js";
 import { runCommands } from "./run.js";
+import { execCommand } from "./exec.js";
 
 const enc = encodeURIComponent;
 
 export function containerCommands(parent: Command, grouped: boolean): void {
   runCommands(parent);
+  execCommand(add(parent, "exec"));
 
   add(parent, "stop")
     ?.description("Stop one or more running containers")

@@ -10,10 +10,15 @@ import type { ApiClient } from "../client.js";
 import { act, add, collect, apiClient, err, out, type CommandContext } from "../command.js";
 import { CliError, DaemonError, UsageError } from "../errors.js";
 import type { CreateBody, RunFlags } from "../options.js";
+import { healthFlags } from "../health-options.js";
+import type { HostcfgFlags } from "../hostcfg-flags.js";
+import { hostcfgFlags } from "./hostcfg-options.js";
 
 /** The flags run and create share (docker's container create flags). */
 function runFlags(cmd: Command, withDetach: boolean): Command {
   if (withDetach) cmd.option("-d, --detach", "Run container in background and print container ID");
+  healthFlags(cmd);
+  hostcfgFlags(cmd);
   return cmd
     .option("--rm", "Automatically remove the container when it exits")
     .option("--name <string>", "Assign a name to the container")
@@ -118,7 +123,10 @@ async function bodyFromFlags(
     readNamedFiles(flags.labelFile),
   ]);
   const { buildCreateBody } = await import("../options.js");
-  return buildCreateBody({ image, command, flags, envFiles, labelFiles, attach });
+  const body = buildCreateBody({ image, command, flags, envFiles, labelFiles, attach });
+  const { addHostcfgFields } = await import("../hostcfg-flags.js");
+  await addHostcfgFields(body, flags as RunFlags & HostcfgFlags);
+  return body;
 }
 
 /** Docker's mapping of a failed start onto 126 (cannot invoke) / 127 (not found) / 125. */

@@ -118,3 +118,19 @@ describe("answer decisions", () => {
     expect(dnsPacket.decode(tcp.reply).answers).toHaveLength(60);
   });
 });
+
+describe("--link aliases", () => {
+  it("resolve for the linking container only, to the linked container's address", () => {
+    const r = new DnsRecords();
+    r.setEndpoint({ containerId: "db", networkId: "n1", ip: "10.0.0.2", names: ["linkdb", "dbid"] });
+    r.setEndpoint({ containerId: "web", networkId: "n1", ip: "10.0.0.3", names: ["web"] });
+    r.setEndpoint({ containerId: "other", networkId: "n1", ip: "10.0.0.4", names: ["other"] });
+    r.setLinks("web", new Map([["store", "linkdb"]]));
+    expect(r.lookup("10.0.0.3", "store")).toEqual(["10.0.0.2"]);
+    expect(r.isLocalName("10.0.0.3", "Store.")).toBe(true);
+    expect(r.lookup("10.0.0.4", "store")).toBeUndefined();
+    r.removeContainer("web");
+    r.setEndpoint({ containerId: "web", networkId: "n1", ip: "10.0.0.3", names: ["web"] });
+    expect(r.lookup("10.0.0.3", "store")).toBeUndefined();
+  });
+});

@@ -58,6 +58,8 @@ export async function runInContainer(
       Labels: { [BUILD_LABEL]: req.buildId },
       Tty: false,
       OpenStdin: false,
+      // As dockerd's builder: a RUN step is not health-checked, whatever the image says.
+      Healthcheck: { Test: ["NONE"] },
     },
     hostConfig: { NetworkMode: "default" },
   });

@@ -1,6 +1,7 @@
 import type { ContainerConfig, ContainerRecord, EndpointSettings, LogLine, LogOptions } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
 import type { PendingAttach } from "./attach.js";
+import type { ExecEngineApi } from "../exec/api.js";
 
 export interface CreateContainerRequest {
   /** Optional; validated against Docker's rule /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/ (a leading "/" is allowed and dropped). */
@@ -56,6 +57,8 @@ export interface ContainerEngineApi {
   disconnectNetwork(ref: string, networkRef: string): Promise<void>;
   /** Ids of the containers (any state) made from an image; the image store asks before removing. */
   usersOfImage(imageId: string): string[];
+  /** `docker exec` sessions in this engine's containers. */
+  readonly exec: ExecEngineApi;
   /** Stop watching processes; containers keep running. */
   close(): Promise<void>;
 }

@@ -3,6 +3,8 @@ import type { ImageRuntimeConfig } from "../image/types.js";
 import type { CreateContainerRequest } from "./api.js";
 import type { ContainerConfig } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
+import { mergeHealthcheck } from "./health-config.js";
+import { hostConfigExtras } from "./hostcfg-fields.js";
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -61,8 +63,12 @@ export function mergeConfig(
     StopTimeout: req.StopTimeout,
     ExposedPorts: { ...(image.ExposedPorts ?? {}), ...(req.ExposedPorts ?? {}) },
     Volumes: image.Volumes || req.Volumes ? { ...(image.Volumes ?? {}), ...(req.Volumes ?? {}) } : null,
+    ...healthcheckField(mergeHealthcheck(req.Healthcheck, image.Healthcheck)),
+    ...(req.MacAddress ? { MacAddress: req.MacAddress } : {}),
   };
 }
+
+const healthcheckField = (h: ContainerConfig["Healthcheck"]) => (h ? { Healthcheck: h } : {});
 
 /** Path and Args as inspect shows them: the first word of entrypoint+cmd, then the rest. */
 export function pathAndArgs(config: ContainerConfig): { Path: string; Args: string[] } {
@@ -105,5 +111,6 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
     DnsSearch: h.DnsSearch ?? [],
     DnsOptions: h.DnsOptions ?? [],
     ExtraHosts: h.ExtraHosts ?? null,
+    ...hostConfigExtras(h),
   };
 }

@@ -11,8 +11,14 @@ import type { ContainerRecord } from "./types.js";
 import { validateName, validateSettings } from "./validate.js";
 import { planMounts, prepareMounts } from "./mounts.js";
 import { refuseUnsupported } from "./unsupported.js";
+import { validateHealthcheck } from "./health-config.js";
+import { validateHostConfigExtras } from "../runtime/spec-hostcfg.js";
+import { resolveNamespaceTargets } from "./namespace-join.js";
+import { volumesFromMounts, withVolumesFrom } from "./volumes-from.js";
+import { checkLinks, mergeEndpointLinks } from "./links.js";
 import { containerModeTarget } from "../network/endpoints.js";
 import { TASK_LABEL } from "../network/cluster-attach.js";
+import { withConfigMacAddress } from "../network/mac-address.js";
 
 /** The bundle's config.json for a record, from the spec builder. */
 async function writeBundleSpec(ctx: EngineContext, rec: ContainerRecord, image: ImageRecord): Promise<void> {
@@ -70,19 +76,33 @@ export async function createContainer(
   const image = ctx.images.resolve(req.config.Image);
   const id = newId();
   const hostConfig = defaultHostConfig(req.hostConfig ?? {});
+  // The user's settings, as dockerd checks them; an image's HEALTHCHECK is taken as it is.
+  validateHealthcheck(req.config.Healthcheck ?? undefined);
   const config = mergeConfig(id, req.config, image.config.config ?? {});
   validateSettings(config, hostConfig);
-  const plannedMounts = planMounts(config, hostConfig);
+  validateHostConfigExtras(hostConfig, Boolean(req.config.Hostname));
+  resolveNamespaceTargets(ctx, hostConfig);
+  mergeEndpointLinks(hostConfig, req.networkingConfig?.EndpointsConfig);
+  checkLinks(ctx, hostConfig);
+  const plannedMounts = withVolumesFrom(
+    planMounts(config, hostConfig),
+    volumesFromMounts(ctx, hostConfig.VolumesFrom),
+  );
   const { Path, Args } = pathAndArgs(config);
   const p = containerPaths(ctx, id);
   const target = containerModeTarget(hostConfig.NetworkMode);
   if (target !== undefined) hostConfig.NetworkMode = `container:${ctx.store.resolve(target).Id}`;
   const task = (config.Labels ?? {})[TASK_LABEL] !== undefined;
+  const endpointsConfig = withConfigMacAddress(
+    hostConfig.NetworkMode,
+    req.config.MacAddress,
+    req.networkingConfig?.EndpointsConfig,
+  );
   // A cluster network made a moment ago on a manager may not have reached this node yet.
-  await ctx.network.awaitClusterNetworks(hostConfig.NetworkMode, req.networkingConfig?.EndpointsConfig, task);
+  await ctx.network.awaitClusterNetworks(hostConfig.NetworkMode, endpointsConfig, task);
   const networkSettings = ctx.network.settingsForCreate(
     hostConfig.NetworkMode,
-    req.networkingConfig?.EndpointsConfig,
+    endpointsConfig,
     {
       bindings: hostConfig.PortBindings,
       exposed: config.ExposedPorts,

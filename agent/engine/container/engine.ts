@@ -38,6 +38,9 @@ import type { EndpointSettings } from "./types.js";
 import { EventLog } from "../events.js";
 import { attachStdio, resizeContainer, type PendingAttach } from "./attach.js";
 import { containerEvent, exitedEvents, networkEvent, startedEvents } from "./events.js";
+import { HealthMonitors } from "./health.js";
+import { restartsAtDaemonStart } from "./restart-policy.js";
+import { ExecEngine } from "../exec/engine.js";
 
 /** In-memory facts about a container that do not belong on disk. */
 interface Live {
@@ -72,8 +75,19 @@ export class ContainerEngine implements ContainerEngineApi {
   private readonly watcher: ExitWatcher;
   private closed = false;
   private recoveredOnce = false;
+  private readonly health: HealthMonitors;
+  /**
+   * Starts and removals that recovery asks for wait until open() has reconciled the networks
+   * (dockerd waits for its restore the same way); they queue here until then.
+   */
+  private opened = false;
+  private readonly afterOpen: Array<() => void> = [];
+  /** `docker exec` sessions (agent/engine/exec/). */
+  readonly exec: ExecEngine;
 
   private constructor(private readonly ctx: EngineContext) {
+    this.health = new HealthMonitors(ctx);
+    this.exec = new ExecEngine(ctx);
     this.watcher = new ExitWatcher(
       ctx.paths.exitsDir,
       (id) => this.onExitFile(id),
@@ -128,8 +142,11 @@ export class ContainerEngine implements ContainerEngineApi {
     const engine = new ContainerEngine(ctx);
     ctx.network.setContainersLookup((networkId) => engine.attachedTo(networkId));
     await engine.recover();
+    await engine.exec.sweep();
     await ctx.network.reconcile(ctx.store.all().filter((r) => isUp(r)));
     engine.watcher.start();
+    engine.opened = true;
+    for (const fn of engine.afterOpen.splice(0)) fn();
     return engine;
   }
 
@@ -227,6 +244,7 @@ export class ContainerEngine implements ContainerEngineApi {
   }
 
   private async recordExit(l: Live, rec: ContainerRecord, code: number, error: string): Promise<void> {
+    this.health.end(rec);
     const oom = await wasOomKilled(this.ctx, rec.Id);
     await cleanupRun(this.ctx, rec.Id);
     rec.State = {
@@ -243,6 +261,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await this.ctx.store.save(rec);
     exitedEvents(this.ctx, rec, code, l.startedAtMs);
     l.exits++;
+    void this.exec.containerExited(rec.Id);
     this.notify(rec.Id);
     this.ctx.log.info({ id: rec.Id, exitCode: code, oomKilled: oom }, "container exited");
     this.afterExit(l, rec);
@@ -252,6 +271,7 @@ export class ContainerEngine implements ContainerEngineApi {
   private afterExit(l: Live, rec: ContainerRecord): void {
     if (this.closed) return;
     if (rec.HostConfig.AutoRemove) {
+      if (!this.opened) return void this.afterOpen.push(() => this.afterExit(l, rec));
       void this.locks
         .run(rec.Id, async () => {
           // Like Docker's --rm: the container's anonymous volumes go too.
@@ -275,6 +295,7 @@ export class ContainerEngine implements ContainerEngineApi {
     if (l.restartTimer) clearTimeout(l.restartTimer);
     l.restartTimer = setTimeout(() => {
       l.restartTimer = undefined;
+      if (!this.opened) return void this.afterOpen.push(() => this.scheduleRestart(l, rec, 0));
       void this.locks
         .run(rec.Id, async () => {
           if (this.closed || this.ctx.store.find(rec.Id) !== rec || rec.State.Status !== "restarting") return;
@@ -315,7 +336,8 @@ export class ContainerEngine implements ContainerEngineApi {
         { id: b.id, err: messageOf(b.error) },
         "cannot read a container record; leaving it alone",
       );
-    if (!this.recoveredOnce) {
+    const atDaemonStart = !this.recoveredOnce;
+    if (atDaemonStart) {
       // A folder without a record is a create that died halfway: undo it as create would have.
       for (const id of orphans) {
         const p = containerPaths(this.ctx, id);
@@ -334,7 +356,7 @@ export class ContainerEngine implements ContainerEngineApi {
       if (!rec) continue;
       const l = this.liveOf(rec);
       try {
-        await this.recoverOne(l, rec);
+        await this.recoverOne(l, rec, atDaemonStart);
       } catch (e) {
         this.ctx.log.error({ id, err: messageOf(e) }, "recovering a container failed");
       }
@@ -342,7 +364,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await this.removeStrayExitFiles();
   }
 
-  private async recoverOne(l: Live, rec: ContainerRecord): Promise<void> {
+  private async recoverOne(l: Live, rec: ContainerRecord, atDaemonStart: boolean): Promise<void> {
     const s = rec.State.Status;
     if (s === "removing") {
       await this.locks.run(rec.Id, () => this.removeLocked(l, rec, true));
@@ -350,6 +372,13 @@ export class ContainerEngine implements ContainerEngineApi {
     }
     if (s === "restarting") {
       this.scheduleRestart(l, rec, 0);
+      return;
+    }
+    if (s === "exited" && atDaemonStart) {
+      // dockerd's restore: a --rm container that exited unseen goes; a policy may start one again.
+      if (rec.HostConfig.AutoRemove)
+        await this.locks.run(rec.Id, () => this.removeLocked(l, rec, false, rec.Id, true));
+      else if (restartsAtDaemonStart(rec)) this.afterOpen.push(() => this.startForPolicy(l, rec));
       return;
     }
     if (s !== "running" && s !== "paused") return;
@@ -361,15 +390,30 @@ export class ContainerEngine implements ContainerEngineApi {
     l.conmonPid = await readConmonPid(this.ctx, rec.Id);
     const state = await this.ctx.runtime.state(rec.Id);
     if (state && (state.status === "running" || state.status === "paused")) {
-      if (state.pid > 0 && state.pid !== rec.State.Pid) {
-        rec.State = { ...rec.State, Pid: state.pid };
-        await this.ctx.store.save(rec);
-      }
+      const moved = state.pid > 0 && state.pid !== rec.State.Pid;
+      if (moved) rec.State = { ...rec.State, Pid: state.pid };
+      // As dockerd's restore: the health check starts over ("starting"), its log kept.
+      this.health.begin(rec);
+      if (moved || rec.State.Health) await this.ctx.store.save(rec);
       return;
     }
     // Gone, or never started. conmon may be writing the exit file right now.
     if (l.conmonPid > 0 && (await pidAlive(l.conmonPid))) return;
     await this.handleExit(l, 255, "the container ended while the daemon was down and its exit code was lost");
+  }
+
+  /** dockerd's restore: a stopped container whose policy says so starts again (RestartCount unchanged). */
+  private startForPolicy(l: Live, rec: ContainerRecord): void {
+    const policy = rec.HostConfig.RestartPolicy.Name;
+    this.ctx.log.info({ id: rec.Id, policy }, "starting a container as its restart policy asks");
+    void this.locks
+      .run(rec.Id, async () => {
+        if (this.closed || l.removed || this.ctx.store.find(rec.Id) !== rec || isUp(rec)) return;
+        await this.startLocked(l, rec);
+      })
+      .catch((e: unknown) =>
+        this.ctx.log.error({ id: rec.Id, err: messageOf(e) }, "starting a container at daemon start failed"),
+      );
   }
 
   private async removeStrayExitFiles(): Promise<void> {
@@ -443,7 +487,9 @@ export class ContainerEngine implements ContainerEngineApi {
         OOMKilled: false,
         StartedAt: new Date().toISOString(),
         FinishedAt: rec.State.FinishedAt || NEVER,
+        Health: rec.State.Health,
       };
+      this.health.begin(rec);
       await this.ctx.store.save(rec);
       this.ctx.log.info({ id: rec.Id, pid }, "container started");
       startedEvents(this.ctx, rec);
@@ -541,7 +587,35 @@ export class ContainerEngine implements ContainerEngineApi {
       rec.HasBeenManuallyStopped = true;
       await this.ctx.store.save(rec);
     }
-    await this.signal(rec, sig);
+    if (sig !== SIGKILL) {
+      await this.signal(rec, sig);
+      return;
+    }
+    await this.killAndWait(l, rec, ref);
+  }
+
+  /**
+   * dockerd's kill: SIGKILL, then return only once the exit is recorded; if none comes within
+   * 10 s, SIGKILL the process directly and wait 2 s more.
+   */
+  private async killAndWait(l: Live, rec: ContainerRecord, ref: string): Promise<void> {
+    const seen = l.exits;
+    const exited = (): boolean => l.exits > seen || l.removed || !isUp(rec);
+    await this.signal(rec, SIGKILL);
+    if (await this.waitFor(rec.Id, exited, 10_000)) return;
+    this.ctx.log.warn(
+      { id: rec.Id },
+      "container did not exit 10 s after SIGKILL; killing its process directly",
+    );
+    if (rec.State.Pid > 0) {
+      try {
+        process.kill(rec.State.Pid, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    if (!(await this.waitFor(rec.Id, exited, 2_000)))
+      throw internal(`tried to kill container ${ref}, but did not receive an exit event; try again`);
   }
 
   async restart(ref: string, options: { signal?: string; timeoutSec?: number } = {}): Promise<void> {
@@ -592,6 +666,7 @@ export class ContainerEngine implements ContainerEngineApi {
     await this.ctx.store.save(rec);
     this.notify(rec.Id);
     const p = containerPaths(this.ctx, rec.Id);
+    await this.exec.containerRemoved(rec.Id);
     await cleanupRun(this.ctx, rec.Id);
     // Never delete the folder through a live mount: unmountRootfs throws when it cannot unmount.
     await unmountRootfs(p.rootfs);
@@ -809,6 +884,8 @@ export class ContainerEngine implements ContainerEngineApi {
   async close(): Promise<void> {
     this.closed = true;
     this.watcher.close();
+    await this.health.close();
+    this.exec.close();
     for (const l of this.live.values()) {
       if (l.restartTimer) clearTimeout(l.restartTimer);
       l.restartTimer = undefined;

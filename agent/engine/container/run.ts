@@ -10,6 +10,8 @@ import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
 import { isMounted } from "../snapshot/rootfs.js";
 import { containerPaths, type EngineContext } from "./context.js";
 import { mountContainerRootfs } from "./create.js";
+import { joinNamespaces, releaseShm } from "./namespace-join.js";
+import { applyLinks } from "./links.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
 import { stdioGone, stdioReady } from "./attach.js";
@@ -81,6 +83,7 @@ export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> 
     ["network release", async () => (rec && rec.Id === id ? ctx.network.release(rec) : undefined)],
     ["runtime delete", () => ctx.runtime.delete(id, true)],
     ["cgroup", () => removeCgroupDirs(p.cgroupsPath)],
+    ["shm", () => releaseShm(ctx, id)],
     ["exit file", () => rm(p.exitFile, { force: true })],
     ["conmon files", () => rm(p.run, { recursive: true, force: true })],
     ["attach link", () => rm(join(p.socketDir, p.attachName), { force: true })],
@@ -152,7 +155,9 @@ export async function startRun(
     await mkdir(p.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.exitsDir, { recursive: true, mode: 0o700 });
     await mkdir(ctx.paths.runtimeRoot, { recursive: true, mode: 0o700 });
+    await applyLinks(ctx, rec);
     await prepareNetwork(ctx, rec);
+    await joinNamespaces(ctx, rec);
     // Saved before wiring: a daemon that dies now still knows which addresses and ports are held.
     await ctx.store.save(rec);
     const started = await conmonCreate({

@@ -1,6 +1,7 @@
 // The container model. Config and HostConfig keep the Engine API's shapes (the subset shoal
 // supports) so that `inspect` serves them unchanged and the docker CLI reads what it wrote.
 import type { HostConfig, PortBinding } from "../../../shared/engine-api.js";
+import type { HealthConfig } from "../image/types.js";
 
 export interface ContainerConfig {
   Hostname: string;
@@ -23,6 +24,10 @@ export interface ContainerConfig {
   StopTimeout?: number;
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object> | null;
+  /** --health-* or the image's HEALTHCHECK, merged as Docker merges them; Test ["NONE"] disables it. */
+  Healthcheck?: HealthConfig;
+  /** Deprecated in API 1.44 (the endpoint's MacAddress replaces it), still shown by inspect. */
+  MacAddress?: string;
 }
 
 /** One entry of inspect's top-level "Mounts" (Docker's MountPoint), kept on the record. */
@@ -58,6 +63,10 @@ export interface EndpointSettings {
    * address on an attachable overlay network while the container runs (given back at exit).
    */
   AttachmentID?: string;
+  /** --link entries a client sent for this endpoint; create merges them into HostConfig.Links. */
+  Links?: string[] | null;
+  /** shoal's bookkeeping: the MAC asked for with --mac-address, given at every start. */
+  DesiredMacAddress?: string;
 }
 
 export interface NetworkSettings {
@@ -81,6 +90,25 @@ export interface ContainerState {
   OOMKilled: boolean;
   StartedAt: string;
   FinishedAt: string;
+  /** Only for a container with a health check, once it has been started (Docker's shape). */
+  Health?: HealthState;
+}
+
+/** One run of a health check (Docker's HealthcheckResult); times are RFC 3339. */
+export interface HealthResult {
+  Start: string;
+  End: string;
+  ExitCode: number;
+  Output: string;
+}
+
+export type HealthStatus = "starting" | "healthy" | "unhealthy";
+
+/** `.State.Health`: status, consecutive failures, the last five results (oldest first). */
+export interface HealthState {
+  Status: HealthStatus;
+  FailingStreak: number;
+  Log: HealthResult[];
 }
 
 /** What the engine keeps per container, written atomically to <root>/containers/<id>/container.json. */
@@ -108,6 +136,8 @@ export interface ContainerRecord {
   /** Volumes, binds and tmpfs mounts, resolved at create (inspect's "Mounts"). */
   Mounts?: MountPoint[];
   NetworkSettings?: NetworkSettings;
+  /** shoal's bookkeeping, not shown by inspect: /etc/hosts lines of --link on the default bridge, set at each start. */
+  LinkHosts?: string[];
 }
 
 /** One line of a container's log, as read back for `logs` and attach. */

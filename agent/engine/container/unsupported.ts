@@ -3,6 +3,7 @@
 // name: accepting `--security-opt no-new-privileges` or `--device` and ignoring it would run a
 // container weaker (or different) than asked. When a field gets implemented, its row goes.
 import { invalid } from "../../../shared/errors.js";
+import { parseSecurityOpts } from "./security-opts.js";
 
 type Check = (value: unknown, ctx: UnsupportedContext) => boolean;
 
@@ -29,50 +30,19 @@ function unset(v: unknown): boolean {
   return false;
 }
 
-const absent = (v: unknown): boolean => v === undefined || v === null;
-
 const oneOf =
   (...values: unknown[]): Check =>
   (v) =>
     unset(v) || values.includes(v);
 
-/**
- * --security-opt values that name what shoal already does: its default seccomp profile is
- * always applied (there is no other), no-new-privileges stays off, and shoal applies no
- * AppArmor or SELinux profile of its own (so "unconfined" and "label=disable" are the truth).
- */
-const SECURITY_OPTS_IN_EFFECT = new Set([
-  "no-new-privileges=false",
-  "no-new-privileges:false",
-  "apparmor=unconfined",
-  "apparmor:unconfined",
-  "label=disable",
-  "label:disable",
-]);
-
-function securityOptName(opt: string): string {
-  const m = /^([a-z-]+)[=:]?/.exec(opt);
-  const key = m ? m[1] : opt;
-  if (key === "seccomp") return opt.startsWith("seccomp=unconfined") ? opt : "seccomp=<profile>";
-  return opt.length > 60 ? `${opt.slice(0, 60)}...` : opt;
-}
-
 const HOST_CONFIG: Unsupported[] = [
   { field: "VolumeDriver", flag: "--volume-driver", ok: oneOf("local") },
-  { field: "VolumesFrom", flag: "--volumes-from" },
   {
     field: "CgroupnsMode",
     flag: "--cgroupns",
     ok: (v, c) => unset(v) || v === (c.cgroupV2 ? "private" : "host"),
   },
-  { field: "GroupAdd", flag: "--group-add" },
-  // A private IPC namespace is what shoal gives; "shareable" only lets others join it.
-  { field: "IpcMode", flag: "--ipc", ok: oneOf("private", "shareable") },
   { field: "Cgroup", flag: "--cgroup" },
-  { field: "Links", flag: "--link", hint: "use a user-defined network and the container's name instead" },
-  { field: "OomScoreAdj", flag: "--oom-score-adj" },
-  { field: "PidMode", flag: "--pid" },
-  { field: "UTSMode", flag: "--uts" },
   // No remapping in shoal: "host" is what every container gets.
   { field: "UsernsMode", flag: "--userns", ok: oneOf("host") },
   { field: "Isolation", flag: "--isolation", ok: oneOf("default") },
@@ -97,8 +67,6 @@ const HOST_CONFIG: Unsupported[] = [
   { field: "CpuPercent", flag: "--cpu-percent" },
   { field: "IOMaximumIOps", flag: "--io-maxiops" },
   { field: "IOMaximumBandwidth", flag: "--io-maxbandwidth" },
-  { field: "Devices", flag: "--device", hint: "containers get Docker's default device list only" },
-  { field: "DeviceCgroupRules", flag: "--device-cgroup-rule" },
   { field: "DeviceRequests", flag: "--gpus" },
   { field: "MemoryReservation", flag: "--memory-reservation" },
   // 0 is a real setting here (never swap): only absent or -1 means "the kernel's default".
@@ -110,11 +78,6 @@ const HOST_CONFIG: Unsupported[] = [
   { field: "KernelMemory", flag: "--kernel-memory" },
   { field: "KernelMemoryTCP", flag: "--kernel-memory-tcp" },
   { field: "OomKillDisable", flag: "--oom-kill-disable" },
-  // The CLI turns `--security-opt systempaths=unconfined` into empty lists here.
-  // so an empty list is a request too: only null keeps Docker's masked and read-only paths.
-  { field: "MaskedPaths", flag: "--security-opt systempaths=unconfined", ok: absent },
-  { field: "ReadonlyPaths", flag: "--security-opt systempaths=unconfined", ok: absent },
-  { field: "Sysctls", flag: "--sysctl" },
   { field: "StorageOpt", flag: "--storage-opt" },
   {
     field: "Runtime",
@@ -136,20 +99,10 @@ const HOST_CONFIG: Unsupported[] = [
 ];
 
 const CONFIG: Unsupported[] = [
-  {
-    field: "Healthcheck",
-    flag: "--health-cmd",
-    // --no-healthcheck asks for what shoal does anyway.
-    ok: (v) => unset(v) || JSON.stringify((v as { Test?: unknown }).Test) === '["NONE"]',
-    hint: "health checks are not implemented",
-  },
-  { field: "MacAddress", flag: "--mac-address" },
   { field: "NetworkDisabled", flag: "--network none", hint: "use --network none" },
 ];
 
 const ENDPOINT: Unsupported[] = [
-  { field: "MacAddress", flag: "--mac-address" },
-  { field: "Links", flag: "--link" },
   { field: "DriverOpts", flag: "--network driver-opt" },
   { field: "GwPriority", flag: "--network gw-priority" },
 ];
@@ -175,19 +128,6 @@ function checkFields(obj: unknown, table: Unsupported[], ctx: UnsupportedContext
   }
 }
 
-function checkSecurityOpt(value: unknown): void {
-  if (unset(value)) return;
-  const opts = Array.isArray(value) ? value : [value];
-  for (const opt of opts) {
-    const text = String(opt).trim();
-    if (SECURITY_OPTS_IN_EFFECT.has(text)) continue;
-    throw invalid(
-      `--security-opt ${securityOptName(text)} is not supported by shoal yet (SecurityOpt): it would be ignored, so the container is not created; ` +
-        "shoal applies Docker's default seccomp profile, no AppArmor or SELinux profile, and no no-new-privileges; run it without --security-opt",
-    );
-  }
-}
-
 /**
  * Refuse a create that asks for something shoal would silently not do. `config`, `hostConfig`
  * and `networkingConfig` are the request's raw objects, with every field the client sent.
@@ -200,7 +140,8 @@ export function refuseUnsupported(
 ): void {
   checkFields(config, CONFIG, ctx);
   if (hostConfig !== null && typeof hostConfig === "object") {
-    checkSecurityOpt((hostConfig as Record<string, unknown>).SecurityOpt);
+    // --security-opt is read (and what shoal cannot do refused) by security-opts.ts.
+    parseSecurityOpts((hostConfig as Record<string, unknown>).SecurityOpt);
     checkFields(hostConfig, HOST_CONFIG, ctx);
   }
   const endpoints = (networkingConfig as { EndpointsConfig?: unknown } | null | undefined)?.EndpointsConfig;

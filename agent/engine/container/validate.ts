@@ -65,6 +65,11 @@ export function validateSettings(config: ContainerConfig, host: HostConfig): voi
   if (host.NetworkMode === "container:") {
     throw invalid(`invalid --network container: name the container whose network to join (container:NAME)`);
   }
+  // dockerd's rule: refused here, not left to fail in runc at start.
+  if (config.WorkingDir && !config.WorkingDir.startsWith("/"))
+    throw invalid(
+      `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path: give -w /${config.WorkingDir} or another absolute path`,
+    );
   if (config.StopSignal) parseSignal(config.StopSignal);
   if (config.StopTimeout !== undefined && config.StopTimeout !== null && config.StopTimeout < -1) {
     throw invalid(

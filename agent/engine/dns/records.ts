@@ -34,6 +34,8 @@ export class DnsRecords {
   // Insertion order matters: reverse() answers with the endpoint set first.
   private readonly byKey = new Map<string, DnsEndpoint>();
   private searchDomains: string[] = [];
+  /** --link aliases per linking container: alias → the linked container's name (network/link-aliases.ts). */
+  private readonly links = new Map<string, Map<string, string>>();
   /** The cluster's names per overlay network (dns/cluster.ts), replaced whole on every apply. */
   private cluster: ClusterNames = EMPTY_CLUSTER_NAMES;
 
@@ -78,6 +80,24 @@ export class DnsRecords {
 
   removeContainer(containerId: string): void {
     for (const [key, e] of this.byKey) if (e.containerId === containerId) this.byKey.delete(key);
+    this.links.delete(containerId);
+  }
+
+  /** A container's --link aliases; only that container resolves them. */
+  setLinks(containerId: string, aliases: Map<string, string>): void {
+    const normalized = new Map([...aliases].map(([a, n]) => [normalizeName(a), normalizeName(n)]));
+    if (normalized.size > 0) this.links.set(containerId, normalized);
+    else this.links.delete(containerId);
+  }
+
+  /** The container name a link alias of the asker stands for, if `name` is one. */
+  private linkTarget(clientIp: string, name: string): string | undefined {
+    for (const e of this.byKey.values()) {
+      if (e.ip !== clientIp) continue;
+      const target = this.links.get(e.containerId)?.get(name);
+      if (target !== undefined) return target;
+    }
+    return undefined;
   }
 
   /** Copies, so callers cannot change the records behind the server's back. */
@@ -92,7 +112,8 @@ export class DnsRecords {
   lookup(clientIp: string, qname: string): string[] | undefined {
     const networks = this.networksOf(clientIp);
     const visible = this.visibleOn(networks);
-    for (const name of this.candidates(qname)) {
+    for (const candidate of this.candidates(qname)) {
+      const name = this.linkTarget(clientIp, candidate) ?? candidate;
       const fromCluster = this.clusterLookup(networks, name);
       if (fromCluster !== undefined) return fromCluster;
       const ips = new Set<string>();
@@ -110,7 +131,7 @@ export class DnsRecords {
    * resolvers neither wait on the host's DNS nor get a stranger's address for a local name.
    */
   isLocalName(clientIp: string, qname: string): boolean {
-    const names = this.candidates(qname);
+    const names = this.candidates(qname).map((n) => this.linkTarget(clientIp, n) ?? n);
     const networks = this.networksOf(clientIp);
     if (names.some((n) => this.clusterLookup(networks, n) !== undefined)) return true;
     return this.visibleOn(networks).some((e) => names.some((n) => e.names.includes(n)));

@@ -18,6 +18,7 @@ import {
   type ResolvConf,
 } from "../dns/resolv-conf.js";
 import type { NetworkTable } from "./networks.js";
+import { linkAliases } from "./link-aliases.js";
 import { DEFAULT_NETWORK, type EtcPaths } from "./types.js";
 
 export class ContainerDns {
@@ -74,6 +75,7 @@ export class ContainerDns {
   /** DNS names on user-defined networks (the default bridge has none, as in Docker). */
   register(rec: ContainerRecord): void {
     this.records.removeContainer(rec.Id);
+    this.records.setLinks(rec.Id, linkAliases(rec.HostConfig.Links));
     for (const [name, ep] of Object.entries(rec.NetworkSettings?.Networks ?? {})) {
       if (ep.IPAddress === "") continue;
       if (name === DEFAULT_NETWORK) {
@@ -106,7 +108,7 @@ export class ContainerDns {
         extraHosts: rec.HostConfig.ExtraHosts ?? [],
         // --add-host name:host-gateway: the host as the container reaches it (Docker's default bridge gateway).
         hostGateway: this.table.find(DEFAULT_NETWORK)?.pool?.state.gateway ?? eps[0]?.[1].Gateway,
-      }),
+      }) + (rec.LinkHosts ?? []).map((l) => `${l}\n`).join(""),
     );
     await writeInPlace(etc.hostname, renderHostname(hostname));
     const host = await this.hostResolvConf();

@@ -8,6 +8,7 @@ import type { ClusterAttachments } from "./attachments.js";
 import { notInCluster } from "./attachments.js";
 import { contains, parseIp, parseSubnet } from "./cidr.js";
 import { macForAddress, type VethPlan } from "./host-links.js";
+import { checkMacAddress } from "./mac-address.js";
 import type { Network, NetworkTable } from "./networks.js";
 import { OVERLAY_MTU } from "./overlay/names.js";
 import type { OverlayState } from "./overlay-state.js";
@@ -27,6 +28,7 @@ export function emptyEndpoint(networkId: string, requested?: Partial<EndpointSet
     Aliases: requested?.Aliases ?? null,
     NetworkID: networkId,
     ...unwired(),
+    ...(requested?.MacAddress ? { DesiredMacAddress: requested.MacAddress.toLowerCase() } : {}),
   };
 }
 
@@ -162,6 +164,7 @@ export class ContainerEndpoints {
         );
       return;
     }
+    if (req?.MacAddress) checkMacAddress(req.MacAddress, n.Name);
     if ((req?.Aliases?.length ?? 0) > 0 && !userDefined)
       throw invalid(
         `network-scoped alias is supported only for containers in user defined networks (not ${n.Name})`,
@@ -212,7 +215,7 @@ export class ContainerEndpoints {
     ep.IPAddress = ip;
     ep.IPPrefixLen = parseSubnet(pool.state.subnet).prefix;
     ep.Gateway = n.record.Internal ? "" : pool.state.gateway;
-    ep.MacAddress = macForAddress(ip);
+    ep.MacAddress = ep.DesiredMacAddress || macForAddress(ip);
     settings.HostInterfaces ??= {};
     settings.HostInterfaces[n.record.Name] = `${VETH_PREFIX}${ep.EndpointID.slice(0, 12)}`;
     (ep as WithInterface).InterfaceName = `eth${index}`;

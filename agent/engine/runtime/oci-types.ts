@@ -151,6 +151,8 @@ export interface Seccomp {
   defaultAction: SeccompAction;
   defaultErrnoRet?: number;
   architectures?: string[];
+  /** SECCOMP_FILTER_FLAG_* names (runc 1.1 knows TSYNC's siblings LOG and SPEC_ALLOW). */
+  flags?: string[];
   syscalls: SeccompSyscall[];
 }
 

@@ -1,5 +1,8 @@
-// moby's profiles/seccomp/default.json (Docker 24), transcribed as data. Edit it only by
-// copying a newer upstream file: the point is to behave exactly like dockerd's default.
+// moby's profiles/seccomp/default.json as Docker 29.7.2 ships it (github.com/moby/profiles/seccomp
+// v0.2.3, vendored by moby at docker-v29.7.2), transcribed as data. Since Docker 25 it no longer
+// allows io_uring_setup/enter/register; since 29 it keeps AF_ALG (38) and AF_VSOCK (40) sockets
+// out. Edit it only by copying a newer upstream file: the point is to behave exactly like
+// dockerd's default. test/unit/spec-seccomp.test.ts checks the io_uring and socket rules.
 
 import type { SeccompAction, SeccompArg } from "./oci-types.js";
 
@@ -20,34 +23,57 @@ export interface ProfileSyscall {
   excludes?: ProfileFilter;
 }
 
+/** moby's Seccomp type: the OCI section plus archMap and conditional rules (a user's profile too). */
 export interface SeccompProfile {
   defaultAction: SeccompAction;
-  defaultErrnoRet: number;
-  archMap: Array<{ architecture: string; subArchitectures: string[] | null }>;
+  defaultErrnoRet?: number;
+  /** Either archMap (expanded for the host) or a plain architectures list, never both. */
+  archMap?: Array<{ architecture: string; subArchitectures: string[] | null }>;
+  architectures?: string[];
+  flags?: string[];
   syscalls: ProfileSyscall[];
 }
-
-const personality = (value: number): ProfileSyscall => ({
-  names: ["personality"],
-  action: "SCMP_ACT_ALLOW",
-  args: [{ index: 0, value, op: "SCMP_CMP_EQ" }],
-});
-
-/** CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWCGROUP */
-const CLONE_NAMESPACE_FLAGS = 2114060288;
 
 export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
   defaultAction: "SCMP_ACT_ERRNO",
   defaultErrnoRet: 1,
   archMap: [
-    { architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86", "SCMP_ARCH_X32"] },
-    { architecture: "SCMP_ARCH_AARCH64", subArchitectures: ["SCMP_ARCH_ARM"] },
-    { architecture: "SCMP_ARCH_MIPS64", subArchitectures: ["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64N32"] },
-    { architecture: "SCMP_ARCH_MIPS64N32", subArchitectures: ["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64"] },
-    { architecture: "SCMP_ARCH_MIPSEL64", subArchitectures: ["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64N32"] },
-    { architecture: "SCMP_ARCH_MIPSEL64N32", subArchitectures: ["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64"] },
-    { architecture: "SCMP_ARCH_S390X", subArchitectures: ["SCMP_ARCH_S390"] },
-    { architecture: "SCMP_ARCH_RISCV64", subArchitectures: null },
+    {
+      architecture: "SCMP_ARCH_X86_64",
+      subArchitectures: ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+    },
+    {
+      architecture: "SCMP_ARCH_AARCH64",
+      subArchitectures: ["SCMP_ARCH_ARM"],
+    },
+    {
+      architecture: "SCMP_ARCH_MIPS64",
+      subArchitectures: ["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64N32"],
+    },
+    {
+      architecture: "SCMP_ARCH_MIPS64N32",
+      subArchitectures: ["SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64"],
+    },
+    {
+      architecture: "SCMP_ARCH_MIPSEL64",
+      subArchitectures: ["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64N32"],
+    },
+    {
+      architecture: "SCMP_ARCH_MIPSEL64N32",
+      subArchitectures: ["SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64"],
+    },
+    {
+      architecture: "SCMP_ARCH_S390X",
+      subArchitectures: ["SCMP_ARCH_S390"],
+    },
+    {
+      architecture: "SCMP_ARCH_RISCV64",
+      subArchitectures: null,
+    },
+    {
+      architecture: "SCMP_ARCH_LOONGARCH64",
+      subArchitectures: null,
+    },
   ],
   syscalls: [
     {
@@ -59,6 +85,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "alarm",
         "bind",
         "brk",
+        "cachestat",
         "capget",
         "capset",
         "chdir",
@@ -104,6 +131,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "fchdir",
         "fchmod",
         "fchmodat",
+        "fchmodat2",
         "fchown",
         "fchown32",
         "fchownat",
@@ -125,8 +153,11 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "ftruncate",
         "ftruncate64",
         "futex",
+        "futex_requeue",
         "futex_time64",
+        "futex_wait",
         "futex_waitv",
+        "futex_wake",
         "futimesat",
         "getcpu",
         "getcwd",
@@ -164,6 +195,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "getuid",
         "getuid32",
         "getxattr",
+        "getxattrat",
         "inotify_add_watch",
         "inotify_init",
         "inotify_init1",
@@ -178,9 +210,6 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "ioprio_set",
         "io_setup",
         "io_submit",
-        "io_uring_enter",
-        "io_uring_register",
-        "io_uring_setup",
         "ipc",
         "kill",
         "landlock_add_rule",
@@ -192,7 +221,9 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "link",
         "linkat",
         "listen",
+        "listmount",
         "listxattr",
+        "listxattrat",
         "llistxattr",
         "_llseek",
         "lremovexattr",
@@ -201,6 +232,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "lstat",
         "lstat64",
         "madvise",
+        "map_shadow_stack",
         "membarrier",
         "memfd_create",
         "memfd_secret",
@@ -224,6 +256,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "mq_timedsend_time64",
         "mq_unlink",
         "mremap",
+        "mseal",
         "msgctl",
         "msgget",
         "msgrcv",
@@ -232,6 +265,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "munlock",
         "munlockall",
         "munmap",
+        "name_to_handle_at",
         "nanosleep",
         "newfstatat",
         "_newselect",
@@ -243,6 +277,9 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "pidfd_send_signal",
         "pipe",
         "pipe2",
+        "pkey_alloc",
+        "pkey_free",
+        "pkey_mprotect",
         "poll",
         "ppoll",
         "ppoll_time64",
@@ -269,10 +306,12 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "recvmsg",
         "remap_file_pages",
         "removexattr",
+        "removexattrat",
         "rename",
         "renameat",
         "renameat2",
         "restart_syscall",
+        "riscv_hwprobe",
         "rmdir",
         "rseq",
         "rt_sigaction",
@@ -338,6 +377,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "setuid",
         "setuid32",
         "setxattr",
+        "setxattrat",
         "shmat",
         "shmctl",
         "shmdt",
@@ -348,7 +388,6 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "signalfd4",
         "sigprocmask",
         "sigreturn",
-        "socket",
         "socketcall",
         "socketpair",
         "splice",
@@ -356,6 +395,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "stat64",
         "statfs",
         "statfs64",
+        "statmount",
         "statx",
         "symlink",
         "symlinkat",
@@ -387,6 +427,7 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "uname",
         "unlink",
         "unlinkat",
+        "uretprobe",
         "utime",
         "utimensat",
         "utimensat_time64",
@@ -404,17 +445,104 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
     {
       names: ["process_vm_readv", "process_vm_writev", "ptrace"],
       action: "SCMP_ACT_ALLOW",
-      includes: { minKernel: "4.8" },
+      includes: {
+        minKernel: "4.8",
+      },
     },
-    personality(0),
-    personality(8),
-    personality(131072),
-    personality(131080),
-    personality(4294967295),
+    {
+      names: ["socket"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 38,
+          op: "SCMP_CMP_LT",
+        },
+      ],
+    },
+    {
+      names: ["socket"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 39,
+          op: "SCMP_CMP_EQ",
+        },
+      ],
+    },
+    {
+      names: ["socket"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 40,
+          op: "SCMP_CMP_GT",
+        },
+      ],
+    },
+    {
+      names: ["personality"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 0,
+          op: "SCMP_CMP_EQ",
+        },
+      ],
+    },
+    {
+      names: ["personality"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 8,
+          op: "SCMP_CMP_EQ",
+        },
+      ],
+    },
+    {
+      names: ["personality"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 131072,
+          op: "SCMP_CMP_EQ",
+        },
+      ],
+    },
+    {
+      names: ["personality"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 131080,
+          op: "SCMP_CMP_EQ",
+        },
+      ],
+    },
+    {
+      names: ["personality"],
+      action: "SCMP_ACT_ALLOW",
+      args: [
+        {
+          index: 0,
+          value: 4294967295,
+          op: "SCMP_CMP_EQ",
+        },
+      ],
+    },
     {
       names: ["sync_file_range2", "swapcontext"],
       action: "SCMP_ACT_ALLOW",
-      includes: { arches: ["ppc64le"] },
+      includes: {
+        arches: ["ppc64le"],
+      },
     },
     {
       names: [
@@ -426,17 +554,45 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "set_tls",
       ],
       action: "SCMP_ACT_ALLOW",
-      includes: { arches: ["arm", "arm64"] },
+      includes: {
+        arches: ["arm", "arm64"],
+      },
     },
-    { names: ["arch_prctl"], action: "SCMP_ACT_ALLOW", includes: { arches: ["amd64", "x32"] } },
-    { names: ["modify_ldt"], action: "SCMP_ACT_ALLOW", includes: { arches: ["amd64", "x32", "x86"] } },
+    {
+      names: ["arch_prctl"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        arches: ["amd64", "x32"],
+      },
+    },
+    {
+      names: ["modify_ldt"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        arches: ["amd64", "x32", "x86"],
+      },
+    },
     {
       names: ["s390_pci_mmio_read", "s390_pci_mmio_write", "s390_runtime_instr"],
       action: "SCMP_ACT_ALLOW",
-      includes: { arches: ["s390", "s390x"] },
+      includes: {
+        arches: ["s390", "s390x"],
+      },
     },
-    { names: ["riscv_flush_icache"], action: "SCMP_ACT_ALLOW", includes: { arches: ["riscv64"] } },
-    { names: ["open_by_handle_at"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_DAC_READ_SEARCH"] } },
+    {
+      names: ["riscv_flush_icache"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        arches: ["riscv64"],
+      },
+    },
+    {
+      names: ["open_by_handle_at"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_DAC_READ_SEARCH"],
+      },
+    },
     {
       names: [
         "bpf",
@@ -448,10 +604,12 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "fsopen",
         "fspick",
         "lookup_dcookie",
+        "lsm_get_self_attr",
+        "lsm_list_modules",
+        "lsm_set_self_attr",
         "mount",
         "mount_setattr",
         "move_mount",
-        "name_to_handle_at",
         "open_tree",
         "perf_event_open",
         "quotactl",
@@ -465,54 +623,134 @@ export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = {
         "unshare",
       ],
       action: "SCMP_ACT_ALLOW",
-      includes: { caps: ["CAP_SYS_ADMIN"] },
+      includes: {
+        caps: ["CAP_SYS_ADMIN"],
+      },
     },
     {
       names: ["clone"],
       action: "SCMP_ACT_ALLOW",
-      args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, op: "SCMP_CMP_MASKED_EQ" }],
-      excludes: { caps: ["CAP_SYS_ADMIN"], arches: ["s390", "s390x"] },
+      args: [
+        {
+          index: 0,
+          value: 2114060288,
+          op: "SCMP_CMP_MASKED_EQ",
+        },
+      ],
+      excludes: {
+        caps: ["CAP_SYS_ADMIN"],
+        arches: ["s390", "s390x"],
+      },
     },
     {
       names: ["clone"],
       action: "SCMP_ACT_ALLOW",
-      args: [{ index: 1, value: CLONE_NAMESPACE_FLAGS, op: "SCMP_CMP_MASKED_EQ" }],
+      args: [
+        {
+          index: 1,
+          value: 2114060288,
+          op: "SCMP_CMP_MASKED_EQ",
+        },
+      ],
       comment: "s390 parameter ordering for clone is different",
-      includes: { arches: ["s390", "s390x"] },
-      excludes: { caps: ["CAP_SYS_ADMIN"] },
+      includes: {
+        arches: ["s390", "s390x"],
+      },
+      excludes: {
+        caps: ["CAP_SYS_ADMIN"],
+      },
     },
     {
-      // ENOSYS, so that libc falls back to clone(2), whose flags the rule above can inspect.
       names: ["clone3"],
       action: "SCMP_ACT_ERRNO",
       errnoRet: 38,
-      excludes: { caps: ["CAP_SYS_ADMIN"] },
+      excludes: {
+        caps: ["CAP_SYS_ADMIN"],
+      },
     },
-    { names: ["reboot"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_BOOT"] } },
-    { names: ["chroot"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_CHROOT"] } },
+    {
+      names: ["reboot"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_SYS_BOOT"],
+      },
+    },
+    {
+      names: ["chroot"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_SYS_CHROOT"],
+      },
+    },
     {
       names: ["delete_module", "init_module", "finit_module"],
       action: "SCMP_ACT_ALLOW",
-      includes: { caps: ["CAP_SYS_MODULE"] },
+      includes: {
+        caps: ["CAP_SYS_MODULE"],
+      },
     },
-    { names: ["acct"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_PACCT"] } },
+    {
+      names: ["acct"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_SYS_PACCT"],
+      },
+    },
     {
       names: ["kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"],
       action: "SCMP_ACT_ALLOW",
-      includes: { caps: ["CAP_SYS_PTRACE"] },
+      includes: {
+        caps: ["CAP_SYS_PTRACE"],
+      },
     },
-    { names: ["iopl", "ioperm"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_RAWIO"] } },
     {
-      names: ["settimeofday", "stime", "clock_settime"],
+      names: ["iopl", "ioperm"],
       action: "SCMP_ACT_ALLOW",
-      includes: { caps: ["CAP_SYS_TIME"] },
+      includes: {
+        caps: ["CAP_SYS_RAWIO"],
+      },
     },
-    { names: ["vhangup"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_TTY_CONFIG"] } },
     {
-      names: ["get_mempolicy", "mbind", "set_mempolicy"],
+      names: ["settimeofday", "stime", "clock_settime", "clock_settime64"],
       action: "SCMP_ACT_ALLOW",
-      includes: { caps: ["CAP_SYS_NICE"] },
+      includes: {
+        caps: ["CAP_SYS_TIME"],
+      },
     },
-    { names: ["syslog"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYSLOG"] } },
+    {
+      names: ["vhangup"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_SYS_TTY_CONFIG"],
+      },
+    },
+    {
+      names: ["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_SYS_NICE"],
+      },
+    },
+    {
+      names: ["syslog"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_SYSLOG"],
+      },
+    },
+    {
+      names: ["bpf"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_BPF"],
+      },
+    },
+    {
+      names: ["perf_event_open"],
+      action: "SCMP_ACT_ALLOW",
+      includes: {
+        caps: ["CAP_PERFMON"],
+      },
+    },
   ],
 };

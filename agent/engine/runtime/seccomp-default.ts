@@ -20,6 +20,7 @@ const NATIVE_ARCH: Record<string, string> = {
   ppc64: "ppc64le",
   riscv64: "riscv64",
   mips64el: "mipsel64",
+  loong64: "loongarch64",
 };
 
 const SECCOMP_ARCH: Record<string, string> = {
@@ -31,6 +32,7 @@ const SECCOMP_ARCH: Record<string, string> = {
   ppc64le: "SCMP_ARCH_PPC64LE",
   riscv64: "SCMP_ARCH_RISCV64",
   mipsel64: "SCMP_ARCH_MIPSEL64",
+  loongarch64: "SCMP_ARCH_LOONGARCH64",
 };
 
 export interface SeccompHost {
@@ -40,7 +42,7 @@ export interface SeccompHost {
   kernel: string;
 }
 
-function currentSeccompHost(): SeccompHost {
+export function currentSeccompHost(): SeccompHost {
   return { arch: NATIVE_ARCH[processArch()] ?? processArch(), kernel: release() };
 }
 
@@ -67,9 +69,17 @@ function applies(rule: ProfileSyscall, caps: readonly string[], host: SeccompHos
   return true;
 }
 
-function seccompFromProfile(profile: SeccompProfile, caps: readonly string[], host: SeccompHost): Seccomp {
+/**
+ * A profile in moby's form → the OCI section for one container (moby's setupSeccomp): the
+ * host's entry of archMap, and each rule whose includes/excludes hold for this container.
+ */
+export function seccompFromProfile(
+  profile: SeccompProfile,
+  caps: readonly string[],
+  host: SeccompHost = currentSeccompHost(),
+): Seccomp {
   const native = SECCOMP_ARCH[host.arch];
-  const entry = profile.archMap.find((a) => a.architecture === native);
+  const entry = profile.archMap?.find((a) => a.architecture === native);
   const syscalls: SeccompSyscall[] = profile.syscalls
     .filter((rule) => applies(rule, caps, host))
     .map((rule) => {
@@ -78,13 +88,13 @@ function seccompFromProfile(profile: SeccompProfile, caps: readonly string[], ho
       if (rule.args) out.args = rule.args.map((a) => ({ ...a }));
       return out;
     });
-  const seccomp: Seccomp = {
-    defaultAction: profile.defaultAction,
-    defaultErrnoRet: profile.defaultErrnoRet,
-    syscalls,
-  };
+  const seccomp: Seccomp = { defaultAction: profile.defaultAction, syscalls };
+  if (profile.defaultErrnoRet !== undefined) seccomp.defaultErrnoRet = profile.defaultErrnoRet;
   // Without an entry libseccomp picks the native architecture itself, as with moby.
   if (entry) seccomp.architectures = [entry.architecture, ...(entry.subArchitectures ?? [])];
+  else if (profile.architectures && profile.architectures.length > 0)
+    seccomp.architectures = [...profile.architectures];
+  if (profile.flags && profile.flags.length > 0) seccomp.flags = [...profile.flags];
   return seccomp;
 }
 

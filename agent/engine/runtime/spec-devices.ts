@@ -42,7 +42,7 @@ export function privilegedDeviceRules(): LinuxDeviceCgroup[] {
 const SKIP_DIRS = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]);
 
 /** glibc's gnu_dev_major/minor for a 64-bit dev_t. */
-function majorMinor(rdev: bigint): { major: number; minor: number } {
+export function majorMinor(rdev: bigint): { major: number; minor: number } {
   const major = ((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn);
   const minor = (rdev & 0xffn) | ((rdev >> 12n) & ~0xffn);
   return { major: Number(major), minor: Number(minor) };

@@ -20,7 +20,8 @@ import {
   type LinuxNamespace,
   type Spec,
 } from "./oci-types.js";
-import { defaultSeccompProfile, type SeccompHost } from "./seccomp-default.js";
+import type { SeccompHost } from "./seccomp-default.js";
+import { applyHostConfigExtras, namespacesFor, seccompFor, shmMountsFor } from "./spec-hostcfg.js";
 import { defaultDeviceRules, hostDevices, privilegedDeviceRules } from "./spec-devices.js";
 import { processEnv } from "./spec-env.js";
 import {
@@ -92,24 +93,17 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
   const user = await resolveUser(input.rootfsPath, cfg.User ?? "");
 
   const hostNetwork = hc.NetworkMode === "host";
-  const hostname = hostNetwork ? osHostname() : cfg.Hostname || record.Id.slice(0, 12);
+  const hostname =
+    hostNetwork || hc.UTSMode === "host" ? osHostname() : cfg.Hostname || record.Id.slice(0, 12);
   const init = hc.Init === true;
   const args = [...(init ? [INIT_PATH_IN_CONTAINER, "--"] : []), record.Path, ...record.Args];
 
-  const namespaces: LinuxNamespace[] = [
-    { type: "mount" },
-    ...(hostNetwork
-      ? []
-      : [
-          input.netnsPath !== undefined
-            ? { type: "network" as const, path: input.netnsPath }
-            : { type: "network" as const },
-        ]),
-    { type: "uts" },
-    { type: "pid" },
-    { type: "ipc" },
-  ];
-  if (input.cgroupV2) namespaces.push({ type: "cgroup" });
+  const network: LinuxNamespace | undefined = hostNetwork
+    ? undefined
+    : input.netnsPath !== undefined
+      ? { type: "network", path: input.netnsPath }
+      : { type: "network" };
+  const namespaces = namespacesFor(hc, network, input.cgroupV2);
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,
@@ -125,12 +119,15 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
     },
     root: { path: input.rootfsPath, readonly: hc.ReadonlyRootfs === true },
     hostname,
-    mounts: defaultMounts({
-      shmSize: hc.ShmSize !== undefined && hc.ShmSize > 0 ? hc.ShmSize : DEFAULT_SHM_SIZE,
-      readonlyRoot: hc.ReadonlyRootfs === true,
-      privileged,
-      initPath: init ? input.initPath : undefined,
-    }),
+    mounts: shmMountsFor(
+      defaultMounts({
+        shmSize: hc.ShmSize !== undefined && hc.ShmSize > 0 ? hc.ShmSize : DEFAULT_SHM_SIZE,
+        readonlyRoot: hc.ReadonlyRootfs === true,
+        privileged,
+        initPath: init ? input.initPath : undefined,
+      }),
+      hc.IpcMode,
+    ),
     linux: {
       namespaces,
       devices: privileged ? (input.hostDevices ?? (await hostDevices())) : [],
@@ -143,12 +140,14 @@ export async function buildSpec(input: SpecInput): Promise<Spec> {
   spec.mounts = withUserMounts(spec.mounts, record);
   const rootfsPropagation = rootfsPropagationFor(spec.mounts);
   if (rootfsPropagation) spec.linux.rootfsPropagation = rootfsPropagation;
-  if (cfg.Domainname) spec.domainname = cfg.Domainname;
+  if (cfg.Domainname && hc.UTSMode !== "host") spec.domainname = cfg.Domainname;
   if (rlimits) spec.process.rlimits = rlimits;
+  await applyHostConfigExtras(spec, hc, input.rootfsPath);
+  const seccomp = seccompFor(hc, caps, input.seccompHost);
+  if (seccomp) spec.linux.seccomp = seccomp;
   if (!privileged) {
-    spec.linux.seccomp = defaultSeccompProfile(caps, input.seccompHost);
-    spec.linux.maskedPaths = [...MASKED_PATHS];
-    spec.linux.readonlyPaths = [...READONLY_PATHS];
+    spec.linux.maskedPaths = [...(hc.MaskedPaths ?? MASKED_PATHS)];
+    spec.linux.readonlyPaths = [...(hc.ReadonlyPaths ?? READONLY_PATHS)];
   }
   return spec;
 }

@@ -131,3 +131,31 @@ export async function resolveUser(rootfs: string, user: string): Promise<Resolve
   }
   return { uid, gid, additionalGids: [...new Set([gid, ...sgids])], home };
 }
+
+/**
+ * `--group-add`: numbers as given, names looked up in the container's /etc/group (dockerd's
+ * getAdditionalGroups); a name that is not there is a 400.
+ */
+export async function resolveGroupAdd(
+  rootfs: string,
+  groups: string[] | null | undefined,
+): Promise<number[]> {
+  if (!groups || groups.length === 0) return [];
+  let table: GroupEntry[] | undefined;
+  const out: number[] = [];
+  for (const g of groups) {
+    const id = parseId(g);
+    if (id !== undefined) {
+      out.push(id);
+      continue;
+    }
+    table ??= parseGroup(await readEtcFile(rootfs, "group"));
+    const entry = table.find((e) => e.name === g);
+    if (!entry)
+      throw invalid(
+        `--group-add ${g}: unable to find group ${g}: no matching entries in group file; use a group id or a group of the image's /etc/group`,
+      );
+    out.push(entry.gid);
+  }
+  return out;
+}
