@@ -73,6 +73,19 @@ async function rawAttach(name: string, input: string): Promise<{ ended: boolean;
   return { ended: true, body: text.slice(text.indexOf("\r\n\r\n") + 4) };
 }
 
+/** Press Enter until the attached shell answers with a prompt: the attach is connected then. */
+async function attached(name: string): Promise<void> {
+  await until(
+    `a prompt in ${name}`,
+    async () => {
+      await tmux.send(name, ["Enter"]);
+      await sleep(300);
+      return tmux.capture(name);
+    },
+    (p) => p.includes("/ # "),
+  );
+}
+
 /** Lines of the pane that are exactly `text` (a command's output, not the typed command line). */
 const hasLine = (text: string) => (pane: string) => pane.split("\n").some((l) => l.trimEnd() === text);
 
@@ -106,7 +119,7 @@ describe("docker run -it in a terminal", () => {
 
     // docker attach gets back into the same shell.
     await tmux.start("attach", ["docker", "attach", "term"], dockerEnv());
-    await sleep(0);
+    await attached("attach");
     await tmux.send("attach", ["echo again$((1+1))"], true);
     await tmux.send("attach", ["Enter"]);
     await tmux.waitFor("attach", hasLine("again2"), "output from the re-attached shell");
@@ -119,6 +132,7 @@ describe("docker run -it in a terminal", () => {
 
     // Typing exit in a new attach ends the container with the shell's status.
     await tmux.start("attach2", ["docker", "attach", "--detach-keys", "ctrl-a,x", "term"], dockerEnv());
+    await attached("attach2");
     await tmux.send("attach2", ["exit 3"], true);
     await tmux.send("attach2", ["Enter"]);
     const done = await until(
@@ -326,6 +340,7 @@ describe("the shoal CLI", () => {
     expect(await running("sterm")).toBe("true");
 
     await tmux.start("sattach", shoalArgv(["attach", "sterm"]));
+    await attached("sattach");
     await tmux.send("sattach", ["echo back$((3+4))"], true);
     await tmux.send("sattach", ["Enter"]);
     await tmux.waitFor("sattach", hasLine("back7"), "output from the re-attached shell");
