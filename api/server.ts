@@ -9,6 +9,7 @@ import { clusterRoutes } from "./cluster.js";
 import { systemRoutes } from "./routes/system.js";
 import { containerRoutes } from "./routes/containers.js";
 import { containerResourceRoutes } from "./routes/container-resources.js";
+import { containerAttachRoutes } from "./routes/container-attach.js";
 import { execRoutes } from "./routes/exec.js";
 import { unimplementedMessage } from "./unimplemented.js";
 import { imageRoutes } from "./routes/images.js";
@@ -110,6 +111,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   app.register(systemRoutes, deps);
   app.register(containerRoutes, deps);
   app.register(containerResourceRoutes, deps);
+  app.register(containerAttachRoutes, deps);
   app.register(execRoutes, deps);
   app.register(containerFileRoutes, deps);
   app.register(systemDfRoutes, deps);

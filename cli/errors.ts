@@ -32,5 +32,3 @@ export class UsageError extends CliError {
   }
 }
 
-export const INTERACTIVE_UNSUPPORTED =
-  "interactive mode (-i/-t) is not supported yet: run with -d and use `shoal logs -f`";

@@ -4,7 +4,7 @@
 
 import { parseBytes, parseDurationMs, parseNanoCpus } from "../shared/units.js";
 import { resourceHostConfig, type ResourceFlags } from "./resource-flags.js";
-import { INTERACTIVE_UNSUPPORTED, UsageError } from "./errors.js";
+import { UsageError } from "./errors.js";
 import { storageFields } from "./mount-options.js";
 import type { HostConfig, PortBinding, RestartPolicy, Ulimit } from "../shared/engine-api.js";
 import { RLIMIT_NAMES } from "../shared/rlimits.js";
@@ -196,6 +196,7 @@ export interface RunFlags extends HealthFlags, ResourceFlags {
   tmpfs?: string[];
   interactive?: boolean;
   tty?: boolean;
+  detachKeys?: string;
 }
 
 interface CreateInput {
@@ -305,8 +306,6 @@ export function parseExpose(value: string): string[] {
 export function buildCreateBody(input: CreateInput): CreateBody {
   const f = input.flags;
   const lookup = input.lookupEnv ?? ((k: string) => process.env[k]);
-  if (f.interactive || f.tty) throw new UsageError(INTERACTIVE_UNSUPPORTED);
-
   const env: string[] = [];
   for (const file of input.envFiles ?? []) env.push(...parseEnvFile(file.text, file.path, lookup));
   for (const e of f.env ?? []) env.push(parseEnvFlag(e, lookup));
@@ -359,12 +358,14 @@ export function buildCreateBody(input: CreateInput): CreateBody {
     Hostname: hostname,
     Domainname: domainname,
     User: f.user ?? "",
-    AttachStdin: false,
+    // As the docker CLI: -i opens stdin; unless detached (run -d), it is the first client's
+    // once (StdinOnce), so `create -i` then `start -ai` ends the input with the pipe's end.
+    AttachStdin: !f.detach && Boolean(f.interactive),
     AttachStdout: attach,
     AttachStderr: attach,
-    Tty: false,
-    OpenStdin: false,
-    StdinOnce: false,
+    Tty: Boolean(f.tty),
+    OpenStdin: Boolean(f.interactive),
+    StdinOnce: !f.detach && Boolean(f.interactive),
     Env: env,
     Cmd: input.command.length > 0 ? [...input.command] : null,
     Image: input.image,

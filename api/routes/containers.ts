@@ -1,5 +1,6 @@
-// /containers: create, inspect, list, start, stop, wait, remove, prune, logs and attach.
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+// /containers: create, inspect, list, start, stop, wait, remove, prune and logs (attach and
+// resize: container-attach.ts).
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { EngineApiDeps } from "../deps.js";
 import type { CreateContainerRequest, WaitCondition } from "../../agent/engine/container/api.js";
 import type { LogLine } from "../../agent/engine/container/types.js";
@@ -7,9 +8,7 @@ import { invalid, isShoalError, messageOf } from "../../shared/errors.js";
 import { qBool, qFilters, qInt, qString, type Query } from "../../shared/query.js";
 import { toContainerInspect, toContainerSummary } from "../views/container.js";
 import { stdcopyFrame } from "../../shared/stdcopy.js";
-import { hijack } from "../stream/hijack.js";
 import { startStream } from "../stream/response.js";
-import { followAttach } from "../stream/attach.js";
 import { toDockerLogTime } from "../logs/time.js";
 import { parseLogQuery, unixSeconds } from "../logs/query.js";
 import { assertImagePlatform } from "../../agent/engine/image/platform-check.js";
@@ -56,13 +55,6 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
       const { HostConfig, NetworkingConfig, ...config } = body;
       if (typeof config.Image !== "string" || config.Image === "") {
         throw invalid("config has no Image: name the image to create the container from");
-      }
-      // Refused here, not at attach: the docker CLI shows a create error's message, but only a
-      // status code for a failed attach upgrade.
-      if (config.AttachStdin === true || config.Tty === true) {
-        throw invalid(
-          "interactive mode (-i) and TTYs (-t) are not supported yet: run the container with -d and follow its output with logs -f",
-        );
       }
       const platform = qString(request.query, "platform");
       if (platform) assertImagePlatform(deps.images.resolve(config.Image), config.Image, platform);
@@ -163,31 +155,6 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     await pump(lines, (line) => res.write(frame(line, c.Config.Tty, timestamps)), request, aborter);
     res.end();
   });
-
-  app.post<IdParams>("/containers/:id/attach", async (request, reply) => attach(request, reply));
-
-  async function attach(request: FastifyRequest<IdParams>, reply: FastifyReply): Promise<void> {
-    const q = request.query;
-    const c = engine.get(request.params.id);
-    if (qBool(q, "stdin")) {
-      throw invalid(
-        "attaching stdin is not supported yet: run the container with -d and read its output with logs -f",
-      );
-    }
-    const stdout = qBool(q, "stdout");
-    const stderr = qBool(q, "stderr");
-    const aborter = new AbortController();
-    const socket = hijack(request, reply);
-    socket.on("close", () => aborter.abort());
-    const lines = followAttach(engine, c.Id, {
-      stdout,
-      stderr,
-      replay: qBool(q, "logs"),
-      signal: aborter.signal,
-    });
-    await pump(lines, (line) => socket.write(frame(line, c.Config.Tty, false)), request, aborter);
-    socket.end();
-  }
 };
 
 /** Copy log lines to the client until they end or the client goes away. */

@@ -35,6 +35,9 @@ export function hijack(request: FastifyRequest, reply: FastifyReply): Socket {
   }
   socket.removeAllListeners("data");
   withParser.parser = null;
+  // Held until the caller listens: bytes (and the half-close) the client sends meanwhile, while
+  // an attach waits for the container to start, would otherwise be dropped. The caller resumes.
+  socket.pause();
   socket.setTimeout(0);
   socket.on("error", () => undefined);
   return socket;

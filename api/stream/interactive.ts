@@ -78,25 +78,33 @@ export function joinInteractive(
     // client is still flushed by client.end().
     void attach.ended.then(() => finish("output-ended"));
 
+    // Input the OS has not taken yet; the end of input waits for it, so no typed byte is lost.
+    let inflight: Promise<void> = Promise.resolve();
     const send = (data: Buffer): void => {
       if (data.length === 0) return;
       client.pause();
-      attach.write(data, () => {
-        if (!done) client.resume();
-      });
+      inflight = new Promise((taken) =>
+        attach.write(data, () => {
+          taken();
+          if (!done) client.resume();
+        }),
+      );
     };
     client.on("data", (chunk: Buffer) => {
       if (done || !o.stdin) return;
       if (!proxy) return send(chunk);
       const { pass, detached } = proxy.feed(chunk);
       send(pass);
-      if (detached) finish("detached");
+      if (detached) void inflight.then(() => finish("detached"));
     });
     client.on("end", () => {
       if (done || !o.stdin) return;
       if (proxy) send(proxy.flush());
-      if (o.stdinOnce && !o.tty) attach.endInput();
-      else finish("input-ended");
+      void inflight.then(() => {
+        if (done) return;
+        if (o.stdinOnce && !o.tty) attach.endInput();
+        else finish("input-ended");
+      });
     });
     client.on("close", () => finish("client-closed"));
     client.resume();

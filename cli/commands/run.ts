@@ -8,7 +8,7 @@ import { Option, type Command } from "commander";
 import type { CreateResponse, WaitResponse, ContainerInspect } from "../api-types.js";
 import type { ApiClient } from "../client.js";
 import { act, add, collect, apiClient, err, out, type CommandContext } from "../command.js";
-import { CliError, DaemonError, INTERACTIVE_UNSUPPORTED, UsageError } from "../errors.js";
+import { CliError, DaemonError, UsageError } from "../errors.js";
 import type { CreateBody, RunFlags } from "../options.js";
 import { resourceOptions } from "./resource-options.js";
 import { healthFlags } from "./health-flags.js";
@@ -60,8 +60,9 @@ function runFlags(cmd: Command, withDetach: boolean): Command {
     .option("-v, --volume <list>", "Bind mount a volume", collect)
     .option("--mount <mount>", "Attach a filesystem mount to the container", collect)
     .option("--tmpfs <list>", "Mount a tmpfs directory", collect)
-    .option("-i, --interactive", "Keep STDIN open even if not attached (not supported yet)")
-    .option("-t, --tty", "Allocate a pseudo-TTY (not supported yet)");
+    .option("-i, --interactive", "Keep STDIN open even if not attached")
+    .option("-t, --tty", "Allocate a pseudo-TTY")
+    .option("--detach-keys <string>", "Override the key sequence for detaching a container");
 }
 
 /** run, create and start: at top level and under `shoal container`. */
@@ -88,8 +89,16 @@ export function runCommands(parent: Command): void {
     ?.description("Start one or more stopped containers")
     .argument("<container...>")
     .option("-a, --attach", "Attach STDOUT/STDERR and forward signals")
-    .option("-i, --interactive", "Attach container's STDIN (not supported yet)")
+    .option("-i, --interactive", "Attach container's STDIN")
+    .option("--detach-keys <string>", "Override the key sequence for detaching a container")
     .action(act(start));
+
+  add(parent, "attach")
+    ?.description("Attach local standard input, output, and error streams to a running container")
+    .argument("<container>")
+    .option("--no-stdin", "Do not attach STDIN")
+    .option("--detach-keys <string>", "Override the key sequence for detaching a container")
+    .action(act(attachCmd));
 }
 
 async function readNamedFiles(paths: string[] | undefined): Promise<{ path: string; text: string }[]> {
@@ -227,7 +236,9 @@ async function attachStartWait(
   id: string,
   tty: boolean,
   autoRemove: boolean,
+  interactive?: { detachKeys?: string },
 ): Promise<number> {
+  if (interactive) return interactiveStartWait(client, id, tty, autoRemove, interactive.detachKeys);
   const { copyRaw, demuxTo } = await import("../stdcopy.js");
   const [stream, waitRes] = await Promise.all([
     client.hijack(`/containers/${id}/attach`, { stream: 1, stdout: 1, stderr: 1 }),
@@ -256,10 +267,53 @@ async function attachStartWait(
   return code;
 }
 
+/**
+ * attachStartWait with our stdin: attach (stdin too), start, follow the window size, stream until
+ * the output ends or the user detaches (then the container keeps running and we return 0).
+ */
+async function interactiveStartWait(
+  client: ApiClient,
+  id: string,
+  tty: boolean,
+  autoRemove: boolean,
+  detachKeys: string | undefined,
+): Promise<number> {
+  const { detachKeyBytes, followWindowSize, streamInteractive } = await import("../interactive.js");
+  detachKeyBytes(detachKeys);
+  const query: Record<string, string | number> = { stream: 1, stdin: 1, stdout: 1, stderr: 1 };
+  if (detachKeys) query.detachKeys = detachKeys;
+  const [stream, waitRes] = await Promise.all([
+    client.hijack(`/containers/${id}/attach`, query),
+    client.stream("POST", `/containers/${id}/wait`, {
+      query: { condition: autoRemove ? "removed" : "next-exit" },
+    }),
+  ]);
+  const stopProxy = tty ? () => undefined : proxySignals(client, id);
+  const failed = await startContainer(client, id, autoRemove);
+  if (failed !== undefined) {
+    stream.destroy();
+    waitRes.destroy();
+    stopProxy();
+    return failed;
+  }
+  const stopResize = tty ? followWindowSize(client, `/containers/${id}/resize`) : () => undefined;
+  try {
+    const why = await streamInteractive(stream, { tty, stdin: true, detachKeys });
+    if (why === "detached") {
+      waitRes.destroy();
+      return 0;
+    }
+    return await readWait(waitRes);
+  } finally {
+    stopResize();
+    stopProxy();
+  }
+}
+
 async function runCmd(ctx: CommandContext<RunFlags>): Promise<number> {
   const [image, command] = ctx.args as [string, string[]];
   const flags = ctx.flags;
-  if (flags.interactive || flags.tty) throw new UsageError(INTERACTIVE_UNSUPPORTED);
+  checkTty(flags);
   const body = await bodyFromFlags(image, command, flags, !flags.detach);
   const client = await apiClient(ctx.host);
   try {
@@ -270,7 +324,13 @@ async function runCmd(ctx: CommandContext<RunFlags>): Promise<number> {
       out(`${id}\n`);
       return 0;
     }
-    return await attachStartWait(client, id, false, body.HostConfig.AutoRemove);
+    return await attachStartWait(
+      client,
+      id,
+      Boolean(flags.tty),
+      body.HostConfig.AutoRemove,
+      flags.interactive ? { detachKeys: flags.detachKeys } : undefined,
+    );
   } catch (e) {
     throw asRunError(e);
   }
@@ -279,7 +339,6 @@ async function runCmd(ctx: CommandContext<RunFlags>): Promise<number> {
 async function createCmd(ctx: CommandContext<RunFlags>): Promise<number> {
   const [image, command] = ctx.args as [string, string[]];
   const flags = ctx.flags;
-  if (flags.interactive || flags.tty) throw new UsageError(INTERACTIVE_UNSUPPORTED);
   const body = await bodyFromFlags(image, command, flags, false);
   try {
     out(`${await create(await apiClient(ctx.host), body, flags.name)}\n`);
@@ -292,17 +351,31 @@ async function createCmd(ctx: CommandContext<RunFlags>): Promise<number> {
 interface StartFlags {
   attach?: boolean;
   interactive?: boolean;
+  detachKeys?: string;
+}
+
+/** As the docker CLI: -it needs a terminal on our stdin. */
+function checkTty(flags: { interactive?: boolean; tty?: boolean; detach?: boolean }): void {
+  if (flags.interactive && flags.tty && !flags.detach && !process.stdin.isTTY)
+    throw new CliError("the input device is not a TTY", 1);
 }
 
 async function start(ctx: CommandContext<StartFlags>): Promise<number> {
   const [names] = ctx.args as [string[]];
   const client = await apiClient(ctx.host);
-  if (ctx.flags.interactive) throw new UsageError(INTERACTIVE_UNSUPPORTED);
-  if (ctx.flags.attach) {
+  if (ctx.flags.attach || ctx.flags.interactive) {
     if (names.length > 1) throw new CliError("you cannot start and attach multiple containers at once", 1);
     const c = await client.json<ContainerInspect>("GET", `/containers/${encodeURIComponent(names[0])}/json`);
     const autoRemove = (c.HostConfig as { AutoRemove?: boolean }).AutoRemove === true;
-    return attachStartWait(client, c.Id, c.Config.Tty, autoRemove);
+    const withStdin = ctx.flags.interactive === true && c.Config.OpenStdin === true;
+    if (withStdin) checkTty({ interactive: true, tty: c.Config.Tty });
+    return attachStartWait(
+      client,
+      c.Id,
+      c.Config.Tty,
+      autoRemove,
+      withStdin ? { detachKeys: ctx.flags.detachKeys } : undefined,
+    );
   }
   const failed: string[] = [];
   for (const name of names) {
@@ -317,4 +390,44 @@ async function start(ctx: CommandContext<StartFlags>): Promise<number> {
   }
   if (failed.length > 0) throw new CliError(`Error: failed to start containers: ${failed.join(", ")}`, 1);
   return 0;
+}
+
+interface AttachFlags {
+  /** commander's --no-stdin: false when given. */
+  stdin?: boolean;
+  detachKeys?: string;
+}
+
+/** shoal attach: into a running container's stdio; detaching leaves it running. */
+async function attachCmd(ctx: CommandContext<AttachFlags>): Promise<number> {
+  const [name] = ctx.args as [string];
+  const client = await apiClient(ctx.host);
+  const { detachKeyBytes, followWindowSize, streamInteractive } = await import("../interactive.js");
+  detachKeyBytes(ctx.flags.detachKeys);
+  const c = await client.json<ContainerInspect>("GET", `/containers/${encodeURIComponent(name)}/json`);
+  if (!c.State.Running) throw new CliError("You cannot attach to a stopped container, start it first", 1);
+  const stdin = ctx.flags.stdin !== false && c.Config.OpenStdin === true;
+  if (stdin && c.Config.Tty && !process.stdin.isTTY) throw new CliError("the input device is not a TTY", 1);
+  const query: Record<string, string | number> = { stream: 1, stdin: stdin ? 1 : 0, stdout: 1, stderr: 1 };
+  if (ctx.flags.detachKeys) query.detachKeys = ctx.flags.detachKeys;
+  const [stream, waitRes] = await Promise.all([
+    client.hijack(`/containers/${c.Id}/attach`, query),
+    client.stream("POST", `/containers/${c.Id}/wait`, { query: { condition: "next-exit" } }),
+  ]);
+  const stopResize = c.Config.Tty ? followWindowSize(client, `/containers/${c.Id}/resize`) : () => undefined;
+  try {
+    const why = await streamInteractive(stream, {
+      tty: c.Config.Tty,
+      stdin,
+      detachKeys: ctx.flags.detachKeys,
+    });
+    if (why === "detached") {
+      waitRes.destroy();
+      // The docker CLI's answer to the detach keys, an error (exit 1) as there.
+      throw new CliError("read escape sequence", 1);
+    }
+    return await readWait(waitRes);
+  } finally {
+    stopResize();
+  }
 }

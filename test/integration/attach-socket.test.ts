@@ -9,7 +9,7 @@ afterAll(() => env.cleanup());
 
 it("pipes stdin and stdout through conmon's attach socket", async () => {
   const engine = await env.open();
-  const { Id } = await engine.create({ config: { Image: "busybox", Cmd: ["cat"], OpenStdin: true, AttachStdin: true }, hostConfig: { NetworkMode: "none" } });
+  const { Id } = await engine.create({ config: { Image: "busybox", Cmd: ["cat"], OpenStdin: true, StdinOnce: true, AttachStdin: true }, hostConfig: { NetworkMode: "none" } });
   await engine.start(Id);
   const sock = await connectAttachSocket(engine.attachSocket(Id));
   let out = "";

@@ -233,6 +233,22 @@ describe("docker logging drivers against shoald", () => {
     }
   });
 
+  it("--log-driver none still shows an attached run's output, as Docker does", async () => {
+    const run = await dk([
+      "run",
+      "--rm",
+      "--log-driver",
+      "none",
+      "busybox",
+      "sh",
+      "-c",
+      "echo seen-out; echo seen-err >&2; exit 4",
+    ]);
+    expect(run.stdout).toBe("seen-out\n");
+    expect(run.stderr).toBe("seen-err\n");
+    expect(run.code).toBe(4);
+  });
+
   it("refuses other drivers and options with a 400 naming them", async () => {
     const cases: Array<[string[], RegExp]> = [
       [["--log-driver", "syslog"], /--log-driver syslog is not supported/],

@@ -177,8 +177,6 @@ describe("buildCreateBody", () => {
     [{ rm: true, restart: "always" }, /--restart and --rm/],
     [{ env: ["=x"] }, /invalid environment variable/],
     [{ label: ["=x"] }, /label/],
-    [{ interactive: true }, /interactive mode \(-i\/-t\) is not supported yet/],
-    [{ tty: true }, /shoal logs -f/],
   ])("rejects %j with a usage error naming the flag", (flags, re) => {
     let error: unknown;
     try {

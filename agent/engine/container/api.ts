@@ -1,6 +1,7 @@
 import type { ContainerConfig, ContainerRecord, EndpointSettings, LogLine, LogOptions } from "./types.js";
 import type { HostConfig } from "../../../shared/engine-api.js";
 import type { ContainerResourcesApi } from "./resources-api.js";
+import type { PendingAttach } from "./attach.js";
 import type { ExecEngineApi } from "../exec/api.js";
 import type { ContainerFiles } from "../files/files.js";
 
@@ -47,6 +48,10 @@ export interface ContainerEngineApi extends ContainerResourcesApi {
     signal?: AbortSignal,
   ): Promise<{ StatusCode: number; Error?: { Message: string } }>;
   logs(ref: string, options: LogOptions): AsyncIterable<LogLine>;
+  /** The container's stdio through conmon's attach socket: now, or at its next start (409 paused/restarting). */
+  attachStdio(ref: string, signal: AbortSignal): PendingAttach;
+  /** Resize its terminal (409 when not running). */
+  resize(ref: string, height: number, width: number): Promise<void>;
   rename(ref: string, newName: string): Promise<void>;
   prune(filters?: Record<string, string[]>): Promise<{ ContainersDeleted: string[]; SpaceReclaimed: number }>;
   /** Join a network (a running container at once, a stopped one at its next start). */

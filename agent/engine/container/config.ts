@@ -56,6 +56,7 @@ export function mergeConfig(
     Labels: { ...(image.Labels ?? {}), ...(req.Labels ?? {}) },
     Tty: req.Tty ?? false,
     OpenStdin: req.OpenStdin ?? false,
+    StdinOnce: req.StdinOnce ?? false,
     AttachStdin: req.AttachStdin ?? false,
     AttachStdout: req.AttachStdout ?? false,
     AttachStderr: req.AttachStderr ?? false,

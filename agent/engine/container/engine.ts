@@ -49,6 +49,7 @@ import { updateContainer, type UpdateRequest } from "./update.js";
 import { streamStats, type StatsOptions } from "./stats.js";
 import { topContainer, type TopResult } from "./top.js";
 import type { ContainerStats } from "../runtime/stats-types.js";
+import { attachStdio, resizeContainer, type PendingAttach } from "./attach.js";
 import { containerEvent, exitedEvents, networkEvent, startedEvents } from "./events.js";
 import { HealthMonitors } from "./health.js";
 import { restartsAtDaemonStart } from "./restart-policy.js";
@@ -850,6 +851,14 @@ export class ContainerEngine implements ContainerEngineApi {
 
   top(ref: string, psArgs: string): Promise<TopResult> {
     return topContainer(this.ctx, this.ctx.store.resolve(ref), psArgs);
+  }
+
+  attachStdio(ref: string, signal: AbortSignal): PendingAttach {
+    return attachStdio(this.ctx, this.ctx.store.resolve(ref), ref, signal);
+  }
+
+  resize(ref: string, height: number, width: number): Promise<void> {
+    return resizeContainer(this.ctx, this.ctx.store.resolve(ref), ref, height, width);
   }
 
   // ---- networks -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { joinNamespaces, releaseShm } from "./namespace-join.js";
 import { applyLinks } from "./links.js";
 import type { ContainerRecord } from "./types.js";
 import { pathExists } from "../../../shared/fsutil.js";
+import { stdioGone, stdioReady } from "./attach.js";
 
 // One run of a container: from conmon + `runtime create` + `runtime start` to the cleanup after it
 // exited. The engine decides when; this file knows how.
@@ -80,6 +81,7 @@ export async function cleanupRun(ctx: EngineContext, id: string): Promise<void> 
   const p = containerPaths(ctx, id);
   const rec = ctx.store.find(id);
   unwatchRotatedLog(id);
+  stdioGone(ctx, id);
   const steps: Array<[string, () => Promise<void>]> = [
     ["network release", async () => (rec && rec.Id === id ? ctx.network.release(rec) : undefined)],
     ["runtime delete", () => ctx.runtime.delete(id, true)],
@@ -186,10 +188,13 @@ export async function startRun(
       attachName: p.attachName,
       tty: rec.Config.Tty,
       stdin: rec.Config.OpenStdin,
+      stdinOnce: rec.Config.StdinOnce === true,
     });
     conmonPid = started.conmonPid;
     watchLogRotation(ctx, rec);
     await ctx.network.wire(rec, started.pid);
+    // Attaches made before the start (docker run, start -a) connect now, before any output.
+    await stdioReady(ctx, id);
     await ctx.runtime.start(id);
     return started;
   } catch (e) {

@@ -15,6 +15,8 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   Tty: boolean;
   OpenStdin: boolean;
+  /** Close the process's stdin when the first attached client ends its input (`docker run -i`). */
+  StdinOnce?: boolean;
   AttachStdin?: boolean;
   AttachStdout?: boolean;
   AttachStderr?: boolean;

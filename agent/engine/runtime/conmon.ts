@@ -25,6 +25,11 @@ export interface ConmonOptions {
   attachName: string;
   tty: boolean;
   stdin: boolean;
+  /**
+   * Docker's StdinOnce: the first attached client's end of input closes the process's stdin.
+   * Otherwise conmon gets --leave-stdin-open and stdin outlives every client (`run -dit`).
+   */
+  stdinOnce?: boolean;
   timeoutMs?: number;
 }
 
@@ -70,8 +75,14 @@ function conmonArgs(o: ConmonOptions): string[] {
   ];
   if (o.logPath !== undefined && o.logSizeMax !== undefined)
     args.push("--log-size-max", String(o.logSizeMax));
+  // With a TTY conmon's stdin is the terminal: no -i, or a client's disconnect would make it
+  // close the terminal itself (dockerd never closes a TTY's input when a client goes). Without
+  // one, -i gives the process a stdin pipe.
   if (o.tty) args.push("-t");
-  if (o.stdin) args.push("-i");
+  else if (o.stdin) {
+    args.push("-i");
+    if (!o.stdinOnce) args.push("--leave-stdin-open");
+  }
   return args;
 }
 
