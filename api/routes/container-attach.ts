@@ -166,10 +166,10 @@ export const containerAttachRoutes: FastifyPluginAsync<AttachRoutesOptions> = as
   }
 
   // The websocket form needs a websocket server; the docker CLI never uses it.
+  // Refused whatever the container: the form itself is what shoal does not serve.
   app.get<IdParams>("/containers/:id/attach/ws", async (request) => {
-    engine.get(request.params.id);
     throw invalid(
-      "attaching over a websocket (/containers/{id}/attach/ws) is not supported by shoal: use POST /containers/{id}/attach, as the docker CLI does",
+      `attaching over a websocket (GET /containers/${request.params.id}/attach/ws) is not supported by shoal: use POST /containers/{id}/attach, as the docker CLI does`,
     );
   });
 
