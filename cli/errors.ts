@@ -31,4 +31,3 @@ export class UsageError extends CliError {
     this.name = "UsageError";
   }
 }
-

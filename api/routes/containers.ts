@@ -44,7 +44,9 @@ export const containerRoutes: FastifyPluginAsync<ContainerRoutesOptions> = async
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
     const files = engine.files;
     if (qBool(q, "size") && files)
-      return Promise.all(list.map(async (c) => ({ ...toContainerSummary(c, currentImageId), ...(await files.sizes(c.Id)) })));
+      return Promise.all(
+        list.map(async (c) => ({ ...toContainerSummary(c, currentImageId), ...(await files.sizes(c.Id)) })),
+      );
     return list.map((c) => toContainerSummary(c, currentImageId));
   });
 

@@ -16,10 +16,7 @@ import type { SwarmState } from "./state.js";
 export const ALREADY_IN_A_SWARM =
   'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
 
-export async function initCluster(
-  node: ClusterNode,
-  request: InitRequest,
-): Promise<string> {
+export async function initCluster(node: ClusterNode, request: InitRequest): Promise<string> {
   if (node.state) throw unavailable(ALREADY_IN_A_SWARM);
   // Checked before anything is made: a refused spec leaves no half-made cluster.
   const spec = nextClusterSpec(DEFAULT_CLUSTER_SPEC, request.Spec ?? {});

@@ -185,9 +185,7 @@ export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown):
   for (const [path, flag] of FIXED_CLUSTER_FIELDS) {
     const want = at(g, path);
     if (!sameSpec(want, at(current, path)) && !sameSpec(want, undefined))
-      throw invalid(
-        `changing the cluster's ${path} (${flag}) is not supported by shoal: leave it out`,
-      );
+      throw invalid(`changing the cluster's ${path} (${flag}) is not supported by shoal: leave it out`);
   }
   const next = structuredClone(current) as Record<string, unknown> & ClusterObject["Spec"];
   if (g.Labels !== undefined) {

@@ -9,7 +9,10 @@ afterAll(() => env.cleanup());
 
 it("pipes stdin and stdout through conmon's attach socket", async () => {
   const engine = await env.open();
-  const { Id } = await engine.create({ config: { Image: "busybox", Cmd: ["cat"], OpenStdin: true, StdinOnce: true, AttachStdin: true }, hostConfig: { NetworkMode: "none" } });
+  const { Id } = await engine.create({
+    config: { Image: "busybox", Cmd: ["cat"], OpenStdin: true, StdinOnce: true, AttachStdin: true },
+    hostConfig: { NetworkMode: "none" },
+  });
   await engine.start(Id);
   const sock = await connectAttachSocket(engine.attachSocket(Id));
   let out = "";
@@ -25,7 +28,10 @@ it("pipes stdin and stdout through conmon's attach socket", async () => {
 
 it("tty: output and resize", async () => {
   const engine = await env.open();
-  const { Id } = await engine.create({ config: { Image: "busybox", Cmd: ["sh"], OpenStdin: true, Tty: true }, hostConfig: { NetworkMode: "none" } });
+  const { Id } = await engine.create({
+    config: { Image: "busybox", Cmd: ["sh"], OpenStdin: true, Tty: true },
+    hostConfig: { NetworkMode: "none" },
+  });
   await engine.start(Id);
   const rec = engine.get(Id);
   const sock = await connectAttachSocket(engine.attachSocket(Id));

@@ -1,7 +1,12 @@
 // Detach keys: Docker's term.ToBytes forms, and the escape proxy holding back and passing on
 // the bytes of a partial sequence.
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DETACH_KEYS, EscapeProxy, keysToBytes, parseDetachKeys } from "../../api/stream/detach-keys.js";
+import {
+  DEFAULT_DETACH_KEYS,
+  EscapeProxy,
+  keysToBytes,
+  parseDetachKeys,
+} from "../../api/stream/detach-keys.js";
 
 describe("detach keys", () => {
   it("parses term.ToBytes forms", () => {

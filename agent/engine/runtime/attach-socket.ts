@@ -116,7 +116,12 @@ export function connectAttachSocket(path: string): Promise<AttachSocket> {
 }
 
 /** Send one control message through conmon's `ctl` fifo in the bundle (or exec session) folder. */
-export async function sendConmonControl(bundleDir: string, type: number, height = 0, width = 0): Promise<void> {
+export async function sendConmonControl(
+  bundleDir: string,
+  type: number,
+  height = 0,
+  width = 0,
+): Promise<void> {
   // O_NONBLOCK: opening a fifo nobody reads (conmon gone) fails at once instead of hanging.
   const fh = await open(join(bundleDir, "ctl"), constants.O_WRONLY | constants.O_NONBLOCK);
   try {
