@@ -70,9 +70,9 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Archives (load, import, build contexts) stay streams; handlers read request.body as a Readable.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
-  // The docker CLI labels a raw body it sends without a type (docker import's tar) text/plain:
-  // fastify's own parser would make a string of it, so it goes through "*" as a stream too.
-  app.removeContentTypeParser("text/plain");
+  // text/plain keeps fastify's own parser here: the docker CLI sends it on attach, whose hijack
+  // needs the (empty) body read. The routes that take a raw tar labelled text/plain (import, cp)
+  // make it a stream in their own scope.
 
   app.setErrorHandler((error, request, reply) => {
     if (isShoalError(error)) {

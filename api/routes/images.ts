@@ -54,6 +54,10 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
       }));
   });
 
+  // The docker CLI labels the raw tar of `docker import` text/plain: keep it a stream (in this scope only).
+  app.removeContentTypeParser("text/plain");
+  app.addContentTypeParser("text/plain", (_req, payload, done) => done(null, payload));
+
   app.post<{ Querystring: Query }>("/images/load", async (request, reply) => {
     // Errors must come before the 200 goes out, so the archive is loaded first, then reported.
     const loaded = await images.load(

@@ -52,7 +52,7 @@ const LINE = (i: number): string => `line ${String(i).padStart(5, "0")} ${"x".re
  */
 const printer = (n: number): string =>
   `i=0; while [ $i -lt ${n} ]; do echo "line $(printf %05d $i) ${"x".repeat(80)}"; ` +
-  `[ $((i % 20)) -eq 0 ] && usleep 50000; i=$((i+1)); done`;
+  `[ $((i % 10)) -eq 0 ] && usleep 50000; i=$((i+1)); done`;
 
 describe("docker logging drivers against shoald", () => {
   it("json-file with max-size=10k max-file=2 keeps at most 2 files of 10k and logs shows the latest lines", async () => {
