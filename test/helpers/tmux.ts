@@ -76,10 +76,16 @@ export async function startTmux(): Promise<Tmux> {
         "-p",
         "-t",
         `${name}:`,
-        "#{pane_dead} #{pane_dead_status}",
+        "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
       ]);
-      const [dead, status] = stdout.trim().split(" ");
-      return { dead: dead === "1", status: Number(status || "0") };
+      // tmux marks a pane dead when its terminal closes, which can come before it has reaped the
+      // process: until then the status is empty, and reading it as 0 would hide an exit code.
+      const [dead, status, signal] = stdout.trim().split(":");
+      const known = status !== "" || signal !== "";
+      return {
+        dead: dead === "1" && known,
+        status: status === "" ? 128 + Number(signal || "0") : Number(status),
+      };
     },
     async resize(name, width, height) {
       await tmux(["resize-window", "-t", `${name}:`, "-x", `${width}`, "-y", `${height}`]);
