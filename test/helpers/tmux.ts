@@ -2,7 +2,7 @@
 // teardown) running one command in a detached 80x24 window, typed into with send-keys and read
 // back with capture-pane. Waits poll with generous limits; nothing relies on timing.
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -34,6 +34,7 @@ export async function startTmux(): Promise<Tmux> {
   const socket = join(dir, "sock");
   const conf = join(dir, "tmux.conf");
   await writeFile(conf, "set -g remain-on-exit on\nset -g history-limit 10000\nset -g status off\n");
+  const statusFile = (name: string): string => join(dir, `${name}.status`);
   const tmux = (args: string[]) => run("tmux", ["-S", socket, "-f", conf, ...args], { encoding: "utf8" });
   // A first session keeps the server (and its options) up before any test window exists.
   await tmux(["new-session", "-d", "-s", "idle", "-x", "80", "-y", "24", "sleep 100000"]);
@@ -50,7 +51,9 @@ export async function startTmux(): Promise<Tmux> {
         "-y",
         "24",
         ...envArgs,
-        argv.map(shellQuote).join(" "),
+        // The exit status is written to a file by the pane's shell: tmux's own pane_dead_status
+        // stayed empty under CI (read as 0, it hid docker attach's exit code 3).
+        `${argv.map(shellQuote).join(" ")}; echo $? > ${shellQuote(statusFile(name))}`,
       ]);
     },
     async send(name, keys, literal = false) {
@@ -71,21 +74,8 @@ export async function startTmux(): Promise<Tmux> {
       throw new Error(`tmux window ${name}: no ${what} within ${timeoutMs} ms; the pane shows:\n${text}`);
     },
     async exited(name) {
-      const { stdout } = await tmux([
-        "display-message",
-        "-p",
-        "-t",
-        `${name}:`,
-        "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}",
-      ]);
-      // tmux marks a pane dead when its terminal closes, which can come before it has reaped the
-      // process: until then the status is empty, and reading it as 0 would hide an exit code.
-      const [dead, status, signal] = stdout.trim().split(":");
-      const known = status !== "" || signal !== "";
-      return {
-        dead: dead === "1" && known,
-        status: status === "" ? 128 + Number(signal || "0") : Number(status),
-      };
+      const text = await readFile(statusFile(name), "utf8").catch(() => "");
+      return /^\d+\n$/.test(text) ? { dead: true, status: Number(text.trim()) } : { dead: false, status: 0 };
     },
     async resize(name, width, height) {
       await tmux(["resize-window", "-t", `${name}:`, "-x", `${width}`, "-y", `${height}`]);
