@@ -24,8 +24,9 @@ async function logFilesOf(id: string): Promise<number[]> {
   const dir = join(d.dataRoot, "containers", id);
   const sizes = new Map<number, number>();
   for (const name of await readdir(join(dir, "logs")).catch(() => [] as string[])) {
-    const s = await stat(join(dir, "logs", name));
-    sizes.set(s.ino, s.size);
+    // shoald may recycle a file between the listing and this look at it: it is then gone.
+    const s = await stat(join(dir, "logs", name)).catch(() => undefined);
+    if (s) sizes.set(s.ino, s.size);
   }
   const cur = await lstat(join(dir, "container.log")).catch(() => undefined);
   if (cur?.isFile()) sizes.set(cur.ino, cur.size);
