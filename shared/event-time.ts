@@ -4,27 +4,7 @@
 // counted back from now ("10m", "1h30m", "0s"). Results are Unix nanoseconds as a double, which
 // is exact to well under a microsecond: finer than any clock an event is stamped with.
 import { invalid } from "./errors.js";
-
-const UNIT_NS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  µs: 1e3,
-  μs: 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
-
-/** A Go duration ("1h30m", "1.5s", "-2m") in nanoseconds; undefined when it is not one. */
-export function parseGoDuration(value: string): number | undefined {
-  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(value);
-  if (!m) return undefined;
-  let total = 0;
-  for (const part of value.slice(m[1].length).matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g))
-    total += Number(part[1]) * UNIT_NS[part[2]];
-  return m[1] === "-" ? -total : total;
-}
+import { parseGoDuration } from "./units.js";
 
 /** "seconds" or "seconds.fraction" in nanoseconds; undefined when it is not one. */
 function parseUnix(value: string): number | undefined {

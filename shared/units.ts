@@ -24,27 +24,32 @@ export function parseNanoCpus(value: string, flag = "--cpus"): number {
   return Math.round(n * 1e9);
 }
 
-const durationUnits: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
+const GO_DURATION_UNIT_NS: Record<string, number> = {
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  μs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
 };
 
-/** Parse a Go-style duration (`10s`, `1m30s`, `500ms`) into milliseconds. */
-export function parseDurationMs(value: string, flag: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g;
+/** A Go duration ("1h30m", "1.5s", "-2m") in nanoseconds, as time.ParseDuration; undefined when it is not one. */
+export function parseGoDuration(value: string): number | undefined {
+  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(value);
+  if (!m) return undefined;
   let total = 0;
-  let consumed = 0;
-  for (const m of value.matchAll(re)) {
-    total += Number(m[1]) * durationUnits[m[2]];
-    consumed += m[0].length;
-  }
-  if (consumed !== value.length || value.length === 0) {
+  for (const part of value.slice(m[1].length).matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g))
+    total += Number(part[1]) * GO_DURATION_UNIT_NS[part[2]];
+  return m[1] === "-" ? -total : total;
+}
+
+/** Parse a Go-style duration (`10s`, `1m30s`, `500ms`, no sign) into milliseconds. */
+export function parseDurationMs(value: string, flag: string): number {
+  const ns = /^[+-]/.test(value) ? undefined : parseGoDuration(value);
+  if (ns === undefined) {
     throw invalid(`invalid duration "${value}" for ${flag}: use a number with a unit such as 10s, 5m or 1h`);
   }
-  return total;
+  return ns / 1e6;
 }

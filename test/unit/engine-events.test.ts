@@ -1,6 +1,7 @@
 // since/until parsing, event filters and the event log's window, without a daemon.
 import { describe, expect, it } from "vitest";
-import { formatUnixNano, parseEventTime, parseGoDuration } from "../../shared/event-time.js";
+import { formatUnixNano, parseEventTime } from "../../shared/event-time.js";
+import { parseGoDuration } from "../../shared/units.js";
 import { eventMatcher, validateEventFilters } from "../../agent/engine/event-filter.js";
 import { EventLog } from "../../agent/engine/events.js";
 import { eventWindow, toDockerEvent } from "../../api/routes/events.js";
