@@ -7,6 +7,7 @@ import type { Spec } from "../runtime/oci-types.js";
 import { isUp } from "./filters.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
+import { readPidFile } from "../runtime/pid-file.js";
 import { logPolicy } from "../runtime/log-config.js";
 import { prepareRotatedLog, unwatchRotatedLog, watchRotatedLog } from "../runtime/log-files.js";
 import { isMounted } from "../snapshot/rootfs.js";
@@ -52,12 +53,8 @@ export async function readExitCode(ctx: EngineContext, id: string): Promise<numb
   }
 }
 
-export async function readConmonPid(ctx: EngineContext, id: string): Promise<number> {
-  try {
-    return Number((await readFile(conmonPidFile(containerPaths(ctx, id).run), "utf8")).trim()) || 0;
-  } catch {
-    return 0;
-  }
+export function readConmonPid(ctx: EngineContext, id: string): Promise<number> {
+  return readPidFile(conmonPidFile(containerPaths(ctx, id).run));
 }
 
 /** Whether the last run ended by the kernel's OOM killer: conmon's marker, else the cgroup's counter. */

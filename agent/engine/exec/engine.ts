@@ -12,7 +12,8 @@ import { pidAlive } from "../container/run.js";
 import type { ContainerRecord } from "../container/types.js";
 import { connectAttachSocket, resizeTerminal, type AttachSocket } from "../runtime/attach-socket.js";
 import { exitCodeForStartError } from "../runtime/conmon.js";
-import { ConmonExec, execAttachPath, execConmonPidFile, readPid } from "../runtime/conmon-exec.js";
+import { ConmonExec, execAttachPath, execConmonPidFile } from "../runtime/conmon-exec.js";
+import { readPidFile } from "../runtime/pid-file.js";
 import { resolveUser } from "../runtime/user.js";
 import type { ExecEngineApi, ExecRun } from "./api.js";
 import { buildExecProcess } from "./process-spec.js";
@@ -217,7 +218,7 @@ export class ExecEngine implements ExecEngineApi {
   /** The session's folder and attach link, once its conmon is gone (it writes its last files on the way out). */
   private async removeSessionFiles(s: ExecSession): Promise<void> {
     const dir = s.dir ?? this.sessionDir(s.id);
-    const conmonPid = s.conmon?.conmonPid || (await readPid(execConmonPidFile(dir)));
+    const conmonPid = s.conmon?.conmonPid || (await readPidFile(execConmonPidFile(dir)));
     await pidGone(conmonPid, 5_000);
     await rm(join(this.socketDir(s.containerId), this.attachName(s.id)), { force: true });
     await rm(dir, { recursive: true, force: true });
@@ -327,7 +328,7 @@ export class ExecEngine implements ExecEngineApi {
     for (const name of names) {
       if (this.sessions.get(name)) continue;
       const dir = join(this.root, name);
-      const pid = await readPid(execConmonPidFile(dir));
+      const pid = await readPidFile(execConmonPidFile(dir));
       if (!(await pidAlive(pid))) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     }
   }

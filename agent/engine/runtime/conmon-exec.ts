@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { internal, invalid, type ShoalError } from "../../../shared/errors.js";
 import { runtimeMessage } from "./runc.js";
+import { readPidFile } from "./pid-file.js";
 
 export interface ConmonExecOptions {
   conmonPath: string;
@@ -215,7 +216,7 @@ export class ConmonExec {
     if (line === undefined) throw this.failure("conmon did not set up the exec session's attach socket");
     const msg = parseSync(line);
     if ((msg.data ?? -1) < 0) throw execFailure(runtimeMessage(msg.message ?? "unknown error"));
-    this.conmonPid = await readPid(execConmonPidFile(this.o.sessionDir));
+    this.conmonPid = await readPidFile(execConmonPidFile(this.o.sessionDir));
   }
 
   /** Let runc exec run; resolves with the process's pid (as the host sees it). */
@@ -264,15 +265,6 @@ export class ConmonExec {
     if (!c) return;
     for (const s of c.stdio as unknown as Array<Readable | Writable | null>) s?.destroy();
     c.unref();
-  }
-}
-
-/** A pid file's pid; 0 when it is missing or unreadable. */
-export async function readPid(path: string): Promise<number> {
-  try {
-    return Number((await readFile(path, "utf8")).trim()) || 0;
-  } catch {
-    return 0;
   }
 }
 

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { internal, invalid, ShoalError } from "../../../shared/errors.js";
 import { runtimeMessage } from "./runc.js";
+import { readPidFile } from "./pid-file.js";
 
 export interface ConmonOptions {
   conmonPath: string;
@@ -188,19 +188,11 @@ export async function conmonCreate(o: ConmonOptions): Promise<ConmonStarted> {
     }
     const pid = msg.data ?? msg.pid ?? -1;
     if (pid <= 0) throw classifyRuntimeError(runtimeMessage(msg.message ?? "unknown error"));
-    const conmonPid = await readConmonPid(o.runDir);
+    const conmonPid = await readPidFile(conmonPidFile(o.runDir));
     return { pid, conmonPid };
   } finally {
     sync.destroy();
     child.stdout?.destroy();
     child.stderr?.destroy();
-  }
-}
-
-async function readConmonPid(runDir: string): Promise<number> {
-  try {
-    return Number((await readFile(conmonPidFile(runDir), "utf8")).trim()) || 0;
-  } catch {
-    return 0;
   }
 }

@@ -8,6 +8,7 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import type { Process, Spec } from "./oci-types.js";
 import { runtimeMessage } from "./runc.js";
+import { readPidFile } from "./pid-file.js";
 
 export interface CaptureOptions {
   runtimePath: string;
@@ -54,14 +55,6 @@ class LimitedBuffer {
 
 /** After the runtime exits, how long its pipes may stay open (a child left behind holds them). */
 const DRAIN_MS = 200;
-
-async function readPid(file: string): Promise<number> {
-  try {
-    return Number((await readFile(file, "utf8")).trim()) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** The processes below pid, found through /proc before anything is killed (orphans would be reparented). */
 async function descendants(pid: number): Promise<number[]> {
@@ -117,7 +110,7 @@ export async function execCapture(o: CaptureOptions): Promise<CaptureResult> {
   const stopIt = async (): Promise<void> => {
     // The command and what it started, not only the runtime: runc exec does not kill them when
     // it dies, and a `sleep` left by a shell would live on in the container.
-    const pid = await readPid(pidFile);
+    const pid = await readPidFile(pidFile);
     if (pid > 0) {
       const below = await descendants(pid);
       kill(pid);
@@ -140,7 +133,7 @@ export async function execCapture(o: CaptureOptions): Promise<CaptureResult> {
       child.once("exit", (c, sig) => resolve(c ?? (sig ? 128 + (constants.signals[sig] ?? 0) : -1)));
     });
     await drain(child.stdout, child.stderr);
-    const started = (await readPid(pidFile)) > 0;
+    const started = (await readPidFile(pidFile)) > 0;
     if (timedOut || aborted) return { exitCode: -1, output: out.toString(), timedOut, startFailed: false };
     if (!started)
       return {
