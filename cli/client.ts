@@ -181,42 +181,21 @@ export class ApiClient {
   }
 
   /**
-   * Hijack the connection the way Docker's attach does: ask for an upgrade, and on
-   * `101 UPGRADED` keep the raw socket. An old-style `200` answer streams the body instead.
+   * Ask for the connection to be taken over (`Upgrade: tcp`), as Docker's attach and exec start
+   * do: resolves with the raw socket on `101 UPGRADED`, or with the response when the daemon
+   * answered an old-style `200` instead.
    */
-  hijack(path: string, query: Query): Promise<Readable & { destroy(): void }> {
+  private upgrade(path: string, query: Query, body?: unknown): Promise<Socket | IncomingMessage> {
+    const payload = body === undefined ? "" : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = this.open(
         "POST",
         path,
         { query },
-        { Connection: "Upgrade", Upgrade: "tcp", "Content-Length": 0 },
-      );
-      req.on("error", (e) => reject(this.connectError(e)));
-      req.on("upgrade", (_res: IncomingMessage, socket: Socket, head: Buffer) => {
-        if (head.length > 0) socket.unshift(head);
-        resolve(socket);
-      });
-      req.on("response", (res) => {
-        if ((res.statusCode ?? 500) >= 400) toDaemonError(res).then(reject, reject);
-        else resolve(res);
-      });
-      req.end();
-    });
-  }
-
-  /** The same with a JSON body (exec start): resolves with the connection itself, both ways. */
-  hijackJson(path: string, body: unknown): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const payload = JSON.stringify(body);
-      const req = this.open(
-        "POST",
-        path,
-        {},
         {
           Connection: "Upgrade",
           Upgrade: "tcp",
-          "Content-Type": "application/json",
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
           "Content-Length": Buffer.byteLength(payload),
         },
       );
@@ -227,11 +206,29 @@ export class ApiClient {
       });
       req.on("response", (res) => {
         if ((res.statusCode ?? 500) >= 400) toDaemonError(res).then(reject, reject);
-        else reject(new CliError(`the daemon did not take the connection over (HTTP ${res.statusCode})`));
+        else resolve(res);
       });
       req.end(payload);
     });
   }
+
+  /** Hijack for attach: the raw socket, or an old-style `200` answer's body to stream. */
+  hijack(path: string, query: Query): Promise<Readable & { destroy(): void }> {
+    return this.upgrade(path, query);
+  }
+
+  /** The same with a JSON body (exec start): resolves with the connection itself, both ways. */
+  async hijackJson(path: string, body: unknown): Promise<Socket> {
+    const taken = await this.upgrade(path, {}, body);
+    if (!isResponse(taken)) return taken;
+    taken.resume();
+    throw new CliError(`the daemon did not take the connection over (HTTP ${taken.statusCode})`);
+  }
+}
+
+/** The daemon answered with a response instead of taking the connection over. */
+function isResponse(taken: Socket | IncomingMessage): taken is IncomingMessage {
+  return "statusCode" in taken;
 }
 
 export function clientFor(host: string | undefined): ApiClient {

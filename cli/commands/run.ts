@@ -240,12 +240,12 @@ async function attachStartWait(
 ): Promise<number> {
   if (interactive) return interactiveStartWait(client, id, tty, autoRemove, interactive.detachKeys);
   const { copyRaw, demuxTo } = await import("../stdcopy.js");
-  const [stream, waitRes] = await Promise.all([
-    client.hijack(`/containers/${id}/attach`, { stream: 1, stdout: 1, stderr: 1 }),
-    client.stream("POST", `/containers/${id}/wait`, {
-      query: { condition: autoRemove ? "removed" : "next-exit" },
-    }),
-  ]);
+  const [stream, waitRes] = await attachAndWait(
+    client,
+    id,
+    { stream: 1, stdout: 1, stderr: 1 },
+    autoRemove ? "removed" : "next-exit",
+  );
   const copying = (
     tty
       ? copyRaw(stream as Readable, process.stdout)
@@ -268,6 +268,22 @@ async function attachStartWait(
 }
 
 /**
+ * Attach and ask for the exit at once, both before the container starts (as the docker CLI
+ * does), so neither its first output nor a quick exit is missed.
+ */
+function attachAndWait(
+  client: ApiClient,
+  id: string,
+  query: Record<string, string | number>,
+  condition: "removed" | "next-exit",
+): Promise<[Readable & { destroy(): void }, IncomingMessage]> {
+  return Promise.all([
+    client.hijack(`/containers/${id}/attach`, query),
+    client.stream("POST", `/containers/${id}/wait`, { query: { condition } }),
+  ]);
+}
+
+/**
  * attachStartWait with our stdin: attach (stdin too), start, follow the window size, stream until
  * the output ends or the user detaches (then the container keeps running and we return 0).
  */
@@ -282,12 +298,7 @@ async function interactiveStartWait(
   detachKeyBytes(detachKeys);
   const query: Record<string, string | number> = { stream: 1, stdin: 1, stdout: 1, stderr: 1 };
   if (detachKeys) query.detachKeys = detachKeys;
-  const [stream, waitRes] = await Promise.all([
-    client.hijack(`/containers/${id}/attach`, query),
-    client.stream("POST", `/containers/${id}/wait`, {
-      query: { condition: autoRemove ? "removed" : "next-exit" },
-    }),
-  ]);
+  const [stream, waitRes] = await attachAndWait(client, id, query, autoRemove ? "removed" : "next-exit");
   const stopProxy = tty ? () => undefined : proxySignals(client, id);
   const failed = await startContainer(client, id, autoRemove);
   if (failed !== undefined) {
@@ -410,10 +421,7 @@ async function attachCmd(ctx: CommandContext<AttachFlags>): Promise<number> {
   if (stdin && c.Config.Tty && !process.stdin.isTTY) throw new CliError("the input device is not a TTY", 1);
   const query: Record<string, string | number> = { stream: 1, stdin: stdin ? 1 : 0, stdout: 1, stderr: 1 };
   if (ctx.flags.detachKeys) query.detachKeys = ctx.flags.detachKeys;
-  const [stream, waitRes] = await Promise.all([
-    client.hijack(`/containers/${c.Id}/attach`, query),
-    client.stream("POST", `/containers/${c.Id}/wait`, { query: { condition: "next-exit" } }),
-  ]);
+  const [stream, waitRes] = await attachAndWait(client, c.Id, query, "next-exit");
   const stopResize = c.Config.Tty ? followWindowSize(client, `/containers/${c.Id}/resize`) : () => undefined;
   try {
     const why = await streamInteractive(stream, {
