@@ -70,9 +70,7 @@ export function buildApi(deps: ApiDeps): FastifyInstance {
   });
   // Archives (load, import, build contexts) stay streams; handlers read request.body as a Readable.
   app.addContentTypeParser("*", (_req, payload, done) => done(null, payload));
-  // text/plain keeps fastify's own parser here: the docker CLI sends it on attach, whose hijack
-  // needs the (empty) body read. The routes that take a raw tar labelled text/plain (import, cp)
-  // make it a stream in their own scope.
+  // text/plain keeps fastify's own parser here; see api/stream/raw-tar-body.ts for import and cp.
 
   app.setErrorHandler((error, request, reply) => {
     if (isShoalError(error)) {

@@ -8,6 +8,7 @@ import { qBool, qList, qString, type Query } from "../../shared/query.js";
 import type { ContainerFiles } from "../../agent/engine/files/files.js";
 import { encodePathStat, PATH_STAT_HEADER } from "../../agent/engine/files/path-stat.js";
 import type { ImageRuntimeConfig } from "../../agent/engine/image/types.js";
+import { textPlainAsStream } from "../stream/raw-tar-body.js";
 
 type IdReq = { Params: { id: string }; Querystring: Query };
 
@@ -47,9 +48,8 @@ export const containerFileRoutes: FastifyPluginAsync<ContainerFileRoutesOptions>
     return f;
   };
 
-  // The docker CLI sends cp's tar as "Content-Type: text/plain": keep it a stream (in this scope only).
-  app.removeContentTypeParser("text/plain");
-  app.addContentTypeParser("text/plain", (_req, payload, done) => done(null, payload));
+  // cp's and import's raw tar comes labelled text/plain: a stream in this plugin's scope only.
+  textPlainAsStream(app);
 
   // Before the GET, so fastify does not make its own HEAD from it (which would build the tar).
   app.head<IdReq>("/containers/:id/archive", async (request, reply) => {

@@ -8,6 +8,7 @@ import { unimplemented } from "../unimplemented.js";
 import { pullImage, pushImage } from "./registry.js";
 import { toImageInspect, toImageSummary } from "../../agent/engine/image/inspect.js";
 import { filterImages } from "../../agent/engine/image/list-filter.js";
+import { textPlainAsStream } from "../stream/raw-tar-body.js";
 
 type Req = { Querystring: Query; Params: { "*": string } };
 
@@ -54,9 +55,8 @@ export const imageRoutes: FastifyPluginAsync<ImageRoutesOptions> = async (app, d
       }));
   });
 
-  // The docker CLI labels the raw tar of `docker import` text/plain: keep it a stream (in this scope only).
-  app.removeContentTypeParser("text/plain");
-  app.addContentTypeParser("text/plain", (_req, payload, done) => done(null, payload));
+  // cp's and import's raw tar comes labelled text/plain: a stream in this plugin's scope only.
+  textPlainAsStream(app);
 
   app.post<{ Querystring: Query }>("/images/load", async (request, reply) => {
     // Errors must come before the 200 goes out, so the archive is loaded first, then reported.
