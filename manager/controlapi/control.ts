@@ -171,6 +171,36 @@ const FIXED_CLUSTER_FIELDS: Array<[string, string]> = [
   ["CAConfig.ForceRotate", "swarm ca --rotate"],
 ];
 
+/** Docker's ClusterSpec fields, by part: a field outside them would be kept and never acted on. */
+const CLUSTER_SPEC_FIELDS: Record<string, readonly string[] | "value"> = {
+  Name: "value",
+  Labels: "value",
+  Orchestration: ["TaskHistoryRetentionLimit"],
+  Raft: [
+    "SnapshotInterval",
+    "KeepOldSnapshots",
+    "LogEntriesForSlowFollowers",
+    "ElectionTick",
+    "HeartbeatTick",
+  ],
+  Dispatcher: ["HeartbeatPeriod"],
+  CAConfig: ["NodeCertExpiry", "ExternalCAs", "SigningCACert", "SigningCAKey", "ForceRotate"],
+  TaskDefaults: ["LogDriver"],
+  EncryptionConfig: ["AutoLockManagers"],
+};
+
+function refuseUnknownSpecFields(g: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(g)) {
+    const known = CLUSTER_SPEC_FIELDS[key];
+    if (known === undefined)
+      throw invalid(`the cluster spec has no field ${key}: shoal would ignore it; leave it out`);
+    if (known === "value" || value === null || typeof value !== "object" || Array.isArray(value)) continue;
+    for (const sub of Object.keys(value))
+      if (!known.includes(sub))
+        throw invalid(`the cluster spec has no field ${key}.${sub}: shoal would ignore it; leave it out`);
+  }
+}
+
 /** The cluster spec after `swarm update`: what shoal acts on is taken, the rest must not change. */
 export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown): ClusterObject["Spec"] {
   if (!given || typeof given !== "object" || Array.isArray(given))
@@ -178,6 +208,7 @@ export function nextClusterSpec(current: ClusterObject["Spec"], given: unknown):
       "a swarm update needs the cluster's spec as a JSON object: inspect the swarm and send its Spec back",
     );
   const g = given as Record<string, unknown>;
+  refuseUnknownSpecFields(g);
   if (g.Name !== undefined && g.Name !== "" && g.Name !== current.Name)
     throw invalid(
       `the cluster is named ${current.Name} and cannot be renamed: send its Spec back with that Name`,

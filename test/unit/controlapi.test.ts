@@ -112,6 +112,26 @@ describe("swarm update's spec", () => {
     );
     expect(() => nextClusterSpec(current, { Name: "other" })).toThrow(/cannot be renamed/);
   });
+
+  it("refuses fields a cluster spec does not have instead of keeping and ignoring them", () => {
+    expect(() => nextClusterSpec(current, { Bogus: 1 })).toThrow(/no field Bogus/);
+    expect(() => nextClusterSpec(current, { Dispatcher: { HeartbeatPeriod: 2e9, Jitter: 1 } })).toThrow(
+      /no field Dispatcher\.Jitter/,
+    );
+    // The docker CLI's swarm update body (every part, zero values included) still passes.
+    expect(() =>
+      nextClusterSpec(current, {
+        Name: "default",
+        Labels: null,
+        Orchestration: {},
+        Raft: { ElectionTick: 0, HeartbeatTick: 0 },
+        Dispatcher: {},
+        CAConfig: {},
+        TaskDefaults: {},
+        EncryptionConfig: { AutoLockManagers: false },
+      }),
+    ).not.toThrow();
+  });
 });
 
 describe("ControlApi membership and updates", () => {
