@@ -76,6 +76,8 @@ export interface HostConfig {
   DnsOptions?: string[] | null;
   /** --add-host "name:ip" lines for /etc/hosts. */
   ExtraHosts?: string[] | null;
+  /** [height, width] of the client's terminal for a TTY container's start (docker run -t sends it). */
+  ConsoleSize?: [number, number] | null;
   // ---- security, namespaces, devices (docs/engine-hostconfig.md) ----
   SecurityOpt?: string[] | null;
   Devices?: Array<{ PathOnHost: string; PathInContainer: string; CgroupPermissions: string }> | null;

@@ -255,6 +255,31 @@ describe("refusals", () => {
   });
 });
 
+describe("the first terminal size", () => {
+  it("a TTY container starts at HostConfig.ConsoleSize; a bad size is a 400 and makes nothing", async () => {
+    const create = await api(d.socket, "POST", "/containers/create?name=sized", {
+      Image: "busybox",
+      Cmd: ["stty", "size"],
+      Tty: true,
+      OpenStdin: true,
+      HostConfig: { ConsoleSize: [33, 77] },
+    });
+    expect(create.status).toBe(201);
+    expect((await api(d.socket, "POST", "/containers/sized/start")).status).toBe(204);
+    await dk(["wait", "sized"]);
+    expect((await dk(["logs", "sized"])).stdout.trim()).toBe("33 77");
+    await dk(["rm", "-f", "sized"]);
+    const bad = await api(d.socket, "POST", "/containers/create?name=badsize", {
+      Image: "busybox",
+      Tty: true,
+      HostConfig: { ConsoleSize: [-1, 80] },
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.json<{ message: string }>().message).toContain("ConsoleSize");
+    expect((await api(d.socket, "GET", "/containers/badsize/json")).status).toBe(404);
+  });
+});
+
 describe("bounded attach", () => {
   it("a client that stops reading is dropped; the container is not held back", async () => {
     const id = (

@@ -81,6 +81,27 @@ export function pathAndArgs(config: ContainerConfig): { Path: string; Args: stri
   return { Path: argv[0], Args: argv.slice(1) };
 }
 
+/** [height, width], both whole and 0–1000 (conmon's limits); the docker CLI sends [0, 0] off a terminal. */
+export function validConsoleSize(v: unknown): v is [number, number] {
+  return (
+    Array.isArray(v) &&
+    v.length === 2 &&
+    v.every((n) => Number.isInteger(n) && n >= 0 && n <= 1000) &&
+    (v[0] as number) > 0 &&
+    (v[1] as number) > 0
+  );
+}
+
+/** ConsoleSize kept when it names a size; [0, 0] and null mean none; anything else is refused. */
+function consoleSizeField(v: unknown): { ConsoleSize?: [number, number] } {
+  if (validConsoleSize(v)) return { ConsoleSize: v };
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 2 && v[0] === 0 && v[1] === 0))
+    return {};
+  throw invalid(
+    `invalid HostConfig.ConsoleSize ${JSON.stringify(v)}: give [height, width], whole numbers from 1 to 1000`,
+  );
+}
+
 export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
   return {
     AutoRemove: h.AutoRemove ?? false,
@@ -112,6 +133,7 @@ export function defaultHostConfig(h: Partial<HostConfig>): HostConfig {
     DnsSearch: h.DnsSearch ?? [],
     DnsOptions: h.DnsOptions ?? [],
     ExtraHosts: h.ExtraHosts ?? null,
+    ...consoleSizeField(h.ConsoleSize),
     ...limitFields(h),
     ...hostConfigExtras(h),
   };

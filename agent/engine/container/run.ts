@@ -8,6 +8,7 @@ import { isUp } from "./filters.js";
 import { cgroupSawOomKill, removeCgroupDirs } from "../runtime/cgroup-cleanup.js";
 import { conmonCreate, conmonPidFile } from "../runtime/conmon.js";
 import { readPidFile } from "../runtime/pid-file.js";
+import { resizeTerminal } from "../runtime/attach-socket.js";
 import { logPolicy } from "../runtime/log-config.js";
 import { prepareRotatedLog, unwatchRotatedLog, watchRotatedLog } from "../runtime/log-files.js";
 import { isMounted } from "../snapshot/rootfs.js";
@@ -192,6 +193,12 @@ export async function startRun(
     await ctx.network.wire(rec, started.pid);
     // Attaches made before the start (docker run, start -a) connect now, before any output.
     await stdioReady(ctx, id);
+    // The terminal starts at the client's size (HostConfig.ConsoleSize), as dockerd sizes it.
+    const size = rec.HostConfig.ConsoleSize;
+    if (rec.Config.Tty && size)
+      await resizeTerminal(p.bundle, size[0], size[1]).catch((e: unknown) =>
+        ctx.log.warn({ id, err: messageOf(e) }, "setting the terminal's first size failed"),
+      );
     await ctx.runtime.start(id);
     return started;
   } catch (e) {
